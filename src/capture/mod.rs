@@ -1,0 +1,169 @@
+//! Sources: where frames come from. Nothing else in the program knows.
+//!
+//! A [`Source`] hands out [`FrameBatch`]es: frames (timestamp, link type,
+//! captured bytes) that borrow from shared, reference-counted buffers, so a
+//! batch can cross a thread boundary without copying packet bytes again.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::Ts;
+
+/// A LINKTYPE_* value as written in pcap/pcapng headers (tcpdump.org/linktypes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkType(pub u16);
+
+impl LinkType {
+    pub const NULL: LinkType = LinkType(0);
+    pub const ETHERNET: LinkType = LinkType(1);
+    pub const RAW: LinkType = LinkType(101);
+    pub const LOOP: LinkType = LinkType(108);
+    pub const LINUX_SLL: LinkType = LinkType(113);
+    pub const IPV4: LinkType = LinkType(228);
+    pub const IPV6: LinkType = LinkType(229);
+    pub const LINUX_SLL2: LinkType = LinkType(276);
+
+    /// Whether the decoder understands this link type.
+    pub fn is_supported(self) -> bool {
+        matches!(
+            self,
+            LinkType::NULL
+                | LinkType::ETHERNET
+                | LinkType::RAW
+                | LinkType::LOOP
+                | LinkType::LINUX_SLL
+                | LinkType::IPV4
+                | LinkType::IPV6
+                | LinkType::LINUX_SLL2
+        ) || self.0 == 12 // DLT_RAW on some BSDs, written into old pcap files
+            || self.0 == 14
+    }
+
+    /// The name used in reports (`inputs[].link_type`).
+    pub fn name(self) -> String {
+        match self.0 {
+            0 => "null".into(),
+            1 => "ethernet".into(),
+            12 | 14 | 101 => "raw".into(),
+            108 => "loop".into(),
+            113 => "linux-sll".into(),
+            228 => "ipv4".into(),
+            229 => "ipv6".into(),
+            276 => "linux-sll2".into(),
+            n => format!("linktype-{n}"),
+        }
+    }
+}
+
+impl fmt::Display for LinkType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// Shared, immutable bytes that frames point into (a chunk read from a file,
+/// a buffer filled from libpcap, a reassembled datagram).
+pub type Bytes = Arc<Vec<u8>>;
+
+/// One captured frame, by reference into [`FrameBatch::buffers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameMeta {
+    /// Nanoseconds since the epoch.
+    pub ts: Ts,
+    /// Index into [`FrameBatch::buffers`].
+    pub buf: u16,
+    /// Index of the input (file) this frame came from, into `Source::inputs()`.
+    pub input: u16,
+    pub link: LinkType,
+    /// Byte offset of the frame's first byte inside its buffer.
+    pub offset: u32,
+    /// Bytes captured (present in the buffer).
+    pub caplen: u32,
+    /// Bytes on the wire (>= caplen; larger when the snaplen cut the frame).
+    pub orig_len: u32,
+}
+
+/// A batch of frames and the buffers they live in.
+#[derive(Clone, Debug, Default)]
+pub struct FrameBatch {
+    pub buffers: Vec<Bytes>,
+    pub frames: Vec<FrameMeta>,
+}
+
+impl FrameBatch {
+    /// The captured bytes of `frame`.
+    #[inline]
+    pub fn data(&self, frame: &FrameMeta) -> &[u8] {
+        let buf = &self.buffers[frame.buf as usize];
+        let start = frame.offset as usize;
+        &buf[start..start + frame.caplen as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+}
+
+/// What went wrong in an input after it was opened: the input is cut short
+/// there, and everything read before is still analyzed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputProblem {
+    /// Byte offset in the file where the problem starts.
+    pub offset: u64,
+    /// Human-readable description, e.g. "truncated record: header says 1514
+    /// captured bytes, only 200 present".
+    pub message: String,
+}
+
+/// Per-input facts reported in `inputs[]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InputInfo {
+    /// The path as given (or "-" for stdin).
+    pub path: String,
+    /// "pcap" or "pcapng".
+    pub format: String,
+    /// Link types seen (pcapng may have several interfaces).
+    pub link_types: Vec<LinkType>,
+    /// Frames read (before any BPF filter).
+    pub packets: u64,
+    /// Frames that passed the BPF filter (== packets without a filter).
+    pub packets_matched: u64,
+    pub bytes: u64,
+    pub first_ts: Option<Ts>,
+    pub last_ts: Option<Ts>,
+    /// Frames whose captured length is below their wire length.
+    pub snaplen_truncated: u64,
+    /// Set when the input was cut short by corruption or truncation.
+    pub problem: Option<InputProblem>,
+}
+
+/// Why an input could not be opened at all (exit code 2).
+#[derive(Debug)]
+pub struct OpenError {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// A producer of frame batches.
+pub trait Source: Send {
+    /// The next batch of at most `max_frames` frames in timestamp-merged
+    /// order, or `None` at the end of all inputs. Problems inside an input
+    /// end that input and are recorded in its [`InputInfo`]; they are not
+    /// errors here.
+    fn next_batch(&mut self, max_frames: usize) -> Option<FrameBatch>;
+
+    /// Facts about each input so far (complete once `next_batch` returned None).
+    fn inputs(&self) -> Vec<InputInfo>;
+}

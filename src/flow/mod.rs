@@ -1,0 +1,151 @@
+//! Flow state: one table per logical shard, owned by exactly one worker
+//! thread (no locks on the per-packet path).
+
+use std::net::IpAddr;
+
+use crate::Ts;
+
+/// Timeouts and caps. All times are capture time (packet timestamps), never
+/// wall-clock, so results do not depend on how fast the machine is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowConfig {
+    /// Idle timeout for TCP flows that never completed a handshake (ns).
+    pub tcp_handshake_timeout: Ts,
+    /// Idle timeout for established TCP flows (ns).
+    pub tcp_established_timeout: Ts,
+    /// Idle time after which a TCP flow that was closed (FIN both ways or
+    /// RST) is finalized (ns).
+    pub tcp_closed_timeout: Ts,
+    /// Idle timeout for UDP conversations (ns).
+    pub udp_timeout: Ts,
+    /// Most flows one logical shard may track at once; the least recently
+    /// active flow is evicted (and counted) to make room.
+    pub max_flows_per_shard: usize,
+}
+
+pub const SECOND: Ts = 1_000_000_000;
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            tcp_handshake_timeout: 75 * SECOND,
+            tcp_established_timeout: 3600 * SECOND,
+            tcp_closed_timeout: 10 * SECOND,
+            udp_timeout: 120 * SECOND,
+            max_flows_per_shard: 1_000_000 / crate::pipeline::LOGICAL_SHARDS,
+        }
+    }
+}
+
+/// Zeek's conn_state vocabulary (TCP), plus `Udp` for UDP conversations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConnState {
+    S0,
+    S1,
+    SF,
+    REJ,
+    S2,
+    S3,
+    RSTO,
+    RSTR,
+    RSTOS0,
+    RSTRH,
+    SH,
+    SHR,
+    OTH,
+    Udp,
+}
+
+impl ConnState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnState::S0 => "S0",
+            ConnState::S1 => "S1",
+            ConnState::SF => "SF",
+            ConnState::REJ => "REJ",
+            ConnState::S2 => "S2",
+            ConnState::S3 => "S3",
+            ConnState::RSTO => "RSTO",
+            ConnState::RSTR => "RSTR",
+            ConnState::RSTOS0 => "RSTOS0",
+            ConnState::RSTRH => "RSTRH",
+            ConnState::SH => "SH",
+            ConnState::SHR => "SHR",
+            ConnState::OTH => "OTH",
+            ConnState::Udp => "udp",
+        }
+    }
+}
+
+/// Why a flow record was emitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FlowEnd {
+    /// Still open when the capture ended.
+    EndOfCapture,
+    /// Idle longer than its timeout.
+    IdleTimeout,
+    /// Evicted to respect the flow cap.
+    Evicted,
+    /// The 5-tuple was reused by a new connection (new SYN after a close).
+    Reused,
+}
+
+/// An ICMP error that quoted a packet of this flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpEvidence {
+    pub ts: Ts,
+    /// Who sent the ICMP error (often the firewall).
+    pub sender: IpAddr,
+    pub v6: bool,
+    pub icmp_type: u8,
+    pub code: u8,
+    /// The quoted packet was sent by the flow's originator.
+    pub quotes_originator: bool,
+}
+
+/// A finished (or still open at the end) flow, as reported in `flows[]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowRecord {
+    pub proto: u8,
+    /// The originator (SYN sender, or first sender for UDP / mid-stream TCP).
+    pub client: IpAddr,
+    pub client_port: u16,
+    pub server: IpAddr,
+    pub server_port: u16,
+    pub first_ts: Ts,
+    pub last_ts: Ts,
+    pub state: ConnState,
+    /// Zeek-style history letters (S h A D F R ... upper = originator).
+    pub history: String,
+    /// Retransmitted SYNs (same ISN) beyond the first.
+    pub syn_retries: u32,
+    /// Gaps between successive SYNs of the attempt, in microseconds (capped
+    /// to the first few).
+    pub syn_gaps_us: Vec<u64>,
+    /// [client→server, server→client]
+    pub packets: [u64; 2],
+    /// Frame bytes on the wire, [client→server, server→client]
+    pub bytes: [u64; 2],
+    /// Transport payload bytes, [client→server, server→client]
+    pub payload_bytes: [u64; 2],
+    /// TTL of the responder's first packet (SYN-ACK or RST), for evidence.
+    pub responder_ttl: Option<u8>,
+    /// IP ID of the responder's first packet.
+    pub responder_ip_id: Option<u16>,
+    /// ICMP errors that quoted this flow (first few).
+    pub icmp: Vec<IcmpEvidence>,
+    pub end: FlowEnd,
+}
+
+/// Counters a flow table keeps; summed over shards into `stats`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowStats {
+    pub flows_created: u64,
+    pub flows_timed_out: u64,
+    pub flows_evicted: u64,
+    pub flows_reused: u64,
+    /// Most flows tracked at once in this table.
+    pub peak_tracked: u64,
+    /// ICMP errors that matched no tracked flow.
+    pub icmp_unmatched: u64,
+}

@@ -1,0 +1,18 @@
+//! exflow: a passive analyzer for Exchange and Active Directory traffic.
+//!
+//! Data flows one way (see ARCHITECTURE.md):
+//! `capture` (sources hand out batches of frames) → `packet` (decode) →
+//! `pipeline` (dispatch by symmetric flow hash to shard workers) → `flow`
+//! (per-shard flow tables, TCP state) → `report` (JSON, NDJSON, text).
+
+pub mod capture;
+pub mod flow;
+pub mod packet;
+pub mod pipeline;
+pub mod proto;
+pub mod report;
+pub mod synth;
+pub mod time;
+
+/// Timestamps everywhere are nanoseconds since the Unix epoch (UTC).
+pub type Ts = u64;

@@ -1,0 +1,1 @@
+//! Synthetic captures: a pcap writer and packet builders for tests and benchmarks.
