@@ -15,6 +15,36 @@
 //!   prefix of its list. Expiry is therefore O(1) per expired flow, and the
 //!   least recently active flow (for eviction) is the oldest of 4 heads.
 //!
+//! # Semantics and simplifications
+//!
+//! * Originator: the sender of a SYN without ACK; the receiver of a SYN-ACK
+//!   seen first; otherwise (UDP, mid-stream TCP) the first sender. Roles
+//!   never flip afterwards.
+//! * TCP endpoint states, `history` and `conn_state` follow Zeek (see
+//!   [`super::tcp`] for what is simplified there). UDP flows report
+//!   [`ConnState::Udp`] and history `D`/`d` (a packet seen from that side).
+//! * Timeout class: UDP; *closed* (FIN both ways or any RST); *established*
+//!   (both endpoints past setup: established, partial or closed); else
+//!   *handshake* — which includes one-sided mid-stream traffic, treated
+//!   like an unanswered attempt.
+//! * A SYN without ACK starts a new flow ([`FlowEnd::Reused`]) when its ISN
+//!   differs from the sender's earlier SYN and the flow is closed or never
+//!   got past setup (including one-sided mid-stream flows). A SYN with a
+//!   new ISN inside an answered, open connection stays in that flow (Zeek
+//!   calls it a weird, not a new connection).
+//! * SYN retries: SYNs without ACK from the originator repeating its first
+//!   SYN's ISN, in any state (e.g. Windows retrying after a RST, which
+//!   stays REJ with `syn_retries > 0`). Gaps are between successive SYNs.
+//! * Responder TTL / IP ID: from the responder's first packet, whatever
+//!   its flags (normally the SYN-ACK or RST).
+//! * ICMP errors: matched to the quoted tuple in either direction; for
+//!   TCP, if the quoted sender's SYN was seen, the quoted sequence number
+//!   must lie in `[ISN, highest sequence it sent]`, else it is unmatched.
+//!   An ICMP error is not flow activity (no timestamps, counters or LRU
+//!   change).
+//! * Payload bytes count the transport payload announced by the headers
+//!   (captured + cut by snaplen); bytes are frame `wire_len`.
+//!
 //! # Determinism
 //!
 //! Everything is decided from this table's own packet sequence:
@@ -47,7 +77,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hashbrown::HashTable;
 
-use super::tcp::{letter, Endpoints, History};
+use super::tcp::{letter, Endpoints, Ep, History};
 use super::{AppState, ConnState, FlowConfig, FlowEnd, FlowRecord, FlowStats, IcmpEvidence};
 use crate::packet::tcp_flags::{ACK, FIN, RST, SYN};
 use crate::packet::{FiveTuple, IcmpMeta, Packet, QuotedFlow, Transport, PROTO_TCP, PROTO_UDP};
@@ -287,12 +317,21 @@ impl Flow {
     /// A SYN without ACK from the side `is_orig` with sequence `seq` starts
     /// a new connection on this tuple: the old one is closed (FIN both
     /// ways, or RST) or never got past setup, and the SYN is not a
-    /// retransmission of that side's pending SYN (same ISN).
+    /// retransmission of that side's pending SYN (same ISN). A responder
+    /// SYN while the originator's SYN is pending is a simultaneous open
+    /// (Zeek establishes both sides), not a reuse.
     fn is_reused_by(&self, is_orig: bool, seq: u32) -> bool {
         let d = if is_orig { 0 } else { 1 };
         let syn_bit = if is_orig { F_SYN0 } else { F_SYN1 };
-        let same_isn = self.flags & syn_bit != 0 && self.seq_lo[d] == seq;
-        !same_isn && (self.tcp.is_closed() || !self.tcp.is_answered())
+        if self.flags & syn_bit != 0 && self.seq_lo[d] == seq {
+            return false;
+        }
+        if self.tcp.is_closed() {
+            return true;
+        }
+        let simultaneous_open =
+            !is_orig && matches!(self.tcp.state[0], Ep::SynSent | Ep::SynAckSent);
+        !self.tcp.is_answered() && !simultaneous_open
     }
 
     fn record(&mut self, end: FlowEnd) -> FlowRecord {

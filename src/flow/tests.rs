@@ -426,6 +426,24 @@ fn reuse_after_unanswered_attempt() {
 }
 
 #[test]
+fn simultaneous_open_is_not_reuse() {
+    let p = [tcp(0, C2S, SYN, CISN, 0), tcp(1, S2C, SYN, SISN, 0)];
+    let r = one(&p);
+    assert_eq!((r.state, r.history.as_str()), (ConnState::S1, "Ss"));
+}
+
+#[test]
+fn reverse_syn_after_one_sided_mid_stream_is_reuse() {
+    // We caught the server's tail of an old connection, then the client
+    // opens a new one on the same ports.
+    let p = [tcp(0, S2C, FIN | ACK, SISN, 0), tcp(1, C2S, SYN, CISN, 0)];
+    let r = run(&p);
+    assert_eq!(r.len(), 2);
+    assert_eq!((r[0].state, r[0].end), (ConnState::SH, FlowEnd::Reused));
+    assert_eq!((r[1].client, r[1].state), (CLIENT, ConnState::S0));
+}
+
+#[test]
 fn new_isn_inside_established_flow_is_not_reuse() {
     let p = with(handshake(), &[tcp(3, C2S, SYN, 123_456, 0)]);
     let r = one(&p);
@@ -805,4 +823,36 @@ proptest! {
         prop_assert_eq!(sa, sb);
         prop_assert_eq!(sorted(a), sorted(b));
     }
+}
+
+/// Rough throughput check: `cargo test --release -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn bench_process_throughput() {
+    let flows = 10_000u32;
+    let rounds = 200u32;
+    let pkts: Vec<Packet> = (0..flows)
+        .map(|i| {
+            let mut p = tcp_on(0, (i % 60_000) as u16, C2S, PSH | ACK, i, 100);
+            p.ip.src = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i / 60_000));
+            p
+        })
+        .collect();
+    let mut t = FlowTable::new(FlowConfig {
+        max_flows_per_shard: 1 << 20,
+        ..FlowConfig::default()
+    });
+    let mut out = Vec::new();
+    let start = std::time::Instant::now();
+    for r in 0..rounds {
+        for p in &pkts {
+            let mut p = *p;
+            p.ts = r as u64 * MS;
+            t.process(&p, &[], &mut out);
+        }
+    }
+    let n = (flows * rounds) as f64;
+    let secs = start.elapsed().as_secs_f64();
+    println!("{:.1} Mpps ({:.0} ns/pkt)", n / secs / 1e6, secs * 1e9 / n);
+    assert_eq!(t.len(), flows as usize);
 }
