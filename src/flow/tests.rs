@@ -732,7 +732,7 @@ fn sorted(mut r: Vec<FlowRecord>) -> Vec<String> {
     v
 }
 
-fn arb_packet() -> impl Strategy<Value = (u64, Packet, Option<u64>)> {
+fn arb_packet() -> impl Strategy<Value = (i64, Packet, Option<u64>)> {
     let flag_sets = prop::sample::select(vec![
         SYN,
         SYN | ACK,
@@ -744,8 +744,14 @@ fn arb_packet() -> impl Strategy<Value = (u64, Packet, Option<u64>)> {
         SYN | FIN,
     ]);
     (
-        // time step: mostly small, sometimes beyond a timeout
-        prop_oneof![8 => 0u64..2_000, 1 => 9_000u64..15_000, 1 => 70_000u64..130_000],
+        // time step (ms): mostly small, sometimes beyond a timeout,
+        // sometimes backwards (out-of-order capture)
+        prop_oneof![
+            8 => 0i64..2_000,
+            1 => 9_000i64..15_000,
+            1 => 70_000i64..130_000,
+            1 => -20_000i64..0,
+        ],
         0u8..4,        // kind: 0-2 TCP, 3 UDP / ICMP
         0u16..4,       // client port
         any::<bool>(), // direction
@@ -794,11 +800,11 @@ proptest! {
         cap in 1usize..5,
     ) {
         let config = FlowConfig { max_flows_per_shard: cap, ..FlowConfig::default() };
-        let mut ts = 0;
+        let mut ts: i64 = 0;
         let mut pkts = Vec::new();
         for (dt, mut p, adv) in steps {
-            ts += dt * MS;
-            p.ts = ts;
+            ts = (ts + dt * MS as i64).max(0);
+            p.ts = ts as u64;
             pkts.push((p, adv));
         }
 
