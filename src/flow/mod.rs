@@ -149,3 +149,16 @@ pub struct FlowStats {
     /// ICMP errors that matched no tracked flow.
     pub icmp_unmatched: u64,
 }
+
+mod table;
+mod tcp;
+#[cfg(test)]
+mod tests;
+
+pub use table::{FlowTable, FLOW_BYTES, MAX_ICMP_EVIDENCE, MAX_SYN_GAPS};
+
+/// Per-flow state of an application-layer parser, hung off a flow as an
+/// `Option<Box<AppState>>` (8 bytes while unused). Parsers in `proto` add
+/// variants here; until then no value exists and the slot is always `None`.
+#[derive(Debug)]
+pub enum AppState {}

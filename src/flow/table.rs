@@ -1,0 +1,836 @@
+//! One flow table per logical shard.
+//!
+//! # Layout
+//!
+//! * `slab: Vec<Flow>` holds the flows; a flow is named by its `u32` index.
+//!   Freed slots are chained into a free list through `Flow::next`.
+//! * `index: hashbrown::HashTable<u32>` maps a flow's symmetric 5-tuple
+//!   hash ([`FiveTuple::symmetric_hash`]) to its slot; the key itself lives
+//!   only in the slab, so a bucket costs 4 bytes + 1 control byte.
+//! * Four intrusive doubly-linked lists (by slot index, through
+//!   `Flow::prev/next`), one per timeout class (handshake, established,
+//!   closed, UDP). Every packet moves its flow to the tail of its class'
+//!   list, so each list is ordered by last activity, and since all its
+//!   members share one timeout, the expired flows of a class are always a
+//!   prefix of its list. Expiry is therefore O(1) per expired flow, and the
+//!   least recently active flow (for eviction) is the oldest of 4 heads.
+//!
+//! # Semantics and simplifications
+//!
+//! * Originator: the sender of a SYN without ACK; the receiver of a SYN-ACK
+//!   seen first; otherwise (UDP, mid-stream TCP) the first sender. Roles
+//!   never flip afterwards.
+//! * TCP endpoint states, `history` and `conn_state` follow Zeek (see
+//!   [`super::tcp`] for what is simplified there). UDP flows report
+//!   [`ConnState::Udp`] and history `D`/`d` (a packet seen from that side).
+//! * Timeout class: UDP; *closed* (FIN both ways or any RST); *established*
+//!   (both endpoints past setup: established, partial or closed); else
+//!   *handshake* — which includes one-sided mid-stream traffic, treated
+//!   like an unanswered attempt.
+//! * A SYN without ACK starts a new flow ([`FlowEnd::Reused`]) when its ISN
+//!   differs from the sender's earlier SYN and the flow is closed or never
+//!   got past setup (including one-sided mid-stream flows). A SYN with a
+//!   new ISN inside an answered, open connection stays in that flow (Zeek
+//!   calls it a weird, not a new connection).
+//! * SYN retries: SYNs without ACK from the originator repeating its first
+//!   SYN's ISN, in any state (e.g. Windows retrying after a RST, which
+//!   stays REJ with `syn_retries > 0`). Gaps are between successive SYNs.
+//! * Responder TTL / IP ID: from the responder's first packet, whatever
+//!   its flags (normally the SYN-ACK or RST).
+//! * ICMP errors: matched to the quoted tuple in either direction; for
+//!   TCP, if the quoted sender's SYN was seen, the quoted sequence number
+//!   must lie in `[ISN, highest sequence it sent]`, else it is unmatched.
+//!   An ICMP error is not flow activity (no timestamps, counters or LRU
+//!   change).
+//! * Payload bytes count the transport payload announced by the headers
+//!   (captured + cut by snaplen); bytes are frame `wire_len`.
+//!
+//! # Determinism
+//!
+//! Everything is decided from this table's own packet sequence:
+//!
+//! * The table keeps its own clock, the largest timestamp it has been
+//!   given. A flow's "activity" is the clock when it last saw a packet, and
+//!   it is expired once `clock - activity > timeout(class)`.
+//! * [`FlowTable::advance`] clamps its `now` to that clock, so it can only
+//!   remove flows that are already expired by the table's own packets: it
+//!   frees memory early but never changes a record.
+//! * Before every new flow is inserted, all expired flows are swept (cheap:
+//!   4 head checks when nothing expired). So at every insertion the table
+//!   holds exactly the live flows, whatever `advance` did earlier; cap
+//!   eviction and `peak_tracked` are thus deterministic too.
+//! * A packet (or ICMP error) for a flow that is expired but not yet
+//!   removed treats it as gone.
+//!
+//! The *order* of records within `out` depends on when `advance` runs; the
+//! multiset of records does not. Sort if you need a stable order.
+//!
+//! # Memory
+//!
+//! See [`FLOW_BYTES`]: `size_of::<Flow>()` is 168 bytes, plus the index at
+//! 5 bytes/bucket at a load factor between 7/16 and 7/8 (≈ 6–12 bytes per
+//! flow), about 175–180 bytes per tracked flow. Rare data (SYN retry gaps,
+//! ICMP evidence) lives in a lazily allocated box; the slab grows by
+//! doubling and reuses freed slots, so its resident size follows the peak.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use hashbrown::HashTable;
+
+use super::tcp::{letter, Endpoints, Ep, History};
+use super::{AppState, ConnState, FlowConfig, FlowEnd, FlowRecord, FlowStats, IcmpEvidence};
+use crate::packet::tcp_flags::{ACK, FIN, RST, SYN};
+use crate::packet::{FiveTuple, IcmpMeta, Packet, QuotedFlow, Transport, PROTO_TCP, PROTO_UDP};
+use crate::Ts;
+
+/// Size of the per-flow slab entry (asserted in tests).
+pub const FLOW_BYTES: usize = std::mem::size_of::<Flow>();
+
+/// At most this many SYN gaps are kept per flow.
+pub const MAX_SYN_GAPS: usize = 8;
+/// At most this many ICMP errors are kept per flow.
+pub const MAX_ICMP_EVIDENCE: usize = 4;
+
+const NIL: u32 = u32::MAX;
+
+/// Timeout classes (index into `FlowTable::lists` / `timeouts`).
+const C_HANDSHAKE: u8 = 0;
+const C_ESTABLISHED: u8 = 1;
+const C_CLOSED: u8 = 2;
+const C_UDP: u8 = 3;
+const C_FREE: u8 = 0xff;
+const CLASSES: usize = 4;
+
+/// `Flow::flags` bits.
+const F_V6: u8 = 1 << 0;
+/// Endpoint 0/1 has sent a packet (seq range initialised; for the
+/// responder: TTL / IP ID recorded).
+const F_SEEN0: u8 = 1 << 1;
+const F_SEEN1: u8 = 1 << 2;
+/// Endpoint 0/1 has sent a SYN (its `seq_lo` is its ISN).
+const F_SYN0: u8 = 1 << 3;
+const F_SYN1: u8 = 1 << 4;
+const F_IPID: u8 = 1 << 5;
+
+/// Rarely needed per-flow data, allocated on first use (a SYN retry, an
+/// ICMP error, or a first SYN that is not the flow's first packet).
+#[derive(Debug, Default)]
+struct FlowExtra {
+    /// Timestamp of the latest SYN of the pending attempt (None: the flow's
+    /// first packet was that SYN, so `first_ts`).
+    last_syn_ts: Option<Ts>,
+    syn_retries: u32,
+    n_gaps: u8,
+    syn_gaps_us: [u64; MAX_SYN_GAPS],
+    icmp: Vec<IcmpEvidence>,
+}
+
+/// One tracked flow. Index 0 = originator, 1 = responder throughout.
+///
+/// Accounting (x86_64): timestamps 24, counters 48, history order 8, two
+/// boxes 16, seq ranges 16, links 8, addresses 32, ports 4, small fields 12
+/// = 168 bytes.
+pub(crate) struct Flow {
+    first_ts: Ts,
+    /// Largest packet timestamp seen (reported).
+    last_ts: Ts,
+    /// Table clock at the last packet (drives expiry / LRU order).
+    activity: Ts,
+    packets: [u64; 2],
+    bytes: [u64; 2],
+    payload: [u64; 2],
+    history_order: u64,
+    extra: Option<Box<FlowExtra>>,
+    /// Hook for application parsers (8 bytes; always `None` for now).
+    app: Option<Box<AppState>>,
+    /// Per endpoint: ISN (if it sent a SYN) or first seq seen, and one past
+    /// the highest sequence number it used. For ICMP quote checks.
+    seq_lo: [u32; 2],
+    seq_hi: [u32; 2],
+    prev: u32,
+    next: u32,
+    /// Addresses; IPv4 in the first 4 bytes, rest zero (see `F_V6`).
+    addr: [[u8; 16]; 2],
+    port: [u16; 2],
+    history_seen: u16,
+    responder_ip_id: u16,
+    tcp: Endpoints,
+    responder_ttl: u8,
+    proto: u8,
+    flags: u8,
+    class: u8,
+}
+
+/// A packet's addresses / ports in the slab's representation.
+#[derive(Clone, Copy)]
+struct Key {
+    proto: u8,
+    v6: bool,
+    src: [u8; 16],
+    dst: [u8; 16],
+    sport: u16,
+    dport: u16,
+}
+
+impl Key {
+    fn new(proto: u8, src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> Key {
+        let (src, v6) = addr_bytes(src);
+        let (dst, _) = addr_bytes(dst);
+        Key {
+            proto,
+            v6,
+            src,
+            dst,
+            sport,
+            dport,
+        }
+    }
+}
+
+#[inline]
+fn addr_bytes(ip: IpAddr) -> ([u8; 16], bool) {
+    match ip {
+        IpAddr::V4(a) => {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&a.octets());
+            (b, false)
+        }
+        IpAddr::V6(a) => (a.octets(), true),
+    }
+}
+
+#[inline]
+fn addr_ip(b: &[u8; 16], v6: bool) -> IpAddr {
+    if v6 {
+        IpAddr::V6(Ipv6Addr::from(*b))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+    }
+}
+
+/// `a` is after `b` in sequence space.
+#[inline]
+fn seq_after(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
+impl Flow {
+    fn vacant() -> Flow {
+        Flow {
+            first_ts: 0,
+            last_ts: 0,
+            activity: 0,
+            packets: [0; 2],
+            bytes: [0; 2],
+            payload: [0; 2],
+            history_order: 0,
+            extra: None,
+            app: None,
+            seq_lo: [0; 2],
+            seq_hi: [0; 2],
+            prev: NIL,
+            next: NIL,
+            addr: [[0; 16]; 2],
+            port: [0; 2],
+            history_seen: 0,
+            responder_ip_id: 0,
+            tcp: Endpoints::default(),
+            responder_ttl: 0,
+            proto: 0,
+            flags: 0,
+            class: C_FREE,
+        }
+    }
+
+    /// A new flow for `key` whose originator is the sender (`orig_is_src`)
+    /// or the receiver.
+    fn start(key: &Key, orig_is_src: bool, ts: Ts) -> Flow {
+        let mut f = Flow::vacant();
+        f.first_ts = ts;
+        f.last_ts = ts;
+        f.proto = key.proto;
+        f.flags = if key.v6 { F_V6 } else { 0 };
+        if orig_is_src {
+            f.addr = [key.src, key.dst];
+            f.port = [key.sport, key.dport];
+        } else {
+            f.addr = [key.dst, key.src];
+            f.port = [key.dport, key.sport];
+        }
+        f.class = if key.proto == PROTO_UDP {
+            C_UDP
+        } else {
+            C_HANDSHAKE
+        };
+        f
+    }
+
+    /// `Some(true)` if the packet goes originator → responder, `Some(false)`
+    /// for the reverse, `None` if it is another flow.
+    #[inline]
+    fn direction(&self, k: &Key) -> Option<bool> {
+        if self.proto != k.proto || (self.flags & F_V6 != 0) != k.v6 {
+            return None;
+        }
+        if self.port == [k.sport, k.dport] && self.addr[0] == k.src && self.addr[1] == k.dst {
+            Some(true)
+        } else if self.port == [k.dport, k.sport] && self.addr[0] == k.dst && self.addr[1] == k.src
+        {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    fn tuple(&self) -> FiveTuple {
+        let v6 = self.flags & F_V6 != 0;
+        FiveTuple {
+            proto: self.proto,
+            src: addr_ip(&self.addr[0], v6),
+            dst: addr_ip(&self.addr[1], v6),
+            sport: self.port[0],
+            dport: self.port[1],
+        }
+    }
+
+    fn history(&self) -> History {
+        History::from_parts(self.history_seen, self.history_order)
+    }
+
+    fn extra(&mut self) -> &mut FlowExtra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// Timeout class from the current state.
+    fn compute_class(&self) -> u8 {
+        if self.proto == PROTO_UDP {
+            C_UDP
+        } else if self.tcp.is_closed() {
+            C_CLOSED
+        } else if self.tcp.is_answered() {
+            C_ESTABLISHED
+        } else {
+            C_HANDSHAKE
+        }
+    }
+
+    /// A SYN without ACK from the side `is_orig` with sequence `seq` starts
+    /// a new connection on this tuple: the old one is closed (FIN both
+    /// ways, or RST) or never got past setup, and the SYN is not a
+    /// retransmission of that side's pending SYN (same ISN). A responder
+    /// SYN while the originator's SYN is pending is a simultaneous open
+    /// (Zeek establishes both sides), not a reuse.
+    fn is_reused_by(&self, is_orig: bool, seq: u32) -> bool {
+        let d = if is_orig { 0 } else { 1 };
+        let syn_bit = if is_orig { F_SYN0 } else { F_SYN1 };
+        if self.flags & syn_bit != 0 && self.seq_lo[d] == seq {
+            return false;
+        }
+        if self.tcp.is_closed() {
+            return true;
+        }
+        let simultaneous_open =
+            !is_orig && matches!(self.tcp.state[0], Ep::SynSent | Ep::SynAckSent);
+        !self.tcp.is_answered() && !simultaneous_open
+    }
+
+    fn record(&mut self, end: FlowEnd) -> FlowRecord {
+        let v6 = self.flags & F_V6 != 0;
+        let history = self.history();
+        let state = if self.proto == PROTO_UDP {
+            ConnState::Udp
+        } else {
+            self.tcp.conn_state(self.payload, &history)
+        };
+        let (syn_retries, syn_gaps_us, icmp) = match self.extra.take() {
+            Some(x) => {
+                let x = *x;
+                (
+                    x.syn_retries,
+                    x.syn_gaps_us[..x.n_gaps as usize].to_vec(),
+                    x.icmp,
+                )
+            }
+            None => (0, Vec::new(), Vec::new()),
+        };
+        let responded = self.flags & F_SEEN1 != 0;
+        FlowRecord {
+            proto: self.proto,
+            client: addr_ip(&self.addr[0], v6),
+            client_port: self.port[0],
+            server: addr_ip(&self.addr[1], v6),
+            server_port: self.port[1],
+            first_ts: self.first_ts,
+            last_ts: self.last_ts,
+            state,
+            history: history.render(),
+            syn_retries,
+            syn_gaps_us,
+            packets: self.packets,
+            bytes: self.bytes,
+            payload_bytes: self.payload,
+            responder_ttl: responded.then_some(self.responder_ttl),
+            responder_ip_id: (self.flags & F_IPID != 0).then_some(self.responder_ip_id),
+            icmp,
+            end,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct List {
+    head: u32,
+    tail: u32,
+}
+
+/// The flow table of one logical shard. See the module docs for layout,
+/// determinism and memory.
+pub struct FlowTable {
+    config: FlowConfig,
+    timeouts: [Ts; CLASSES],
+    cap: usize,
+    index: HashTable<u32>,
+    slab: Vec<Flow>,
+    free: u32,
+    lists: [List; CLASSES],
+    live: usize,
+    clock: Ts,
+    stats: FlowStats,
+}
+
+fn slot_hash(slab: &[Flow], i: u32) -> u64 {
+    slab[i as usize].tuple().symmetric_hash()
+}
+
+impl FlowTable {
+    pub fn new(config: FlowConfig) -> Self {
+        FlowTable {
+            timeouts: [
+                config.tcp_handshake_timeout,
+                config.tcp_established_timeout,
+                config.tcp_closed_timeout,
+                config.udp_timeout,
+            ],
+            cap: config.max_flows_per_shard.max(1),
+            config,
+            index: HashTable::new(),
+            slab: Vec::new(),
+            free: NIL,
+            lists: [List {
+                head: NIL,
+                tail: NIL,
+            }; CLASSES],
+            live: 0,
+            clock: 0,
+            stats: FlowStats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &FlowConfig {
+        &self.config
+    }
+
+    /// Flows currently held (live, plus expired ones not yet swept).
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    pub fn stats(&self) -> FlowStats {
+        self.stats
+    }
+
+    /// Account one packet. TCP and UDP update their flow; an ICMP error
+    /// quoting a TCP/UDP packet attaches [`IcmpEvidence`] to that flow (or
+    /// counts `icmp_unmatched`). Anything else is ignored.
+    ///
+    /// `payload` is the captured transport payload. It is not used yet:
+    /// application parsers will hang off `Flow::app` from here.
+    pub fn process(&mut self, pkt: &Packet, payload: &[u8], out: &mut Vec<FlowRecord>) {
+        let _ = payload; // hook: application parsing (see `AppState`)
+        match pkt.transport {
+            Transport::Tcp(t) => {
+                let len = t.payload.len as u64 + t.payload.missing as u64;
+                self.l4(
+                    pkt,
+                    PROTO_TCP,
+                    t.sport,
+                    t.dport,
+                    Some((t.flags, t.seq)),
+                    len,
+                    out,
+                );
+            }
+            Transport::Udp(u) => {
+                let len = u.payload.len as u64 + u.payload.missing as u64;
+                self.l4(pkt, PROTO_UDP, u.sport, u.dport, None, len, out);
+            }
+            Transport::Icmp(ref m) => {
+                if let Some(q) = m.quoted {
+                    self.icmp(pkt, m, &q);
+                }
+            }
+            Transport::Other(_) => {}
+        }
+    }
+
+    /// Expire flows idle longer than their timeout at `now` (capture time).
+    /// `now` is clamped to the latest timestamp this table has seen, so
+    /// this only frees memory early: records are the same as if it were
+    /// never called.
+    pub fn advance(&mut self, now: Ts, out: &mut Vec<FlowRecord>) {
+        let now = now.min(self.clock);
+        self.sweep(now, out);
+    }
+
+    /// Emit every remaining flow: `IdleTimeout` if it was already expired
+    /// at the table's clock, else `EndOfCapture`.
+    pub fn finish(mut self, out: &mut Vec<FlowRecord>) -> FlowStats {
+        let clock = self.clock;
+        out.reserve(self.live);
+        for c in 0..CLASSES {
+            let mut i = self.lists[c].head;
+            while i != NIL {
+                let f = &mut self.slab[i as usize];
+                let next = f.next;
+                let end = if clock.saturating_sub(f.activity) > self.timeouts[c] {
+                    self.stats.flows_timed_out += 1;
+                    FlowEnd::IdleTimeout
+                } else {
+                    FlowEnd::EndOfCapture
+                };
+                out.push(f.record(end));
+                i = next;
+            }
+        }
+        self.stats
+    }
+
+    // ---- per-packet path ------------------------------------------------
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn l4(
+        &mut self,
+        pkt: &Packet,
+        proto: u8,
+        sport: u16,
+        dport: u16,
+        tcp: Option<(u8, u32)>,
+        len: u64,
+        out: &mut Vec<FlowRecord>,
+    ) {
+        self.clock = self.clock.max(pkt.ts);
+        let now = self.clock;
+        let key = Key::new(proto, pkt.ip.src, pkt.ip.dst, sport, dport);
+        let hash = FiveTuple {
+            proto,
+            src: pkt.ip.src,
+            dst: pkt.ip.dst,
+            sport,
+            dport,
+        }
+        .symmetric_hash();
+
+        let slab = &self.slab;
+        let found = self
+            .index
+            .find(hash, |&i| slab[i as usize].direction(&key).is_some())
+            .copied();
+
+        let mut hit = None;
+        if let Some(i) = found {
+            let f = &self.slab[i as usize];
+            let is_orig = f.direction(&key) == Some(true);
+            if now.saturating_sub(f.activity) > self.timeouts[f.class as usize] {
+                self.remove(i, FlowEnd::IdleTimeout, out);
+            } else if matches!(tcp, Some((fl, seq)) if fl & (SYN | ACK) == SYN && f.is_reused_by(is_orig, seq))
+            {
+                self.stats.flows_reused += 1;
+                self.remove(i, FlowEnd::Reused, out);
+            } else {
+                hit = Some((i, is_orig));
+            }
+        }
+        let (i, is_orig) = match hit {
+            Some(h) => h,
+            None => {
+                // Originator: the SYN sender; the receiver of a SYN-ACK;
+                // otherwise the first sender.
+                let orig_is_src = match tcp {
+                    Some((fl, _)) => fl & (SYN | ACK) != (SYN | ACK),
+                    None => true,
+                };
+                let f = Flow::start(&key, orig_is_src, pkt.ts);
+                (self.insert(hash, f, out), orig_is_src)
+            }
+        };
+
+        let first_packet = self.slab[i as usize].packets == [0, 0];
+        let f = &mut self.slab[i as usize];
+        let d = if is_orig { 0 } else { 1 };
+        f.packets[d] += 1;
+        f.bytes[d] += pkt.wire_len as u64;
+        f.payload[d] += len;
+        f.last_ts = f.last_ts.max(pkt.ts);
+        let seen_bit = if is_orig { F_SEEN0 } else { F_SEEN1 };
+        let first_from_side = f.flags & seen_bit == 0;
+        f.flags |= seen_bit;
+        if first_from_side && !is_orig {
+            f.responder_ttl = pkt.ip.ttl;
+            if let Some(id) = pkt.ip.ip_id {
+                f.responder_ip_id = id;
+                f.flags |= F_IPID;
+            }
+        }
+
+        match tcp {
+            Some((fl, seq)) => {
+                let mut h = f.history();
+                h.add_tcp(is_orig, fl, len);
+                (f.history_seen, f.history_order) = h.parts();
+                Self::track_seq(f, d, fl, seq, len, first_from_side, first_packet, pkt.ts);
+                f.tcp.update(is_orig, fl, len);
+            }
+            None => {
+                // Zeek's UDP history: D / d for each direction seen.
+                let mut h = f.history();
+                h.add(letter::D + if is_orig { 0 } else { letter::RESP });
+                (f.history_seen, f.history_order) = h.parts();
+            }
+        }
+
+        let class = f.compute_class();
+        self.touch(i, class, now);
+    }
+
+    /// Sequence ranges, ISNs and SYN retransmissions for endpoint `d`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn track_seq(
+        f: &mut Flow,
+        d: usize,
+        fl: u8,
+        seq: u32,
+        len: u64,
+        first_from_side: bool,
+        first_packet: bool,
+        ts: Ts,
+    ) {
+        let syn = fl & SYN != 0;
+        let seg = (len as u32)
+            .wrapping_add(syn as u32)
+            .wrapping_add((fl & FIN != 0) as u32);
+        let end = seq.wrapping_add(seg);
+        let syn_bit = if d == 0 { F_SYN0 } else { F_SYN1 };
+        let had_syn = f.flags & syn_bit != 0;
+        if syn && !had_syn {
+            // First SYN of this side: its ISN anchors the range.
+            f.flags |= syn_bit;
+            f.seq_lo[d] = seq;
+            f.seq_hi[d] = end;
+            if !first_packet && d == 0 {
+                f.extra().last_syn_ts = Some(ts);
+            }
+        } else if first_from_side {
+            f.seq_lo[d] = seq;
+            f.seq_hi[d] = end;
+        } else if fl & RST == 0 && seq_after(end, f.seq_hi[d]) {
+            f.seq_hi[d] = end;
+        }
+        if syn && fl & ACK == 0 && d == 0 && had_syn && seq == f.seq_lo[0] {
+            // Same ISN as the pending attempt: a retransmitted SYN.
+            let first_ts = f.first_ts;
+            let x = f.extra();
+            let prev = x.last_syn_ts.unwrap_or(first_ts);
+            x.syn_retries = x.syn_retries.saturating_add(1);
+            if (x.n_gaps as usize) < MAX_SYN_GAPS {
+                x.syn_gaps_us[x.n_gaps as usize] = ts.saturating_sub(prev) / 1_000;
+                x.n_gaps += 1;
+            }
+            x.last_syn_ts = Some(ts);
+        }
+    }
+
+    /// ICMP error quoting a packet of some flow.
+    fn icmp(&mut self, pkt: &Packet, m: &IcmpMeta, q: &QuotedFlow) {
+        self.clock = self.clock.max(pkt.ts);
+        let now = self.clock;
+        let t = &q.tuple;
+        let key = Key::new(t.proto, t.src, t.dst, t.sport, t.dport);
+        let hash = t.symmetric_hash();
+        let slab = &self.slab;
+        let found = self
+            .index
+            .find(hash, |&i| slab[i as usize].direction(&key).is_some())
+            .copied();
+        let Some(i) = found else {
+            self.stats.icmp_unmatched += 1;
+            return;
+        };
+        let f = &mut self.slab[i as usize];
+        if now.saturating_sub(f.activity) > self.timeouts[f.class as usize] {
+            self.stats.icmp_unmatched += 1;
+            return;
+        }
+        let quotes_originator = f.direction(&key) == Some(true);
+        let d = if quotes_originator { 0 } else { 1 };
+        let syn_bit = if d == 0 { F_SYN0 } else { F_SYN1 };
+        if let (PROTO_TCP, Some(seq)) = (f.proto, q.tcp_seq) {
+            // If the quoted sender's ISN is known, the quoted segment must
+            // lie within [ISN, highest seq it sent]; otherwise accept.
+            if f.flags & syn_bit != 0
+                && seq.wrapping_sub(f.seq_lo[d]) > f.seq_hi[d].wrapping_sub(f.seq_lo[d])
+            {
+                self.stats.icmp_unmatched += 1;
+                return;
+            }
+        }
+        let x = f.extra();
+        if x.icmp.len() < MAX_ICMP_EVIDENCE {
+            x.icmp.push(IcmpEvidence {
+                ts: pkt.ts,
+                sender: pkt.ip.src,
+                v6: m.v6,
+                icmp_type: m.icmp_type,
+                code: m.code,
+                quotes_originator,
+            });
+        }
+    }
+
+    // ---- slab, index and lists ------------------------------------------
+
+    /// Insert a new flow: sweep expired flows, evict the least recently
+    /// active one if at the cap, then store it.
+    fn insert(&mut self, hash: u64, f: Flow, out: &mut Vec<FlowRecord>) -> u32 {
+        self.sweep(self.clock, out);
+        if self.live >= self.cap {
+            self.evict_lru(out);
+        }
+        let i = if self.free != NIL {
+            let i = self.free;
+            self.free = self.slab[i as usize].next;
+            self.slab[i as usize] = f;
+            i
+        } else {
+            let i = self.slab.len() as u32;
+            assert!(i != NIL, "flow slab index overflow");
+            self.slab.push(f);
+            i
+        };
+        let slab = &self.slab;
+        self.index.insert_unique(hash, i, |&j| slot_hash(slab, j));
+        self.live += 1;
+        self.stats.flows_created += 1;
+        self.stats.peak_tracked = self.stats.peak_tracked.max(self.live as u64);
+        self.link_tail(i, self.slab[i as usize].class);
+        i
+    }
+
+    /// Remove expired flows (their list prefixes) as of `now`.
+    fn sweep(&mut self, now: Ts, out: &mut Vec<FlowRecord>) {
+        for c in 0..CLASSES {
+            loop {
+                let h = self.lists[c].head;
+                if h == NIL
+                    || now.saturating_sub(self.slab[h as usize].activity) <= self.timeouts[c]
+                {
+                    break;
+                }
+                self.remove(h, FlowEnd::IdleTimeout, out);
+            }
+        }
+    }
+
+    /// Evict the least recently active flow (oldest list head; ties go to
+    /// the lower class index).
+    fn evict_lru(&mut self, out: &mut Vec<FlowRecord>) {
+        let mut best: Option<(Ts, u32)> = None;
+        for l in &self.lists {
+            if l.head != NIL {
+                let a = self.slab[l.head as usize].activity;
+                if !matches!(best, Some((b, _)) if b <= a) {
+                    best = Some((a, l.head));
+                }
+            }
+        }
+        if let Some((_, i)) = best {
+            self.stats.flows_evicted += 1;
+            self.remove(i, FlowEnd::Evicted, out);
+        }
+    }
+
+    /// Unlink, unindex, emit and free slot `i`.
+    fn remove(&mut self, i: u32, end: FlowEnd, out: &mut Vec<FlowRecord>) {
+        self.unlink(i);
+        let hash = slot_hash(&self.slab, i);
+        if let Ok(e) = self.index.find_entry(hash, |&j| j == i) {
+            e.remove();
+        }
+        if end == FlowEnd::IdleTimeout {
+            self.stats.flows_timed_out += 1;
+        }
+        let f = &mut self.slab[i as usize];
+        out.push(f.record(end));
+        f.app = None;
+        f.class = C_FREE;
+        f.next = self.free;
+        self.free = i;
+        self.live -= 1;
+    }
+
+    /// Mark activity and move `i` to the tail of `class`'s list.
+    #[inline]
+    fn touch(&mut self, i: u32, class: u8, now: Ts) {
+        let f = &self.slab[i as usize];
+        if f.class == class && self.lists[class as usize].tail == i {
+            self.slab[i as usize].activity = now;
+            return;
+        }
+        self.unlink(i);
+        self.slab[i as usize].class = class;
+        self.slab[i as usize].activity = now;
+        self.link_tail(i, class);
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (prev, next, c) = {
+            let f = &self.slab[i as usize];
+            (f.prev, f.next, f.class as usize)
+        };
+        if prev == NIL {
+            self.lists[c].head = next;
+        } else {
+            self.slab[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.lists[c].tail = prev;
+        } else {
+            self.slab[next as usize].prev = prev;
+        }
+        let f = &mut self.slab[i as usize];
+        f.prev = NIL;
+        f.next = NIL;
+    }
+
+    fn link_tail(&mut self, i: u32, class: u8) {
+        let c = class as usize;
+        let tail = self.lists[c].tail;
+        {
+            let f = &mut self.slab[i as usize];
+            f.prev = tail;
+            f.next = NIL;
+            f.class = class;
+        }
+        if tail == NIL {
+            self.lists[c].head = i;
+        } else {
+            self.slab[tail as usize].next = i;
+        }
+        self.lists[c].tail = i;
+    }
+}
