@@ -237,3 +237,6 @@ impl DecodeError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
