@@ -510,3 +510,453 @@ pub fn ipv4_checksum(h: &[u8]) -> u16 {
     }
     !(sum as u16)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::capture::LinkType;
+    use crate::packet::{decode, Transport, PROTO_UDP};
+    use crate::synth::{ipv4_fragment, ipv6_fragment, Frame};
+
+    const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+    const SEC: Ts = 1_000_000_000;
+
+    fn a6() -> Ipv6Addr {
+        "fd00::1".parse().unwrap()
+    }
+    fn b6() -> Ipv6Addr {
+        "fd00::2".parse().unwrap()
+    }
+
+    fn body(n: usize, seed: u8) -> Vec<u8> {
+        (0..n)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    fn frag(frame: &[u8], ts: Ts) -> Fragment<'_> {
+        decode(LinkType::RAW, ts, frame.len() as u32, frame)
+            .unwrap()
+            .fragment()
+            .expect("a fragment")
+    }
+
+    fn push_all(d: &mut Defragmenter, frames: &[Vec<u8>], ts: Ts) -> Vec<Reassembled> {
+        frames.iter().filter_map(|f| d.push(&frag(f, ts))).collect()
+    }
+
+    fn check_udp(r: &Reassembled, expect: &[u8]) {
+        let p = r.decode().unwrap();
+        assert!(p.ip.reassembled);
+        let Transport::Udp(u) = p.transport else {
+            panic!("not UDP: {p:?}")
+        };
+        assert_eq!((u.sport, u.dport), (1000, 2000));
+        let pl = &r.bytes[u.payload.offset as usize..(u.payload.offset + u.payload.len) as usize];
+        assert_eq!(pl, expect);
+        // The rebuilt datagram is a valid, unfragmented packet per etherparse
+        // (header checksum, lengths, UDP checksum).
+        let sliced = etherparse::SlicedPacket::from_ip(&r.bytes).unwrap();
+        match sliced.net.unwrap() {
+            etherparse::NetSlice::Ipv4(v4) => {
+                let h = v4.header();
+                assert!(!h.is_fragmenting_payload());
+                assert_eq!(h.to_header().calc_header_checksum(), h.header_checksum());
+                let Some(etherparse::TransportSlice::Udp(us)) = sliced.transport else {
+                    panic!()
+                };
+                assert_eq!(
+                    us.to_header()
+                        .calc_checksum_ipv4(&h.to_header(), us.payload())
+                        .unwrap(),
+                    us.checksum()
+                );
+            }
+            etherparse::NetSlice::Ipv6(v6) => {
+                assert!(!v6.is_payload_fragmented());
+                let Some(etherparse::TransportSlice::Udp(us)) = sliced.transport else {
+                    panic!()
+                };
+                assert_eq!(
+                    us.to_header()
+                        .calc_checksum_ipv6(&v6.header().to_header(), us.payload())
+                        .unwrap(),
+                    us.checksum()
+                );
+            }
+            _ => panic!(),
+        }
+    }
+
+    fn v4_frames(data: &[u8], n: usize, id: u16) -> Vec<Vec<u8>> {
+        Frame::raw()
+            .ipv4(A, B)
+            .ip_id(id)
+            .udp(1000, 2000)
+            .payload(data)
+            .build_fragments(n)
+    }
+
+    fn v6_frames(data: &[u8], n: usize, id: u16) -> Vec<Vec<u8>> {
+        Frame::raw()
+            .ipv6(a6(), b6())
+            .ipv6_ext(0, &[1, 4, 0, 0, 0, 0])
+            .ip_id(id)
+            .udp(1000, 2000)
+            .payload(data)
+            .build_fragments(n)
+    }
+
+    #[test]
+    fn in_order_and_reversed_and_shuffled() {
+        let data = body(3000, 1);
+        for frames in [v4_frames(&data, 5, 7), v6_frames(&data, 5, 7)] {
+            let mut d = Defragmenter::default();
+            let out = push_all(&mut d, &frames, SEC);
+            assert_eq!(out.len(), 1);
+            check_udp(&out[0], &data);
+            assert_eq!(out[0].fragments, 5);
+            assert_eq!(
+                out[0].wire_len,
+                frames.iter().map(|f| f.len() as u32).sum::<u32>()
+            );
+
+            let mut rev = frames.clone();
+            rev.reverse();
+            let out = push_all(&mut d, &rev, SEC);
+            assert_eq!(out.len(), 1);
+            check_udp(&out[0], &data);
+
+            let shuffled = vec![
+                frames[2].clone(),
+                frames[4].clone(),
+                frames[0].clone(),
+                frames[3].clone(),
+                frames[1].clone(),
+            ];
+            let out = push_all(&mut d, &shuffled, SEC);
+            check_udp(&out[0], &data);
+            assert_eq!(d.stats().datagrams_reassembled, 3);
+            assert_eq!(d.stats().fragments_seen, 15);
+            assert_eq!(d.in_progress(), 0);
+            assert_eq!(d.buffered_bytes(), 0);
+        }
+    }
+
+    #[test]
+    fn interleaved_datagrams_are_kept_apart() {
+        let (d1, d2) = (body(500, 1), body(700, 2));
+        let f1 = v4_frames(&d1, 3, 1);
+        let f2 = v4_frames(&d2, 3, 2);
+        let f3 = v6_frames(&d1, 2, 1);
+        let mut d = Defragmenter::default();
+        let order = [
+            &f1[0], &f2[2], &f3[1], &f1[2], &f2[0], &f3[0], &f2[1], &f1[1],
+        ];
+        let out: Vec<_> = order.iter().filter_map(|f| d.push(&frag(f, 0))).collect();
+        assert_eq!(out.len(), 3);
+        check_udp(&out[0], &d1); // v6 completes first
+        check_udp(&out[1], &d2);
+        check_udp(&out[2], &d1);
+    }
+
+    #[test]
+    fn overlaps_first_wins() {
+        // Two datagrams with one ID but different bytes: the first one's
+        // bytes must survive where they overlap.
+        let first = Frame::raw()
+            .ipv4(A, B)
+            .ip_id(9)
+            .udp(1000, 2000)
+            .payload(&[0xaa; 64])
+            .build_ip();
+        let second = Frame::raw()
+            .ipv4(A, B)
+            .ip_id(9)
+            .udp(1000, 2000)
+            .payload(&[0xbb; 64])
+            .build_ip();
+        let mut d = Defragmenter::default();
+        let f_a = ipv4_fragment(&first, 0, 40, true); // [0,40) = udp hdr + 32 x aa
+        let f_b = ipv4_fragment(&second, 32, 40, false); // [32,72) overlaps 8 bytes
+        assert!(d.push(&frag(&f_a, 0)).is_none());
+        let r = d.push(&frag(&f_b, 0)).unwrap();
+        let mut expect = vec![0xaa; 32];
+        expect.extend_from_slice(&[0xbb; 32]);
+        let p = r.decode().unwrap();
+        let Transport::Udp(u) = p.transport else {
+            panic!()
+        };
+        assert_eq!(&r.bytes[u.payload.offset as usize..], &expect[..]);
+        assert_eq!(d.stats().overlapping_fragments, 1);
+
+        // A fragment entirely inside received data is dropped.
+        let mut d = Defragmenter::default();
+        assert!(d
+            .push(&frag(&ipv4_fragment(&first, 0, 64, true), 0))
+            .is_none());
+        assert!(d
+            .push(&frag(&ipv4_fragment(&second, 8, 16, true), 0))
+            .is_none());
+        assert_eq!(d.stats().dropped_overlap, 1);
+        let r = d
+            .push(&frag(&ipv4_fragment(&first, 64, 8, false), 0))
+            .unwrap();
+        check_udp(&r, &[0xaa; 64]);
+
+        // A later fragment spanning a hole between two received ones only
+        // fills the hole.
+        let mut d = Defragmenter::default();
+        d.push(&frag(&ipv4_fragment(&first, 0, 16, true), 0));
+        d.push(&frag(&ipv4_fragment(&first, 32, 16, true), 0));
+        d.push(&frag(&ipv4_fragment(&first, 56, 16, false), 0));
+        let r = d
+            .push(&frag(&ipv4_fragment(&second, 8, 56, true), 0))
+            .unwrap();
+        let mut expect = vec![0xaa; 8];
+        expect.extend_from_slice(&[0xbb; 16]);
+        expect.extend_from_slice(&[0xaa; 16]);
+        expect.extend_from_slice(&[0xbb; 8]);
+        expect.extend_from_slice(&[0xaa; 16]);
+        let p = r.decode().unwrap();
+        let Transport::Udp(u) = p.transport else {
+            panic!()
+        };
+        assert_eq!(&r.bytes[u.payload.offset as usize..], &expect[..]);
+    }
+
+    #[test]
+    fn duplicates() {
+        let data = body(1000, 3);
+        let frames = v4_frames(&data, 4, 11);
+        let mut d = Defragmenter::default();
+        let dup = vec![
+            frames[0].clone(),
+            frames[0].clone(),
+            frames[3].clone(),
+            frames[3].clone(), // duplicate last fragment, same end: harmless
+            frames[1].clone(),
+            frames[2].clone(),
+        ];
+        let out = push_all(&mut d, &dup, 0);
+        assert_eq!(out.len(), 1);
+        check_udp(&out[0], &data);
+        assert_eq!(d.stats().dropped_overlap, 2);
+        // A duplicate arriving after completion starts a new datagram that
+        // later times out.
+        assert!(d.push(&frag(&frames[1], 0)).is_none());
+        assert_eq!(d.in_progress(), 1);
+        d.expire(31 * SEC);
+        assert_eq!(d.stats().dropped_timeout, 1);
+        assert_eq!(d.in_progress(), 0);
+    }
+
+    #[test]
+    fn conflicting_last_fragments_drop_the_datagram() {
+        let dg = Frame::raw()
+            .ipv4(A, B)
+            .ip_id(5)
+            .udp(1000, 2000)
+            .payload(&[1; 64])
+            .build_ip();
+        let mut d = Defragmenter::default();
+        d.push(&frag(&ipv4_fragment(&dg, 16, 56, false), 0));
+        // A second "last" fragment ending elsewhere.
+        assert!(d
+            .push(&frag(&ipv4_fragment(&dg, 16, 24, false), 0))
+            .is_none());
+        assert_eq!(d.stats().dropped_bad, 1);
+        assert_eq!(d.in_progress(), 0);
+        // Data beyond a known end.
+        d.push(&frag(&ipv4_fragment(&dg, 8, 8, false), 0));
+        assert!(d
+            .push(&frag(&ipv4_fragment(&dg, 16, 16, true), 0))
+            .is_none());
+        assert_eq!(d.stats().dropped_bad, 2);
+        assert_eq!(d.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn timeout_in_capture_time() {
+        let data = body(300, 4);
+        let frames = v4_frames(&data, 3, 1);
+        let mut d = Defragmenter::new(DefragConfig {
+            timeout: 10 * SEC,
+            ..Default::default()
+        });
+        assert!(d.push(&frag(&frames[0], 100 * SEC)).is_none());
+        assert!(d.push(&frag(&frames[1], 105 * SEC)).is_none());
+        // The last fragment arrives too late: the datagram expired first.
+        assert!(d.push(&frag(&frames[2], 111 * SEC)).is_none());
+        assert_eq!(d.stats().dropped_timeout, 1);
+        assert_eq!(d.in_progress(), 1); // the late fragment starts a new one
+        d.flush();
+        assert_eq!(d.in_progress(), 0);
+        assert_eq!(d.buffered_bytes(), 0);
+        // Within the timeout it completes.
+        let out: Vec<_> = frames
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| d.push(&frag(f, 200 * SEC + i as Ts * 4 * SEC)))
+            .collect();
+        assert_eq!(out.len(), 1);
+        check_udp(&out[0], &data);
+        assert_eq!(out[0].ts, 208 * SEC);
+    }
+
+    #[test]
+    fn caps_evict_the_oldest() {
+        let mut d = Defragmenter::new(DefragConfig {
+            max_datagrams: 2,
+            ..Default::default()
+        });
+        let f1 = v4_frames(&body(100, 1), 2, 1);
+        let f2 = v4_frames(&body(100, 2), 2, 2);
+        let f3 = v4_frames(&body(100, 3), 2, 3);
+        d.push(&frag(&f1[0], 0));
+        d.push(&frag(&f2[0], 0));
+        d.push(&frag(&f3[0], 0)); // evicts datagram 1
+        assert_eq!(d.stats().dropped_cap, 1);
+        assert!(d.push(&frag(&f2[1], 0)).is_some());
+        assert!(d.push(&frag(&f3[1], 0)).is_some());
+        assert!(d.push(&frag(&f1[1], 0)).is_none());
+
+        // Byte budget.
+        let mut d = Defragmenter::new(DefragConfig {
+            max_total_bytes: 3000,
+            ..Default::default()
+        });
+        let big1 = v4_frames(&body(4000, 1), 4, 1);
+        let big2 = v4_frames(&body(2000, 1), 4, 2);
+        d.push(&frag(&big2[0], 0));
+        assert!(d.buffered_bytes() <= 3000);
+        // The last fragment of a 4000-byte datagram alone is over budget.
+        d.push(&frag(&big1[3], 0));
+        assert!(d.buffered_bytes() <= 3000);
+        assert_eq!(d.stats().dropped_cap, 2);
+    }
+
+    #[test]
+    fn hostile_fragments() {
+        let dg = Frame::raw()
+            .ipv4(A, B)
+            .ip_id(5)
+            .udp(1000, 2000)
+            .payload(&[1; 64])
+            .build_ip();
+        let mut d = Defragmenter::default();
+        // Ping of death: offset 65528 + 16 bytes > 65535.
+        let mut f = ipv4_fragment(&dg, 0, 16, false);
+        f[6..8].copy_from_slice(&0x1fffu16.to_be_bytes());
+        assert!(d.push(&frag(&f, 0)).is_none());
+        // Zero-length fragment with more-fragments set.
+        let f = ipv4_fragment(&dg, 8, 0, true);
+        assert!(d.push(&frag(&f, 0)).is_none());
+        // Non-multiple-of-8 middle fragment.
+        let f = ipv4_fragment(&dg, 8, 13, true);
+        assert!(d.push(&frag(&f, 0)).is_none());
+        assert_eq!(d.stats().dropped_bad, 3);
+        assert_eq!(d.in_progress(), 0);
+        // Snaplen-cut fragment.
+        let f = ipv4_fragment(&dg, 8, 40, true);
+        let fr = decode(LinkType::RAW, 0, 0, &f[..40])
+            .unwrap()
+            .fragment()
+            .unwrap();
+        assert!(fr.missing > 0);
+        assert!(d.push(&fr).is_none());
+        assert_eq!(d.stats().dropped_truncated, 1);
+        // A zero-length last fragment is fine when consistent.
+        d.push(&frag(&ipv4_fragment(&dg, 0, 72, true), 0));
+        let r = d.push(&frag(&ipv4_fragment(&dg, 72, 0, false), 0)).unwrap();
+        check_udp(&r, &[1; 64]);
+    }
+
+    #[test]
+    fn ipv6_fragment_header_removed() {
+        let data = body(200, 9);
+        let frames = v6_frames(&data, 3, 0x1234);
+        let mut d = Defragmenter::default();
+        let out = push_all(&mut d, &frames, 0);
+        let r = &out[0];
+        assert!(r.v6);
+        // hop-by-hop now points at UDP, and no fragment header remains.
+        assert_eq!(r.bytes[6], 0);
+        assert_eq!(r.bytes[40], PROTO_UDP);
+        assert_eq!(r.bytes.len(), 40 + 8 + 8 + 200);
+        check_udp(r, &data);
+        // Fragments with another ID or a mismatching address do not mix.
+        let other = v6_frames(&data, 3, 0x1235);
+        let mut d = Defragmenter::default();
+        assert!(d.push(&frag(&frames[0], 0)).is_none());
+        assert!(d.push(&frag(&other[1], 0)).is_none());
+        assert!(d.push(&frag(&frames[2], 0)).is_none());
+        assert_eq!(d.in_progress(), 2);
+        let dg = Frame::raw()
+            .ipv6(a6(), b6())
+            .udp(1000, 2000)
+            .payload(&data)
+            .build_ip();
+        let f = ipv6_fragment(&dg, 0, 8, true, 1);
+        assert!(d.push(&frag(&f, 0)).is_none());
+        assert_eq!(d.in_progress(), 3);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Arbitrary fragment series (offsets, lengths, flags, IDs, times)
+        /// never panic and never leak accounting.
+        #[test]
+        fn random_series_never_panic(
+            v6 in any::<bool>(),
+            series in proptest::collection::vec(
+                (0u16..0x2000, 0usize..200, any::<bool>(), 0u16..3, 0u64..40),
+                1..40,
+            ),
+        ) {
+            let dg = if v6 {
+                Frame::raw().ipv6(a6(), b6()).udp(1000, 2000).payload(&[3; 2000]).build_ip()
+            } else {
+                Frame::raw().ipv4(A, B).udp(1000, 2000).payload(&[3; 2000]).build_ip()
+            };
+            let mut d = Defragmenter::new(DefragConfig {
+                max_datagrams: 2,
+                max_total_bytes: 100_000,
+                ..Default::default()
+            });
+            for (off8, len, more, id, t) in series {
+                let mut f = if v6 {
+                    ipv6_fragment(&dg, 0, len, more, id as u32)
+                } else {
+                    let mut f = ipv4_fragment(&dg, 0, len, more);
+                    f[4..6].copy_from_slice(&id.to_be_bytes());
+                    f
+                };
+                // Patch the fragment offset directly (beyond the datagram too).
+                if v6 {
+                    let fo = (off8 << 3) | more as u16;
+                    f[42..44].copy_from_slice(&fo.to_be_bytes());
+                } else {
+                    let fo = (if more { 0x2000 } else { 0 }) | off8;
+                    f[6..8].copy_from_slice(&fo.to_be_bytes());
+                }
+                if let Ok(Decoded::Fragment(fr)) = decode(LinkType::RAW, t * SEC, 0, &f) {
+                    if let Some(r) = d.push(&fr) {
+                        let _ = r.decode();
+                        prop_assert!(r.bytes.len() <= 65535 + 40);
+                    }
+                }
+                prop_assert!(d.in_progress() <= 2);
+                prop_assert!(d.buffered_bytes() <= 100_000);
+            }
+            d.flush();
+            prop_assert_eq!(d.buffered_bytes(), 0);
+        }
+    }
+}
