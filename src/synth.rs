@@ -1050,3 +1050,481 @@ impl TcpConversation {
         self.s2c().flags(tcp_flags::RST | tcp_flags::ACK).build()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    use super::*;
+    use crate::packet::{decode, Decoded, Transport};
+
+    const A: Ipv4Addr = Ipv4Addr::new(10, 9, 8, 7);
+    const B: Ipv4Addr = Ipv4Addr::new(10, 9, 8, 6);
+
+    fn a6() -> Ipv6Addr {
+        "2001:db8:1::7".parse().unwrap()
+    }
+    fn b6() -> Ipv6Addr {
+        "2001:db8:1::6".parse().unwrap()
+    }
+
+    fn tmp(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("exflow-synth-{}-{name}", std::process::id()))
+    }
+
+    fn have_tshark() -> bool {
+        Command::new("tshark")
+            .arg("-v")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    /// One line per frame, fields tab-separated.
+    fn tshark(path: &Path, fields: &[&str]) -> Vec<Vec<String>> {
+        let mut cmd = Command::new("tshark");
+        cmd.arg("-r").arg(path);
+        for p in [
+            "ip.check_checksum:TRUE",
+            "tcp.check_checksum:TRUE",
+            "udp.check_checksum:TRUE",
+        ] {
+            cmd.args(["-o", p]);
+        }
+        cmd.args(["-T", "fields", "-E", "separator=/t", "-E", "occurrence=f"]);
+        for f in fields {
+            cmd.args(["-e", f]);
+        }
+        let out = cmd.output().expect("tshark runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split('\t').map(str::to_string).collect())
+            .collect()
+    }
+
+    /// Verifies every checksum in an IP datagram with etherparse.
+    fn etherparse_checksums_ok(ip: &[u8]) {
+        use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+        let s = SlicedPacket::from_ip(ip).expect("etherparse slices it");
+        match s.net.expect("net layer") {
+            NetSlice::Ipv4(v4) => {
+                let h = v4.header().to_header();
+                assert_eq!(h.calc_header_checksum(), h.header_checksum);
+                match s.transport.expect("transport") {
+                    TransportSlice::Tcp(t) => assert_eq!(
+                        t.calc_checksum_ipv4(h.source, h.destination).unwrap(),
+                        t.checksum()
+                    ),
+                    TransportSlice::Udp(u) => assert_eq!(
+                        u.to_header().calc_checksum_ipv4(&h, u.payload()).unwrap(),
+                        u.checksum()
+                    ),
+                    TransportSlice::Icmpv4(i) => {
+                        assert_eq!(i.icmp_type().calc_checksum(i.payload()), i.checksum())
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            NetSlice::Ipv6(v6) => {
+                let h = v6.header().to_header();
+                match s.transport.expect("transport") {
+                    TransportSlice::Tcp(t) => {
+                        assert_eq!(
+                            t.calc_checksum_ipv6(h.source, h.destination).unwrap(),
+                            t.checksum()
+                        )
+                    }
+                    TransportSlice::Udp(u) => assert_eq!(
+                        u.to_header().calc_checksum_ipv6(&h, u.payload()).unwrap(),
+                        u.checksum()
+                    ),
+                    TransportSlice::Icmpv6(i) => assert_eq!(
+                        i.icmp_type()
+                            .calc_checksum(h.source, h.destination, i.payload())
+                            .unwrap(),
+                        i.checksum()
+                    ),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn sample_frames(link: Link) -> Vec<Vec<u8>> {
+        let orig4 = Frame::raw().ipv4(A, B).tcp(1025, 135).seq(9).build_ip();
+        let orig6 = Frame::raw().ipv6(a6(), b6()).udp(1025, 53).build_ip();
+        vec![
+            Frame::new(link)
+                .ipv4(A, B)
+                .tcp(1025, 135)
+                .flags(tcp_flags::SYN)
+                .seq(1)
+                .build(),
+            Frame::new(link)
+                .ipv4(A, B)
+                .ipv4_options(&[1, 1, 1, 0])
+                .ttl(3)
+                .ip_id(777)
+                .df(true)
+                .tcp(1025, 135)
+                .seq(2)
+                .ack(3)
+                .tcp_options(&[2, 4, 5, 0xb4])
+                .payload(b"odd length payload!")
+                .build(),
+            Frame::new(link)
+                .ipv4(A, B)
+                .udp(5000, 53)
+                .payload(b"abc")
+                .build(),
+            Frame::new(link)
+                .ipv4(B, A)
+                .icmp_unreachable(3, &orig4[..28])
+                .build(),
+            Frame::new(link)
+                .ipv6(a6(), b6())
+                .tcp(1025, 443)
+                .payload(b"v6 data")
+                .build(),
+            Frame::new(link)
+                .ipv6(a6(), b6())
+                .ipv6_ext(0, &[1, 4, 0, 0, 0, 0])
+                .ipv6_ext(60, &[])
+                .udp(5000, 53)
+                .payload(b"q")
+                .build(),
+            Frame::new(link)
+                .ipv6(b6(), a6())
+                .icmp_unreachable(4, &orig6)
+                .build(),
+        ]
+    }
+
+    #[test]
+    fn every_builder_has_valid_checksums_per_etherparse() {
+        for link in [
+            Link::Ethernet,
+            Link::Sll,
+            Link::Sll2,
+            Link::Raw,
+            Link::Null,
+            Link::NullBigEndian,
+            Link::Loop,
+        ] {
+            for f in sample_frames(link) {
+                // Strip the link layer with our decoder's view of it.
+                let hdr = match link {
+                    Link::Ethernet => 14,
+                    Link::Sll => 16,
+                    Link::Sll2 => 20,
+                    Link::Raw => 0,
+                    _ => 4,
+                };
+                etherparse_checksums_ok(&f[hdr..]);
+                assert!(matches!(
+                    decode(link.link_type(), 0, f.len() as u32, &f),
+                    Ok(Decoded::Packet(_))
+                ));
+            }
+        }
+        let f = Frame::ethernet().vlan(5).ipv4(A, B).udp(1, 2).build();
+        etherparse_checksums_ok(&f[18..]);
+        let f = Frame::ethernet()
+            .qinq(5, 6)
+            .ipv6(a6(), b6())
+            .tcp(1, 2)
+            .build();
+        etherparse_checksums_ok(&f[22..]);
+        // etherparse agrees about VLAN framing.
+        let s = etherparse::SlicedPacket::from_ethernet(&f).unwrap();
+        assert_eq!(s.vlan_ids().len(), 2);
+    }
+
+    #[test]
+    fn pcap_every_link_type_read_back_by_tshark() {
+        if !have_tshark() {
+            eprintln!("tshark not installed; skipping");
+            return;
+        }
+        for (i, link) in [
+            Link::Ethernet,
+            Link::Sll,
+            Link::Sll2,
+            Link::Raw,
+            Link::Null,
+            Link::Loop,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let path = tmp(&format!("link{i}.pcap"));
+            let mut w = PcapWriter::create(&path, link.link_type(), 65535, i % 2 == 0).unwrap();
+            let frames = sample_frames(link);
+            for (n, f) in frames.iter().enumerate() {
+                w.write_packet(1_700_000_000_000_000_000 + n as u64 * 1000, f)
+                    .unwrap();
+            }
+            assert_eq!(w.packets(), frames.len() as u64);
+            w.into_inner().unwrap();
+            let rows = tshark(
+                &path,
+                &[
+                    "frame.len",
+                    "ip.checksum.status",
+                    "tcp.checksum.status",
+                    "udp.checksum.status",
+                    "icmp.checksum.status",
+                    "icmpv6.checksum.status",
+                    "tcp.srcport",
+                    "udp.srcport",
+                    "ip.ttl",
+                    "icmp.type",
+                    "icmpv6.type",
+                ],
+            );
+            assert_eq!(rows.len(), frames.len(), "{link:?}");
+            for (row, f) in rows.iter().zip(&frames) {
+                assert_eq!(row[0], f.len().to_string(), "{link:?} {row:?}");
+                // The first checksum field present for each layer is good (1).
+                for c in &row[1..6] {
+                    assert!(c.is_empty() || c == "1", "{link:?}: bad checksum {row:?}");
+                }
+            }
+            assert_eq!(rows[0][6], "1025");
+            assert_eq!(rows[1][8], "3");
+            assert_eq!(rows[2][7], "5000");
+            assert_eq!(rows[3][9], "3");
+            assert_eq!(rows[6][10], "1");
+            std::fs::remove_file(&path).ok();
+        }
+    }
+
+    #[test]
+    fn pcap_truncation_vlans_and_timestamps_via_tshark() {
+        if !have_tshark() {
+            return;
+        }
+        let path = tmp("trunc.pcap");
+        let mut w = PcapWriter::create(&path, LinkType::ETHERNET, 64, true).unwrap();
+        let big = Frame::ethernet()
+            .vlan(10)
+            .ipv4(A, B)
+            .udp(1, 2)
+            .payload(&[0; 200])
+            .build();
+        w.write_packet(1_000_000_001_123_456_789, &big).unwrap();
+        let qinq = Frame::ethernet().qinq(100, 20).ipv4(A, B).tcp(1, 2).build();
+        w.write_packet_truncated(1_000_000_002_000_000_000, &qinq[..40], 1500)
+            .unwrap();
+        w.into_inner().unwrap();
+        let rows = tshark(
+            &path,
+            &[
+                "frame.len",
+                "frame.cap_len",
+                "vlan.id",
+                "frame.time_epoch",
+                "ieee8021ad.id",
+            ],
+        );
+        assert_eq!(rows[0][0], big.len().to_string());
+        assert_eq!(rows[0][1], "64");
+        assert_eq!(rows[0][2], "10");
+        assert!(
+            rows[0][3].starts_with("1000000001.123456789"),
+            "{:?}",
+            rows[0]
+        );
+        assert_eq!(rows[1][0], "1500");
+        assert_eq!(rows[1][1], "40");
+        // The 802.1ad service tag is dissected separately from the C-tag.
+        assert_eq!(rows[1][2], "20");
+        assert_eq!(rows[1][4], "100");
+        std::fs::remove_file(&path).ok();
+
+        // Microsecond magic drops the nanoseconds.
+        let path = tmp("micro.pcap");
+        let mut w = PcapWriter::create(&path, LinkType::RAW, 65535, false).unwrap();
+        w.write_packet(5_123_456_789, &Frame::raw().ipv4(A, B).udp(1, 2).build())
+            .unwrap();
+        w.into_inner().unwrap();
+        let rows = tshark(&path, &["frame.time_epoch"]);
+        assert!(rows[0][0].starts_with("5.123456000"), "{rows:?}");
+        std::fs::remove_file(&path).ok();
+    }
+
+    #[test]
+    fn pcapng_interfaces_via_tshark() {
+        let mut buf = Vec::new();
+        {
+            let mut w = PcapngWriter::new(&mut buf).unwrap();
+            let eth = w.add_interface(LinkType::ETHERNET, 65535, true).unwrap();
+            let raw = w.add_interface(LinkType::RAW, 100, false).unwrap();
+            w.write_packet(
+                eth,
+                1_000_000_000_000_000_007,
+                &Frame::ethernet().ipv4(A, B).tcp(1, 2).build(),
+            )
+            .unwrap();
+            w.write_packet(
+                raw,
+                2_000_000_000_000_001_000,
+                &Frame::raw()
+                    .ipv6(a6(), b6())
+                    .udp(3, 4)
+                    .payload(&[9; 300])
+                    .build(),
+            )
+            .unwrap();
+            w.write_packet_truncated(
+                raw,
+                3_000_000_000_000_000_000,
+                &Frame::raw().ipv4(A, B).udp(5, 6).payload(b"x").build(),
+                999,
+            )
+            .unwrap();
+            assert!(w.write_packet(7, 0, &[]).is_err());
+            w.flush().unwrap();
+        }
+        assert_eq!(buf.len() % 4, 0);
+        if !have_tshark() {
+            return;
+        }
+        let path = tmp("x.pcapng");
+        std::fs::write(&path, &buf).unwrap();
+        let rows = tshark(
+            &path,
+            &[
+                "frame.interface_id",
+                "frame.time_epoch",
+                "frame.len",
+                "frame.cap_len",
+                "tcp.srcport",
+                "udp.srcport",
+            ],
+        );
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0][0], "0");
+        assert!(rows[0][1].starts_with("1000000000.000000007"), "{rows:?}");
+        assert_eq!(rows[0][4], "1");
+        assert_eq!(rows[1][0], "1");
+        assert!(rows[1][1].starts_with("2000000000.000001"), "{rows:?}");
+        assert_eq!(rows[1][3], "100");
+        assert_eq!(rows[2][2], "999");
+        assert_eq!(rows[2][5], "5");
+        std::fs::remove_file(&path).ok();
+    }
+
+    #[test]
+    fn fragments_reassemble_in_tshark() {
+        if !have_tshark() {
+            return;
+        }
+        let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+        let path = tmp("frag.pcap");
+        let mut w = PcapWriter::create(&path, LinkType::ETHERNET, 65535, false).unwrap();
+        for (i, f) in Frame::ethernet()
+            .ipv4(A, B)
+            .ip_id(99)
+            .udp(1000, 2000)
+            .payload(&data)
+            .build_fragments(3)
+            .iter()
+            .enumerate()
+        {
+            w.write_packet(i as u64 * 1000, f).unwrap();
+        }
+        for (i, f) in Frame::ethernet()
+            .ipv6(a6(), b6())
+            .ip_id(99)
+            .udp(1000, 2000)
+            .payload(&data)
+            .build_fragments(3)
+            .iter()
+            .enumerate()
+        {
+            w.write_packet(10_000 + i as u64 * 1000, f).unwrap();
+        }
+        w.into_inner().unwrap();
+        let rows = tshark(&path, &["udp.length", "udp.checksum.status"]);
+        let full: Vec<_> = rows.iter().filter(|r| !r[0].is_empty()).collect();
+        assert_eq!(full.len(), 2, "{rows:?}");
+        for r in full {
+            assert_eq!(r[0], "3008");
+            assert_eq!(r[1], "1");
+        }
+        std::fs::remove_file(&path).ok();
+    }
+
+    #[test]
+    fn tcp_conversation_tracks_sequence_numbers() {
+        let mut c = TcpConversation::with_isn(A.into(), 50000, B.into(), 445, 100, 9000);
+        let seg = |f: &[u8]| match decode(LinkType::ETHERNET, 0, 0, f).unwrap() {
+            Decoded::Packet(p) => match p.transport {
+                Transport::Tcp(t) => (p.ip.src, t.seq, t.ack, t.flags, t.payload.len),
+                _ => panic!(),
+            },
+            _ => panic!(),
+        };
+        use tcp_flags::*;
+        let (ca, sa) = (IpAddr::V4(A), IpAddr::V4(B));
+        assert_eq!(seg(&c.syn()), (ca, 100, 0, SYN, 0));
+        assert_eq!(seg(&c.syn_ack()), (sa, 9000, 101, SYN | ACK, 0));
+        assert_eq!(seg(&c.ack()), (ca, 101, 9001, ACK, 0));
+        assert_eq!(seg(&c.data_c2s(b"hello")), (ca, 101, 9001, PSH | ACK, 5));
+        assert_eq!(seg(&c.data_s2c(b"hi")), (sa, 9001, 106, PSH | ACK, 2));
+        assert_eq!(seg(&c.ack()), (ca, 106, 9003, ACK, 0));
+        assert_eq!(seg(&c.fin_c()), (ca, 106, 9003, FIN | ACK, 0));
+        assert_eq!(seg(&c.ack_s()), (sa, 9003, 107, ACK, 0));
+        assert_eq!(seg(&c.fin_s()), (sa, 9003, 107, FIN | ACK, 0));
+        assert_eq!(seg(&c.ack()), (ca, 107, 9004, ACK, 0));
+        assert_eq!(seg(&c.rst_c()), (ca, 107, 9004, RST | ACK, 0));
+        assert_eq!(seg(&c.rst_s()), (sa, 9004, 107, RST | ACK, 0));
+        // A forged reset with a different TTL, via the customizable builder.
+        let forged = c.s2c().ttl(250).flags(RST).build();
+        let p = decode(LinkType::ETHERNET, 0, 0, &forged)
+            .unwrap()
+            .packet()
+            .unwrap();
+        assert_eq!(p.ip.ttl, 250);
+        // Sequence numbers wrap.
+        let mut w =
+            TcpConversation::with_isn(A.into(), 1, B.into(), 2, u32::MAX, 0).link(Link::Raw);
+        w.syn();
+        assert_eq!(seg_raw(&w.data_c2s(b"x")), 0);
+        assert_eq!(w.next_c, 1);
+    }
+
+    fn seg_raw(f: &[u8]) -> u32 {
+        match decode(LinkType::RAW, 0, 0, f)
+            .unwrap()
+            .packet()
+            .unwrap()
+            .transport
+        {
+            Transport::Tcp(t) => t.seq,
+            _ => panic!(),
+        }
+    }
+
+    #[test]
+    fn build_into_reuses_the_buffer() {
+        let mut buf = Vec::with_capacity(256);
+        let f = Frame::ethernet().ipv4(A, B).udp(1, 2).payload(b"abc");
+        f.build_into(&mut buf);
+        let first = buf.clone();
+        buf.clear();
+        f.build_into(&mut buf);
+        assert_eq!(buf, first);
+        assert_eq!(first, f.build());
+        // wrap() around a built datagram equals build().
+        assert_eq!(Frame::ethernet().wrap(&f.build_ip()), first);
+    }
+}
