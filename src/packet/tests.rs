@@ -836,3 +836,65 @@ proptest! {
         }
     }
 }
+
+/// `cargo test --release -- --ignored --nocapture throughput` prints rates.
+#[test]
+#[ignore]
+fn throughput() {
+    use std::time::Instant;
+    let frames: Vec<Vec<u8>> = (0..1024u32)
+        .map(|i| {
+            let f = Frame::ethernet();
+            let f = if i % 4 == 0 { f.vlan(10) } else { f };
+            if i % 3 == 0 {
+                f.ipv6(a6(), b6())
+                    .udp(1000 + i as u16, 53)
+                    .payload(&[0; 64])
+                    .build()
+            } else {
+                f.ipv4(A4, B4)
+                    .tcp(1000 + i as u16, 445)
+                    .seq(i)
+                    .payload(&[0; 100])
+                    .build()
+            }
+        })
+        .collect();
+    let n = 20_000_000usize;
+    let start = Instant::now();
+    let mut acc = 0u64;
+    for i in 0..n {
+        let f = &frames[i & 1023];
+        if let Ok(Decoded::Packet(p)) = decode(LinkType::ETHERNET, i as u64, f.len() as u32, f) {
+            acc = acc.wrapping_add(p.payload().map_or(0, |p| p.len as u64));
+        }
+    }
+    let dt = start.elapsed();
+    eprintln!(
+        "decode: {:.1} Mpps (acc {acc})",
+        n as f64 / dt.as_secs_f64() / 1e6
+    );
+
+    let start = Instant::now();
+    let mut w = crate::synth::PcapWriter::new(
+        std::io::BufWriter::new(std::io::sink()),
+        LinkType::ETHERNET,
+        65535,
+        true,
+    )
+    .unwrap();
+    let mut buf = Vec::with_capacity(256);
+    let m = 5_000_000u32;
+    for i in 0..m {
+        buf.clear();
+        Frame::ethernet()
+            .ipv4(A4, B4)
+            .tcp(40000, 135)
+            .seq(i)
+            .payload(&[0; 100])
+            .build_into(&mut buf);
+        w.write_packet(i as u64 * 1000, &buf).unwrap();
+    }
+    let dt = start.elapsed();
+    eprintln!("synth+write: {:.1} Mpps", m as f64 / dt.as_secs_f64() / 1e6);
+}
