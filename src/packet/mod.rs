@@ -1,10 +1,25 @@
 //! Decode: link layer → IPv4/IPv6 → TCP/UDP/ICMP/ICMPv6, zero-copy, with
-//! etherparse. Failures are typed ([`DecodeError`]) and counted by reason by
-//! the caller; nothing here panics on any input.
+//! bounds-checked slicing (see `decode.rs` for why not etherparse on the hot
+//! path; etherparse cross-checks the tests). Failures are typed
+//! ([`DecodeError`]) and counted by reason by the caller; nothing here panics
+//! on any input.
+//!
+//! Entry points: [`decode`] for a captured frame, [`decode_ip`] for a raw IP
+//! datagram (after reassembly). IP fragments come back as
+//! [`Decoded::Fragment`] and go through a [`defrag::Defragmenter`].
 
 use std::net::IpAddr;
 
 use crate::Ts;
+
+mod decode;
+pub mod defrag;
+
+pub use decode::{
+    decode, decode_ip, quoted_flow, Decoded, Fragment, MAX_IPV6_EXT_HEADERS, MAX_VLAN_TAGS,
+    PROTO_ICMP, PROTO_ICMPV6,
+};
+pub use defrag::{DefragConfig, DefragStats, Defragmenter, Reassembled};
 
 /// IP protocol numbers used in flow keys.
 pub const PROTO_TCP: u8 = 6;
@@ -222,3 +237,6 @@ impl DecodeError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
