@@ -84,6 +84,26 @@ impl FilterSet {
     }
 }
 
+/// libpcap's `DLT_RAW` on this platform (12; 14 only on OpenBSD).
+const DLT_RAW: i32 = 12;
+
+/// The libpcap DLT_* value for a LINKTYPE_* value (`pcap_open_dead` wants
+/// DLTs; they differ for raw IP).
+pub(crate) fn link_to_dlt(link: LinkType) -> i32 {
+    match link.0 {
+        12 | 14 | 101 => DLT_RAW,
+        n => i32::from(n),
+    }
+}
+
+/// The LINKTYPE_* value for a DLT_* value reported by libpcap.
+pub(crate) fn dlt_to_link(dlt: i32) -> LinkType {
+    match dlt {
+        DLT_RAW | 14 => LinkType::RAW,
+        n => LinkType(u16::try_from(n & 0xffff).unwrap_or(u16::MAX)),
+    }
+}
+
 fn compile(expr: &str, link: LinkType) -> Result<pcap::BpfProgram, FilterError> {
     let err = |message: String| FilterError {
         filter: expr.to_owned(),
@@ -91,7 +111,7 @@ fn compile(expr: &str, link: LinkType) -> Result<pcap::BpfProgram, FilterError> 
         message,
     };
     let dead =
-        pcap::Capture::dead(pcap::Linktype(i32::from(link.0))).map_err(|e| err(e.to_string()))?;
+        pcap::Capture::dead(pcap::Linktype(link_to_dlt(link))).map_err(|e| err(e.to_string()))?;
     dead.compile(expr, true).map_err(|e| match e {
         pcap::Error::PcapError(msg) => err(msg),
         other => err(other.to_string()),
@@ -115,6 +135,10 @@ mod tests {
         assert!(!f.matches(LinkType::ETHERNET, &frame).unwrap());
         assert_eq!(f.programs.len(), 1);
         assert!(FilterSet::new(None).matches(LinkType::RAW, &[]).unwrap());
+        // Raw IP compiles through libpcap's DLT_RAW.
+        let mut raw = FilterSet::new(Some("ip"));
+        assert!(raw.matches(LinkType::RAW, &frame[14..]).unwrap());
+        assert!(raw.matches(LinkType(12), &frame[14..]).unwrap());
     }
 
     #[test]

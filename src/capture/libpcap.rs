@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use pcap::{Capture, Offline, Precision};
 
-use super::filter::FilterSet;
+use super::filter::{dlt_to_link, FilterSet};
 use super::merge::{Counters, MergeInput, Merger};
 use super::native::{sniff, Magic};
 use super::paths::{expand, InputSpec};
@@ -104,7 +104,7 @@ impl LibpcapInput {
         };
         let cap = Capture::from_file_with_precision(&path, Precision::Nano)
             .map_err(|e| err(libpcap_message(e)))?;
-        let link = LinkType(u16::try_from(cap.get_datalink().0 & 0xffff).unwrap_or(u16::MAX));
+        let link = dlt_to_link(cap.get_datalink().0);
         if !link.is_supported() {
             return Err(err(format!(
                 "unsupported link type {} ({})",

@@ -16,6 +16,8 @@ mod libpcap;
 mod merge;
 mod native;
 mod paths;
+#[cfg(test)]
+mod tests;
 
 pub use chunk::DEFAULT_CHUNK_SIZE;
 pub use file::FileSource;
