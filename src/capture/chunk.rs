@@ -20,6 +20,10 @@ pub const DEFAULT_CHUNK_SIZE: usize = 4 << 20;
 /// boundary logic).
 pub const MIN_CHUNK_SIZE: usize = 16;
 
+/// Earlier chunks kept per input for reuse (bounds idle memory to
+/// `MAX_SPARES` chunks per input; they are released at the end of input).
+const MAX_SPARES: usize = 2;
+
 /// A chunked, zero-copy view over a byte stream.
 pub(crate) struct ChunkReader {
     src: Box<dyn Read + Send>,
@@ -32,6 +36,8 @@ pub(crate) struct ChunkReader {
     base: u64,
     chunk_size: usize,
     eof: bool,
+    /// Earlier chunks, reused once every batch pointing into them is gone.
+    spares: Vec<Bytes>,
     /// Bumped whenever `chunk` may hold different bytes.
     generation: u64,
 }
@@ -47,6 +53,7 @@ impl ChunkReader {
             base: 0,
             chunk_size: chunk_size.max(MIN_CHUNK_SIZE),
             eof: false,
+            spares: Vec::new(),
             generation: 0,
         }
     }
@@ -110,13 +117,17 @@ impl ChunkReader {
             // No batch references this chunk any more: reuse the allocation.
             Some(buf) if buf.len() >= cap => buf.copy_within(self.pos..self.len, 0),
             _ => {
-                let mut fresh = vec![0u8; cap];
-                if let (Some(dst), Some(src)) =
-                    (fresh.get_mut(..tail), self.chunk.get(self.pos..self.len))
-                {
+                let mut next = self.take_spare(cap);
+                if let (Some(dst), Some(src)) = (
+                    Arc::get_mut(&mut next).and_then(|b| b.get_mut(..tail)),
+                    self.chunk.get(self.pos..self.len),
+                ) {
                     dst.copy_from_slice(src);
                 }
-                self.chunk = Arc::new(fresh);
+                let old = std::mem::replace(&mut self.chunk, next);
+                if old.len() == self.chunk_size && self.spares.len() < MAX_SPARES {
+                    self.spares.push(old);
+                }
             }
         }
         self.generation += 1;
@@ -125,6 +136,20 @@ impl ChunkReader {
         self.len = tail;
         self.fill()?;
         Ok(self.len >= n)
+    }
+
+    /// A chunk of at least `cap` bytes that nobody else references: a
+    /// recycled one whose batches were dropped (no page faults, no zeroing),
+    /// else a fresh allocation.
+    fn take_spare(&mut self, cap: usize) -> Bytes {
+        let free = self
+            .spares
+            .iter_mut()
+            .position(|s| Arc::get_mut(s).is_some_and(|b| b.len() >= cap));
+        match free {
+            Some(i) => self.spares.swap_remove(i),
+            None => Arc::new(vec![0u8; cap]),
+        }
     }
 
     /// Reads until the chunk is full or the input ends.
@@ -137,6 +162,7 @@ impl ChunkReader {
             match self.src.read(&mut buf[self.len..]) {
                 Ok(0) => {
                     self.eof = true;
+                    self.spares = Vec::new();
                     break;
                 }
                 Ok(k) => self.len += k,

@@ -762,3 +762,30 @@ fn problem_in_one_input_does_not_stop_the_others() {
     assert_eq!(infos[0].problem.as_ref().map(|p| p.offset), Some(44));
     assert_eq!(infos[1].problem, None);
 }
+
+/// Throughput sanity check: `cargo test --release -- --ignored --nocapture throughput`.
+#[test]
+#[ignore]
+fn throughput() {
+    let frames = 4_000_000u32;
+    let mut b = pcap_header(false, false, 1, 65535);
+    b.reserve(frames as usize * 76);
+    let data = payload(60, 0);
+    for i in 0..frames {
+        pcap_record(&mut b, false, (i / 1000, i % 1000), 60, 60, &data);
+    }
+    for inputs in [1usize, 2] {
+        let bufs: Vec<Vec<u8>> = (0..inputs).map(|_| b.clone()).collect();
+        let mut src = open_bytes(bufs, None, DEFAULT_CHUNK_SIZE).unwrap();
+        let start = std::time::Instant::now();
+        let mut n = 0usize;
+        while let Some(batch) = src.next_batch(4096) {
+            n += batch.len();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!(
+            "{inputs} input(s): {n} frames in {secs:.3} s = {:.1} M frames/s",
+            n as f64 / secs / 1e6
+        );
+    }
+}
