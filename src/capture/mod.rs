@@ -9,6 +9,22 @@ use std::sync::Arc;
 
 use crate::Ts;
 
+mod chunk;
+mod file;
+mod filter;
+mod libpcap;
+mod merge;
+mod native;
+mod paths;
+#[cfg(test)]
+mod tests;
+
+pub use chunk::DEFAULT_CHUNK_SIZE;
+pub use file::FileSource;
+pub use filter::FilterError;
+pub use libpcap::LibpcapSource;
+pub use native::{DEFAULT_MAX_CAPLEN, HARD_MAX_CAPLEN, MAX_BLOCK_LEN};
+
 /// A LINKTYPE_* value as written in pcap/pcapng headers (tcpdump.org/linktypes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LinkType(pub u16);
@@ -137,6 +153,10 @@ pub struct InputInfo {
     pub last_ts: Option<Ts>,
     /// Frames whose captured length is below their wire length.
     pub snaplen_truncated: u64,
+    /// Frames skipped because their (pcapng) interface has a link type the
+    /// decoder does not support (counted in `packets`, not in
+    /// `packets_matched`).
+    pub unsupported_link_frames: u64,
     /// Set when the input was cut short by corruption or truncation.
     pub problem: Option<InputProblem>,
 }
@@ -155,6 +175,59 @@ impl fmt::Display for OpenError {
 }
 
 impl std::error::Error for OpenError {}
+
+/// Why a source could not be opened: an input, or the BPF filter.
+#[derive(Debug)]
+pub enum SourceError {
+    Open(OpenError),
+    Filter(FilterError),
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceError::Open(e) => e.fmt(f),
+            SourceError::Filter(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SourceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SourceError::Open(e) => Some(e),
+            SourceError::Filter(e) => Some(e),
+        }
+    }
+}
+
+impl From<OpenError> for SourceError {
+    fn from(e: OpenError) -> Self {
+        SourceError::Open(e)
+    }
+}
+
+impl From<FilterError> for SourceError {
+    fn from(e: FilterError) -> Self {
+        SourceError::Filter(e)
+    }
+}
+
+/// Tuning for the native reader.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReaderOptions {
+    /// Bytes read per chunk (records larger than this get a chunk of their
+    /// own size). Default [`DEFAULT_CHUNK_SIZE`].
+    pub chunk_size: usize,
+}
+
+impl Default for ReaderOptions {
+    fn default() -> Self {
+        ReaderOptions {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+        }
+    }
+}
 
 /// A producer of frame batches.
 pub trait Source: Send {

@@ -1,0 +1,80 @@
+//! [`FileSource`]: capture files (and stdin) read by the native reader,
+//! filtered, and merged by timestamp.
+
+use std::io::Read;
+use std::path::Path;
+
+use super::filter::FilterSet;
+use super::merge::{MergeInput, Merger};
+use super::native::NativeInput;
+use super::paths::{expand, open_reader};
+use super::{FrameBatch, InputInfo, OpenError, ReaderOptions, Source, SourceError};
+
+/// Frames from one or more pcap / pcapng inputs, merged by timestamp.
+pub struct FileSource {
+    merger: Merger<NativeInput>,
+}
+
+impl FileSource {
+    /// Opens `paths` ("-" is stdin; a directory stands for the captures
+    /// directly inside it) with an optional BPF `filter`. Returns the source
+    /// and warnings about files skipped inside directories.
+    pub fn open<P: AsRef<Path>>(
+        paths: &[P],
+        filter: Option<&str>,
+    ) -> Result<(FileSource, Vec<String>), SourceError> {
+        Self::open_with(paths, filter, &ReaderOptions::default())
+    }
+
+    /// [`open`](Self::open) with explicit reader options.
+    pub fn open_with<P: AsRef<Path>>(
+        paths: &[P],
+        filter: Option<&str>,
+        options: &ReaderOptions,
+    ) -> Result<(FileSource, Vec<String>), SourceError> {
+        let (specs, warnings) = expand(paths)?;
+        let mut readers = Vec::with_capacity(specs.len());
+        for spec in &specs {
+            readers.push((spec.display(), open_reader(spec)?));
+        }
+        Ok((Self::from_readers(readers, filter, options)?, warnings))
+    }
+
+    /// A source over already-open byte streams, each named for reports
+    /// (used for stdin and in tests).
+    pub fn from_readers(
+        readers: Vec<(String, Box<dyn Read + Send>)>,
+        filter: Option<&str>,
+        options: &ReaderOptions,
+    ) -> Result<FileSource, SourceError> {
+        if readers.len() > usize::from(u16::MAX) {
+            return Err(OpenError {
+                path: String::new(),
+                message: format!("too many inputs ({}; at most {})", readers.len(), u16::MAX),
+            }
+            .into());
+        }
+        let mut filters = FilterSet::new(filter);
+        let mut inputs = Vec::with_capacity(readers.len());
+        for (name, reader) in readers {
+            let input = NativeInput::open(&name, reader, options.chunk_size)?;
+            for &link in input.link_types().iter().filter(|l| l.is_supported()) {
+                filters.prepare(link)?;
+            }
+            inputs.push(input);
+        }
+        Ok(FileSource {
+            merger: Merger::new(inputs, filters),
+        })
+    }
+}
+
+impl Source for FileSource {
+    fn next_batch(&mut self, max_frames: usize) -> Option<FrameBatch> {
+        self.merger.next_batch(max_frames)
+    }
+
+    fn inputs(&self) -> Vec<InputInfo> {
+        self.merger.inputs()
+    }
+}
