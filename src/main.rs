@@ -1,1 +1,217 @@
-fn main() {}
+//! The `exflow` command line. All the work lives in the library; this file
+//! only parses arguments, wires a source to the pipeline and renders output.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use exflow::capture::{self, Source};
+use exflow::flow::{FlowConfig, SECOND};
+use exflow::pipeline::{self, Analysis, Options, LOGICAL_SHARDS};
+use exflow::report;
+
+/// Exit codes (also documented in README.md).
+mod exit {
+    /// Analyzed; nothing blocked or out of policy.
+    pub const CLEAN: u8 = 0;
+    /// Analyzed; findings present.
+    #[allow(dead_code)]
+    pub const FINDINGS: u8 = 1;
+    /// Could not analyze: bad arguments or unreadable input.
+    pub const ERROR: u8 = 2;
+    /// Analyzed partially: an input was corrupt or truncated.
+    pub const PARTIAL: u8 = 3;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "exflow",
+    version,
+    about = "Passive analyzer for Exchange and Active Directory traffic across firewalls",
+    long_about = "exflow reads packet captures, rebuilds every TCP and UDP conversation and \
+                  tells which connections worked and which failed (unanswered SYNs, resets, \
+                  ICMP errors) — the ground truth you need when Exchange or Active Directory \
+                  traffic has to cross a firewall.",
+    after_help = "Exit codes: 0 analyzed, nothing to act on; 1 findings present; \
+                  2 could not analyze (bad arguments, unreadable input); \
+                  3 partial (an input was corrupt or truncated; the report covers what was read).\n\n\
+                  Start with: exflow analyze --help"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Analyze pcap/pcapng files (offline) and report flows
+    #[command(after_help = ANALYZE_EXAMPLES)]
+    Analyze(AnalyzeArgs),
+}
+
+const ANALYZE_EXAMPLES: &str = "Examples:
+  exflow analyze pcaps/dyn-drop-client.pcap
+      text summary: inputs, failed connection attempts, flows by service and port
+  exflow analyze --format json -o report.json captures/
+      every capture in a directory, merged by timestamp, as the JSON report
+  tcpdump -i eth0 -w - 'port 135' | exflow analyze -
+      read a capture from standard input
+  exflow analyze --filter 'host 198.51.100.10 and tcp' day1.pcapng day2.pcapng
+      a BPF filter (tcpdump syntax) applied to the files
+
+Exit codes: 0 analyzed, nothing to act on; 1 findings present; 2 could not analyze; \
+3 partial (an input was corrupt or truncated; the report covers what was read).";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// A readable summary
+    Text,
+    /// One JSON object (schema exflow.report/1)
+    Json,
+    /// One JSON record per line, for log shippers
+    Ndjson,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Reader {
+    /// exflow's own zero-copy pcap/pcapng reader (fast, exact error offsets)
+    Native,
+    /// libpcap, through the pcap crate (for cross-checking)
+    Libpcap,
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// Capture files (pcap or pcapng), directories of captures, or - for standard input.
+    /// Several inputs are merged by timestamp.
+    #[arg(required = true, value_name = "FILE")]
+    inputs: Vec<String>,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+
+    /// Write the report to this file instead of standard output
+    #[arg(short, long, value_name = "OUT")]
+    output: Option<PathBuf>,
+
+    /// Shard worker threads [default: available cores]. The report is identical for every value.
+    #[arg(short = 't', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
+
+    /// Only analyze packets matching this BPF filter (tcpdump syntax), e.g. 'tcp port 135'
+    #[arg(long, value_name = "BPF")]
+    filter: Option<String>,
+
+    /// How capture files are read
+    #[arg(long, value_enum, default_value_t = Reader::Native)]
+    reader: Reader,
+
+    /// Idle timeout (seconds) for TCP connections whose handshake never completed
+    #[arg(long, value_name = "SECS", default_value_t = 75)]
+    tcp_handshake_timeout: u64,
+
+    /// Idle timeout (seconds) for established TCP connections
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    tcp_idle_timeout: u64,
+
+    /// Idle timeout (seconds) for UDP conversations
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    udp_timeout: u64,
+
+    /// Most flows tracked at once; beyond it the least recently active are evicted (and counted)
+    #[arg(long, value_name = "N", default_value_t = 2_000_000)]
+    max_flows: usize,
+
+    /// Never draw the progress line (it is drawn only when stderr is a terminal)
+    #[arg(long)]
+    no_progress: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Analyze(args) => ExitCode::from(analyze(args)),
+    }
+}
+
+fn analyze(args: AnalyzeArgs) -> u8 {
+    let filter = args.filter.as_deref();
+    let opened: Result<(Box<dyn Source>, Vec<String>), String> = match args.reader {
+        Reader::Native => capture::FileSource::open(&args.inputs, filter)
+            .map(|(s, w)| (Box::new(s) as Box<dyn Source>, w))
+            .map_err(|e| e.to_string()),
+        Reader::Libpcap => capture::LibpcapSource::open(&args.inputs, filter)
+            .map(|(s, w)| (Box::new(s) as Box<dyn Source>, w))
+            .map_err(|e| e.to_string()),
+    };
+    let (source, warnings) = match opened {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("exflow: error: {e}");
+            return exit::ERROR;
+        }
+    };
+    for w in warnings {
+        eprintln!("exflow: warning: {w}");
+    }
+
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => match File::create(path) {
+            Ok(f) => Box::new(BufWriter::with_capacity(1 << 20, f)),
+            Err(e) => {
+                eprintln!("exflow: error: {}: cannot create: {e}", path.display());
+                return exit::ERROR;
+            }
+        },
+        None => Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())),
+    };
+
+    let opts = Options {
+        threads: args
+            .threads
+            .map(usize::from)
+            .unwrap_or_else(|| Options::default().threads),
+        flow: FlowConfig {
+            tcp_handshake_timeout: args.tcp_handshake_timeout.saturating_mul(SECOND),
+            tcp_established_timeout: args.tcp_idle_timeout.saturating_mul(SECOND),
+            udp_timeout: args.udp_timeout.saturating_mul(SECOND),
+            max_flows_per_shard: args.max_flows.div_ceil(LOGICAL_SHARDS).max(1),
+            ..FlowConfig::default()
+        },
+        progress: !args.no_progress,
+    };
+    let analysis = pipeline::run(source, &opts);
+
+    for input in &analysis.inputs {
+        if let Some(p) = &input.problem {
+            eprintln!(
+                "exflow: warning: {}: {} (the report covers the {} packets read before it)",
+                input.path, p.message, input.packets
+            );
+        }
+    }
+
+    if let Err(e) = render(&analysis, args.format, &mut out).and_then(|_| out.flush()) {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            eprintln!("exflow: error: writing the report: {e}");
+            return exit::ERROR;
+        }
+    }
+    if analysis.is_partial() {
+        exit::PARTIAL
+    } else {
+        exit::CLEAN
+    }
+}
+
+fn render(a: &Analysis, format: Format, out: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Text => report::write_text(a, out),
+        Format::Json => report::write_json(a, out),
+        Format::Ndjson => report::write_ndjson(a, out),
+    }
+}

@@ -134,6 +134,8 @@ pub struct FlowRecord {
     pub responder_ip_id: Option<u16>,
     /// ICMP errors that quoted this flow (first few).
     pub icmp: Vec<IcmpEvidence>,
+    /// How many ICMP errors quoted this flow in all.
+    pub icmp_count: u32,
     pub end: FlowEnd,
 }
 
@@ -148,6 +150,19 @@ pub struct FlowStats {
     pub peak_tracked: u64,
     /// ICMP errors that matched no tracked flow.
     pub icmp_unmatched: u64,
+}
+
+impl FlowStats {
+    /// Sums counters of several tables (peaks add up: the tables are
+    /// disjoint, so the sum bounds the flows tracked at once).
+    pub fn add(&mut self, o: &FlowStats) {
+        self.flows_created += o.flows_created;
+        self.flows_timed_out += o.flows_timed_out;
+        self.flows_evicted += o.flows_evicted;
+        self.flows_reused += o.flows_reused;
+        self.peak_tracked += o.peak_tracked;
+        self.icmp_unmatched += o.icmp_unmatched;
+    }
 }
 
 mod table;

@@ -123,6 +123,8 @@ struct FlowExtra {
     n_gaps: u8,
     syn_gaps_us: [u64; MAX_SYN_GAPS],
     icmp: Vec<IcmpEvidence>,
+    /// All ICMP errors that quoted this flow (`icmp` keeps the first few).
+    icmp_count: u32,
 }
 
 /// One tracked flow. Index 0 = originator, 1 = responder throughout.
@@ -342,16 +344,17 @@ impl Flow {
         } else {
             self.tcp.conn_state(self.payload, &history)
         };
-        let (syn_retries, syn_gaps_us, icmp) = match self.extra.take() {
+        let (syn_retries, syn_gaps_us, icmp, icmp_count) = match self.extra.take() {
             Some(x) => {
                 let x = *x;
                 (
                     x.syn_retries,
                     x.syn_gaps_us[..x.n_gaps as usize].to_vec(),
                     x.icmp,
+                    x.icmp_count,
                 )
             }
-            None => (0, Vec::new(), Vec::new()),
+            None => (0, Vec::new(), Vec::new(), 0),
         };
         let responded = self.flags & F_SEEN1 != 0;
         FlowRecord {
@@ -372,6 +375,7 @@ impl Flow {
             responder_ttl: responded.then_some(self.responder_ttl),
             responder_ip_id: (self.flags & F_IPID != 0).then_some(self.responder_ip_id),
             icmp,
+            icmp_count,
             end,
         }
     }
@@ -690,6 +694,7 @@ impl FlowTable {
             }
         }
         let x = f.extra();
+        x.icmp_count = x.icmp_count.saturating_add(1);
         if x.icmp.len() < MAX_ICMP_EVIDENCE {
             x.icmp.push(IcmpEvidence {
                 ts: pkt.ts,

@@ -61,7 +61,7 @@ impl Default for DefragConfig {
 }
 
 /// Counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DefragStats {
     /// Fragments passed to [`Defragmenter::push`].
     pub fragments_seen: u64,

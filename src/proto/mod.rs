@@ -1,1 +1,3 @@
-//! Application protocols.
+//! Application protocols: recognizers and parsers that label flows.
+
+pub mod wellknown;

@@ -1,0 +1,208 @@
+//! The human-readable summary: what was read, what failed, what talks.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use super::{flow_service, proto_name};
+use crate::flow::{ConnState, FlowRecord};
+use crate::pipeline::Analysis;
+use crate::time::rfc3339_micros;
+
+/// Rows shown in the per-port table before it is cut.
+const MAX_PORT_ROWS: usize = 40;
+/// Failed attempts listed one by one before they are summarized.
+const MAX_FAILED_ROWS: usize = 50;
+
+/// A TCP flow that never got an answer from its responder, or any flow an
+/// ICMP error was sent about.
+pub fn is_failed_attempt(f: &FlowRecord) -> bool {
+    matches!(
+        f.state,
+        ConnState::S0 | ConnState::REJ | ConnState::RSTOS0 | ConnState::SH
+    ) || f.icmp.iter().any(|e| e.quotes_originator)
+}
+
+fn established(f: &FlowRecord) -> bool {
+    matches!(
+        f.state,
+        ConnState::S1
+            | ConnState::SF
+            | ConnState::S2
+            | ConnState::S3
+            | ConnState::RSTO
+            | ConnState::RSTR
+    )
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < UNITS.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn why_failed(f: &FlowRecord) -> String {
+    let mut parts = Vec::new();
+    match f.state {
+        ConnState::S0 => parts.push(format!(
+            "SYN unanswered ({} sent{})",
+            f.syn_retries + 1,
+            if f.syn_gaps_us.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", gaps {}",
+                    f.syn_gaps_us
+                        .iter()
+                        .map(|g| format!("{:.1}s", *g as f64 / 1e6))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            }
+        )),
+        ConnState::REJ => parts.push(format!(
+            "reset by responder{}",
+            f.responder_ttl
+                .map(|t| format!(" (TTL {t})"))
+                .unwrap_or_default()
+        )),
+        ConnState::RSTOS0 => parts.push("originator gave up with a reset".into()),
+        ConnState::SH => parts.push("originator closed before any answer".into()),
+        _ => {}
+    }
+    for e in f.icmp.iter().filter(|e| e.quotes_originator) {
+        parts.push(format!(
+            "ICMP{} {}/{} from {}",
+            if e.v6 { "v6" } else { "" },
+            e.icmp_type,
+            e.code,
+            e.sender
+        ));
+    }
+    parts.join("; ")
+}
+
+/// Writes the text report.
+pub fn write_text(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
+    let s = &a.stats;
+    writeln!(
+        w,
+        "exflow report: {} input{}, {} packets ({}), {} flows",
+        a.inputs.len(),
+        if a.inputs.len() == 1 { "" } else { "s" },
+        s.packets,
+        human_bytes(s.bytes),
+        a.flows.len()
+    )?;
+
+    writeln!(w, "\nInputs")?;
+    for i in &a.inputs {
+        let links: Vec<String> = i.link_types.iter().map(|l| l.name()).collect();
+        let span = match (i.first_ts, i.last_ts) {
+            (Some(f), Some(l)) => format!("{} .. {}", rfc3339_micros(f), rfc3339_micros(l)),
+            _ => "no packets".into(),
+        };
+        writeln!(
+            w,
+            "  {}  [{} {}]  {} packets  {}",
+            i.path,
+            i.format,
+            links.join(","),
+            i.packets,
+            span
+        )?;
+        if let Some(p) = &i.problem {
+            writeln!(w, "    ! incomplete: {}", p.message)?;
+        }
+    }
+
+    let failed: Vec<&FlowRecord> = a.flows.iter().filter(|f| is_failed_attempt(f)).collect();
+    writeln!(w, "\nFailed connection attempts: {}", failed.len())?;
+    for f in failed.iter().take(MAX_FAILED_ROWS) {
+        let (service, _) = flow_service(f);
+        writeln!(
+            w,
+            "  {}  {} -> {}:{}/{}  {}  {}: {}",
+            rfc3339_micros(f.first_ts),
+            f.client,
+            f.server,
+            f.server_port,
+            proto_name(f.proto),
+            service,
+            f.state.as_str(),
+            why_failed(f)
+        )?;
+    }
+    if failed.len() > MAX_FAILED_ROWS {
+        writeln!(w, "  ... and {} more", failed.len() - MAX_FAILED_ROWS)?;
+    }
+
+    // (service, proto, port) -> (flows, established, failed, packets, bytes)
+    let mut by_port: BTreeMap<(&str, &str, u16), [u64; 5]> = BTreeMap::new();
+    for f in &a.flows {
+        let (service, _) = flow_service(f);
+        let row = by_port
+            .entry((service, proto_name(f.proto), f.server_port))
+            .or_default();
+        row[0] += 1;
+        row[1] += established(f) as u64;
+        row[2] += is_failed_attempt(f) as u64;
+        row[3] += f.packets[0] + f.packets[1];
+        row[4] += f.bytes[0] + f.bytes[1];
+    }
+    let mut rows: Vec<_> = by_port.into_iter().collect();
+    rows.sort_by(|a, b| b.1[0].cmp(&a.1[0]).then(a.0.cmp(&b.0)));
+    writeln!(w, "\nFlows by service and server port")?;
+    writeln!(
+        w,
+        "  {:<20} {:<5} {:>5} {:>7} {:>7} {:>7} {:>9} {:>10}",
+        "service", "proto", "port", "flows", "estab", "failed", "packets", "bytes"
+    )?;
+    for ((service, proto, port), r) in rows.iter().take(MAX_PORT_ROWS) {
+        writeln!(
+            w,
+            "  {:<20} {:<5} {:>5} {:>7} {:>7} {:>7} {:>9} {:>10}",
+            service,
+            proto,
+            port,
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            human_bytes(r[4])
+        )?;
+    }
+    if rows.len() > MAX_PORT_ROWS {
+        writeln!(w, "  ... {} more ports", rows.len() - MAX_PORT_ROWS)?;
+    }
+
+    writeln!(w, "\nPackets")?;
+    writeln!(
+        w,
+        "  tcp {}  udp {}  icmp {}  other-ip {}  snaplen-truncated {}",
+        s.tcp_packets, s.udp_packets, s.icmp_packets, s.other_ip_packets, s.snaplen_truncated
+    )?;
+    if !s.decode_errors.is_empty() {
+        let errs: Vec<String> = s
+            .decode_errors
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        writeln!(w, "  not decoded: {}", errs.join(", "))?;
+    }
+    let fl = &s.flow;
+    writeln!(
+        w,
+        "  flows: peak tracked {}, timed out {}, evicted (cap) {}, 5-tuple reused {}, unmatched ICMP errors {}",
+        fl.peak_tracked, fl.flows_timed_out, fl.flows_evicted, fl.flows_reused, fl.icmp_unmatched
+    )?;
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! Helpers shared by the end-to-end tests: run the real binary, parse its JSON.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub fn crate_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared/captures`, which CI and every developer machine have beside the checkout.
+/// Tests that need it fail (never skip) when it is missing.
+pub fn shared_captures() -> PathBuf {
+    let p = crate_root().join("../shared/captures");
+    assert!(
+        p.is_dir(),
+        "{} is missing: the real-capture tests need ../shared beside the checkout",
+        p.display()
+    );
+    p
+}
+
+/// Every capture the tests know, as paths relative to the crate root (the keys of
+/// tests/data/tshark.json).
+pub fn tshark_expected() -> serde_json::Map<String, Value> {
+    let text = std::fs::read_to_string(crate_root().join("tests/data/tshark.json")).unwrap();
+    match serde_json::from_str(&text).unwrap() {
+        Value::Object(m) => m,
+        _ => panic!("tshark.json is not an object"),
+    }
+}
+
+pub fn exflow() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_exflow"));
+    c.current_dir(crate_root());
+    c
+}
+
+pub fn run(args: &[&str]) -> Output {
+    exflow().args(args).output().expect("running exflow")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs `exflow analyze --format json ARGS...` and parses the report; the exit code
+/// must be one of `ok_codes`.
+pub fn analyze_json(args: &[&str], ok_codes: &[i32]) -> Value {
+    let mut all = vec!["analyze", "--format", "json"];
+    all.extend_from_slice(args);
+    let out = run(&all);
+    let code = out.status.code().unwrap_or(-1);
+    assert!(
+        ok_codes.contains(&code),
+        "exflow {all:?} exited {code}; stderr:\n{}",
+        stderr(&out)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("exflow {all:?} printed invalid JSON: {e}"))
+}
+
+pub fn tmp_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("exflow-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
