@@ -1,6 +1,7 @@
 //! Application protocols.
 
 pub mod dcerpc;
+pub mod epm;
 pub mod ndr;
 
 /// Hex-dump transcription helper for unit tests.
