@@ -1,5 +1,6 @@
 //! Application protocols.
 
+pub mod catalog;
 pub mod dcerpc;
 pub mod epm;
 pub mod ndr;
