@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod dcerpc;
+pub mod emsmdb;
 pub mod epm;
 pub mod ndr;
 
