@@ -165,6 +165,7 @@ impl FlowStats {
     }
 }
 
+pub mod stream;
 mod table;
 mod tcp;
 #[cfg(test)]
