@@ -6,6 +6,8 @@
 //! (per-shard flow tables, TCP state) → `report` (JSON, NDJSON, text).
 
 pub mod capture;
+pub mod correlate;
+pub mod event;
 pub mod flow;
 pub mod packet;
 pub mod pipeline;

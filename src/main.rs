@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use exflow::capture::{self, Source};
+use exflow::correlate::CorrelateConfig;
 use exflow::flow::{FlowConfig, SECOND};
 use exflow::pipeline::{self, Analysis, Options, LOGICAL_SHARDS};
 use exflow::report;
@@ -18,7 +19,6 @@ mod exit {
     /// Analyzed; nothing blocked or out of policy.
     pub const CLEAN: u8 = 0;
     /// Analyzed; findings present.
-    #[allow(dead_code)]
     pub const FINDINGS: u8 = 1;
     /// Could not analyze: bad arguments or unreadable input.
     pub const ERROR: u8 = 2;
@@ -126,6 +126,11 @@ struct AnalyzeArgs {
     #[arg(long, value_name = "N", default_value_t = 2_000_000)]
     max_flows: usize,
 
+    /// How long (seconds) after an endpoint-mapper answer the client's connection to the
+    /// announced port may start and still count as its follow-up
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    handoff_window: u64,
+
     /// Never draw the progress line (it is drawn only when stderr is a terminal)
     #[arg(long)]
     no_progress: bool,
@@ -182,6 +187,9 @@ fn analyze(args: AnalyzeArgs) -> u8 {
             max_flows_per_shard: args.max_flows.div_ceil(LOGICAL_SHARDS).max(1),
             ..FlowConfig::default()
         },
+        correlate: CorrelateConfig {
+            handoff_window: args.handoff_window.saturating_mul(SECOND),
+        },
         progress: !args.no_progress,
     };
     let analysis = pipeline::run(source, &opts);
@@ -203,6 +211,8 @@ fn analyze(args: AnalyzeArgs) -> u8 {
     }
     if analysis.is_partial() {
         exit::PARTIAL
+    } else if analysis.has_findings() {
+        exit::FINDINGS
     } else {
         exit::CLEAN
     }

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::capture::{Bytes, InputInfo, Source};
+use crate::correlate::{correlate, CorrelateConfig, Correlated};
+use crate::event::Event;
 use crate::flow::{FlowConfig, FlowRecord, FlowStats, FlowTable};
 use crate::packet::{self, Decoded, Defragmenter, Packet, Transport};
 use crate::Ts;
@@ -42,6 +44,7 @@ pub struct Options {
     /// Shard worker threads (>= 1).
     pub threads: usize,
     pub flow: FlowConfig,
+    pub correlate: CorrelateConfig,
     /// Print a progress line on stderr (only used when stderr is a terminal).
     pub progress: bool,
 }
@@ -53,6 +56,7 @@ impl Default for Options {
                 .map(|n| n.get())
                 .unwrap_or(1),
             flow: FlowConfig::default(),
+            correlate: CorrelateConfig::default(),
             progress: false,
         }
     }
@@ -85,12 +89,19 @@ pub struct Analysis {
     pub stats: Stats,
     /// All flows, sorted by [`flow_order`].
     pub flows: Vec<FlowRecord>,
+    /// Hand-offs, endpoints, findings, and one label per flow.
+    pub correlated: Correlated,
 }
 
 impl Analysis {
     /// Whether some input was cut short by corruption or truncation.
     pub fn is_partial(&self) -> bool {
         self.inputs.iter().any(|i| i.problem.is_some())
+    }
+
+    /// Whether there is something the admin must act on.
+    pub fn has_findings(&self) -> bool {
+        !self.correlated.findings.is_empty()
     }
 }
 
@@ -237,17 +248,21 @@ pub fn run(mut source: Box<dyn Source>, opts: &Options) -> Analysis {
     progress.finish(stats.packets, stats.bytes);
 
     let mut flows = Vec::new();
+    let mut events = Vec::new();
     for handle in handles {
-        let (mut recs, fstats) = handle.join().expect("a shard worker panicked");
+        let (mut recs, mut evs, fstats) = handle.join().expect("a shard worker panicked");
         flows.append(&mut recs);
+        events.append(&mut evs);
         stats.flow.add(&fstats);
     }
     stats.fragments = *defrag.stats();
     flows.sort_unstable_by(flow_order);
+    let correlated = correlate(&flows, &events, &opts.correlate);
     Analysis {
         inputs: source.inputs(),
         stats,
         flows,
+        correlated,
     }
 }
 
@@ -257,11 +272,12 @@ fn shard_worker(
     threads: usize,
     cfg: FlowConfig,
     rx: Receiver<ShardBatch>,
-) -> (Vec<FlowRecord>, FlowStats) {
+) -> (Vec<FlowRecord>, Vec<Event>, FlowStats) {
     let mut tables: Vec<Option<FlowTable>> = (0..LOGICAL_SHARDS)
         .map(|s| (s % threads == worker).then(|| FlowTable::new(cfg)))
         .collect();
     let mut out = Vec::new();
+    let mut events = Vec::new();
     let mut next_sweep: Ts = 0;
     for batch in rx {
         for item in &batch.items {
@@ -270,6 +286,9 @@ fn shard_worker(
             };
             let payload = payload_bytes(&batch.buffers, item);
             table.process(&item.pkt, payload, &mut out);
+        }
+        for table in tables.iter_mut().flatten() {
+            table.drain_events(&mut events);
         }
         if batch.clock >= next_sweep {
             for table in tables.iter_mut().flatten() {
@@ -280,9 +299,9 @@ fn shard_worker(
     }
     let mut stats = FlowStats::default();
     for table in tables.into_iter().flatten() {
-        stats.add(&table.finish(&mut out));
+        stats.add(&table.finish_with_events(&mut out, &mut events));
     }
-    (out, stats)
+    (out, events, stats)
 }
 
 fn payload_bytes<'a>(buffers: &'a [Bytes], item: &Item) -> &'a [u8] {

@@ -18,6 +18,9 @@ pub struct FlowConfig {
     pub tcp_closed_timeout: Ts,
     /// Idle timeout for UDP conversations (ns).
     pub udp_timeout: Ts,
+    /// Most flows per table whose DCE/RPC is parsed at once (each holds
+    /// bounded stream and PDU buffers).
+    pub max_rpc_flows_per_shard: usize,
     /// Most flows one logical shard may track at once; the least recently
     /// active flow is evicted (and counted) to make room.
     pub max_flows_per_shard: usize,
@@ -32,6 +35,7 @@ impl Default for FlowConfig {
             tcp_established_timeout: 3600 * SECOND,
             tcp_closed_timeout: 10 * SECOND,
             udp_timeout: 120 * SECOND,
+            max_rpc_flows_per_shard: 256,
             max_flows_per_shard: 1_000_000 / crate::pipeline::LOGICAL_SHARDS,
         }
     }
@@ -136,6 +140,8 @@ pub struct FlowRecord {
     pub icmp: Vec<IcmpEvidence>,
     /// How many ICMP errors quoted this flow in all.
     pub icmp_count: u32,
+    /// What the DCE/RPC parser saw, for flows that carried DCE/RPC.
+    pub rpc: Option<crate::proto::rpc_conn::RpcSummary>,
     pub end: FlowEnd,
 }
 
@@ -150,6 +156,7 @@ pub struct FlowStats {
     pub peak_tracked: u64,
     /// ICMP errors that matched no tracked flow.
     pub icmp_unmatched: u64,
+    pub app: AppStats,
 }
 
 impl FlowStats {
@@ -162,6 +169,7 @@ impl FlowStats {
         self.flows_reused += o.flows_reused;
         self.peak_tracked += o.peak_tracked;
         self.icmp_unmatched += o.icmp_unmatched;
+        self.app.add(&o.app);
     }
 }
 
@@ -174,7 +182,26 @@ mod tests;
 pub use table::{FlowTable, FLOW_BYTES, MAX_ICMP_EVIDENCE, MAX_SYN_GAPS};
 
 /// Per-flow state of an application-layer parser, hung off a flow as an
-/// `Option<Box<AppState>>` (8 bytes while unused). Parsers in `proto` add
-/// variants here; until then no value exists and the slot is always `None`.
+/// `Option<Box<AppState>>` (8 bytes while unused). Allocated only for flows
+/// whose payload looks like a protocol exflow parses.
 #[derive(Debug)]
-pub enum AppState {}
+pub enum AppState {
+    /// Connection-oriented DCE/RPC (any port).
+    Rpc(crate::proto::rpc_conn::RpcConnection),
+}
+
+/// Application-parser counters of a flow table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AppStats {
+    /// Flows recognized as DCE/RPC and parsed.
+    pub rpc_flows: u64,
+    /// DCE/RPC flows left unparsed because the table's parser cap was reached.
+    pub rpc_over_cap: u64,
+}
+
+impl AppStats {
+    pub fn add(&mut self, o: &AppStats) {
+        self.rpc_flows += o.rpc_flows;
+        self.rpc_over_cap += o.rpc_over_cap;
+    }
+}

@@ -177,6 +177,20 @@ impl StreamReassembler {
         }
     }
 
+    /// Bytes `[seq, seq + len)` were on the wire but not captured (the
+    /// snaplen cut the segment that carried them): when they start exactly
+    /// where the stream expects its next byte, declare them missing at once
+    /// (one `Gap`) rather than waiting for the buffer bound or the end.
+    pub fn skip(&mut self, seq: u32, len: u32, emit: &mut dyn FnMut(Chunk<'_>)) {
+        if len == 0 || self.next_seq != Some(seq) {
+            return;
+        }
+        let target = self.next_abs + u64::from(len);
+        let target = self.fin_abs.map_or(target, |f| target.min(f));
+        self.jump_to(target, emit);
+        self.drain(emit);
+    }
+
     /// End of flow: declares every remaining hole and delivers everything
     /// buffered, in order. If the FIN was seen, a hole before it is declared
     /// too, so delivered plus missing bytes add up to the stream length.
@@ -420,6 +434,23 @@ mod tests {
 
     fn d(b: &[u8]) -> Out {
         Out::D(b.to_vec())
+    }
+
+    #[test]
+    fn skip_declares_a_snaplen_hole_at_once() {
+        let mut r = StreamReassembler::new(1024);
+        r.on_syn(99);
+        let mut out = Vec::new();
+        r.push(100, b"abcd", false, &mut |c| out.push(own(c)));
+        r.skip(104, 6, &mut |c| out.push(own(c)));
+        r.push(110, b"xyz", false, &mut |c| out.push(own(c)));
+        assert_eq!(
+            out,
+            vec![Out::D(b"abcd".to_vec()), Out::G(6), Out::D(b"xyz".to_vec())]
+        );
+        // Not at the expected position: ignored.
+        r.skip(500, 10, &mut |c| out.push(own(c)));
+        assert_eq!(out.len(), 3);
     }
 
     #[test]

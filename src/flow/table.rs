@@ -79,8 +79,11 @@ use hashbrown::HashTable;
 
 use super::tcp::{letter, Endpoints, Ep, History};
 use super::{AppState, ConnState, FlowConfig, FlowEnd, FlowRecord, FlowStats, IcmpEvidence};
+use crate::event::Event;
 use crate::packet::tcp_flags::{ACK, FIN, RST, SYN};
 use crate::packet::{FiveTuple, IcmpMeta, Packet, QuotedFlow, Transport, PROTO_TCP, PROTO_UDP};
+use crate::proto::dcerpc::looks_like_dcerpc;
+use crate::proto::rpc_conn::{ConnCtx, RpcConnection};
 use crate::Ts;
 
 /// Size of the per-flow slab entry (asserted in tests).
@@ -162,6 +165,12 @@ pub(crate) struct Flow {
     flags: u8,
     class: u8,
 }
+
+/// Payload segments (per flow) inspected for a DCE/RPC header before giving
+/// up: enough to find the first PDU boundary of a flow picked up mid-stream
+/// (counted in the two top bits of `Flow::flags`).
+const MAX_APP_PROBES: u8 = 3;
+const APP_PROBE_SHIFT: u8 = 6;
 
 /// A packet's addresses / ports in the slab's representation.
 #[derive(Clone, Copy)]
@@ -336,7 +345,36 @@ impl Flow {
         !self.tcp.is_answered() && !simultaneous_open
     }
 
-    fn record(&mut self, end: FlowEnd) -> FlowRecord {
+    /// Addresses for application parsers (originator = client).
+    fn conn_ctx(&self, ts: Ts) -> ConnCtx {
+        let v6 = self.flags & F_V6 != 0;
+        ConnCtx {
+            ts,
+            client: addr_ip(&self.addr[0], v6),
+            client_port: self.port[0],
+            server: addr_ip(&self.addr[1], v6),
+            server_port: self.port[1],
+        }
+    }
+
+    /// Ends the flow's application parser (delivering what it buffered)
+    /// and returns its summary.
+    fn finish_app(
+        &mut self,
+        events: &mut Vec<Event>,
+    ) -> Option<crate::proto::rpc_conn::RpcSummary> {
+        let ctx = self.conn_ctx(self.last_ts);
+        match self.app.take().map(|b| *b) {
+            Some(AppState::Rpc(mut rpc)) => {
+                rpc.finish(&ctx, events);
+                Some(rpc.summary())
+            }
+            None => None,
+        }
+    }
+
+    fn record(&mut self, end: FlowEnd, events: &mut Vec<Event>) -> FlowRecord {
+        let rpc = self.finish_app(events);
         let v6 = self.flags & F_V6 != 0;
         let history = self.history();
         let state = if self.proto == PROTO_UDP {
@@ -376,6 +414,7 @@ impl Flow {
             responder_ip_id: (self.flags & F_IPID != 0).then_some(self.responder_ip_id),
             icmp,
             icmp_count,
+            rpc,
             end,
         }
     }
@@ -400,6 +439,10 @@ pub struct FlowTable {
     live: usize,
     clock: Ts,
     stats: FlowStats,
+    /// Flows with a live application parser.
+    app_live: usize,
+    /// Events from application parsers, drained by the owner.
+    events: Vec<Event>,
 }
 
 fn slot_hash(slab: &[Flow], i: u32) -> u64 {
@@ -427,7 +470,14 @@ impl FlowTable {
             live: 0,
             clock: 0,
             stats: FlowStats::default(),
+            app_live: 0,
+            events: Vec::new(),
         }
+    }
+
+    /// Moves the events application parsers produced into `into`.
+    pub fn drain_events(&mut self, into: &mut Vec<Event>) {
+        into.append(&mut self.events);
     }
 
     pub fn config(&self) -> &FlowConfig {
@@ -454,11 +504,10 @@ impl FlowTable {
     /// `payload` is the captured transport payload. It is not used yet:
     /// application parsers will hang off `Flow::app` from here.
     pub fn process(&mut self, pkt: &Packet, payload: &[u8], out: &mut Vec<FlowRecord>) {
-        let _ = payload; // hook: application parsing (see `AppState`)
         match pkt.transport {
             Transport::Tcp(t) => {
                 let len = t.payload.len as u64 + t.payload.missing as u64;
-                self.l4(
+                if let Some((i, is_orig)) = self.l4(
                     pkt,
                     PROTO_TCP,
                     t.sport,
@@ -466,7 +515,9 @@ impl FlowTable {
                     Some((t.flags, t.seq)),
                     len,
                     out,
-                );
+                ) {
+                    self.app_tcp(i, is_orig, pkt, &t, payload);
+                }
             }
             Transport::Udp(u) => {
                 let len = u.payload.len as u64 + u.payload.missing as u64;
@@ -492,7 +543,19 @@ impl FlowTable {
 
     /// Emit every remaining flow: `IdleTimeout` if it was already expired
     /// at the table's clock, else `EndOfCapture`.
-    pub fn finish(mut self, out: &mut Vec<FlowRecord>) -> FlowStats {
+    pub fn finish(self, out: &mut Vec<FlowRecord>) -> FlowStats {
+        let mut events = Vec::new();
+        self.finish_with_events(out, &mut events)
+    }
+
+    /// [`FlowTable::finish`], also moving out every event not yet drained
+    /// (application parsers deliver what they buffered when a flow ends).
+    pub fn finish_with_events(
+        mut self,
+        out: &mut Vec<FlowRecord>,
+        events: &mut Vec<Event>,
+    ) -> FlowStats {
+        events.append(&mut self.events);
         let clock = self.clock;
         out.reserve(self.live);
         for c in 0..CLASSES {
@@ -506,7 +569,7 @@ impl FlowTable {
                 } else {
                     FlowEnd::EndOfCapture
                 };
-                out.push(f.record(end));
+                out.push(f.record(end, events));
                 i = next;
             }
         }
@@ -526,7 +589,7 @@ impl FlowTable {
         tcp: Option<(u8, u32)>,
         len: u64,
         out: &mut Vec<FlowRecord>,
-    ) {
+    ) -> Option<(u32, bool)> {
         self.clock = self.clock.max(pkt.ts);
         let now = self.clock;
         let key = Key::new(proto, pkt.ip.src, pkt.ip.dst, sport, dport);
@@ -609,6 +672,60 @@ impl FlowTable {
 
         let class = f.compute_class();
         self.touch(i, class, now);
+        Some((i, is_orig))
+    }
+
+    /// Application parsing of one TCP segment of flow `i`: probe the first
+    /// payload segments for DCE/RPC, then feed the flow's parser.
+    fn app_tcp(
+        &mut self,
+        i: u32,
+        is_orig: bool,
+        pkt: &Packet,
+        t: &crate::packet::TcpMeta,
+        payload: &[u8],
+    ) {
+        let f = &mut self.slab[i as usize];
+        if f.app.is_none() {
+            let probes = f.flags >> APP_PROBE_SHIFT;
+            if payload.is_empty() || probes >= MAX_APP_PROBES {
+                return;
+            }
+            f.flags += 1 << APP_PROBE_SHIFT;
+            if !looks_like_dcerpc(payload) {
+                return;
+            }
+            if self.app_live >= self.config.max_rpc_flows_per_shard {
+                self.stats.app.rpc_over_cap += 1;
+                f.flags |= MAX_APP_PROBES << APP_PROBE_SHIFT;
+                return;
+            }
+            let mut rpc = RpcConnection::new();
+            for d in 0..2 {
+                let syn_bit = if d == 0 { F_SYN0 } else { F_SYN1 };
+                if f.flags & syn_bit != 0 {
+                    rpc.on_syn(d, f.seq_lo[d]);
+                }
+            }
+            f.app = Some(Box::new(AppState::Rpc(rpc)));
+            self.app_live += 1;
+            self.stats.app.rpc_flows += 1;
+        }
+        let ctx = f.conn_ctx(pkt.ts);
+        let Some(app) = f.app.as_deref_mut() else {
+            return;
+        };
+        match app {
+            AppState::Rpc(rpc) => rpc.on_segment(
+                if is_orig { 0 } else { 1 },
+                t.seq,
+                payload,
+                t.payload.missing,
+                t.flags & FIN != 0,
+                &ctx,
+                &mut self.events,
+            ),
+        }
     }
 
     /// Sequence ranges, ISNs and SYN retransmissions for endpoint `d`.
@@ -780,7 +897,10 @@ impl FlowTable {
             self.stats.flows_timed_out += 1;
         }
         let f = &mut self.slab[i as usize];
-        out.push(f.record(end));
+        if f.app.is_some() {
+            self.app_live -= 1;
+        }
+        out.push(f.record(end, &mut self.events));
         f.app = None;
         f.class = C_FREE;
         f.next = self.free;

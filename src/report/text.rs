@@ -3,9 +3,11 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use super::{flow_service, proto_name};
+use super::proto_name;
+use crate::correlate::{interface_service, Handoff, Outcome};
 use crate::flow::{ConnState, FlowRecord};
 use crate::pipeline::Analysis;
+use crate::proto::catalog;
 use crate::time::rfc3339_micros;
 
 /// Rows shown in the per-port table before it is cut.
@@ -90,6 +92,65 @@ fn why_failed(f: &FlowRecord) -> String {
     parts.join("; ")
 }
 
+fn interface_name(uuid: &crate::proto::dcerpc::Uuid) -> String {
+    catalog::lookup(uuid)
+        .map(|c| c.name.to_string())
+        .unwrap_or_else(|| uuid.to_string())
+}
+
+fn handoff_line(h: &Handoff) -> String {
+    let result = match &h.outcome {
+        Outcome::Followed { latency, .. } => {
+            format!("followed after {:.1} ms", *latency as f64 / 1e6)
+        }
+        Outcome::NoAttempt => format!(
+            "NOT FOLLOWED: no connection attempt seen{}",
+            if h.window_cut {
+                " (the capture ended within the window)"
+            } else {
+                ""
+            }
+        ),
+        Outcome::SynUnanswered { attempts, syns } => format!(
+            "NOT FOLLOWED: SYN unanswered ({syns} SYNs in {attempts} attempt{})",
+            if *attempts == 1 { "" } else { "s" }
+        ),
+        Outcome::Reset { attempts, ttl } => format!(
+            "NOT FOLLOWED: reset ({attempts} attempt{}{})",
+            if *attempts == 1 { "" } else { "s" },
+            ttl.map(|t| format!(", RST TTL {t}")).unwrap_or_default()
+        ),
+        Outcome::IcmpUnreachable {
+            sender,
+            v6,
+            icmp_type,
+            code,
+        } => format!(
+            "NOT FOLLOWED: ICMP{} unreachable {icmp_type}/{code} from {sender}",
+            if *v6 { "v6" } else { "" }
+        ),
+        Outcome::UdpUnanswered => "NOT FOLLOWED: UDP datagrams unanswered".into(),
+        Outcome::ExistingConnection { client_port } => format!(
+            "no new connection: the client's connection from port {client_port} was already open"
+        ),
+    };
+    format!(
+        "{}  {} -> {}:{}/{}  {} ({}, {} v{}.{})  via {}  {}",
+        rfc3339_micros(h.ts),
+        h.client,
+        h.server,
+        h.port,
+        h.transport.as_str(),
+        interface_name(&h.interface.uuid),
+        interface_service(&h.interface),
+        h.interface.uuid,
+        h.interface.major,
+        h.interface.minor,
+        h.operation.as_str(),
+        result
+    )
+}
+
 /// Writes the text report.
 pub fn write_text(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     let s = &a.stats;
@@ -124,10 +185,50 @@ pub fn write_text(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
         }
     }
 
-    let failed: Vec<&FlowRecord> = a.flows.iter().filter(|f| is_failed_attempt(f)).collect();
+    let c = &a.correlated;
+    if !c.findings.is_empty() {
+        writeln!(w, "\nFindings: {}", c.findings.len())?;
+        for f in &c.findings {
+            let clients: Vec<String> = f.clients.iter().map(|c| c.to_string()).collect();
+            let what = f
+                .interface
+                .map(|i| interface_name(&i.uuid))
+                .unwrap_or_else(|| "an interface".into());
+            writeln!(
+                w,
+                "  {}: {} asked the endpoint mapper {}:{} for {} ({}): not registered — the service is not running there",
+                f.kind,
+                clients.join(", "),
+                f.server,
+                f.port,
+                what,
+                f.service
+            )?;
+        }
+    }
+
+    if !c.handoffs.is_empty() {
+        let failed = c.handoffs.iter().filter(|h| !h.outcome.followed()).count();
+        writeln!(
+            w,
+            "\nEndpoint-mapper hand-offs: {} ({} not followed)",
+            c.handoffs.len(),
+            failed
+        )?;
+        for h in &c.handoffs {
+            writeln!(w, "  {}", handoff_line(h))?;
+        }
+    }
+
+    let failed: Vec<(&FlowRecord, &'static str)> = a
+        .flows
+        .iter()
+        .zip(&c.labels)
+        .filter(|(f, _)| is_failed_attempt(f))
+        .map(|(f, l)| (f, l.service))
+        .collect();
     writeln!(w, "\nFailed connection attempts: {}", failed.len())?;
-    for f in failed.iter().take(MAX_FAILED_ROWS) {
-        let (service, _) = flow_service(f);
+    for (f, service) in failed.iter().take(MAX_FAILED_ROWS) {
         writeln!(
             w,
             "  {}  {} -> {}:{}/{}  {}  {}: {}",
@@ -147,8 +248,8 @@ pub fn write_text(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
 
     // (service, proto, port) -> (flows, established, failed, packets, bytes)
     let mut by_port: BTreeMap<(&str, &str, u16), [u64; 5]> = BTreeMap::new();
-    for f in &a.flows {
-        let (service, _) = flow_service(f);
+    for (f, l) in a.flows.iter().zip(&c.labels) {
+        let service = l.service;
         let row = by_port
             .entry((service, proto_name(f.proto), f.server_port))
             .or_default();

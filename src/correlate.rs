@@ -1,0 +1,505 @@
+//! The correlator: the one place where flows meet each other.
+//!
+//! It takes every flow record and every event (sorted, so the result never
+//! depends on thread timing) and joins them:
+//! * each endpoint named in an answer to a client that asked for ONE
+//!   interface becomes a [`Handoff`], followed or not, with what happened;
+//! * every tower of every EPM answer becomes an [`Endpoint`] (what each
+//!   mapper advertises);
+//! * flows get their interface and service label ([`FlowLabel`]);
+//! * an ept_map (or a lookup by interface) answered "not registered" is a
+//!   [`Finding`] of kind `not-registered`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::event::{EpmAnswerEvent, EpmOperation, Event, InterfaceId};
+use crate::flow::{ConnState, FlowRecord, SECOND};
+use crate::packet::{PROTO_TCP, PROTO_UDP};
+use crate::proto::catalog;
+use crate::proto::dcerpc::UUID_EPM;
+use crate::proto::epm::{Transport, EPT_S_NOT_REGISTERED};
+use crate::proto::wellknown::service_for_port;
+use crate::Ts;
+
+/// Correlation settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CorrelateConfig {
+    /// How long after an EPM answer the follow-up connection may start (ns).
+    pub handoff_window: Ts,
+}
+
+impl Default for CorrelateConfig {
+    fn default() -> Self {
+        CorrelateConfig {
+            handoff_window: 30 * SECOND,
+        }
+    }
+}
+
+/// What became of a hand-off.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A connection from the client to the endpoint was established.
+    Followed { latency: Ts, client_port: u16 },
+    /// No connection attempt from the client within the window.
+    NoAttempt,
+    /// The client's SYNs were never answered.
+    SynUnanswered { attempts: u32, syns: u32 },
+    /// The client's SYN was answered by a reset.
+    Reset { attempts: u32, ttl: Option<u8> },
+    /// An ICMP error quoted the client's attempt.
+    IcmpUnreachable {
+        sender: IpAddr,
+        v6: bool,
+        icmp_type: u8,
+        code: u8,
+    },
+    /// A UDP endpoint got datagrams from the client but no answer.
+    UdpUnanswered,
+    /// No new connection, but the client already had an established one to
+    /// that endpoint, open when the answer came (an association reused).
+    ExistingConnection { client_port: u16 },
+}
+
+impl Outcome {
+    pub fn followed(&self) -> bool {
+        matches!(self, Outcome::Followed { .. })
+    }
+
+    /// Stable short name for reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Followed { .. } => "established",
+            Outcome::NoAttempt => "no-attempt",
+            Outcome::SynUnanswered { .. } => "syn-unanswered",
+            Outcome::Reset { .. } => "reset",
+            Outcome::IcmpUnreachable { .. } => "icmp-unreachable",
+            Outcome::UdpUnanswered => "udp-unanswered",
+            Outcome::ExistingConnection { .. } => "existing-connection",
+        }
+    }
+}
+
+/// One endpoint named to a client that asked for one interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handoff {
+    pub ts: Ts,
+    pub client: IpAddr,
+    /// The host the tower names (the mapper when the tower says 0.0.0.0).
+    pub server: IpAddr,
+    pub mapper: IpAddr,
+    pub transport: Transport,
+    pub port: u16,
+    pub interface: InterfaceId,
+    pub operation: EpmOperation,
+    pub outcome: Outcome,
+    /// The capture ended before the window did (a missing follow-up may
+    /// simply not have been captured).
+    pub window_cut: bool,
+}
+
+/// What a mapper advertised.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub server: IpAddr,
+    pub transport: Transport,
+    pub port: u16,
+    pub interface: Option<InterfaceId>,
+    pub annotation: Option<String>,
+    pub first_ts: Ts,
+}
+
+/// How a flow's service was identified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowLabel {
+    pub service: &'static str,
+    pub identified_by: &'static str,
+    pub interface: Option<InterfaceId>,
+    /// For `epm-handoff`: the answer's time, and whether it was given to
+    /// another client than this flow's.
+    pub handoff: Option<HandoffRef>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HandoffRef {
+    pub ts: Ts,
+    pub client: IpAddr,
+    pub latency: Ts,
+    pub other_client: bool,
+}
+
+/// Something the admin must act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: &'static str,
+    pub proto: u8,
+    pub server: IpAddr,
+    pub port: u16,
+    pub service: &'static str,
+    pub interface: Option<InterfaceId>,
+    pub clients: Vec<IpAddr>,
+    pub first_ts: Ts,
+    pub evidence: Vec<Evidence>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Evidence {
+    /// The endpoint mapper answered "not registered" (0x16c9a0d6).
+    EpmNotRegistered {
+        ts: Ts,
+        client: IpAddr,
+        operation: EpmOperation,
+        status: u32,
+    },
+}
+
+/// Everything the correlator produced.
+#[derive(Clone, Debug, Default)]
+pub struct Correlated {
+    pub handoffs: Vec<Handoff>,
+    pub endpoints: Vec<Endpoint>,
+    pub findings: Vec<Finding>,
+    /// One label per flow, parallel to the flows given.
+    pub labels: Vec<FlowLabel>,
+}
+
+fn tcp_established(s: ConnState) -> bool {
+    matches!(
+        s,
+        ConnState::S1
+            | ConnState::SF
+            | ConnState::S2
+            | ConnState::S3
+            | ConnState::RSTO
+            | ConnState::RSTR
+    )
+}
+
+fn flow_proto(t: Transport) -> u8 {
+    match t {
+        Transport::Tcp | Transport::Http => PROTO_TCP,
+        Transport::Udp => PROTO_UDP,
+    }
+}
+
+fn tower_server(e: &EpmAnswerEvent, tower_ip: Option<IpAddr>) -> IpAddr {
+    match tower_ip {
+        Some(ip) if ip != IpAddr::V4(Ipv4Addr::UNSPECIFIED) => ip,
+        _ => e.mapper,
+    }
+}
+
+/// The service label of an RPC interface.
+pub fn interface_service(i: &InterfaceId) -> &'static str {
+    if i.uuid == UUID_EPM {
+        "epm"
+    } else {
+        catalog::service_of(&i.uuid)
+    }
+}
+
+/// Joins `events` (any order) with `flows` (sorted by the report order).
+pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) -> Correlated {
+    let mut answers: Vec<&EpmAnswerEvent> = events
+        .iter()
+        .map(|e| match e {
+            Event::EpmAnswer(a) => a,
+        })
+        .collect();
+    answers.sort_by_key(|a| (a.ts, a.client, a.client_port, a.mapper, a.call_id));
+    let capture_end = flows.iter().map(|f| f.last_ts).max().unwrap_or(0);
+
+    // Flows by (server, proto, port), in report order (by first_ts).
+    let mut by_endpoint: BTreeMap<(IpAddr, u8, u16), Vec<usize>> = BTreeMap::new();
+    for (i, f) in flows.iter().enumerate() {
+        by_endpoint
+            .entry((f.server, f.proto, f.server_port))
+            .or_default()
+            .push(i);
+    }
+
+    let mut handoffs = Vec::new();
+    let mut endpoints: BTreeMap<(IpAddr, Transport, u16, Option<InterfaceId>), Endpoint> =
+        BTreeMap::new();
+    let mut not_registered: BTreeMap<(IpAddr, u16, Option<InterfaceId>), Finding> = BTreeMap::new();
+    for a in &answers {
+        let mut seen = BTreeSet::new();
+        for ep in &a.endpoints {
+            let server = tower_server(a, ep.tower_ip);
+            endpoints
+                .entry((server, ep.transport, ep.port, ep.interface))
+                .or_insert_with(|| Endpoint {
+                    server,
+                    transport: ep.transport,
+                    port: ep.port,
+                    interface: ep.interface,
+                    annotation: ep.annotation.clone(),
+                    first_ts: a.ts,
+                });
+            if !a.is_single_interface_query() {
+                continue;
+            }
+            let Some(interface) = ep.interface.or(a.requested) else {
+                continue;
+            };
+            if !seen.insert((server, ep.transport, ep.port, interface)) {
+                continue;
+            }
+            handoffs.push(Handoff {
+                ts: a.ts,
+                client: a.client,
+                server,
+                mapper: a.mapper,
+                transport: ep.transport,
+                port: ep.port,
+                interface,
+                operation: a.operation,
+                window_cut: false,
+                outcome: Outcome::NoAttempt,
+            });
+        }
+        if a.is_single_interface_query()
+            && a.first_call
+            && a.status == EPT_S_NOT_REGISTERED
+            && a.endpoints.is_empty()
+        {
+            let f = not_registered
+                .entry((a.mapper, a.mapper_port, a.requested))
+                .or_insert_with(|| Finding {
+                    kind: "not-registered",
+                    proto: a.mapper_proto,
+                    server: a.mapper,
+                    port: a.mapper_port,
+                    service: a.requested.as_ref().map_or("rpc-other", interface_service),
+                    interface: a.requested,
+                    clients: Vec::new(),
+                    first_ts: a.ts,
+                    evidence: Vec::new(),
+                });
+            if !f.clients.contains(&a.client) {
+                f.clients.push(a.client);
+                f.clients.sort();
+            }
+            f.evidence.push(Evidence::EpmNotRegistered {
+                ts: a.ts,
+                client: a.client,
+                operation: a.operation,
+                status: a.status,
+            });
+        }
+    }
+
+    // A connection follows the latest hand-off of its endpoint to its
+    // client: each hand-off's window ends where the next one's begins.
+    let mut next_same: BTreeMap<(IpAddr, IpAddr, Transport, u16), Ts> = BTreeMap::new();
+    for h in handoffs.iter_mut().rev() {
+        let key = (h.client, h.server, h.transport, h.port);
+        let mut end = h.ts.saturating_add(cfg.handoff_window);
+        if let Some(&next) = next_same.get(&key) {
+            if next > h.ts {
+                end = end.min(next);
+            }
+        }
+        next_same.insert(key, h.ts);
+        let candidates = by_endpoint
+            .get(&(h.server, flow_proto(h.transport), h.port))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        h.outcome = follow_up(h.ts, end, h.client, flows, candidates);
+        h.window_cut =
+            !h.outcome.followed() && capture_end < h.ts.saturating_add(cfg.handoff_window);
+    }
+
+    let mut handoffs_at: BTreeMap<(IpAddr, u8, u16), Vec<&Handoff>> = BTreeMap::new();
+    for h in &handoffs {
+        handoffs_at
+            .entry((h.server, flow_proto(h.transport), h.port))
+            .or_default()
+            .push(h);
+    }
+    let mut advertised_at: BTreeMap<(IpAddr, u8, u16), Vec<InterfaceId>> = BTreeMap::new();
+    for e in endpoints.values() {
+        if let Some(i) = e.interface {
+            advertised_at
+                .entry((e.server, flow_proto(e.transport), e.port))
+                .or_default()
+                .push(i);
+        }
+    }
+    let labels = flows
+        .iter()
+        .map(|f| {
+            let key = (f.server, f.proto, f.server_port);
+            label_flow(
+                f,
+                handoffs_at.get(&key).map(Vec::as_slice).unwrap_or(&[]),
+                advertised_at.get(&key).map(Vec::as_slice).unwrap_or(&[]),
+            )
+        })
+        .collect();
+
+    let mut endpoints: Vec<Endpoint> = endpoints.into_values().collect();
+    endpoints.sort_by(|a, b| {
+        (a.first_ts, a.server, a.transport, a.port, a.interface).cmp(&(
+            b.first_ts,
+            b.server,
+            b.transport,
+            b.port,
+            b.interface,
+        ))
+    });
+    let mut findings: Vec<Finding> = not_registered.into_values().collect();
+    findings.sort_by_key(|a| (a.first_ts, a.server, a.port));
+    Correlated {
+        handoffs,
+        endpoints,
+        findings,
+        labels,
+    }
+}
+
+/// What `client` did about a hand-off answered at `ts`, with connections
+/// starting up to `end`.
+fn follow_up(
+    ts: Ts,
+    end: Ts,
+    client: IpAddr,
+    flows: &[FlowRecord],
+    candidates: &[usize],
+) -> Outcome {
+    let attempts: Vec<&FlowRecord> = candidates
+        .iter()
+        .map(|&i| &flows[i])
+        .filter(|f| f.client == client && f.first_ts >= ts && f.first_ts <= end)
+        .collect();
+    if let Some(f) = attempts.iter().find(|f| {
+        if f.proto == PROTO_UDP {
+            f.packets[1] > 0
+        } else {
+            tcp_established(f.state)
+        }
+    }) {
+        return Outcome::Followed {
+            latency: f.first_ts - ts,
+            client_port: f.client_port,
+        };
+    }
+    if let Some(e) = attempts
+        .iter()
+        .flat_map(|f| f.icmp.iter())
+        .find(|e| e.quotes_originator)
+    {
+        return Outcome::IcmpUnreachable {
+            sender: e.sender,
+            v6: e.v6,
+            icmp_type: e.icmp_type,
+            code: e.code,
+        };
+    }
+    let n = attempts.len() as u32;
+    if let Some(f) = attempts.iter().find(|f| f.state == ConnState::REJ) {
+        return Outcome::Reset {
+            attempts: n,
+            ttl: f.responder_ttl,
+        };
+    }
+    if attempts.iter().any(|f| f.proto == PROTO_UDP) {
+        return Outcome::UdpUnanswered;
+    }
+    if n > 0 {
+        return Outcome::SynUnanswered {
+            attempts: n,
+            syns: attempts.iter().map(|f| f.syn_retries + 1).sum(),
+        };
+    }
+    let open = candidates.iter().map(|&i| &flows[i]).find(|f| {
+        f.client == client
+            && f.first_ts < ts
+            && f.last_ts >= ts
+            && (f.proto == PROTO_UDP || tcp_established(f.state))
+    });
+    if let Some(f) = open {
+        return Outcome::ExistingConnection {
+            client_port: f.client_port,
+        };
+    }
+    Outcome::NoAttempt
+}
+
+/// `handoffs` and `advertised` are those naming this flow's server endpoint.
+fn label_flow(f: &FlowRecord, handoffs: &[&Handoff], advertised: &[InterfaceId]) -> FlowLabel {
+    let bound: Vec<InterfaceId> = f
+        .rpc
+        .as_ref()
+        .map(|r| {
+            r.interfaces
+                .iter()
+                .filter(|b| b.accepted)
+                .map(|b| b.interface)
+                .collect()
+        })
+        .unwrap_or_default();
+    // Hand-offs naming this endpoint before the flow began, latest first;
+    // one to this client, for an interface it then bound, is best.
+    let mut prior: Vec<&Handoff> = handoffs
+        .iter()
+        .copied()
+        .filter(|h| h.ts <= f.first_ts)
+        .collect();
+    prior.sort_by_key(|h| {
+        (
+            h.client != f.client,
+            !bound.iter().any(|b| b.uuid == h.interface.uuid),
+            std::cmp::Reverse(h.ts),
+        )
+    });
+    if let Some(h) = prior.first() {
+        return FlowLabel {
+            service: interface_service(&h.interface),
+            identified_by: "epm-handoff",
+            interface: Some(h.interface),
+            handoff: Some(HandoffRef {
+                ts: h.ts,
+                client: h.client,
+                latency: f.first_ts - h.ts,
+                other_client: h.client != f.client,
+            }),
+        };
+    }
+    // The bind itself names the interface (any port).
+    if let Some(i) = bound.iter().find(|i| i.uuid != UUID_EPM).or(bound.first()) {
+        return FlowLabel {
+            service: interface_service(i),
+            identified_by: "payload",
+            interface: Some(*i),
+            handoff: None,
+        };
+    }
+    // A mapper advertised this endpoint (e.g. in an enumeration).
+    let advertised = advertised
+        .iter()
+        .min_by_key(|i| (catalog::lookup(&i.uuid).is_none(), **i));
+    if let Some(&i) = advertised {
+        return FlowLabel {
+            service: interface_service(&i),
+            identified_by: "epm-endpoint",
+            interface: Some(i),
+            handoff: None,
+        };
+    }
+    match service_for_port(f.proto, f.server_port) {
+        Some(s) => FlowLabel {
+            service: s,
+            identified_by: "port",
+            interface: None,
+            handoff: None,
+        },
+        None => FlowLabel {
+            service: "unknown",
+            identified_by: "none",
+            interface: None,
+            handoff: None,
+        },
+    }
+}

@@ -1,0 +1,96 @@
+//! Events: what shard workers learn inside one flow that matters across
+//! flows. The correlator joins them (EPM answers to later connections, ...).
+
+use std::net::IpAddr;
+
+use crate::proto::dcerpc::Uuid;
+use crate::proto::epm::Transport;
+use crate::Ts;
+
+/// An RPC interface: UUID and version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InterfaceId {
+    pub uuid: Uuid,
+    pub major: u16,
+    pub minor: u16,
+}
+
+/// The endpoint-mapper operation that produced an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EpmOperation {
+    EptMap,
+    EptLookup,
+}
+
+impl EpmOperation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EpmOperation::EptMap => "ept_map",
+            EpmOperation::EptLookup => "ept_lookup",
+        }
+    }
+}
+
+/// One endpoint named in an EPM answer.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EpmEndpoint {
+    pub interface: Option<InterfaceId>,
+    pub transport: Transport,
+    pub port: u16,
+    /// The tower's IPv4 floor; `None` or 0.0.0.0 means "the mapper itself".
+    pub tower_ip: Option<IpAddr>,
+    pub annotation: Option<String>,
+}
+
+/// An endpoint-mapper answer (ept_map or ept_lookup response), with what
+/// the client had asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EpmAnswerEvent {
+    /// Time of the response PDU that completed the call.
+    pub ts: Ts,
+    pub client: IpAddr,
+    pub client_port: u16,
+    /// The endpoint mapper that answered.
+    pub mapper: IpAddr,
+    pub mapper_port: u16,
+    /// `"tcp"` for ncacn_ip_tcp, `"udp"` for ncadg.
+    pub mapper_proto: u8,
+    pub call_id: u32,
+    pub operation: EpmOperation,
+    /// ept_lookup's inquiry_type (0 all, 1 by interface, 2 by object, 3 both).
+    pub inquiry_type: Option<u32>,
+    /// The interface the client asked for (ept_map's tower, ept_lookup's
+    /// interface), when readable.
+    pub requested: Option<InterfaceId>,
+    /// The request carried a null entry handle: the first call of a lookup.
+    pub first_call: bool,
+    /// Whether the answer came in NDR64.
+    pub ndr64: bool,
+    pub status: u32,
+    pub endpoints: Vec<EpmEndpoint>,
+}
+
+impl EpmAnswerEvent {
+    /// The client asked where ONE interface lives (ept_map, or ept_lookup
+    /// by interface): each endpoint named is a hand-off.
+    pub fn is_single_interface_query(&self) -> bool {
+        match self.operation {
+            EpmOperation::EptMap => true,
+            EpmOperation::EptLookup => matches!(self.inquiry_type, Some(1 | 3)),
+        }
+    }
+}
+
+/// Everything workers report to the correlator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    EpmAnswer(EpmAnswerEvent),
+}
+
+impl Event {
+    pub fn ts(&self) -> Ts {
+        match self {
+            Event::EpmAnswer(e) => e.ts,
+        }
+    }
+}

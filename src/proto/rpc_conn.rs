@@ -1,0 +1,480 @@
+//! DCE/RPC over one TCP connection: reassembled byte streams → PDUs →
+//! presentation contexts and calls → endpoint-mapper answers (events) and a
+//! per-flow summary (interfaces bound, authentication, framing trouble).
+//!
+//! Direction 0 is the connection's originator (the RPC client), 1 the
+//! responder. Everything is bounded: stream buffers, the PDU framer, calls
+//! being reassembled, pending binds and calls in flight.
+
+use std::net::IpAddr;
+
+use super::dcerpc::{
+    auth_level, parse_pdu, CallReassembler, CoBody, CompleteCall, PacketType, PduFramer,
+    PresentationContext, SyntaxId, TransferSyntaxKind, UUID_EPM,
+};
+use super::epm::{
+    parse_epm_response, parse_ept_lookup_request, parse_ept_map_request, OPNUM_EPT_LOOKUP,
+    OPNUM_EPT_MAP,
+};
+use super::ndr::NdrSyntax;
+use crate::event::{EpmAnswerEvent, EpmEndpoint, EpmOperation, Event, InterfaceId};
+use crate::flow::stream::{Chunk, StreamReassembler};
+use crate::packet::PROTO_TCP;
+use crate::Ts;
+
+/// Out-of-order bytes held per direction while waiting for a hole to fill.
+pub const STREAM_BUFFER: usize = 64 * 1024;
+/// Bytes the PDU framer may hold per direction (one maximal PDU fits).
+pub const FRAMER_BUFFER: usize = 65_535 + 16;
+/// Largest reassembled call stub (EPM enumerations are far smaller).
+pub const MAX_CALL_BYTES: usize = 1 << 20;
+/// Calls reassembled at once per direction.
+pub const MAX_CALLS: usize = 16;
+/// Binds awaiting their ack, and calls awaiting their response.
+const MAX_PENDING: usize = 32;
+/// Interfaces remembered in the summary.
+pub const MAX_INTERFACES: usize = 8;
+
+/// The addresses of the connection, passed with each segment.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnCtx {
+    pub ts: Ts,
+    pub client: IpAddr,
+    pub client_port: u16,
+    pub server: IpAddr,
+    pub server_port: u16,
+}
+
+/// An interface bound on the connection (bind or alter_context + ack).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BoundInterface {
+    pub interface: InterfaceId,
+    /// The server accepted a transfer syntax for it.
+    pub accepted: bool,
+    /// The accepted transfer syntax is NDR64.
+    pub ndr64: bool,
+}
+
+/// What one DCE/RPC connection showed, for `flows[].rpc`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RpcSummary {
+    pub interfaces: Vec<BoundInterface>,
+    /// auth_type of the first verifier seen (10 NTLMSSP, 9 SPNEGO, 16 Kerberos, ...).
+    pub auth_type: Option<u8>,
+    /// Highest auth_level seen (6 = packet privacy).
+    pub auth_level: Option<u8>,
+    /// Stubs were sealed (privacy): parameters cannot be read.
+    pub encrypted: bool,
+    pub pdus: u64,
+    pub requests: u64,
+    pub faults: u64,
+    pub binds_rejected: u64,
+    pub epm_answers: u64,
+    /// PDUs whose body did not parse.
+    pub malformed: u64,
+    /// Holes in the TCP stream (lost segments, capture started late).
+    pub stream_gaps: u64,
+    /// Times the framer had to search for the next PDU header.
+    pub resyncs: u64,
+    pub bytes_skipped: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Context {
+    id: u16,
+    interface: InterfaceId,
+    ndr64: bool,
+}
+
+#[derive(Debug)]
+struct PendingBind {
+    call_id: u32,
+    /// (context id, abstract syntax) in bind order: acks answer positionally.
+    contexts: Vec<(u16, SyntaxId)>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct EpmQuery {
+    operation: EpmOperation,
+    inquiry_type: Option<u32>,
+    requested: Option<InterfaceId>,
+    first_call: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    call_id: u32,
+    opnum: u16,
+    ndr64: bool,
+    epm: Option<EpmQuery>,
+}
+
+/// Call-level state, separate from the framers so both can be borrowed.
+#[derive(Debug, Default)]
+struct Calls {
+    reassemblers: [CallReassembler; 2],
+    contexts: Vec<Context>,
+    pending_binds: Vec<PendingBind>,
+    in_flight: Vec<InFlight>,
+    summary: RpcSummary,
+}
+
+/// DCE/RPC state of one TCP connection.
+#[derive(Debug)]
+pub struct RpcConnection {
+    streams: [StreamReassembler; 2],
+    framers: [PduFramer; 2],
+    calls: Calls,
+}
+
+impl Default for RpcConnection {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn interface_of(s: &SyntaxId) -> InterfaceId {
+    InterfaceId {
+        uuid: s.uuid,
+        major: s.major(),
+        minor: s.minor(),
+    }
+}
+
+impl RpcConnection {
+    pub fn new() -> Self {
+        RpcConnection {
+            streams: [
+                StreamReassembler::new(STREAM_BUFFER),
+                StreamReassembler::new(STREAM_BUFFER),
+            ],
+            framers: [PduFramer::new(FRAMER_BUFFER), PduFramer::new(FRAMER_BUFFER)],
+            calls: Calls {
+                reassemblers: [
+                    CallReassembler::new(MAX_CALL_BYTES, MAX_CALLS),
+                    CallReassembler::new(MAX_CALL_BYTES, MAX_CALLS),
+                ],
+                ..Calls::default()
+            },
+        }
+    }
+
+    /// The side `dir` sent a SYN with `isn`: its stream starts at isn + 1.
+    pub fn on_syn(&mut self, dir: usize, isn: u32) {
+        self.streams[dir & 1].on_syn(isn);
+    }
+
+    /// One TCP segment of direction `dir` (0 = client → server). `missing`
+    /// is the payload the snaplen cut off after `data`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_segment(
+        &mut self,
+        dir: usize,
+        seq: u32,
+        data: &[u8],
+        missing: u32,
+        fin: bool,
+        ctx: &ConnCtx,
+        events: &mut Vec<Event>,
+    ) {
+        let d = dir & 1;
+        let Self {
+            streams,
+            framers,
+            calls,
+        } = self;
+        let framer = &mut framers[d];
+        let mut emit = |c: Chunk<'_>| match c {
+            Chunk::Data(bytes) => {
+                framer.push(bytes);
+                while let Some(pdu) = framer.next_pdu() {
+                    calls.on_pdu(d, pdu, ctx, events);
+                }
+            }
+            Chunk::Gap { .. } => {
+                calls.summary.stream_gaps += 1;
+                framer.gap();
+            }
+        };
+        streams[d].push(seq, data, fin && missing == 0, &mut emit);
+        if missing > 0 {
+            // The snaplen cut this segment: what follows it is a hole.
+            streams[d].skip(seq.wrapping_add(data.len() as u32), missing, &mut emit);
+        }
+    }
+
+    /// The connection ends: deliver what is still buffered.
+    pub fn finish(&mut self, ctx: &ConnCtx, events: &mut Vec<Event>) {
+        for d in 0..2 {
+            let Self {
+                streams,
+                framers,
+                calls,
+            } = self;
+            let framer = &mut framers[d];
+            let mut emit = |c: Chunk<'_>| match c {
+                Chunk::Data(bytes) => {
+                    framer.push(bytes);
+                    while let Some(pdu) = framer.next_pdu() {
+                        calls.on_pdu(d, pdu, ctx, events);
+                    }
+                }
+                Chunk::Gap { .. } => {
+                    calls.summary.stream_gaps += 1;
+                    framer.gap();
+                }
+            };
+            streams[d].flush(&mut emit);
+        }
+    }
+
+    pub fn summary(&self) -> RpcSummary {
+        let mut s = self.calls.summary.clone();
+        for f in &self.framers {
+            let st = f.stats();
+            s.resyncs += st.resyncs;
+            s.bytes_skipped += st.bytes_skipped;
+        }
+        s
+    }
+}
+
+impl Calls {
+    fn on_pdu(&mut self, d: usize, bytes: &[u8], ctx: &ConnCtx, events: &mut Vec<Event>) {
+        let pdu = match parse_pdu(bytes) {
+            Ok(p) => p,
+            Err(_) => {
+                self.summary.malformed += 1;
+                return;
+            }
+        };
+        self.summary.pdus += 1;
+        if let Some(a) = &pdu.auth {
+            self.summary.auth_type.get_or_insert(a.auth_type);
+            let lvl = self.summary.auth_level.get_or_insert(a.auth_level);
+            *lvl = (*lvl).max(a.auth_level);
+            if a.auth_level == auth_level::PRIVACY {
+                self.summary.encrypted = true;
+            }
+        }
+        match &pdu.body {
+            CoBody::Bind(b) | CoBody::AlterContext(b) if d == 0 => {
+                self.on_bind(pdu.header.call_id, &b.contexts)
+            }
+            CoBody::BindAck(a) | CoBody::AlterContextResp(a) if d == 1 => {
+                let Some(i) = self
+                    .pending_binds
+                    .iter()
+                    .position(|p| p.call_id == pdu.header.call_id)
+                else {
+                    return;
+                };
+                let pending = self.pending_binds.remove(i);
+                for (slot, result) in pending.contexts.iter().zip(&a.results) {
+                    let (id, syntax) = *slot;
+                    if matches!(syntax.kind(), TransferSyntaxKind::BindTimeFeatures(_)) {
+                        continue;
+                    }
+                    let accepted = result.accepted();
+                    let ndr64 = matches!(result.transfer_syntax.kind(), TransferSyntaxKind::Ndr64);
+                    self.bound(interface_of(&syntax), accepted, ndr64);
+                    if accepted {
+                        self.contexts.retain(|c| c.id != id);
+                        self.contexts.push(Context {
+                            id,
+                            interface: interface_of(&syntax),
+                            ndr64,
+                        });
+                    }
+                }
+            }
+            CoBody::BindNak { .. } if d == 1 => {
+                self.summary.binds_rejected += 1;
+                self.pending_binds
+                    .retain(|p| p.call_id != pdu.header.call_id);
+            }
+            CoBody::Request(_) | CoBody::Response(_) => {
+                if let Some(call) = self.reassemblers[d].push(&pdu) {
+                    self.on_call(d, call, ctx, events);
+                }
+            }
+            CoBody::Fault(_) if d == 1 => {
+                self.summary.faults += 1;
+                self.in_flight.retain(|c| c.call_id != pdu.header.call_id);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_bind(&mut self, call_id: u32, contexts: &[PresentationContext]) {
+        if self.pending_binds.len() >= MAX_PENDING {
+            self.pending_binds.remove(0);
+        }
+        self.pending_binds.push(PendingBind {
+            call_id,
+            contexts: contexts
+                .iter()
+                .map(|c| {
+                    // A BTFN "context" carries the negotiation syntax as its
+                    // transfer syntax; mark it so the ack slot is skipped.
+                    let btfn = c
+                        .transfer_syntaxes
+                        .iter()
+                        .find(|t| matches!(t.kind(), TransferSyntaxKind::BindTimeFeatures(_)));
+                    (c.context_id, btfn.copied().unwrap_or(c.abstract_syntax))
+                })
+                .collect(),
+        });
+    }
+
+    fn bound(&mut self, interface: InterfaceId, accepted: bool, ndr64: bool) {
+        let s = &mut self.summary.interfaces;
+        if let Some(b) = s.iter_mut().find(|b| b.interface == interface) {
+            b.accepted |= accepted;
+            b.ndr64 |= ndr64 && accepted;
+        } else if s.len() < MAX_INTERFACES {
+            s.push(BoundInterface {
+                interface,
+                accepted,
+                ndr64: ndr64 && accepted,
+            });
+        }
+    }
+
+    /// The context a call names; without a bind (capture started late) a
+    /// call to TCP 135 is taken to be the endpoint mapper in NDR.
+    fn context(&self, id: u16, ctx: &ConnCtx) -> Option<Context> {
+        self.contexts.iter().find(|c| c.id == id).copied().or({
+            (ctx.server_port == 135).then_some(Context {
+                id,
+                interface: InterfaceId {
+                    uuid: UUID_EPM,
+                    major: 3,
+                    minor: 0,
+                },
+                ndr64: false,
+            })
+        })
+    }
+
+    fn on_call(
+        &mut self,
+        d: usize,
+        call: CompleteCall<'_>,
+        ctx: &ConnCtx,
+        events: &mut Vec<Event>,
+    ) {
+        if call.ptype == PacketType::Request && d == 0 {
+            self.summary.requests += 1;
+            let Some(opnum) = call.opnum else { return };
+            let Some(c) = self.context(call.context_id, ctx) else {
+                return;
+            };
+            let syntax = if c.ndr64 {
+                NdrSyntax::Ndr64
+            } else {
+                NdrSyntax::Ndr20
+            };
+            let epm = (c.interface.uuid == UUID_EPM
+                && matches!(opnum, OPNUM_EPT_MAP | OPNUM_EPT_LOOKUP)
+                && !call.encrypted)
+                .then(|| epm_query(opnum, &call.stub, syntax, call.little_endian))
+                .flatten();
+            if self.in_flight.len() >= MAX_PENDING {
+                self.in_flight.remove(0);
+            }
+            self.in_flight.push(InFlight {
+                call_id: call.call_id,
+                opnum,
+                ndr64: c.ndr64,
+                epm,
+            });
+        } else if call.ptype == PacketType::Response && d == 1 {
+            let Some(i) = self
+                .in_flight
+                .iter()
+                .position(|c| c.call_id == call.call_id)
+            else {
+                return;
+            };
+            let req = self.in_flight.remove(i);
+            let Some(q) = req.epm else { return };
+            if call.encrypted {
+                return;
+            }
+            let syntax = if req.ndr64 {
+                NdrSyntax::Ndr64
+            } else {
+                NdrSyntax::Ndr20
+            };
+            let Ok(answer) = parse_epm_response(req.opnum, &call.stub, syntax, call.little_endian)
+            else {
+                self.summary.malformed += 1;
+                return;
+            };
+            self.summary.epm_answers += 1;
+            events.push(Event::EpmAnswer(EpmAnswerEvent {
+                ts: ctx.ts,
+                client: ctx.client,
+                client_port: ctx.client_port,
+                mapper: ctx.server,
+                mapper_port: ctx.server_port,
+                mapper_proto: PROTO_TCP,
+                call_id: call.call_id,
+                operation: q.operation,
+                inquiry_type: q.inquiry_type,
+                requested: q.requested,
+                first_call: q.first_call,
+                ndr64: req.ndr64,
+                status: answer.status,
+                endpoints: answer
+                    .towers
+                    .into_iter()
+                    .filter_map(|(tower, annotation)| {
+                        let (transport, port, ip) = tower.endpoint()?;
+                        Some(EpmEndpoint {
+                            interface: tower.interface.as_ref().map(interface_of),
+                            transport,
+                            port,
+                            tower_ip: ip.map(IpAddr::V4),
+                            annotation: annotation.filter(|a| !a.is_empty()),
+                        })
+                    })
+                    .collect(),
+            }));
+        }
+    }
+}
+
+/// What an ept_map / ept_lookup request asked for.
+fn epm_query(opnum: u16, stub: &[u8], syntax: NdrSyntax, le: bool) -> Option<EpmQuery> {
+    match opnum {
+        OPNUM_EPT_MAP => {
+            let r = parse_ept_map_request(stub, syntax, le).ok();
+            Some(EpmQuery {
+                operation: EpmOperation::EptMap,
+                inquiry_type: None,
+                requested: r
+                    .as_ref()
+                    .and_then(|r| r.tower.as_ref())
+                    .and_then(|t| t.interface.as_ref())
+                    .map(interface_of),
+                first_call: r.as_ref().is_none_or(|r| r.entry_handle.is_null()),
+            })
+        }
+        OPNUM_EPT_LOOKUP => {
+            let r = parse_ept_lookup_request(stub, syntax, le).ok();
+            Some(EpmQuery {
+                operation: EpmOperation::EptLookup,
+                inquiry_type: r.as_ref().map(|r| r.inquiry_type),
+                requested: r
+                    .as_ref()
+                    .filter(|r| matches!(r.inquiry_type, 1 | 3))
+                    .and_then(|r| r.interface.as_ref())
+                    .map(interface_of),
+                first_call: r.as_ref().is_none_or(|r| r.entry_handle.is_null()),
+            })
+        }
+        _ => None,
+    }
+}
