@@ -108,7 +108,7 @@ fn main() {
     println!();
     println!("exflow analyze --format json -o /dev/null --threads 2 --max-flows {max_flows}");
     println!(
-        "peak RSS = wait4 ru_maxrss of the exflow process; {repeat} run(s) each, interleaved."
+        "peak RSS = VmHWM of the exflow process at its exit (ptrace exit stop); {repeat} run(s) each, interleaved."
     );
     println!();
     println!(
@@ -169,7 +169,7 @@ fn main() {
         "bench": "memory",
         "machine": measure::machine(),
         "command": format!("exflow analyze FILE --format json -o /dev/null --threads 2 --max-flows {max_flows}"),
-        "rss_basis": "wait4 ru_maxrss of the exflow process",
+        "rss_basis": "VmHWM of the exflow process read at its ptrace exit stop",
         "repeat": repeat,
         "small": case_json(0, small, &small_file, &small_sum),
         "big": case_json(1, big, &big_file, &big_sum),

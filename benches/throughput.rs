@@ -4,7 +4,8 @@
 //! `cargo bench --bench throughput`; knobs and method in BENCHMARKS.md.
 //! Every subject runs as a child process (the floor re-executes this binary
 //! with `--floor FILE`), so wall time includes process start-up for all of
-//! them and peak RSS is the same measure (`wait4` ru_maxrss) for all of them.
+//! them and peak RSS is the same measure for all of them (VmHWM at the child's
+//! exit stop, see `measure::run_measured`).
 //! Runs are interleaved round-robin so drift on a shared machine hits every
 //! subject alike; the ratios to the floor compare runs of this same process.
 
@@ -225,7 +226,7 @@ fn report(
         file_bytes as f64 / 1e9,
         summary.flows
     );
-    println!("Gbit/s = file bytes × 8 / wall time (pcap headers included). Peak RSS = wait4 ru_maxrss of the child, max over runs.");
+    println!("Gbit/s = file bytes × 8 / wall time (pcap headers included). Peak RSS = the child's VmHWM at exit (ptrace exit stop), max over runs.");
     println!("ratio = subject's packets/s ÷ floor's packets/s (best vs best, median vs median, same process, runs interleaved).");
     println!();
     println!(
@@ -250,7 +251,7 @@ fn report(
             "command": std::iter::once(s.program.to_string_lossy().into_owned())
                 .chain(s.args.iter().map(|a| a.to_string_lossy().into_owned()))
                 .collect::<Vec<_>>(),
-            "runs": s.runs.iter().map(|r| serde_json::json!({"wall_s": r.wall_s, "max_rss_kb": r.max_rss_kb})).collect::<Vec<_>>(),
+            "runs": s.runs.iter().map(|r| serde_json::json!({"wall_s": r.wall_s, "max_rss_kb": r.max_rss_kb, "wait4_ru_maxrss_kb": r.ru_maxrss_kb})).collect::<Vec<_>>(),
         });
         match (row, &s.skipped, &s.error) {
             (_, Some(why), _) => {
@@ -343,7 +344,7 @@ fn report(
         },
         "repeat": repeat,
         "gbit_basis": "file bytes * 8 / wall seconds (pcap headers included)",
-        "rss_basis": "wait4 ru_maxrss of each child process (the floor is a child too), max over runs",
+        "rss_basis": "VmHWM of each child process read at its ptrace exit stop (the floor is a child too), max over runs; wait4 ru_maxrss is recorded per run but includes the parent's pre-exec peak",
         "ratio_basis": "subject packets/s / floor packets/s, best vs best and median vs median, same run",
         "results": json_rows,
         "target_threads2": target,

@@ -5,6 +5,7 @@
 
 use std::ffi::OsString;
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -69,15 +70,27 @@ pub fn own_args() -> Vec<String> {
 #[derive(Clone, Debug)]
 pub struct RunResult {
     pub wall_s: f64,
-    /// Peak resident set size of the child, from `wait4`'s rusage.
+    /// Peak resident set size of the child itself: `VmHWM` read from
+    /// /proc/PID/status when the child stops at its exit (see
+    /// [`run_measured`]).
     pub max_rss_kb: u64,
+    /// `wait4`'s `ru_maxrss`, for the record: it is not the child's own
+    /// peak, since Linux folds the pre-exec address space — a copy of (or,
+    /// with vfork, the very) parent's — into it; a child of a 200 MiB
+    /// process reports at least 200 MiB even if it is `/bin/true`.
+    pub ru_maxrss_kb: u64,
     pub stdout: Vec<u8>,
 }
 
-/// Runs `cmd` to completion; wall time is from spawn to reap, peak RSS is
-/// `ru_maxrss` from `wait4` (the child's own high-water mark, exact, no
-/// sampling). Stdout is captured only when `capture_stdout`, otherwise it
-/// goes to /dev/null. A non-zero exit is an error carrying stderr's tail.
+/// Runs `program args` to completion and measures it.
+///
+/// Wall time is from spawn to reap. Peak RSS is exact and the child's own:
+/// the child runs under ptrace (PTRACE_TRACEME before exec, then
+/// PTRACE_O_TRACEEXIT), so it stops once as it exits, with its memory still
+/// mapped, and its `VmHWM` (high-water RSS of the exec'd image) is read
+/// then. Only the exec and the exit stop; the run itself is not slowed.
+/// Stdout is captured when `capture_stdout`, else sent to /dev/null. A
+/// non-zero exit is an error carrying stderr's tail.
 pub fn run_measured(
     program: &Path,
     args: &[OsString],
@@ -92,39 +105,90 @@ pub fn run_measured(
             Stdio::null()
         })
         .stderr(Stdio::piped());
+    // SAFETY: only an async-signal-safe syscall between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     let start = Instant::now();
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
     let pid = child.id() as libc::pid_t;
-    // Drain both pipes before reaping (a thread for stderr so neither can
-    // fill up and block the child).
-    let mut stderr = child.stderr.take().expect("piped");
-    let err_thread = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stderr.read_to_end(&mut buf);
-        buf
-    });
-    let mut stdout = Vec::new();
-    if let Some(mut out) = child.stdout.take() {
-        let _ = out.read_to_end(&mut stdout);
-    }
+    // Drain the pipes on other threads: this one must answer ptrace stops.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let err_thread = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let out_thread = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+
     let mut status: libc::c_int = 0;
-    // SAFETY: plain syscall on our own child's pid with valid out-pointers;
-    // std's Child is never waited on afterwards.
+    // SAFETY: an all-zero rusage is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = loop {
+    let mut hwm_kb = None;
+    let mut traced = false;
+    loop {
+        // SAFETY: waiting for our own child with valid out-pointers; std's
+        // Child is never waited on.
         let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if r == -1 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+        if r == -1 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(format!("wait4 failed: {e}"));
+        }
+        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+            break;
+        }
+        if !libc::WIFSTOPPED(status) {
             continue;
         }
-        break r;
-    };
+        let sig = libc::WSTOPSIG(status);
+        let mut inject = 0;
+        if !traced && sig == libc::SIGTRAP {
+            // The stop after exec: ask to stop again at exit, and make the
+            // child die with us if the bench is interrupted.
+            traced = true;
+            // Later execs (a wrapper script exec'ing the real binary) then
+            // stop as PTRACE_EVENT_EXEC instead of raising SIGTRAP.
+            let opts =
+                libc::PTRACE_O_TRACEEXIT | libc::PTRACE_O_TRACEEXEC | libc::PTRACE_O_EXITKILL;
+            // SAFETY: our stopped tracee.
+            unsafe { libc::ptrace(libc::PTRACE_SETOPTIONS, pid, 0, opts) };
+        } else if status >> 8 == (libc::SIGTRAP | (libc::PTRACE_EVENT_EXIT << 8)) {
+            hwm_kb = read_vm_hwm_kb(pid);
+        } else if status >> 8 == (libc::SIGTRAP | (libc::PTRACE_EVENT_EXEC << 8)) {
+            // Nothing to do: VmHWM starts afresh with the new image.
+        } else {
+            inject = sig; // an ordinary signal: deliver it
+        }
+        // SAFETY: our stopped tracee.
+        unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, inject) };
+    }
     let wall_s = start.elapsed().as_secs_f64();
     let stderr = err_thread.join().unwrap_or_default();
-    if r != pid {
-        return Err(format!("wait4 failed: {}", std::io::Error::last_os_error()));
-    }
+    let stdout = out_thread.join().unwrap_or_default();
     let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     if !ok {
         let tail =
@@ -140,11 +204,26 @@ pub fn run_measured(
             args
         ));
     }
+    let Some(max_rss_kb) = hwm_kb else {
+        return Err(format!(
+            "{}: no exit stop seen, cannot tell its peak RSS",
+            program.display()
+        ));
+    };
     Ok(RunResult {
         wall_s,
-        max_rss_kb: usage.ru_maxrss as u64,
+        max_rss_kb,
+        ru_maxrss_kb: usage.ru_maxrss as u64,
         stdout,
     })
+}
+
+fn read_vm_hwm_kb(pid: libc::pid_t) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
 }
 
 /// Whether `program` can be started at all (PATH lookup included).
