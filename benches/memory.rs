@@ -25,6 +25,7 @@ const TARGET_BYTES_PER_FLOW: f64 = 300.0;
 
 fn main() {
     let args = measure::own_args();
+    measure::exit_unless_benching();
     let gen_only = args.iter().any(|a| a == "--gen-only");
 
     let big = env_u64("EXFLOW_BENCH_FLOWS", 1_000_000);

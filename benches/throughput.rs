@@ -38,6 +38,7 @@ fn main() {
         floor_child(Path::new(args.get(1).expect("--floor FILE")));
         return;
     }
+    measure::exit_unless_benching();
     let gen_only = args.iter().any(|a| a == "--gen-only");
 
     let packets = env_u64("EXFLOW_BENCH_PACKETS", 10_000_000);

@@ -66,6 +66,16 @@ pub fn own_args() -> Vec<String> {
         .collect()
 }
 
+/// `cargo test --all-targets` (or `--benches`) also builds and runs bench
+/// targets, without `--bench`: minutes of work and gigabytes of data have
+/// no place in a test run, so say so and stop.
+pub fn exit_unless_benching() {
+    if !std::env::args().any(|a| a == "--bench" || a == "--gen-only") {
+        println!("skipped: not run by `cargo bench` (pass --bench to run it directly); see BENCHMARKS.md");
+        std::process::exit(0);
+    }
+}
+
 /// One measured child process run.
 #[derive(Clone, Debug)]
 pub struct RunResult {
