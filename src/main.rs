@@ -209,13 +209,16 @@ fn analyze(args: AnalyzeArgs) -> u8 {
             return exit::ERROR;
         }
     }
-    if analysis.is_partial() {
+    let code = if analysis.is_partial() {
         exit::PARTIAL
     } else if analysis.has_findings() {
         exit::FINDINGS
     } else {
         exit::CLEAN
-    }
+    };
+    // Everything is written: skip freeing a large analysis piece by piece.
+    std::mem::forget(analysis);
+    code
 }
 
 fn render(a: &Analysis, format: Format, out: &mut dyn Write) -> io::Result<()> {

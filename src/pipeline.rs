@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::capture::{Bytes, InputInfo, Source};
+use crate::capture::{Bytes, FrameMeta, InputInfo, Source};
 use crate::correlate::{correlate, CorrelateConfig, Correlated};
 use crate::event::Event;
 use crate::flow::{FlowConfig, FlowRecord, FlowStats, FlowTable};
@@ -128,38 +128,86 @@ pub fn flow_order(a: &FlowRecord, b: &FlowRecord) -> std::cmp::Ordering {
         .then(a.bytes.cmp(&b.bytes))
 }
 
-/// One decoded packet on its way to a worker.
-struct Item {
-    shard: u8,
-    /// Index into `ShardBatch::buffers` of the bytes the payload lives in.
-    buf: u16,
-    /// Offset of the decoded slice inside that buffer (payload offsets are
-    /// relative to it).
-    base: u32,
-    pkt: Packet,
+/// Sorts flows by [`flow_order`], comparing a cheap precomputed prefix of
+/// the key first (first_ts, then the client address and port) and the full
+/// order only on ties.
+fn sort_flows(flows: &mut Vec<FlowRecord>) {
+    fn prefix(f: &FlowRecord) -> (u64, u128, u16) {
+        let ip = match f.client {
+            std::net::IpAddr::V4(a) => u32::from(a) as u128,
+            std::net::IpAddr::V6(a) => u128::from(a) | (1u128 << 127),
+        };
+        (f.first_ts, ip, f.client_port)
+    }
+    let mut keyed: Vec<((u64, u128, u16), usize)> = flows
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (prefix(f), i))
+        .collect();
+    keyed.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| flow_order(&flows[a.1], &flows[b.1]))
+            .then(a.1.cmp(&b.1))
+    });
+    let mut taken: Vec<Option<FlowRecord>> = flows.drain(..).map(Some).collect();
+    flows.extend(keyed.iter().filter_map(|&(_, i)| taken[i].take()));
+}
+
+/// A packet on its way to a worker.
+enum Work {
+    /// Decoded by the reader (fragments, ICMP errors, anything unusual).
+    /// Payload offsets are relative to `base` inside buffer `buf`.
+    Packet {
+        shard: u8,
+        buf: u16,
+        base: u32,
+        pkt: Box<Packet>,
+    },
+    /// A plain TCP/UDP frame the reader only hashed; the worker decodes it
+    /// (spreading decoding over the workers).
+    Frame { shard: u8, meta: FrameMeta },
 }
 
 /// A worker's share of one frame batch.
 struct ShardBatch {
     buffers: Vec<Bytes>,
-    items: Vec<Item>,
+    items: Vec<Work>,
     /// Capture clock: the latest timestamp the reader has seen.
     clock: Ts,
+}
+
+/// What a worker counted while decoding the frames given to it.
+#[derive(Default)]
+struct WorkerCounts {
+    tcp: u64,
+    udp: u64,
+    decode_errors: BTreeMap<&'static str, u64>,
+}
+
+struct WorkerResult {
+    flows: Vec<FlowRecord>,
+    events: Vec<Event>,
+    stats: FlowStats,
+    counts: WorkerCounts,
 }
 
 /// Runs the pipeline over `source` to the end.
 pub fn run(mut source: Box<dyn Source>, opts: &Options) -> Analysis {
     let threads = opts.threads.max(1);
+    // Emptied work vectors come back from the workers for reuse, so the
+    // reader does not allocate (and fault in) fresh ones for every batch.
+    let (recycle_tx, recycle_rx) = crossbeam_channel::unbounded::<Vec<Work>>();
     let mut senders: Vec<Sender<ShardBatch>> = Vec::with_capacity(threads);
     let mut handles = Vec::with_capacity(threads);
     for worker in 0..threads {
         let (tx, rx) = bounded::<ShardBatch>(CHANNEL_DEPTH);
         senders.push(tx);
         let cfg = opts.flow;
+        let recycle = recycle_tx.clone();
         handles.push(
             std::thread::Builder::new()
                 .name(format!("exflow-shard-{worker}"))
-                .spawn(move || shard_worker(worker, threads, cfg, rx))
+                .spawn(move || shard_worker(worker, threads, cfg, rx, recycle))
                 .expect("spawning a shard worker thread"),
         );
     }
@@ -168,7 +216,7 @@ pub fn run(mut source: Box<dyn Source>, opts: &Options) -> Analysis {
     let mut defrag = Defragmenter::default();
     let mut progress = Progress::new(opts.progress && std::io::stderr().is_terminal());
     let mut clock: Ts = 0;
-    let mut pending: Vec<Vec<Item>> = (0..threads).map(|_| Vec::new()).collect();
+    let mut pending: Vec<Vec<Work>> = (0..threads).map(|_| Vec::new()).collect();
 
     while let Some(batch) = source.next_batch(FRAMES_PER_BATCH) {
         let mut extra: Vec<Bytes> = Vec::new();
@@ -180,6 +228,14 @@ pub fn run(mut source: Box<dyn Source>, opts: &Options) -> Analysis {
                 stats.snaplen_truncated += 1;
             }
             let data = batch.data(meta);
+            if let Some(hash) = packet::fast_flow_hash(meta.link, data) {
+                let shard = (hash % LOGICAL_SHARDS as u64) as usize;
+                pending[shard % threads].push(Work::Frame {
+                    shard: shard as u8,
+                    meta: *meta,
+                });
+                continue;
+            }
             let decoded = packet::decode(meta.link, meta.ts, meta.orig_len, data);
             let (pkt, buf, base) = match decoded {
                 Ok(Decoded::Packet(p)) => (p, meta.buf, meta.offset),
@@ -222,18 +278,21 @@ pub fn run(mut source: Box<dyn Source>, opts: &Options) -> Analysis {
             };
             let Some(hash) = hash else { continue };
             let shard = (hash % LOGICAL_SHARDS as u64) as usize;
-            pending[shard % threads].push(Item {
+            pending[shard % threads].push(Work::Packet {
                 shard: shard as u8,
                 buf,
                 base,
-                pkt,
+                pkt: Box::new(pkt),
             });
         }
         defrag.expire(clock);
         let mut buffers = batch.buffers;
         buffers.extend(extra);
         for (worker, items) in pending.iter_mut().enumerate() {
-            let items = std::mem::take(items);
+            let spare = recycle_rx
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(2 * FRAMES_PER_BATCH / threads));
+            let items = std::mem::replace(items, spare);
             let sb = ShardBatch {
                 buffers: buffers.clone(),
                 items,
@@ -246,18 +305,35 @@ pub fn run(mut source: Box<dyn Source>, opts: &Options) -> Analysis {
     }
     drop(senders);
     progress.finish(stats.packets, stats.bytes);
+    let t_read = progress.started.elapsed();
 
     let mut flows = Vec::new();
     let mut events = Vec::new();
     for handle in handles {
-        let (mut recs, mut evs, fstats) = handle.join().expect("a shard worker panicked");
-        flows.append(&mut recs);
-        events.append(&mut evs);
-        stats.flow.add(&fstats);
+        let mut r = handle.join().expect("a shard worker panicked");
+        flows.append(&mut r.flows);
+        events.append(&mut r.events);
+        stats.flow.add(&r.stats);
+        stats.tcp_packets += r.counts.tcp;
+        stats.udp_packets += r.counts.udp;
+        for (k, v) in r.counts.decode_errors {
+            *stats.decode_errors.entry(k).or_default() += v;
+        }
     }
+    let t_join = progress.started.elapsed();
     stats.fragments = *defrag.stats();
-    flows.sort_unstable_by(flow_order);
+    sort_flows(&mut flows);
+    let t_sort = progress.started.elapsed();
     let correlated = correlate(&flows, &events, &opts.correlate);
+    if std::env::var_os("EXFLOW_TIMING").is_some() {
+        eprintln!(
+            "timing: read+dispatch {:?}, workers done {:?}, sorted {:?}, correlated {:?}",
+            t_read,
+            t_join,
+            t_sort,
+            progress.started.elapsed()
+        );
+    }
     Analysis {
         inputs: source.inputs(),
         stats,
@@ -272,24 +348,68 @@ fn shard_worker(
     threads: usize,
     cfg: FlowConfig,
     rx: Receiver<ShardBatch>,
-) -> (Vec<FlowRecord>, Vec<Event>, FlowStats) {
+    recycle: Sender<Vec<Work>>,
+) -> WorkerResult {
     let mut tables: Vec<Option<FlowTable>> = (0..LOGICAL_SHARDS)
         .map(|s| (s % threads == worker).then(|| FlowTable::new(cfg)))
         .collect();
     let mut out = Vec::new();
     let mut events = Vec::new();
+    let mut counts = WorkerCounts::default();
     let mut next_sweep: Ts = 0;
-    for batch in rx {
+    for mut batch in rx {
         for item in &batch.items {
-            let Some(table) = tables[item.shard as usize].as_mut() else {
-                continue;
-            };
-            let payload = payload_bytes(&batch.buffers, item);
-            table.process(&item.pkt, payload, &mut out);
+            match item {
+                Work::Packet {
+                    shard,
+                    buf,
+                    base,
+                    pkt,
+                } => {
+                    let Some(table) = tables[*shard as usize].as_mut() else {
+                        continue;
+                    };
+                    let payload = payload_bytes(&batch.buffers, *buf, *base, pkt);
+                    table.process(pkt, payload, &mut out);
+                }
+                Work::Frame { shard, meta } => {
+                    let Some(table) = tables[*shard as usize].as_mut() else {
+                        continue;
+                    };
+                    let Some(data) = batch.buffers.get(meta.buf as usize).and_then(|b| {
+                        b.get(meta.offset as usize..(meta.offset + meta.caplen) as usize)
+                    }) else {
+                        continue;
+                    };
+                    match packet::decode(meta.link, meta.ts, meta.orig_len, data) {
+                        Ok(Decoded::Packet(pkt)) => {
+                            match pkt.transport {
+                                Transport::Tcp(_) => counts.tcp += 1,
+                                Transport::Udp(_) => counts.udp += 1,
+                                _ => {}
+                            }
+                            let payload = pkt
+                                .payload()
+                                .and_then(|p| {
+                                    data.get(p.offset as usize..(p.offset + p.len) as usize)
+                                })
+                                .unwrap_or(&[]);
+                            table.process(&pkt, payload, &mut out);
+                        }
+                        // The fast path only passes unfragmented datagrams.
+                        Ok(Decoded::Fragment(_)) => {}
+                        Err(e) => *counts.decode_errors.entry(e.reason()).or_default() += 1,
+                    }
+                }
+            }
         }
         for table in tables.iter_mut().flatten() {
             table.drain_events(&mut events);
         }
+        let mut items = std::mem::take(&mut batch.items);
+        items.clear();
+        // The reader may be gone at the end; then the vector is just dropped.
+        let _ = recycle.send(items);
         if batch.clock >= next_sweep {
             for table in tables.iter_mut().flatten() {
                 table.advance(batch.clock, &mut out);
@@ -301,18 +421,23 @@ fn shard_worker(
     for table in tables.into_iter().flatten() {
         stats.add(&table.finish_with_events(&mut out, &mut events));
     }
-    (out, events, stats)
+    WorkerResult {
+        flows: out,
+        events,
+        stats,
+        counts,
+    }
 }
 
-fn payload_bytes<'a>(buffers: &'a [Bytes], item: &Item) -> &'a [u8] {
-    let Some(p) = item.pkt.payload() else {
+fn payload_bytes<'a>(buffers: &'a [Bytes], buf: u16, base: u32, pkt: &Packet) -> &'a [u8] {
+    let Some(p) = pkt.payload() else {
         return &[];
     };
-    let Some(buf) = buffers.get(item.buf as usize) else {
+    let Some(b) = buffers.get(buf as usize) else {
         return &[];
     };
-    let start = item.base as usize + p.offset as usize;
-    buf.get(start..start + p.len as usize).unwrap_or(&[])
+    let start = base as usize + p.offset as usize;
+    b.get(start..start + p.len as usize).unwrap_or(&[])
 }
 
 /// A progress line on stderr, redrawn at most twice a second.

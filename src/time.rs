@@ -2,23 +2,56 @@
 
 use crate::Ts;
 
+/// A timestamp that displays (and serializes) as RFC 3339 UTC with
+/// microseconds, without allocating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rfc3339(pub Ts);
+
+impl Rfc3339 {
+    /// The 27 ASCII bytes `YYYY-MM-DDTHH:MM:SS.ffffffZ` (years 0..=9999).
+    pub fn bytes(self) -> [u8; 27] {
+        let ts = self.0;
+        let secs = (ts / 1_000_000_000) as i64;
+        let micros = ((ts % 1_000_000_000) / 1_000) as u32;
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400) as u32;
+        let (y, m, d) = civil_from_days(days);
+        let mut b = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut v: u32| {
+            for k in (0..width).rev() {
+                b[at + k] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, y.clamp(0, 9999) as u32);
+        put(5, 2, m);
+        put(8, 2, d);
+        put(11, 2, sod / 3600);
+        put(14, 2, (sod % 3600) / 60);
+        put(17, 2, sod % 60);
+        put(20, 6, micros);
+        b
+    }
+}
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let b = self.bytes();
+        // Only ASCII digits and separators were written.
+        f.write_str(std::str::from_utf8(&b).map_err(|_| std::fmt::Error)?)
+    }
+}
+
+impl serde::Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let b = self.bytes();
+        s.serialize_str(std::str::from_utf8(&b).map_err(serde::ser::Error::custom)?)
+    }
+}
+
 /// Formats `ts` (ns since the epoch) as `2026-11-21T23:41:07.123456Z`.
 pub fn rfc3339_micros(ts: Ts) -> String {
-    let secs = (ts / 1_000_000_000) as i64;
-    let micros = (ts % 1_000_000_000) / 1_000;
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        y,
-        m,
-        d,
-        sod / 3600,
-        (sod % 3600) / 60,
-        sod % 60,
-        micros
-    )
+    Rfc3339(ts).to_string()
 }
 
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::filter::FilterSet;
 use super::merge::{MergeInput, Merger};
 use super::native::NativeInput;
-use super::paths::{expand, open_reader};
+use super::paths::{expand, open_reader, InputSpec};
 use super::{FrameBatch, InputInfo, OpenError, ReaderOptions, Source, SourceError};
 
 /// Frames from one or more pcap / pcapng inputs, merged by timestamp.
@@ -35,9 +35,19 @@ impl FileSource {
         let (specs, warnings) = expand(paths)?;
         let mut readers = Vec::with_capacity(specs.len());
         for spec in &specs {
-            readers.push((spec.display(), open_reader(spec)?));
+            // A small file gets a small chunk: many inputs merged at once
+            // must not each hold a full-size chunk.
+            let chunk = match spec {
+                InputSpec::File(p) => std::fs::metadata(p).map_or(options.chunk_size, |m| {
+                    options
+                        .chunk_size
+                        .min((m.len() as usize).saturating_add(1).max(SMALL_CHUNK))
+                }),
+                InputSpec::Stdin => options.chunk_size,
+            };
+            readers.push((spec.display(), open_reader(spec)?, chunk));
         }
-        Ok((Self::from_readers(readers, filter, options)?, warnings))
+        Ok((Self::from_sized_readers(readers, filter)?, warnings))
     }
 
     /// A source over already-open byte streams, each named for reports
@@ -46,6 +56,18 @@ impl FileSource {
         readers: Vec<(String, Box<dyn Read + Send>)>,
         filter: Option<&str>,
         options: &ReaderOptions,
+    ) -> Result<FileSource, SourceError> {
+        let size = options.chunk_size;
+        Self::from_sized_readers(
+            readers.into_iter().map(|(n, r)| (n, r, size)).collect(),
+            filter,
+        )
+    }
+
+    /// Each reader with its own chunk size.
+    fn from_sized_readers(
+        readers: Vec<(String, Box<dyn Read + Send>, usize)>,
+        filter: Option<&str>,
     ) -> Result<FileSource, SourceError> {
         if readers.len() > usize::from(u16::MAX) {
             return Err(OpenError {
@@ -56,8 +78,8 @@ impl FileSource {
         }
         let mut filters = FilterSet::new(filter);
         let mut inputs = Vec::with_capacity(readers.len());
-        for (name, reader) in readers {
-            let input = NativeInput::open(&name, reader, options.chunk_size)?;
+        for (name, reader, chunk_size) in readers {
+            let input = NativeInput::open(&name, reader, chunk_size)?;
             for &link in input.link_types().iter().filter(|l| l.is_supported()) {
                 filters.prepare(link)?;
             }
@@ -68,6 +90,9 @@ impl FileSource {
         })
     }
 }
+
+/// The smallest chunk given to a file by its size hint.
+const SMALL_CHUNK: usize = 64 * 1024;
 
 impl Source for FileSource {
     fn next_batch(&mut self, max_frames: usize) -> Option<FrameBatch> {

@@ -120,6 +120,58 @@ enum IpKind {
     Any,
 }
 
+/// The flow hash of a plain, unfragmented TCP or UDP packet, read straight
+/// from the frame without decoding it — the reader thread's fast path for
+/// dispatching. Equals `packet.tuple().symmetric_hash()` of the full decode
+/// whenever it returns `Some`; anything unusual (fragments, ICMP, IPv6
+/// extension headers, truncation) returns `None` and takes the full decode.
+#[inline]
+pub fn fast_flow_hash(link: LinkType, frame: &[u8]) -> Option<u64> {
+    let (off, kind) = link_layer(link, frame).ok()?;
+    let b = frame;
+    let version = *b.get(off)? >> 4;
+    let (proto, src, dst, l4) = match (version, kind) {
+        (4, IpKind::V4 | IpKind::Any) => {
+            let ihl = ((b[off] & 0x0f) as usize) * 4;
+            let frag = be16(b, off + 6)?;
+            if ihl < 20 || frag & 0x3fff != 0 || b.len() < off + ihl + 4 {
+                return None;
+            }
+            (
+                b[off + 9],
+                IpAddr::V4(v4addr(b, off + 12)),
+                IpAddr::V4(v4addr(b, off + 16)),
+                off + ihl,
+            )
+        }
+        (6, IpKind::V6 | IpKind::Any) => {
+            if b.len() < off + 44 {
+                return None;
+            }
+            (
+                b[off + 6],
+                IpAddr::V6(v6addr(b, off + 8)),
+                IpAddr::V6(v6addr(b, off + 24)),
+                off + 40,
+            )
+        }
+        _ => return None,
+    };
+    if proto != PROTO_TCP && proto != PROTO_UDP {
+        return None;
+    }
+    Some(
+        FiveTuple {
+            proto,
+            src,
+            dst,
+            sport: be16(b, l4)?,
+            dport: be16(b, l4 + 2)?,
+        }
+        .symmetric_hash(),
+    )
+}
+
 #[inline(always)]
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     let s = b.get(at..at + 2)?;

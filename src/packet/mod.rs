@@ -16,8 +16,8 @@ mod decode;
 pub mod defrag;
 
 pub use decode::{
-    decode, decode_ip, quoted_flow, Decoded, Fragment, MAX_IPV6_EXT_HEADERS, MAX_VLAN_TAGS,
-    PROTO_ICMP, PROTO_ICMPV6,
+    decode, decode_ip, fast_flow_hash, quoted_flow, Decoded, Fragment, MAX_IPV6_EXT_HEADERS,
+    MAX_VLAN_TAGS, PROTO_ICMP, PROTO_ICMPV6,
 };
 pub use defrag::{DefragConfig, DefragStats, Defragmenter, Reassembled};
 
