@@ -131,6 +131,10 @@ struct AnalyzeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     handoff_window: u64,
 
+    /// Do not parse DCE/RPC (no hand-offs, endpoints or interface labels; a little faster)
+    #[arg(long)]
+    no_dcerpc: bool,
+
     /// Never draw the progress line (it is drawn only when stderr is a terminal)
     #[arg(long)]
     no_progress: bool,
@@ -185,6 +189,7 @@ fn analyze(args: AnalyzeArgs) -> u8 {
             tcp_established_timeout: args.tcp_idle_timeout.saturating_mul(SECOND),
             udp_timeout: args.udp_timeout.saturating_mul(SECOND),
             max_flows_per_shard: args.max_flows.div_ceil(LOGICAL_SHARDS).max(1),
+            dcerpc: !args.no_dcerpc,
             ..FlowConfig::default()
         },
         correlate: CorrelateConfig {

@@ -14,7 +14,7 @@ use super::Bytes;
 
 /// The default chunk size: big enough that refills (one syscall or a few
 /// each) are rare, small enough to stay cache- and memory-friendly.
-pub const DEFAULT_CHUNK_SIZE: usize = 4 << 20;
+pub const DEFAULT_CHUNK_SIZE: usize = 256 << 10;
 
 /// Smallest chunk size accepted (tests use tiny chunks to exercise the
 /// boundary logic).

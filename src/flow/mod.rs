@@ -21,6 +21,8 @@ pub struct FlowConfig {
     /// Most flows per table whose DCE/RPC is parsed at once (each holds
     /// bounded stream and PDU buffers).
     pub max_rpc_flows_per_shard: usize,
+    /// Parse DCE/RPC (endpoint-mapper hand-offs, interface labels).
+    pub dcerpc: bool,
     /// Most flows one logical shard may track at once; the least recently
     /// active flow is evicted (and counted) to make room.
     pub max_flows_per_shard: usize,
@@ -36,6 +38,7 @@ impl Default for FlowConfig {
             tcp_closed_timeout: 10 * SECOND,
             udp_timeout: 120 * SECOND,
             max_rpc_flows_per_shard: 256,
+            dcerpc: true,
             max_flows_per_shard: 1_000_000 / crate::pipeline::LOGICAL_SHARDS,
         }
     }

@@ -516,7 +516,9 @@ impl FlowTable {
                     len,
                     out,
                 ) {
-                    self.app_tcp(i, is_orig, pkt, &t, payload);
+                    if self.config.dcerpc {
+                        self.app_tcp(i, is_orig, pkt, &t, payload);
+                    }
                 }
             }
             Transport::Udp(u) => {
