@@ -160,8 +160,31 @@ pub struct Correlated {
     pub handoffs: Vec<Handoff>,
     pub endpoints: Vec<Endpoint>,
     pub findings: Vec<Finding>,
-    /// One label per flow, parallel to the flows given.
-    pub labels: Vec<FlowLabel>,
+    /// Hand-offs (indices into `handoffs`) and advertised interfaces by
+    /// (server, proto, port), for [`Correlated::label`].
+    handoffs_at: BTreeMap<(IpAddr, u8, u16), Vec<usize>>,
+    advertised_at: BTreeMap<(IpAddr, u8, u16), Vec<InterfaceId>>,
+}
+
+impl Correlated {
+    /// The service label of `f` (computed on demand, so a million flows do
+    /// not carry a million labels in memory).
+    pub fn label(&self, f: &FlowRecord) -> FlowLabel {
+        let key = (f.server, f.proto, f.server_port);
+        let handoffs: Vec<&Handoff> = self
+            .handoffs_at
+            .get(&key)
+            .map(|v| v.iter().filter_map(|&i| self.handoffs.get(i)).collect())
+            .unwrap_or_default();
+        label_flow(
+            f,
+            &handoffs,
+            self.advertised_at
+                .get(&key)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]),
+        )
+    }
 }
 
 fn tcp_established(s: ConnState) -> bool {
@@ -311,12 +334,12 @@ pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) 
             !h.outcome.followed() && capture_end < h.ts.saturating_add(cfg.handoff_window);
     }
 
-    let mut handoffs_at: BTreeMap<(IpAddr, u8, u16), Vec<&Handoff>> = BTreeMap::new();
-    for h in &handoffs {
+    let mut handoffs_at: BTreeMap<(IpAddr, u8, u16), Vec<usize>> = BTreeMap::new();
+    for (i, h) in handoffs.iter().enumerate() {
         handoffs_at
             .entry((h.server, flow_proto(h.transport), h.port))
             .or_default()
-            .push(h);
+            .push(i);
     }
     let mut advertised_at: BTreeMap<(IpAddr, u8, u16), Vec<InterfaceId>> = BTreeMap::new();
     for e in endpoints.values() {
@@ -327,17 +350,6 @@ pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) 
                 .push(i);
         }
     }
-    let labels = flows
-        .iter()
-        .map(|f| {
-            let key = (f.server, f.proto, f.server_port);
-            label_flow(
-                f,
-                handoffs_at.get(&key).map(Vec::as_slice).unwrap_or(&[]),
-                advertised_at.get(&key).map(Vec::as_slice).unwrap_or(&[]),
-            )
-        })
-        .collect();
 
     let mut endpoints: Vec<Endpoint> = endpoints.into_values().collect();
     endpoints.sort_by(|a, b| {
@@ -355,7 +367,8 @@ pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) 
         handoffs,
         endpoints,
         findings,
-        labels,
+        handoffs_at,
+        advertised_at,
     }
 }
 

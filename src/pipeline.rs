@@ -126,12 +126,16 @@ pub fn flow_order(a: &FlowRecord, b: &FlowRecord) -> std::cmp::Ordering {
         .then(a.last_ts.cmp(&b.last_ts))
         .then(a.packets.cmp(&b.packets))
         .then(a.bytes.cmp(&b.bytes))
+        .then(a.payload_bytes.cmp(&b.payload_bytes))
+        .then(a.state.cmp(&b.state))
+        .then(a.syn_retries.cmp(&b.syn_retries))
+        .then(a.end.cmp(&b.end))
+        .then_with(|| a.history.as_str().cmp(b.history.as_str()))
 }
 
-/// Sorts flows by [`flow_order`], comparing a cheap precomputed prefix of
-/// the key first (first_ts, then the client address and port) and the full
-/// order only on ties.
-fn sort_flows(flows: &mut Vec<FlowRecord>) {
+/// The report order of flows: [`flow_order`], with a cheap integer prefix
+/// (first timestamp, client address and port) compared first.
+fn report_order(a: &FlowRecord, b: &FlowRecord) -> std::cmp::Ordering {
     fn prefix(f: &FlowRecord) -> (u64, u128, u16) {
         let ip = match f.client {
             std::net::IpAddr::V4(a) => u32::from(a) as u128,
@@ -139,18 +143,45 @@ fn sort_flows(flows: &mut Vec<FlowRecord>) {
         };
         (f.first_ts, ip, f.client_port)
     }
-    let mut keyed: Vec<((u64, u128, u16), usize)> = flows
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (prefix(f), i))
-        .collect();
-    keyed.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| flow_order(&flows[a.1], &flows[b.1]))
-            .then(a.1.cmp(&b.1))
-    });
-    let mut taken: Vec<Option<FlowRecord>> = flows.drain(..).map(Some).collect();
-    flows.extend(keyed.iter().filter_map(|&(_, i)| taken[i].take()));
+    prefix(a).cmp(&prefix(b)).then_with(|| flow_order(a, b))
+}
+
+/// Merges the workers' flow lists into one, sorted by [`report_order`],
+/// without holding two copies of them: each part is sorted in place, then
+/// the largest remaining record is moved out of the parts (which are shrunk
+/// as they empty) into the result, which is reversed at the end.
+fn merge_flows(mut parts: Vec<Vec<FlowRecord>>) -> Vec<FlowRecord> {
+    const SHRINK_EVERY: usize = 1 << 16;
+    for p in &mut parts {
+        p.sort_unstable_by(report_order);
+    }
+    parts.retain(|p| !p.is_empty());
+    let total = parts.iter().map(Vec::len).sum();
+    let mut out = Vec::with_capacity(total);
+    while !parts.is_empty() {
+        let mut best = 0;
+        for k in 1..parts.len() {
+            if let (Some(a), Some(b)) = (parts[k].last(), parts[best].last()) {
+                if report_order(a, b).is_gt() {
+                    best = k;
+                }
+            }
+        }
+        if let Some(f) = parts[best].pop() {
+            out.push(f);
+        }
+        if parts[best].is_empty() {
+            parts.swap_remove(best);
+        } else if out.len() % SHRINK_EVERY == 0 {
+            for p in &mut parts {
+                if p.capacity() - p.len() >= SHRINK_EVERY {
+                    p.shrink_to_fit();
+                }
+            }
+        }
+    }
+    out.reverse();
+    out
 }
 
 /// A packet on its way to a worker.
@@ -307,11 +338,11 @@ pub fn run(mut source: Box<dyn Source>, opts: &Options) -> Analysis {
     progress.finish(stats.packets, stats.bytes);
     let t_read = progress.started.elapsed();
 
-    let mut flows = Vec::new();
+    let mut parts = Vec::with_capacity(handles.len());
     let mut events = Vec::new();
     for handle in handles {
         let mut r = handle.join().expect("a shard worker panicked");
-        flows.append(&mut r.flows);
+        parts.push(std::mem::take(&mut r.flows));
         events.append(&mut r.events);
         stats.flow.add(&r.stats);
         stats.tcp_packets += r.counts.tcp;
@@ -322,7 +353,7 @@ pub fn run(mut source: Box<dyn Source>, opts: &Options) -> Analysis {
     }
     let t_join = progress.started.elapsed();
     stats.fragments = *defrag.stats();
-    sort_flows(&mut flows);
+    let flows = merge_flows(parts);
     let t_sort = progress.started.elapsed();
     let correlated = correlate(&flows, &events, &opts.correlate);
     if std::env::var_os("EXFLOW_TIMING").is_some() {

@@ -84,6 +84,56 @@ impl ConnState {
     }
 }
 
+/// A flow's history letters, stored inline (at most 16, each letter once):
+/// no heap allocation per record.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct HistoryStr {
+    buf: [u8; 16],
+    len: u8,
+}
+
+impl HistoryStr {
+    /// Keeps the first 16 ASCII bytes of `s`.
+    pub fn new(s: &str) -> HistoryStr {
+        let mut h = HistoryStr::default();
+        for &b in s.as_bytes().iter().filter(|b| b.is_ascii()).take(16) {
+            h.buf[h.len as usize] = b;
+            h.len += 1;
+        }
+        h
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII bytes are ever stored.
+        std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl std::ops::Deref for HistoryStr {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for HistoryStr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for HistoryStr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for HistoryStr {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// Why a flow record was emitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FlowEnd {
@@ -123,12 +173,12 @@ pub struct FlowRecord {
     pub last_ts: Ts,
     pub state: ConnState,
     /// Zeek-style history letters (S h A D F R ... upper = originator).
-    pub history: String,
+    pub history: HistoryStr,
     /// Retransmitted SYNs (same ISN) beyond the first.
     pub syn_retries: u32,
     /// Gaps between successive SYNs of the attempt, in microseconds (capped
     /// to the first few).
-    pub syn_gaps_us: Vec<u64>,
+    pub syn_gaps_us: Box<[u64]>,
     /// [client→server, server→client]
     pub packets: [u64; 2],
     /// Frame bytes on the wire, [client→server, server→client]
@@ -140,11 +190,11 @@ pub struct FlowRecord {
     /// IP ID of the responder's first packet.
     pub responder_ip_id: Option<u16>,
     /// ICMP errors that quoted this flow (first few).
-    pub icmp: Vec<IcmpEvidence>,
+    pub icmp: Box<[IcmpEvidence]>,
     /// How many ICMP errors quoted this flow in all.
     pub icmp_count: u32,
     /// What the DCE/RPC parser saw, for flows that carried DCE/RPC.
-    pub rpc: Option<crate::proto::rpc_conn::RpcSummary>,
+    pub rpc: Option<Box<crate::proto::rpc_conn::RpcSummary>>,
     pub end: FlowEnd,
 }
 

@@ -362,12 +362,12 @@ impl Flow {
     fn finish_app(
         &mut self,
         events: &mut Vec<Event>,
-    ) -> Option<crate::proto::rpc_conn::RpcSummary> {
+    ) -> Option<Box<crate::proto::rpc_conn::RpcSummary>> {
         let ctx = self.conn_ctx(self.last_ts);
         match self.app.take().map(|b| *b) {
             Some(AppState::Rpc(mut rpc)) => {
                 rpc.finish(&ctx, events);
-                Some(rpc.summary())
+                Some(Box::new(rpc.summary()))
             }
             None => None,
         }
@@ -387,12 +387,12 @@ impl Flow {
                 let x = *x;
                 (
                     x.syn_retries,
-                    x.syn_gaps_us[..x.n_gaps as usize].to_vec(),
-                    x.icmp,
+                    x.syn_gaps_us[..x.n_gaps as usize].into(),
+                    x.icmp.into_boxed_slice(),
                     x.icmp_count,
                 )
             }
-            None => (0, Vec::new(), Vec::new(), 0),
+            None => (0, Box::default(), Box::default(), 0),
         };
         let responded = self.flags & F_SEEN1 != 0;
         FlowRecord {
@@ -404,7 +404,7 @@ impl Flow {
             first_ts: self.first_ts,
             last_ts: self.last_ts,
             state,
-            history: history.render(),
+            history: history.letters(),
             syn_retries,
             syn_gaps_us,
             packets: self.packets,

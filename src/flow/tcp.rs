@@ -249,8 +249,15 @@ impl History {
         (0..self.seen.count_ones()).map(|i| ((self.order >> (4 * i)) & 0xf) as u8)
     }
 
-    pub fn render(&self) -> String {
-        self.codes().map(|c| LETTERS[c as usize] as char).collect()
+    /// The letters, without a heap allocation.
+    pub fn letters(&self) -> super::HistoryStr {
+        let mut buf = [0u8; 16];
+        let mut n = 0;
+        for c in self.codes().take(16) {
+            buf[n] = LETTERS[c as usize];
+            n += 1;
+        }
+        super::HistoryStr::new(std::str::from_utf8(&buf[..n]).unwrap_or(""))
     }
 
     /// Zeek's RSTOS0 test `/\^?S[^HAFGIQ]*R.*/`: starts with the

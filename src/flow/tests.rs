@@ -348,7 +348,7 @@ fn syn_retransmissions_counted_with_gaps() {
     let r = one(&p);
     assert_eq!(r.state, ConnState::S0);
     assert_eq!(r.syn_retries, 2);
-    assert_eq!(r.syn_gaps_us, vec![1_000_000, 2_000_000]);
+    assert_eq!(&*r.syn_gaps_us, &[1_000_000, 2_000_000]);
     assert_eq!(r.packets, [3, 0]);
 }
 
@@ -357,7 +357,7 @@ fn syn_gaps_capped() {
     let p: Vec<_> = (0..12).map(|i| tcp(i * 10, C2S, SYN, CISN, 0)).collect();
     let r = one(&p);
     assert_eq!(r.syn_retries, 11);
-    assert_eq!(r.syn_gaps_us, vec![10_000; MAX_SYN_GAPS]);
+    assert_eq!(&*r.syn_gaps_us, &[10_000; MAX_SYN_GAPS]);
 }
 
 #[test]
@@ -370,7 +370,7 @@ fn syn_retry_after_rst_same_isn_stays_one_flow() {
     let r = one(&p);
     assert_eq!(r.state, ConnState::REJ);
     assert_eq!(r.syn_retries, 1);
-    assert_eq!(r.syn_gaps_us, vec![500_000]);
+    assert_eq!(&*r.syn_gaps_us, &[500_000]);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::proto_name;
 use crate::capture::InputInfo;
-use crate::correlate::{Endpoint, Evidence, Finding, FlowLabel, Handoff, Outcome};
+use crate::correlate::{Correlated, Endpoint, Evidence, Finding, FlowLabel, Handoff, Outcome};
 use crate::event::InterfaceId;
 use crate::flow::{FlowRecord, IcmpEvidence};
 use crate::pipeline::{Analysis, Stats};
@@ -143,7 +143,7 @@ fn flow_json<'a>(f: &'a FlowRecord, label: &FlowLabel) -> JsonFlow<'a> {
             })
         }),
         state: f.state.as_str(),
-        history: &f.history,
+        history: f.history.as_str(),
         syn_retries: f.syn_retries,
         syn_gaps_ms: GapsMs(&f.syn_gaps_us),
         packets: f.packets,
@@ -153,7 +153,7 @@ fn flow_json<'a>(f: &'a FlowRecord, label: &FlowLabel) -> JsonFlow<'a> {
         responder_ip_id: f.responder_ip_id,
         icmp_errors: Icmps(&f.icmp),
         icmp_error_count: f.icmp_count,
-        rpc: f.rpc.as_ref().map(rpc_json),
+        rpc: f.rpc.as_deref().map(rpc_json),
         end: match f.end {
             crate::flow::FlowEnd::EndOfCapture => "end-of-capture",
             crate::flow::FlowEnd::IdleTimeout => "idle-timeout",
@@ -309,7 +309,7 @@ const RENDER_CHUNK: usize = 4096;
 /// with `sep` except the last, in order. Chunks are rendered on all cores.
 fn write_flow_lines(
     flows: &[FlowRecord],
-    labels: &[FlowLabel],
+    c: &Correlated,
     record: Option<&'static str>,
     sep: &[u8],
     w: &mut impl Write,
@@ -318,8 +318,9 @@ fn write_flow_lines(
     let n = flows.len();
     let render = |lo: usize, hi: usize| -> io::Result<Vec<u8>> {
         let mut out = Vec::with_capacity((hi - lo) * 400);
-        for k in lo..hi {
-            let mut j = flow_json(&flows[k], &labels[k]);
+        for (k, f) in flows.iter().enumerate().take(hi).skip(lo) {
+            let label = c.label(f);
+            let mut j = flow_json(f, &label);
             j.record = record;
             serde_json::to_writer(&mut out, &j)?;
             if k + 1 < n {
@@ -392,7 +393,7 @@ pub fn write_json(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
         w.write_all(b"[]")?;
     } else {
         w.write_all(b"[\n")?;
-        write_flow_lines(&a.flows, &c.labels, None, b",\n", &mut w)?;
+        write_flow_lines(&a.flows, c, None, b",\n", &mut w)?;
         w.write_all(b"\n]")?;
     }
     w.write_all(b",\n\"findings\":")?;
@@ -428,7 +429,7 @@ fn write_ndjson_records(a: &Analysis, w: &mut impl Write) -> io::Result<()> {
         writeln!(w, "{}", v)?;
     }
     if !a.flows.is_empty() {
-        write_flow_lines(&a.flows, &c.labels, Some("flow"), b"\n", w)?;
+        write_flow_lines(&a.flows, c, Some("flow"), b"\n", w)?;
         w.write_all(b"\n")?;
     }
     for f in &c.findings {

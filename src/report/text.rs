@@ -223,9 +223,8 @@ pub fn write_text(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     let failed: Vec<(&FlowRecord, &'static str)> = a
         .flows
         .iter()
-        .zip(&c.labels)
-        .filter(|(f, _)| is_failed_attempt(f))
-        .map(|(f, l)| (f, l.service))
+        .filter(|f| is_failed_attempt(f))
+        .map(|f| (f, c.label(f).service))
         .collect();
     writeln!(w, "\nFailed connection attempts: {}", failed.len())?;
     for (f, service) in failed.iter().take(MAX_FAILED_ROWS) {
@@ -248,8 +247,8 @@ pub fn write_text(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
 
     // (service, proto, port) -> (flows, established, failed, packets, bytes)
     let mut by_port: BTreeMap<(&str, &str, u16), [u64; 5]> = BTreeMap::new();
-    for (f, l) in a.flows.iter().zip(&c.labels) {
-        let service = l.service;
+    for f in &a.flows {
+        let service = c.label(f).service;
         let row = by_port
             .entry((service, proto_name(f.proto), f.server_port))
             .or_default();
