@@ -237,10 +237,15 @@ pub use table::{FlowTable, FLOW_BYTES, MAX_ICMP_EVIDENCE, MAX_SYN_GAPS};
 /// Per-flow state of an application-layer parser, hung off a flow as an
 /// `Option<Box<AppState>>` (8 bytes while unused). Allocated only for flows
 /// whose payload looks like a protocol exflow parses.
+// Always held boxed as a whole (`Option<Box<AppState>>`), and at most a few
+// hundred per shard: the size difference between variants costs little.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum AppState {
     /// Connection-oriented DCE/RPC (any port).
     Rpc(crate::proto::rpc_conn::RpcConnection),
+    /// Connectionless DCE/RPC over UDP (any port).
+    RpcCl(crate::proto::rpc_cl::RpcClFlow),
 }
 
 /// Application-parser counters of a flow table.

@@ -82,7 +82,8 @@ use super::{AppState, ConnState, FlowConfig, FlowEnd, FlowRecord, FlowStats, Icm
 use crate::event::Event;
 use crate::packet::tcp_flags::{ACK, FIN, RST, SYN};
 use crate::packet::{FiveTuple, IcmpMeta, Packet, QuotedFlow, Transport, PROTO_TCP, PROTO_UDP};
-use crate::proto::dcerpc::looks_like_dcerpc;
+use crate::proto::dcerpc::{looks_like_dcerpc, looks_like_dcerpc_cl};
+use crate::proto::rpc_cl::RpcClFlow;
 use crate::proto::rpc_conn::{ConnCtx, RpcConnection};
 use crate::Ts;
 
@@ -369,6 +370,7 @@ impl Flow {
                 rpc.finish(&ctx, events);
                 Some(Box::new(rpc.summary()))
             }
+            Some(AppState::RpcCl(cl)) => Some(Box::new(cl.summary())),
             None => None,
         }
     }
@@ -523,7 +525,13 @@ impl FlowTable {
             }
             Transport::Udp(u) => {
                 let len = u.payload.len as u64 + u.payload.missing as u64;
-                self.l4(pkt, PROTO_UDP, u.sport, u.dport, None, len, out);
+                if let Some((i, is_orig)) =
+                    self.l4(pkt, PROTO_UDP, u.sport, u.dport, None, len, out)
+                {
+                    if self.config.dcerpc {
+                        self.app_udp(i, is_orig, pkt, payload);
+                    }
+                }
             }
             Transport::Icmp(ref m) => {
                 if let Some(q) = m.quoted {
@@ -677,6 +685,34 @@ impl FlowTable {
         Some((i, is_orig))
     }
 
+    /// Application parsing of one UDP datagram of flow `i`: probe the first
+    /// datagrams for connectionless DCE/RPC, then feed the flow's parser.
+    fn app_udp(&mut self, i: u32, is_orig: bool, pkt: &Packet, payload: &[u8]) {
+        let f = &mut self.slab[i as usize];
+        if f.app.is_none() {
+            let probes = f.flags >> APP_PROBE_SHIFT;
+            if payload.is_empty() || probes >= MAX_APP_PROBES {
+                return;
+            }
+            f.flags += 1 << APP_PROBE_SHIFT;
+            if !looks_like_dcerpc_cl(payload) {
+                return;
+            }
+            if self.app_live >= self.config.max_rpc_flows_per_shard {
+                self.stats.app.rpc_over_cap += 1;
+                f.flags |= MAX_APP_PROBES << APP_PROBE_SHIFT;
+                return;
+            }
+            f.app = Some(Box::new(AppState::RpcCl(RpcClFlow::default())));
+            self.app_live += 1;
+            self.stats.app.rpc_flows += 1;
+        }
+        let ctx = f.conn_ctx(pkt.ts);
+        if let Some(AppState::RpcCl(cl)) = f.app.as_deref_mut() {
+            cl.on_datagram(if is_orig { 0 } else { 1 }, payload, &ctx, &mut self.events);
+        }
+    }
+
     /// Application parsing of one TCP segment of flow `i`: probe the first
     /// payload segments for DCE/RPC, then feed the flow's parser.
     fn app_tcp(
@@ -694,7 +730,17 @@ impl FlowTable {
                 return;
             }
             f.flags += 1 << APP_PROBE_SHIFT;
-            if !looks_like_dcerpc(payload) {
+            // A first segment too short to show a whole header, at the known
+            // start of the stream, that begins like one: parse speculatively
+            // (the PDU framer validates as bytes arrive).
+            let d = if is_orig { 0 } else { 1 };
+            let syn_bit = if d == 0 { F_SYN0 } else { F_SYN1 };
+            let short_start = payload.len() < 16
+                && f.flags & syn_bit != 0
+                && t.seq == f.seq_lo[d].wrapping_add(1)
+                && payload[0] == 5
+                && payload.get(1).is_none_or(|m| *m <= 1);
+            if !short_start && !looks_like_dcerpc(payload) {
                 return;
             }
             if self.app_live >= self.config.max_rpc_flows_per_shard {
@@ -718,6 +764,7 @@ impl FlowTable {
             return;
         };
         match app {
+            AppState::RpcCl(_) => {}
             AppState::Rpc(rpc) => rpc.on_segment(
                 if is_orig { 0 } else { 1 },
                 t.seq,

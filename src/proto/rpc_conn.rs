@@ -13,8 +13,8 @@ use super::dcerpc::{
     PresentationContext, SyntaxId, TransferSyntaxKind, UUID_EPM,
 };
 use super::epm::{
-    parse_epm_response, parse_ept_lookup_request, parse_ept_map_request, OPNUM_EPT_LOOKUP,
-    OPNUM_EPT_MAP,
+    parse_epm_response, parse_ept_lookup_request, parse_ept_map_request, EpmAnswer,
+    OPNUM_EPT_LOOKUP, OPNUM_EPT_MAP,
 };
 use super::ndr::NdrSyntax;
 use crate::event::{EpmAnswerEvent, EpmEndpoint, EpmOperation, Event, InterfaceId};
@@ -93,8 +93,9 @@ struct PendingBind {
     contexts: Vec<(u16, SyntaxId)>,
 }
 
+/// What an endpoint-mapper request asked.
 #[derive(Clone, Copy, Debug)]
-struct EpmQuery {
+pub(crate) struct EpmQuery {
     operation: EpmOperation,
     inquiry_type: Option<u32>,
     requested: Option<InterfaceId>,
@@ -328,7 +329,14 @@ impl Calls {
     }
 
     fn bound(&mut self, interface: InterfaceId, accepted: bool, ndr64: bool) {
-        let s = &mut self.summary.interfaces;
+        self.summary.bound(interface, accepted, ndr64);
+    }
+}
+
+impl RpcSummary {
+    /// Records an interface bound (or named) on the flow.
+    pub(crate) fn bound(&mut self, interface: InterfaceId, accepted: bool, ndr64: bool) {
+        let s = &mut self.interfaces;
         if let Some(b) = s.iter_mut().find(|b| b.interface == interface) {
             b.accepted |= accepted;
             b.ndr64 |= ndr64 && accepted;
@@ -340,7 +348,9 @@ impl Calls {
             });
         }
     }
+}
 
+impl Calls {
     /// The context a call names; without a bind (capture started late) a
     /// call to TCP 135 is taken to be the endpoint mapper in NDR.
     fn context(&self, id: u16, ctx: &ConnCtx) -> Option<Context> {
@@ -413,41 +423,20 @@ impl Calls {
                 return;
             };
             self.summary.epm_answers += 1;
-            events.push(Event::EpmAnswer(EpmAnswerEvent {
-                ts: ctx.ts,
-                client: ctx.client,
-                client_port: ctx.client_port,
-                mapper: ctx.server,
-                mapper_port: ctx.server_port,
-                mapper_proto: PROTO_TCP,
-                call_id: call.call_id,
-                operation: q.operation,
-                inquiry_type: q.inquiry_type,
-                requested: q.requested,
-                first_call: q.first_call,
-                ndr64: req.ndr64,
-                status: answer.status,
-                endpoints: answer
-                    .towers
-                    .into_iter()
-                    .filter_map(|(tower, annotation)| {
-                        let (transport, port, ip) = tower.endpoint()?;
-                        Some(EpmEndpoint {
-                            interface: tower.interface.as_ref().map(interface_of),
-                            transport,
-                            port,
-                            tower_ip: ip.map(IpAddr::V4),
-                            annotation: annotation.filter(|a| !a.is_empty()),
-                        })
-                    })
-                    .collect(),
-            }));
+            events.push(Event::EpmAnswer(EpmAnswerEvent::from_answer(
+                ctx,
+                PROTO_TCP,
+                call.call_id,
+                &q,
+                req.ndr64,
+                answer,
+            )));
         }
     }
 }
 
 /// What an ept_map / ept_lookup request asked for.
-fn epm_query(opnum: u16, stub: &[u8], syntax: NdrSyntax, le: bool) -> Option<EpmQuery> {
+pub(crate) fn epm_query(opnum: u16, stub: &[u8], syntax: NdrSyntax, le: bool) -> Option<EpmQuery> {
     match opnum {
         OPNUM_EPT_MAP => {
             let r = parse_ept_map_request(stub, syntax, le).ok();
@@ -476,5 +465,47 @@ fn epm_query(opnum: u16, stub: &[u8], syntax: NdrSyntax, le: bool) -> Option<Epm
             })
         }
         _ => None,
+    }
+}
+
+impl EpmAnswerEvent {
+    /// The event for `answer`, the response to `q`, on the connection `ctx`.
+    pub(crate) fn from_answer(
+        ctx: &ConnCtx,
+        mapper_proto: u8,
+        call_id: u32,
+        q: &EpmQuery,
+        ndr64: bool,
+        answer: EpmAnswer,
+    ) -> EpmAnswerEvent {
+        EpmAnswerEvent {
+            ts: ctx.ts,
+            client: ctx.client,
+            client_port: ctx.client_port,
+            mapper: ctx.server,
+            mapper_port: ctx.server_port,
+            mapper_proto,
+            call_id,
+            operation: q.operation,
+            inquiry_type: q.inquiry_type,
+            requested: q.requested,
+            first_call: q.first_call,
+            ndr64,
+            status: answer.status,
+            endpoints: answer
+                .towers
+                .into_iter()
+                .filter_map(|(tower, annotation)| {
+                    let (transport, port, ip) = tower.endpoint()?;
+                    Some(EpmEndpoint {
+                        interface: tower.interface.as_ref().map(interface_of),
+                        transport,
+                        port,
+                        tower_ip: ip.map(IpAddr::V4),
+                        annotation: annotation.filter(|a| !a.is_empty()),
+                    })
+                })
+                .collect(),
+        }
     }
 }
