@@ -13,26 +13,30 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::event::{EpmAnswerEvent, EpmOperation, Event, InterfaceId};
+use crate::event::{EpmAnswerEvent, EpmOperation, Event, InterfaceId, RegistrationEvent};
 use crate::flow::{ConnState, FlowRecord, SECOND};
 use crate::packet::{PROTO_TCP, PROTO_UDP};
 use crate::proto::catalog;
 use crate::proto::dcerpc::UUID_EPM;
 use crate::proto::epm::{Transport, EPT_S_NOT_REGISTERED};
 use crate::proto::wellknown::service_for_port;
+use crate::roles::Roles;
 use crate::Ts;
 
 /// Correlation settings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CorrelateConfig {
     /// How long after an EPM answer the follow-up connection may start (ns).
     pub handoff_window: Ts,
+    /// Who is who (Exchange servers, DCs, client networks).
+    pub roles: Roles,
 }
 
 impl Default for CorrelateConfig {
     fn default() -> Self {
         CorrelateConfig {
             handoff_window: 30 * SECOND,
+            roles: Roles::default(),
         }
     }
 }
@@ -164,12 +168,61 @@ pub struct Correlated {
     /// (server, proto, port), for [`Correlated::label`].
     handoffs_at: BTreeMap<(IpAddr, u8, u16), Vec<usize>>,
     advertised_at: BTreeMap<(IpAddr, u8, u16), Vec<InterfaceId>>,
+    /// EMSMDB push registrations by callback (address, UDP port).
+    registrations: BTreeMap<(IpAddr, u16), Vec<RegistrationEvent>>,
+    /// Hosts known to be Exchange servers: from the roles, or seen serving
+    /// EMSMDB or advertising it in an endpoint-mapper answer.
+    exchange_servers: BTreeSet<IpAddr>,
+    roles: Roles,
 }
 
 impl Correlated {
+    /// Whether `ip` is an Exchange server (by role or by what it served).
+    pub fn is_exchange_server(&self, ip: &IpAddr) -> bool {
+        self.exchange_servers.contains(ip) || self.roles.is_exchange(ip)
+    }
+
+    /// MAPI new-mail notifications (Q264035): UDP from the server to the
+    /// port a client registered; else, heuristically, UDP from an Exchange
+    /// server's port > 1024 to a client port > 1024 that nothing else
+    /// claims (a well-known port, a recognized payload) .
+    fn notification_label(&self, f: &FlowRecord) -> Option<FlowLabel> {
+        if f.proto != PROTO_UDP {
+            return None;
+        }
+        let registered = self
+            .registrations
+            .get(&(f.server, f.server_port))
+            .is_some_and(|regs| regs.iter().any(|r| r.ts <= f.last_ts));
+        if registered {
+            return Some(FlowLabel {
+                service: "mapi-notification",
+                identified_by: "registration",
+                interface: None,
+                handoff: None,
+            });
+        }
+        let heuristic = f.client_port > 1024
+            && f.server_port > 1024
+            && f.rpc.is_none()
+            && self.is_exchange_server(&f.client)
+            && (self.roles.clients.is_empty() || self.roles.is_client(&f.server))
+            && service_for_port(f.proto, f.server_port).is_none()
+            && service_for_port(f.proto, f.client_port).is_none();
+        heuristic.then_some(FlowLabel {
+            service: "mapi-notification",
+            identified_by: "heuristic",
+            interface: None,
+            handoff: None,
+        })
+    }
+
     /// The service label of `f` (computed on demand, so a million flows do
     /// not carry a million labels in memory).
     pub fn label(&self, f: &FlowRecord) -> FlowLabel {
+        if let Some(l) = self.notification_label(f) {
+            return l;
+        }
         let key = (f.server, f.proto, f.server_port);
         let handoffs: Vec<&Handoff> = self
             .handoffs_at
@@ -224,12 +277,28 @@ pub fn interface_service(i: &InterfaceId) -> &'static str {
 
 /// Joins `events` (any order) with `flows` (sorted by the report order).
 pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) -> Correlated {
-    let mut answers: Vec<&EpmAnswerEvent> = events
-        .iter()
-        .map(|e| match e {
-            Event::EpmAnswer(a) => a,
-        })
-        .collect();
+    let mut answers: Vec<&EpmAnswerEvent> = Vec::new();
+    let mut registrations: BTreeMap<(IpAddr, u16), Vec<RegistrationEvent>> = BTreeMap::new();
+    for e in events {
+        match e {
+            Event::EpmAnswer(a) => answers.push(a),
+            Event::Registration(r) => {
+                // A callback to 0.0.0.0 means the registering client itself.
+                let ip = if r.callback.ip().is_unspecified() {
+                    r.client
+                } else {
+                    r.callback.ip()
+                };
+                registrations
+                    .entry((ip, r.callback.port()))
+                    .or_default()
+                    .push(r.clone());
+            }
+        }
+    }
+    for regs in registrations.values_mut() {
+        regs.sort_by_key(|r| (r.ts, r.client, r.server));
+    }
     answers.sort_by_key(|a| (a.ts, a.client, a.client_port, a.mapper, a.call_id));
     let capture_end = flows.iter().map(|f| f.last_ts).max().unwrap_or(0);
 
@@ -363,12 +432,36 @@ pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) 
     });
     let mut findings: Vec<Finding> = not_registered.into_values().collect();
     findings.sort_by_key(|a| (a.first_ts, a.server, a.port));
+    let mut exchange_servers: BTreeSet<IpAddr> = BTreeSet::new();
+    let store = |i: &InterfaceId| interface_service(i) == "exchange-store";
+    for f in flows {
+        let served = f.rpc.as_ref().is_some_and(|r| {
+            r.interfaces
+                .iter()
+                .any(|b| b.accepted && store(&b.interface))
+        });
+        if served {
+            exchange_servers.insert(f.server);
+        }
+    }
+    for e in &endpoints {
+        if e.interface.as_ref().is_some_and(store) {
+            exchange_servers.insert(e.server);
+        }
+    }
+    for regs in registrations.values() {
+        exchange_servers.extend(regs.iter().map(|r| r.server));
+    }
+
     Correlated {
         handoffs,
         endpoints,
         findings,
         handoffs_at,
         advertised_at,
+        registrations,
+        exchange_servers,
+        roles: cfg.roles.clone(),
     }
 }
 

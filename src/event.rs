@@ -81,16 +81,33 @@ impl EpmAnswerEvent {
     }
 }
 
+/// An EMSMDB EcRRegisterPushNotification seen in clear: the client asked
+/// the information store to send new-mail notifications to `callback`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistrationEvent {
+    pub ts: Ts,
+    /// The MAPI client that registered (the RPC connection's client).
+    pub client: IpAddr,
+    /// The Exchange server it registered with.
+    pub server: IpAddr,
+    /// Where notifications are to be sent (address and UDP port).
+    pub callback: std::net::SocketAddr,
+    /// The opaque context cookie each notification datagram carries.
+    pub cookie: Vec<u8>,
+}
+
 /// Everything workers report to the correlator.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     EpmAnswer(EpmAnswerEvent),
+    Registration(RegistrationEvent),
 }
 
 impl Event {
     pub fn ts(&self) -> Ts {
         match self {
             Event::EpmAnswer(e) => e.ts,
+            Event::Registration(r) => r.ts,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod packet;
 pub mod pipeline;
 pub mod proto;
 pub mod report;
+pub mod roles;
 pub mod synth;
 pub mod time;
 

@@ -13,6 +13,7 @@ use exflow::correlate::CorrelateConfig;
 use exflow::flow::{FlowConfig, SECOND};
 use exflow::pipeline::{self, Analysis, Options, LOGICAL_SHARDS};
 use exflow::report;
+use exflow::roles::{Cidr, Roles};
 
 /// Exit codes (also documented in README.md).
 mod exit {
@@ -61,6 +62,9 @@ const ANALYZE_EXAMPLES: &str = "Examples:
       read a capture from standard input
   exflow analyze --filter 'host 198.51.100.10 and tcp' day1.pcapng day2.pcapng
       a BPF filter (tcpdump syntax) applied to the files
+  exflow analyze --exchange 198.51.100.10 --clients 192.0.2.0/24 site.pcap
+      say who is who: UDP from the Exchange server to client ports is labeled as
+      new-mail notifications
 
 Exit codes: 0 analyzed, nothing to act on; 1 findings present; 2 could not analyze; \
 3 partial (an input was corrupt or truncated; the report covers what was read).";
@@ -131,6 +135,19 @@ struct AnalyzeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     handoff_window: u64,
 
+    /// Exchange servers (addresses or CIDR networks, comma-separated): UDP they send from a
+    /// port > 1024 to a client port > 1024 is taken for MAPI new-mail notifications
+    #[arg(long, value_name = "IP[,IP...]", value_delimiter = ',')]
+    exchange: Vec<Cidr>,
+
+    /// Domain controllers / global catalogs (addresses or CIDR networks, comma-separated)
+    #[arg(long, value_name = "IP[,IP...]", value_delimiter = ',')]
+    dc: Vec<Cidr>,
+
+    /// Client networks (CIDR, comma-separated): notifications are only looked for towards them
+    #[arg(long, value_name = "CIDR[,CIDR...]", value_delimiter = ',')]
+    clients: Vec<Cidr>,
+
     /// Do not parse DCE/RPC (no hand-offs, endpoints or interface labels; a little faster)
     #[arg(long)]
     no_dcerpc: bool,
@@ -194,6 +211,11 @@ fn analyze(args: AnalyzeArgs) -> u8 {
         },
         correlate: CorrelateConfig {
             handoff_window: args.handoff_window.saturating_mul(SECOND),
+            roles: Roles {
+                exchange: args.exchange.clone(),
+                dcs: args.dc.clone(),
+                clients: args.clients.clone(),
+            },
         },
         progress: !args.no_progress,
     };

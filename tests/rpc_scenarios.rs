@@ -336,3 +336,122 @@ fn connectionless_dcerpc_on_udp_is_labeled_by_its_interface() {
         assert!(f["rpc"]["pdus"].as_u64().unwrap() >= 2);
     }
 }
+
+/// A bind to EMSMDB v0.81 (Example 1 with the abstract syntax replaced).
+fn emsmdb_bind() -> Vec<u8> {
+    let mut b = epm_bind();
+    b[0x20..0x30].copy_from_slice(&hex("00 db f1 a4 47 ca 67 10 b3 1f 00 dd 01 06 62 da"));
+    b[0x30..0x34].copy_from_slice(&[0x00, 0x00, 0x51, 0x00]);
+    b
+}
+
+/// protocols.md Example 7 (EcRRegisterPushNotification, NTLMSSP connect
+/// level so the stub is in clear), callback address set to 192.0.2.10:1071.
+fn register_push() -> Vec<u8> {
+    let mut b = hex("05 00 00 03 10 00 00 00 80 00 10 00 06 00 00 00
+        42 00 00 00 00 00 04 00 00 00 00 00 96 57 70 3b
+        05 09 2b 45 8e b2 2f 53 83 13 30 45 00 00 00 00
+        08 00 00 00 d0 27 3b 02 00 e0 fd 7f 08 00 a5 a5
+        ff ff ff ff 10 00 00 00 02 00 04 2f c0 a8 00 ad
+        00 00 00 00 00 00 00 00 10 00 00 16 a8 89 0b 00
+        01 00 00 00 00 00 00 00 0a 02 0e 00 a8 89 0b 00
+        01 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00");
+    b[0x4c..0x50].copy_from_slice(&[192, 0, 2, 10]);
+    b
+}
+
+#[test]
+fn a_cleartext_push_registration_labels_the_notifications_sent_to_it() {
+    let mut cap = Capture::new();
+    let mut c = conv(CLIENT, 40100, 1032);
+    cap.add(c.syn());
+    cap.add(c.syn_ack());
+    cap.add(c.ack());
+    cap.add(c.data_c2s(&emsmdb_bind()));
+    cap.add(c.data_s2c(&epm_bind_ack()));
+    cap.add(c.data_c2s(&register_push()));
+    // The server then notifies UDP 1071 from an ephemeral port, and sends
+    // unrelated UDP to another client port (not a notification by registration).
+    for k in 0..3 {
+        cap.wait(500 * MS);
+        cap.add(
+            exflow::synth::Frame::ethernet()
+                .ipv4(SERVER, CLIENT)
+                .udp(2571, 1071)
+                .payload(&[0xd0, 0x27, 0x3b, 0x02, 0x00, 0xe0, 0xfd, k])
+                .build(),
+        );
+    }
+    cap.add(
+        exflow::synth::Frame::ethernet()
+            .ipv4(SERVER, CLIENT)
+            .udp(2572, 40999)
+            .payload(b"other")
+            .build(),
+    );
+    let p = cap.write("registration.pcap");
+    let r = analyze_json(&[&p], &[0]);
+    let n = flow_to(&r, "198.51.100.10", 1071);
+    assert_eq!(n["service"], "mapi-notification");
+    assert_eq!(n["identified_by"], "registration");
+    assert_eq!(n["packets"], serde_json::json!([3, 0]));
+    // The store connection is labeled by its bind and counts the registration.
+    let store = flow_to(&r, "192.0.2.10", 1032);
+    assert_eq!(store["service"], "exchange-store");
+    assert_eq!(store["identified_by"], "payload");
+    assert_eq!(store["rpc"]["registrations"], 1);
+    // The host served EMSMDB: its other UDP to a client port > 1024 is a
+    // notification by heuristic.
+    let other = flow_to(&r, "198.51.100.10", 40999);
+    assert_eq!(other["service"], "mapi-notification");
+    assert_eq!(other["identified_by"], "heuristic");
+}
+
+#[test]
+fn the_heuristic_needs_an_exchange_server_and_never_takes_well_known_udp() {
+    let lab = shared_captures().join("lab/udp-notify-allow/server-tap.pcap");
+    let lab = path_str(&lab);
+    let r = analyze_json(&[lab], &[0]);
+    let f = &r["flows"][0];
+    assert_eq!(
+        f["service"], "unknown",
+        "no role, no EMSMDB seen: not guessed"
+    );
+    let r = analyze_json(
+        &[
+            "--exchange",
+            "198.51.100.10",
+            "--clients",
+            "192.0.2.0/24",
+            lab,
+        ],
+        &[0],
+    );
+    let f = &r["flows"][0];
+    assert_eq!(
+        (f["service"].as_str(), f["identified_by"].as_str()),
+        (Some("mapi-notification"), Some("heuristic"))
+    );
+    assert_eq!(f["server_port"], 40500);
+    // Clients elsewhere: not a notification.
+    let r = analyze_json(
+        &[
+            "--exchange",
+            "198.51.100.10",
+            "--clients",
+            "203.0.113.0/24",
+            lab,
+        ],
+        &[0],
+    );
+    assert_eq!(r["flows"][0]["service"], "unknown");
+    // Kerberos and DNS from a DC that is also called an Exchange server stay what they are.
+    let allow = shared_captures().join("lab/allow-all/client-tap.pcap");
+    let r = analyze_json(
+        &["--exchange", "198.51.100.10,192.0.2.10", path_str(&allow)],
+        &[0],
+    );
+    for f in r["flows"].as_array().unwrap() {
+        assert_ne!(f["service"], "mapi-notification", "{f}");
+    }
+}

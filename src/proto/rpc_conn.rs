@@ -8,16 +8,20 @@
 
 use std::net::IpAddr;
 
+use super::dcerpc::Uuid;
 use super::dcerpc::{
     auth_level, parse_pdu, CallReassembler, CoBody, CompleteCall, PacketType, PduFramer,
     PresentationContext, SyntaxId, TransferSyntaxKind, UUID_EPM,
 };
+use super::emsmdb::parse_register_push_notification;
 use super::epm::{
     parse_epm_response, parse_ept_lookup_request, parse_ept_map_request, EpmAnswer,
     OPNUM_EPT_LOOKUP, OPNUM_EPT_MAP,
 };
 use super::ndr::NdrSyntax;
-use crate::event::{EpmAnswerEvent, EpmEndpoint, EpmOperation, Event, InterfaceId};
+use crate::event::{
+    EpmAnswerEvent, EpmEndpoint, EpmOperation, Event, InterfaceId, RegistrationEvent,
+};
 use crate::flow::stream::{Chunk, StreamReassembler};
 use crate::packet::PROTO_TCP;
 use crate::Ts;
@@ -70,6 +74,8 @@ pub struct RpcSummary {
     pub faults: u64,
     pub binds_rejected: u64,
     pub epm_answers: u64,
+    /// EMSMDB push-notification registrations read in clear.
+    pub registrations: u64,
     /// PDUs whose body did not parse.
     pub malformed: u64,
     /// Holes in the TCP stream (lost segments, capture started late).
@@ -385,6 +391,9 @@ impl Calls {
             } else {
                 NdrSyntax::Ndr20
             };
+            if c.interface.uuid == UUID_EMSMDB && opnum == OPNUM_REGISTER_PUSH && !call.encrypted {
+                self.register_push(&call, ctx, events);
+            }
             let epm = (c.interface.uuid == UUID_EPM
                 && matches!(opnum, OPNUM_EPT_MAP | OPNUM_EPT_LOOKUP)
                 && !call.encrypted)
@@ -434,6 +443,38 @@ impl Calls {
         }
     }
 }
+
+impl Calls {
+    /// EcRRegisterPushNotification in clear: where the client wants its
+    /// new-mail notifications.
+    fn register_push(&mut self, call: &CompleteCall<'_>, ctx: &ConnCtx, events: &mut Vec<Event>) {
+        match parse_register_push_notification(&call.stub, call.little_endian) {
+            Ok(reg) => {
+                if let Some(callback) = reg.callback {
+                    self.summary.registrations += 1;
+                    events.push(Event::Registration(RegistrationEvent {
+                        ts: ctx.ts,
+                        client: ctx.client,
+                        server: ctx.server,
+                        callback,
+                        cookie: reg.cookie.to_vec(),
+                    }));
+                }
+            }
+            Err(_) => self.summary.malformed += 1,
+        }
+    }
+}
+
+/// EMSMDB, the information store's MAPI interface (MS-OXCRPC).
+pub const UUID_EMSMDB: Uuid = Uuid::from_fields(
+    0xa4f1_db00,
+    0xca47,
+    0x1067,
+    [0xb3, 0x1f, 0x00, 0xdd, 0x01, 0x06, 0x62, 0xda],
+);
+/// EcRRegisterPushNotification (MS-OXCRPC §3.1.4.5).
+pub const OPNUM_REGISTER_PUSH: u16 = 4;
 
 /// What an ept_map / ept_lookup request asked for.
 pub(crate) fn epm_query(opnum: u16, stub: &[u8], syntax: NdrSyntax, le: bool) -> Option<EpmQuery> {

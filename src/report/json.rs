@@ -114,6 +114,7 @@ fn rpc_json(r: &RpcSummary) -> Value {
         "faults": r.faults,
         "binds_rejected": r.binds_rejected,
         "epm_answers": r.epm_answers,
+        "registrations": r.registrations,
         "malformed_pdus": r.malformed,
         "stream_gaps": r.stream_gaps,
         "resyncs": r.resyncs,
