@@ -5,6 +5,7 @@ pub mod dcerpc;
 pub mod emsmdb;
 pub mod epm;
 pub mod ndr;
+pub mod rfc1006;
 pub mod rpc_cl;
 pub mod rpc_conn;
 pub mod wellknown;
