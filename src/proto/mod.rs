@@ -6,6 +6,7 @@ pub mod emsmdb;
 pub mod epm;
 pub mod ndr;
 pub mod recognize;
+pub mod rfc1006;
 pub mod rpc_cl;
 pub mod rpc_conn;
 pub mod wellknown;
