@@ -119,6 +119,9 @@ pub struct Endpoint {
 pub struct FlowLabel {
     pub service: &'static str,
     pub identified_by: &'static str,
+    /// Set when the payload shows a service other than the one the server
+    /// port conventionally carries: that conventional service.
+    pub port_mismatch: Option<&'static str>,
     pub interface: Option<InterfaceId>,
     /// For `epm-handoff`: the answer's time, and whether it was given to
     /// another client than this flow's.
@@ -198,6 +201,7 @@ impl Correlated {
             return Some(FlowLabel {
                 service: "mapi-notification",
                 identified_by: "registration",
+                port_mismatch: None,
                 interface: None,
                 handoff: None,
             });
@@ -205,6 +209,7 @@ impl Correlated {
         let heuristic = f.client_port > 1024
             && f.server_port > 1024
             && f.rpc.is_none()
+            && f.app.is_none()
             && self.is_exchange_server(&f.client)
             && (self.roles.clients.is_empty() || self.roles.is_client(&f.server))
             && service_for_port(f.proto, f.server_port).is_none()
@@ -212,6 +217,7 @@ impl Correlated {
         heuristic.then_some(FlowLabel {
             service: "mapi-notification",
             identified_by: "heuristic",
+            port_mismatch: None,
             interface: None,
             handoff: None,
         })
@@ -564,6 +570,7 @@ fn label_flow(f: &FlowRecord, handoffs: &[&Handoff], advertised: &[InterfaceId])
         return FlowLabel {
             service: interface_service(&h.interface),
             identified_by: "epm-handoff",
+            port_mismatch: None,
             interface: Some(h.interface),
             handoff: Some(HandoffRef {
                 ts: h.ts,
@@ -578,7 +585,28 @@ fn label_flow(f: &FlowRecord, handoffs: &[&Handoff], advertised: &[InterfaceId])
         return FlowLabel {
             service: interface_service(i),
             identified_by: "payload",
+            port_mismatch: None,
             interface: Some(*i),
+            handoff: None,
+        };
+    }
+    // Another protocol recognized from the payload (any port).
+    if let Some(app) = &f.app {
+        let service = if app.service == "tls" {
+            crate::proto::recognize::tls_service_for_port(f.server_port)
+        } else {
+            app.service
+        };
+        let port_service = service_for_port(f.proto, f.server_port);
+        return FlowLabel {
+            service,
+            identified_by: "payload",
+            // Every RFC 1006 user (X.400 MTAs, S7comm, MMS) belongs on 102.
+            port_mismatch: port_service.filter(|p| {
+                !(*p == "rfc1006" && app.rfc1006.is_some())
+                    && crate::proto::recognize::mismatch(Some(p), service)
+            }),
+            interface: None,
             handoff: None,
         };
     }
@@ -590,6 +618,7 @@ fn label_flow(f: &FlowRecord, handoffs: &[&Handoff], advertised: &[InterfaceId])
         return FlowLabel {
             service: interface_service(&i),
             identified_by: "epm-endpoint",
+            port_mismatch: None,
             interface: Some(i),
             handoff: None,
         };
@@ -598,12 +627,14 @@ fn label_flow(f: &FlowRecord, handoffs: &[&Handoff], advertised: &[InterfaceId])
         Some(s) => FlowLabel {
             service: s,
             identified_by: "port",
+            port_mismatch: None,
             interface: None,
             handoff: None,
         },
         None => FlowLabel {
             service: "unknown",
             identified_by: "none",
+            port_mismatch: None,
             interface: None,
             handoff: None,
         },

@@ -22,7 +22,7 @@ pub const MIN_CHUNK_SIZE: usize = 16;
 
 /// Earlier chunks kept per input for reuse (bounds idle memory to
 /// `MAX_SPARES` chunks per input; they are released at the end of input).
-const MAX_SPARES: usize = 8;
+const MAX_SPARES: usize = 64;
 
 /// A chunked, zero-copy view over a byte stream.
 pub(crate) struct ChunkReader {

@@ -195,6 +195,8 @@ pub struct FlowRecord {
     pub icmp_count: u32,
     /// What the DCE/RPC parser saw, for flows that carried DCE/RPC.
     pub rpc: Option<Box<crate::proto::rpc_conn::RpcSummary>>,
+    /// What the payload showed, for flows recognized as another protocol.
+    pub app: Option<Box<AppLabel>>,
     pub end: FlowEnd,
 }
 
@@ -246,6 +248,29 @@ pub enum AppState {
     Rpc(crate::proto::rpc_conn::RpcConnection),
     /// Connectionless DCE/RPC over UDP (any port).
     RpcCl(crate::proto::rpc_cl::RpcClFlow),
+    /// TPKT/COTP (RFC 1006: X.400 MTAs, S7comm, MMS), any port.
+    Rfc1006(Box<Rfc1006Flow>),
+    /// A service recognized from the payload; nothing more to parse.
+    Label(AppLabel),
+}
+
+/// An RFC 1006 connection: its two byte streams and the COTP tracker.
+#[derive(Debug)]
+pub struct Rfc1006Flow {
+    pub streams: [stream::StreamReassembler; 2],
+    pub conn: crate::proto::rfc1006::Rfc1006Conn,
+}
+
+/// What the payload said a flow is (for everything but DCE/RPC, which has
+/// its own summary).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppLabel {
+    /// Report-contract service name, e.g. "smtp", "tls", "s7comm".
+    pub service: &'static str,
+    /// E.g. the TLS SNI, the SMTP EHLO host, the HTTP Host.
+    pub detail: Option<String>,
+    /// The COTP connection's outcome, TSAPs and classification.
+    pub rfc1006: Option<crate::proto::rfc1006::Rfc1006Summary>,
 }
 
 /// Application-parser counters of a flow table.

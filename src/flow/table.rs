@@ -77,12 +77,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hashbrown::HashTable;
 
+use super::stream::{Chunk, StreamReassembler};
 use super::tcp::{letter, Endpoints, Ep, History};
+use super::Rfc1006Flow;
 use super::{AppState, ConnState, FlowConfig, FlowEnd, FlowRecord, FlowStats, IcmpEvidence};
 use crate::event::Event;
 use crate::packet::tcp_flags::{ACK, FIN, RST, SYN};
 use crate::packet::{FiveTuple, IcmpMeta, Packet, QuotedFlow, Transport, PROTO_TCP, PROTO_UDP};
 use crate::proto::dcerpc::{looks_like_dcerpc, looks_like_dcerpc_cl};
+use crate::proto::recognize::{recognize_tcp, recognize_udp};
+use crate::proto::rfc1006::{looks_like_tpkt, Rfc1006Conn};
 use crate::proto::rpc_cl::RpcClFlow;
 use crate::proto::rpc_conn::{ConnCtx, RpcConnection};
 use crate::Ts;
@@ -360,23 +364,47 @@ impl Flow {
 
     /// Ends the flow's application parser (delivering what it buffered)
     /// and returns its summary.
+    #[allow(clippy::type_complexity)]
     fn finish_app(
         &mut self,
         events: &mut Vec<Event>,
-    ) -> Option<Box<crate::proto::rpc_conn::RpcSummary>> {
+    ) -> (
+        Option<Box<crate::proto::rpc_conn::RpcSummary>>,
+        Option<Box<super::AppLabel>>,
+    ) {
         let ctx = self.conn_ctx(self.last_ts);
         match self.app.take().map(|b| *b) {
             Some(AppState::Rpc(mut rpc)) => {
                 rpc.finish(&ctx, events);
-                Some(Box::new(rpc.summary()))
+                (Some(Box::new(rpc.summary())), None)
             }
-            Some(AppState::RpcCl(cl)) => Some(Box::new(cl.summary())),
-            None => None,
+            Some(AppState::RpcCl(cl)) => (Some(Box::new(cl.summary())), None),
+            Some(AppState::Rfc1006(mut r)) => {
+                let super::Rfc1006Flow { streams, conn } = &mut *r;
+                for (d, s) in streams.iter_mut().enumerate() {
+                    s.flush(&mut |c| match c {
+                        Chunk::Data(b) => conn.on_data(d, b),
+                        Chunk::Gap { .. } => conn.gap(d),
+                    });
+                }
+                let summary = conn.summary();
+                let seen = summary.tpdus.total() > 0;
+                let label = seen.then(|| {
+                    Box::new(super::AppLabel {
+                        service: conn.service_name(),
+                        detail: None,
+                        rfc1006: Some(summary),
+                    })
+                });
+                (None, label)
+            }
+            Some(AppState::Label(l)) => (None, Some(Box::new(l))),
+            None => (None, None),
         }
     }
 
     fn record(&mut self, end: FlowEnd, events: &mut Vec<Event>) -> FlowRecord {
-        let rpc = self.finish_app(events);
+        let (rpc, app) = self.finish_app(events);
         let v6 = self.flags & F_V6 != 0;
         let history = self.history();
         let state = if self.proto == PROTO_UDP {
@@ -417,6 +445,7 @@ impl Flow {
             icmp,
             icmp_count,
             rpc,
+            app,
             end,
         }
     }
@@ -445,6 +474,22 @@ pub struct FlowTable {
     app_live: usize,
     /// Events from application parsers, drained by the owner.
     events: Vec<Event>,
+}
+
+fn pkt_sport(p: &Packet) -> u16 {
+    match p.transport {
+        Transport::Tcp(t) => t.sport,
+        Transport::Udp(u) => u.sport,
+        _ => 0,
+    }
+}
+
+fn pkt_dport(p: &Packet) -> u16 {
+    match p.transport {
+        Transport::Tcp(t) => t.dport,
+        Transport::Udp(u) => u.dport,
+        _ => 0,
+    }
 }
 
 fn slot_hash(slab: &[Flow], i: u32) -> u64 {
@@ -685,6 +730,46 @@ impl FlowTable {
         Some((i, is_orig))
     }
 
+    /// Starts RFC 1006 parsing on flow `i` (its first TPKT segment is
+    /// delivered by the caller's normal path).
+    fn start_rfc1006(
+        &mut self,
+        i: u32,
+        is_orig: bool,
+        pkt: &Packet,
+        t: &crate::packet::TcpMeta,
+        payload: &[u8],
+    ) {
+        let _ = pkt;
+        if self.app_live >= self.config.max_rpc_flows_per_shard {
+            self.stats.app.rpc_over_cap += 1;
+            return;
+        }
+        let f = &mut self.slab[i as usize];
+        let mut streams = [
+            StreamReassembler::new(crate::proto::rpc_conn::STREAM_BUFFER),
+            StreamReassembler::new(crate::proto::rpc_conn::STREAM_BUFFER),
+        ];
+        for (d, s) in streams.iter_mut().enumerate() {
+            let syn_bit = if d == 0 { F_SYN0 } else { F_SYN1 };
+            if f.flags & syn_bit != 0 {
+                s.on_syn(f.seq_lo[d]);
+            }
+        }
+        let mut flow = Rfc1006Flow {
+            streams,
+            conn: Rfc1006Conn::new(),
+        };
+        let d = if is_orig { 0 } else { 1 };
+        let Rfc1006Flow { streams, conn } = &mut flow;
+        streams[d].push(t.seq, payload, t.flags & FIN != 0, &mut |c| match c {
+            Chunk::Data(b) => conn.on_data(d, b),
+            Chunk::Gap { .. } => conn.gap(d),
+        });
+        f.app = Some(Box::new(AppState::Rfc1006(Box::new(flow))));
+        self.app_live += 1;
+    }
+
     /// Application parsing of one UDP datagram of flow `i`: probe the first
     /// datagrams for connectionless DCE/RPC, then feed the flow's parser.
     fn app_udp(&mut self, i: u32, is_orig: bool, pkt: &Packet, payload: &[u8]) {
@@ -696,6 +781,23 @@ impl FlowTable {
             }
             f.flags += 1 << APP_PROBE_SHIFT;
             if !looks_like_dcerpc_cl(payload) {
+                let (o, r) = if is_orig {
+                    (payload, &[][..])
+                } else {
+                    (&[][..], payload)
+                };
+                let (op, rp) = if is_orig {
+                    (pkt_sport(pkt), pkt_dport(pkt))
+                } else {
+                    (pkt_dport(pkt), pkt_sport(pkt))
+                };
+                if let Some(r) = recognize_udp(o, r, op, rp) {
+                    f.app = Some(Box::new(AppState::Label(super::AppLabel {
+                        service: r.service,
+                        detail: r.detail,
+                        rfc1006: None,
+                    })));
+                }
                 return;
             }
             if self.app_live >= self.config.max_rpc_flows_per_shard {
@@ -741,6 +843,19 @@ impl FlowTable {
                 && payload[0] == 5
                 && payload.get(1).is_none_or(|m| *m <= 1);
             if !short_start && !looks_like_dcerpc(payload) {
+                if looks_like_tpkt(payload) {
+                    self.start_rfc1006(i, is_orig, pkt, t, payload);
+                } else if let Some(r) = if is_orig {
+                    recognize_tcp(payload, &[])
+                } else {
+                    recognize_tcp(&[], payload)
+                } {
+                    self.slab[i as usize].app = Some(Box::new(AppState::Label(super::AppLabel {
+                        service: r.service,
+                        detail: r.detail,
+                        rfc1006: None,
+                    })));
+                }
                 return;
             }
             if self.app_live >= self.config.max_rpc_flows_per_shard {
@@ -764,7 +879,15 @@ impl FlowTable {
             return;
         };
         match app {
-            AppState::RpcCl(_) => {}
+            AppState::RpcCl(_) | AppState::Label(_) => {}
+            AppState::Rfc1006(r) => {
+                let d = if is_orig { 0 } else { 1 };
+                let super::Rfc1006Flow { streams, conn } = &mut **r;
+                streams[d].push(t.seq, payload, t.flags & FIN != 0, &mut |c| match c {
+                    Chunk::Data(b) => conn.on_data(d, b),
+                    Chunk::Gap { .. } => conn.gap(d),
+                });
+            }
             AppState::Rpc(rpc) => rpc.on_segment(
                 if is_orig { 0 } else { 1 },
                 t.seq,
@@ -946,7 +1069,10 @@ impl FlowTable {
             self.stats.flows_timed_out += 1;
         }
         let f = &mut self.slab[i as usize];
-        if f.app.is_some() {
+        if f.app
+            .as_deref()
+            .is_some_and(|a| !matches!(a, AppState::Label(_)))
+        {
             self.app_live -= 1;
         }
         out.push(f.record(end, &mut self.events));

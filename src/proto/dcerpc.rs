@@ -873,6 +873,12 @@ impl PduFramer {
         self.buf.len() - self.start
     }
 
+    /// In sync with nothing buffered: the next byte pushed starts a PDU, so
+    /// a caller may frame whole PDUs straight from its own slice.
+    pub fn is_idle(&self) -> bool {
+        self.in_sync && self.buffered() == 0
+    }
+
     /// Append stream bytes. Drain with [`PduFramer::next_pdu`] after each
     /// push; if the buffer would exceed its bound, the oldest bytes are
     /// dropped (counted in `bytes_skipped`) and the framer resyncs.

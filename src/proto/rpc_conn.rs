@@ -10,8 +10,8 @@ use std::net::IpAddr;
 
 use super::dcerpc::Uuid;
 use super::dcerpc::{
-    auth_level, parse_pdu, CallReassembler, CoBody, CompleteCall, PacketType, PduFramer,
-    PresentationContext, SyntaxId, TransferSyntaxKind, UUID_EPM,
+    auth_level, parse_header, parse_pdu, CallReassembler, CoBody, CoHeader, CoPdu, CompleteCall,
+    PacketType, PduFramer, PresentationContext, SyntaxId, TransferSyntaxKind, UUID_EPM,
 };
 use super::emsmdb::parse_register_push_notification;
 use super::epm::{
@@ -131,6 +131,9 @@ struct Calls {
 pub struct RpcConnection {
     streams: [StreamReassembler; 2],
     framers: [PduFramer; 2],
+    /// Bytes still to pass over, per direction: the rest of a large PDU
+    /// whose contents do not matter (see [`deliver`]).
+    skip: [usize; 2],
     calls: Calls,
 }
 
@@ -156,6 +159,7 @@ impl RpcConnection {
                 StreamReassembler::new(STREAM_BUFFER),
             ],
             framers: [PduFramer::new(FRAMER_BUFFER), PduFramer::new(FRAMER_BUFFER)],
+            skip: [0; 2],
             calls: Calls {
                 reassemblers: [
                     CallReassembler::new(MAX_CALL_BYTES, MAX_CALLS),
@@ -188,21 +192,12 @@ impl RpcConnection {
         let Self {
             streams,
             framers,
+            skip,
             calls,
         } = self;
         let framer = &mut framers[d];
-        let mut emit = |c: Chunk<'_>| match c {
-            Chunk::Data(bytes) => {
-                framer.push(bytes);
-                while let Some(pdu) = framer.next_pdu() {
-                    calls.on_pdu(d, pdu, ctx, events);
-                }
-            }
-            Chunk::Gap { .. } => {
-                calls.summary.stream_gaps += 1;
-                framer.gap();
-            }
-        };
+        let skip = &mut skip[d];
+        let mut emit = |c: Chunk<'_>| deliver(framer, skip, calls, d, c, ctx, events);
         streams[d].push(seq, data, fin && missing == 0, &mut emit);
         if missing > 0 {
             // The snaplen cut this segment: what follows it is a hole.
@@ -216,21 +211,12 @@ impl RpcConnection {
             let Self {
                 streams,
                 framers,
+                skip,
                 calls,
             } = self;
             let framer = &mut framers[d];
-            let mut emit = |c: Chunk<'_>| match c {
-                Chunk::Data(bytes) => {
-                    framer.push(bytes);
-                    while let Some(pdu) = framer.next_pdu() {
-                        calls.on_pdu(d, pdu, ctx, events);
-                    }
-                }
-                Chunk::Gap { .. } => {
-                    calls.summary.stream_gaps += 1;
-                    framer.gap();
-                }
-            };
+            let skip = &mut skip[d];
+            let mut emit = |c: Chunk<'_>| deliver(framer, skip, calls, d, c, ctx, events);
             streams[d].flush(&mut emit);
         }
     }
@@ -243,6 +229,63 @@ impl RpcConnection {
             s.bytes_skipped += st.bytes_skipped;
         }
         s
+    }
+}
+
+/// Hands one chunk of direction `d`'s stream to the framer and every whole
+/// PDU to the call state. While the framer is idle, whole PDUs are taken
+/// straight from the chunk (no copy), and a large request or response whose
+/// stub does not matter is counted from its header and passed over without
+/// being buffered (`skip` holds what is left of it); only a trailing partial
+/// PDU that matters is buffered.
+#[allow(clippy::too_many_arguments)]
+fn deliver(
+    framer: &mut PduFramer,
+    skip: &mut usize,
+    calls: &mut Calls,
+    d: usize,
+    chunk: Chunk<'_>,
+    ctx: &ConnCtx,
+    events: &mut Vec<Event>,
+) {
+    match chunk {
+        Chunk::Data(mut bytes) => {
+            if *skip > 0 {
+                let n = (*skip).min(bytes.len());
+                *skip -= n;
+                bytes = &bytes[n..];
+            }
+            if framer.is_idle() {
+                while let Ok(h) = parse_header(bytes) {
+                    let len = h.frag_length as usize;
+                    if !h.ptype.is_connection_oriented() {
+                        break;
+                    }
+                    if bytes.len() >= len {
+                        let (pdu, rest) = bytes.split_at(len);
+                        calls.on_pdu(d, pdu, ctx, events);
+                        bytes = rest;
+                        continue;
+                    }
+                    if calls.passes_over(d, &h, bytes, ctx) {
+                        *skip = len - bytes.len();
+                        bytes = &[];
+                    }
+                    break;
+                }
+            }
+            if !bytes.is_empty() {
+                framer.push(bytes);
+                while let Some(pdu) = framer.next_pdu() {
+                    calls.on_pdu(d, pdu, ctx, events);
+                }
+            }
+        }
+        Chunk::Gap { .. } => {
+            calls.summary.stream_gaps += 1;
+            *skip = 0;
+            framer.gap();
+        }
     }
 }
 
@@ -301,8 +344,12 @@ impl Calls {
                     .retain(|p| p.call_id != pdu.header.call_id);
             }
             CoBody::Request(_) | CoBody::Response(_) => {
-                if let Some(call) = self.reassemblers[d].push(&pdu) {
-                    self.on_call(d, call, ctx, events);
+                if self.wants_stub(d, &pdu, ctx) {
+                    if let Some(call) = self.reassemblers[d].push(&pdu) {
+                        self.on_call(d, call, ctx, events);
+                    }
+                } else if d == 0 && pdu.header.first_frag() {
+                    self.summary.requests += 1;
                 }
             }
             CoBody::Fault(_) if d == 1 => {
@@ -310,6 +357,65 @@ impl Calls {
                 self.in_flight.retain(|c| c.call_id != pdu.header.call_id);
             }
             _ => {}
+        }
+    }
+
+    /// A request or response PDU (seen only in part: `head` is its start)
+    /// whose stub does not matter: counted here from its header, so the
+    /// caller may pass over the rest without buffering it.
+    fn passes_over(&mut self, d: usize, h: &CoHeader, head: &[u8], ctx: &ConnCtx) -> bool {
+        if head.len() < 24 {
+            return false;
+        }
+        let le = h.little_endian();
+        let u16_at = |at: usize| {
+            let b = [head[at], head[at + 1]];
+            if le {
+                u16::from_le_bytes(b)
+            } else {
+                u16::from_be_bytes(b)
+            }
+        };
+        let wanted = match h.ptype {
+            PacketType::Request if d == 0 => {
+                let (ctx_id, opnum) = (u16_at(20), u16_at(22));
+                self.context(ctx_id, ctx).is_some_and(|c| {
+                    (c.interface.uuid == UUID_EPM
+                        && matches!(opnum, OPNUM_EPT_MAP | OPNUM_EPT_LOOKUP))
+                        || (c.interface.uuid == UUID_EMSMDB && opnum == OPNUM_REGISTER_PUSH)
+                })
+            }
+            PacketType::Response if d == 1 => self
+                .in_flight
+                .iter()
+                .any(|c| c.call_id == h.call_id && c.epm.is_some()),
+            _ => return false,
+        };
+        if wanted {
+            return false;
+        }
+        self.summary.pdus += 1;
+        if d == 0 && h.first_frag() {
+            self.summary.requests += 1;
+        }
+        true
+    }
+
+    /// Only calls whose parameters matter are reassembled: endpoint-mapper
+    /// lookups and their answers, and EMSMDB push registrations. Everything
+    /// else is counted from its header alone (no copy of its stub).
+    fn wants_stub(&self, d: usize, pdu: &CoPdu<'_>, ctx: &ConnCtx) -> bool {
+        match &pdu.body {
+            CoBody::Request(r) if d == 0 => self.context(r.context_id, ctx).is_some_and(|c| {
+                (c.interface.uuid == UUID_EPM
+                    && matches!(r.opnum, OPNUM_EPT_MAP | OPNUM_EPT_LOOKUP))
+                    || (c.interface.uuid == UUID_EMSMDB && r.opnum == OPNUM_REGISTER_PUSH)
+            }),
+            CoBody::Response(_) if d == 1 => self
+                .in_flight
+                .iter()
+                .any(|c| c.call_id == pdu.header.call_id && c.epm.is_some()),
+            _ => false,
         }
     }
 

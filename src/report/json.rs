@@ -66,8 +66,12 @@ struct JsonFlow<'a> {
     last_ts: Rfc3339,
     service: &'static str,
     identified_by: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port_service_mismatch: Option<&'static str>,
     interface: Option<Value>,
     handoff: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app: Option<Value>,
     state: &'static str,
     history: &'a str,
     syn_retries: u32,
@@ -134,7 +138,15 @@ fn flow_json<'a>(f: &'a FlowRecord, label: &FlowLabel) -> JsonFlow<'a> {
         last_ts: Rfc3339(f.last_ts),
         service: label.service,
         identified_by: label.identified_by,
+        port_service_mismatch: label.port_mismatch,
         interface: label.interface.as_ref().map(interface_json),
+        app: f.app.as_deref().map(|a| {
+            json!({
+                "service": a.service,
+                "detail": a.detail,
+                "rfc1006": a.rfc1006.as_ref().map(|r| serde_json::to_value(r).unwrap_or(Value::Null)),
+            })
+        }),
         handoff: label.handoff.map(|h| {
             json!({
                 "ts": rfc3339_micros(h.ts),
