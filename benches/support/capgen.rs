@@ -57,6 +57,12 @@ pub enum Profile {
     /// `flows` TCP connections that all open (SYN, SYN-ACK, ACK, one small
     /// request) within ~25 s and never close.
     ConcurrentFlows { flows: u64 },
+    /// DCE/RPC-heavy traffic: endpoint-mapper conversations on TCP 135,
+    /// each followed by a connection to the dynamic port it handed out
+    /// (bind, then request/response calls, large responses fragmented), plus
+    /// one conversation in three from the mixed profile. Stops opening
+    /// sessions once `packets` frames were written, like `Mixed`.
+    Dcerpc { packets: u64 },
 }
 
 impl Profile {
@@ -66,6 +72,7 @@ impl Profile {
         match self {
             Profile::Mixed { packets } => format!("mixed-{packets}-"),
             Profile::ConcurrentFlows { flows } => format!("concurrent-{flows}-"),
+            Profile::Dcerpc { packets } => format!("dcerpc-{packets}-"),
         }
     }
 
@@ -77,6 +84,7 @@ impl Profile {
         match self {
             Profile::Mixed { packets } => format!("mixed (target {packets} packets)"),
             Profile::ConcurrentFlows { flows } => format!("concurrent-flows {flows}"),
+            Profile::Dcerpc { packets } => format!("dcerpc (target {packets} packets)"),
         }
     }
 }
@@ -182,6 +190,13 @@ pub fn generate(path: &Path, profile: Profile) -> io::Result<(GenSummary, f64)> 
     let secs = t.elapsed().as_secs_f64();
     fs::rename(&tmp, path)?;
     Ok((summary, secs))
+}
+
+/// The whole pcap file in memory (for self-checks on small captures).
+pub fn generate_to_vec(profile: Profile) -> (Vec<u8>, GenSummary) {
+    let mut out = PcapOut::new(Vec::new()).expect("a Vec cannot fail");
+    run(profile, &mut out).expect("a Vec cannot fail");
+    (out.w, out.summary)
 }
 
 fn run<W: Write>(profile: Profile, out: &mut PcapOut<W>) -> io::Result<()> {
@@ -339,6 +354,24 @@ impl<W: Write> PcapOut<W> {
         ack: u32,
         payload: usize,
     ) -> io::Result<()> {
+        self.tcp_with(ts_us, h, flags, seq, ack, payload, |p| {
+            p.copy_from_slice(&FILLER[..p.len()])
+        })
+    }
+
+    /// A TCP segment whose `payload` bytes `fill` writes.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn tcp_with(
+        &mut self,
+        ts_us: u64,
+        h: &Hdr,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+        payload: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> io::Result<()> {
         let opts = if flags & TCP_SYN != 0 { 20 } else { 0 };
         let ip_total = IP_LEN + TCP_LEN + opts + payload;
         let l4 = self.l2l3(h, 6, ip_total);
@@ -365,7 +398,7 @@ impl<W: Write> PcapOut<W> {
             b[o + 16..o + 20].copy_from_slice(&[1, 3, 3, 7]);
         }
         let p = l4 + TCP_LEN + opts;
-        self.buf[p..p + payload].copy_from_slice(&FILLER[..payload]);
+        fill(&mut self.buf[p..p + payload]);
         self.emit(ts_us, ETH_LEN + ip_total)
     }
 
@@ -586,6 +619,10 @@ enum Kind {
     Dns,
     /// One-way UDP stream between two ports > 1024.
     UdpStream,
+    /// Endpoint-mapper conversation on TCP 135: bind, 1-2 ept_map calls.
+    Epm,
+    /// The connection to the port an `Epm` flow was handed: bind, calls.
+    RpcApp,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -604,6 +641,10 @@ enum Stage {
     DnsQuery,
     DnsResponse,
     Stream,
+    /// Next TCP segment of the DCE/RPC message in `Flow::msg`.
+    RpcMsg,
+    /// The receiver of the current DCE/RPC message acknowledges it.
+    RpcAck,
 }
 
 #[derive(Clone, Copy)]
@@ -633,6 +674,24 @@ struct Flow {
     /// Who closes: client FIN first, server FIN first, or client RST.
     close: u8,
     isn: u32,
+    // DCE/RPC (Epm, RpcApp):
+    /// Client index (for the follow-up connection's port).
+    ci: u16,
+    /// Index into RPC_IFACES.
+    iface: u8,
+    /// ept_map calls left (Epm).
+    maps: u8,
+    /// Tower address floor 0.0.0.0 (else the server's address).
+    addr_zero: bool,
+    /// Current message (M_*), bytes of it already sent.
+    msg: u8,
+    msg_off: u32,
+    /// Stub length of the current request or response.
+    stub: u32,
+    call_id: u32,
+    opnum: u16,
+    /// Dynamic port handed out (Epm) / connected to (RpcApp).
+    port: u16,
 }
 
 struct Sim {
@@ -684,6 +743,15 @@ impl Sim {
             Profile::ConcurrentFlows { .. } => {
                 self.heap.push(Reverse((BASE_US, SPAWNER)));
             }
+            Profile::Dcerpc { packets } => {
+                // An RPC session (EPM then the application connection)
+                // lasts ~0.5 s of capture time.
+                let concurrency = (packets / 1000).clamp(100, 3000);
+                for _ in 0..concurrency {
+                    let t = BASE_US + self.rng.below(2 * SEC);
+                    self.open_dcerpc(t);
+                }
+            }
         }
         loop {
             // The PeekMut must be gone before `self` is borrowed again.
@@ -713,19 +781,38 @@ impl Sim {
                 continue;
             };
             self.free.push(slot);
+            let done = self.flows[slot as usize];
             // A held flow stays open in the capture; only its events end.
-            if self.flows[slot as usize].kind != Kind::TcpHold {
+            if done.kind != Kind::TcpHold {
                 self.active -= 1;
             }
-            if let Profile::Mixed { packets } = self.profile {
-                if out.summary.packets >= packets {
-                    self.spawning = false;
+            match self.profile {
+                Profile::Mixed { packets } => {
+                    if out.summary.packets >= packets {
+                        self.spawning = false;
+                    }
+                    if self.spawning {
+                        // The next conversation starts shortly after.
+                        let t2 = t + self.rng.below(2 * MS);
+                        self.open_mixed(t2);
+                    }
                 }
-                if self.spawning {
-                    // The next conversation starts shortly after.
-                    let t2 = t + self.rng.below(2 * MS);
-                    self.open_mixed(t2);
+                Profile::Dcerpc { .. } if done.kind == Kind::Epm => {
+                    // The client connects to the port it was handed (even
+                    // after the packet target: every hand-off is followed).
+                    let t2 = t + self.rng.range(200, 3 * MS);
+                    self.open_rpc_app(t2, &done);
                 }
+                Profile::Dcerpc { packets } => {
+                    if out.summary.packets >= packets {
+                        self.spawning = false;
+                    }
+                    if self.spawning {
+                        let t2 = t + self.rng.below(2 * MS);
+                        self.open_dcerpc(t2);
+                    }
+                }
+                Profile::ConcurrentFlows { .. } => {}
             }
         }
         Ok(())
@@ -819,7 +906,66 @@ impl Sim {
             gap_us: 0,
             close: 0,
             isn: c_seq,
+            ci: 0,
+            iface: 0,
+            maps: 0,
+            addr_zero: false,
+            msg: 0,
+            msg_off: 0,
+            stub: 0,
+            call_id: 1,
+            opnum: 0,
+            port: 0,
         }
+    }
+
+    /// Dcerpc: opens one session at `t`: an endpoint-mapper conversation
+    /// (whose end opens the application connection), or one time in three
+    /// a conversation of the mixed profile.
+    fn open_dcerpc(&mut self, t: u64) {
+        if self.rng.below(3) == 0 {
+            self.open_mixed(t);
+            return;
+        }
+        let r = &mut self.rng;
+        let ci = r.below(508);
+        let c = client_addr(ci);
+        let rtt = match r.below(10) {
+            0..=6 => r.range(150, 2 * MS),
+            _ => r.range(2 * MS, 30 * MS),
+        } as u32;
+        let srv = 10 + r.below(20) as u8;
+        let iface = r.below(RPC_IFACES.len() as u64) as u8;
+        let maps = if r.chance(300) { 2 } else { 1 };
+        let addr_zero = r.chance(500);
+        let cport = self.alloc_port(ci);
+        let mut f = self.new_tcp(Kind::Epm, c, cport, ip(203, 0, 113, srv), 135, rtt);
+        f.ci = ci as u16;
+        f.iface = iface;
+        f.maps = maps;
+        f.addr_zero = addr_zero;
+        // A server registers each interface on one dynamic port.
+        f.port = 49152 + ((srv as u32 * 7919 + iface as u32 * 104_729) % 16384) as u16;
+        self.add(t, f);
+    }
+
+    /// Dcerpc: the connection from `epm`'s client to the port it was handed.
+    fn open_rpc_app(&mut self, t: u64, epm: &Flow) {
+        let cport = self.alloc_port(epm.ci as u64);
+        let mut f = self.new_tcp(
+            Kind::RpcApp,
+            epm.c.src,
+            cport,
+            epm.c.dst,
+            epm.port,
+            epm.rtt_us,
+        );
+        f.ci = epm.ci;
+        f.iface = epm.iface;
+        f.port = epm.port;
+        f.left = self.rng.range(5, 50) as u32;
+        f.close = self.rng.below(2) as u8;
+        self.add(t, f);
     }
 
     /// Opens one conversation of the mixed profile at `t`.
@@ -972,6 +1118,13 @@ fn step<W: Write>(
         Stage::HsAck => {
             let c = f.c;
             out.tcp(t, &c, TCP_ACK, f.c_seq, f.s_seq, 0)?;
+            if matches!(f.kind, Kind::Epm | Kind::RpcApp) {
+                f.stage = Stage::RpcMsg;
+                f.msg = M_BIND;
+                f.msg_off = 0;
+                f.unacked = 0;
+                return Ok(Some(t + small()));
+            }
             f.stage = Stage::Request;
             f.req_left = if f.kind == Kind::TcpHold {
                 1
@@ -1132,6 +1285,493 @@ fn step<W: Write>(
             }
             Some(t + f.gap_us as u64 + (t % 500))
         }
+        Stage::RpcMsg => {
+            let len = rpc_msg_len(f);
+            let off = f.msg_off;
+            let seg = (len - off).min(MSS);
+            let last = off + seg == len;
+            let flags = TCP_ACK | if last { TCP_PSH } else { 0 };
+            let snap = *f;
+            let fill = |p: &mut [u8]| rpc_msg_write(&snap, off as usize, p);
+            if msg_from_client(f.msg) {
+                let c = f.c;
+                out.tcp_with(t, &c, flags, f.c_seq, f.s_seq, seg as usize, fill)?;
+                f.c_seq = f.c_seq.wrapping_add(seg);
+            } else {
+                let s = f.s;
+                out.tcp_with(t, &s, flags, f.s_seq, f.c_seq, seg as usize, fill)?;
+                f.s_seq = f.s_seq.wrapping_add(seg);
+            }
+            f.msg_off += seg;
+            f.unacked += 1;
+            if last {
+                if f.msg == M_RESP {
+                    // Delayed ACK of the response's tail.
+                    f.stage = Stage::RpcAck;
+                    Some(t + small())
+                } else {
+                    Some(rpc_next(f, r, t))
+                }
+            } else if f.unacked == 2 {
+                f.stage = Stage::RpcAck;
+                Some(t + small())
+            } else {
+                // Back-to-back segments.
+                Some(t + (seg as u64 / 100).max(2))
+            }
+        }
+        Stage::RpcAck => {
+            // The receiver of the current message acknowledges it.
+            if msg_from_client(f.msg) {
+                let s = f.s;
+                out.tcp(t, &s, TCP_ACK, f.s_seq, f.c_seq, 0)?;
+            } else {
+                let c = f.c;
+                out.tcp(t, &c, TCP_ACK, f.c_seq, f.s_seq, 0)?;
+            }
+            f.unacked = 0;
+            if f.msg_off == rpc_msg_len(f) {
+                Some(rpc_next(f, r, t))
+            } else {
+                f.stage = Stage::RpcMsg;
+                Some(t + 5)
+            }
+        }
     };
     Ok(next)
+}
+
+// ---------------------------------------------------------------- DCE/RPC
+
+/// TCP payload per segment (1514-byte frames).
+const MSS: u32 = (MAX_FRAME - HDRS) as u32;
+
+// The DCE/RPC messages of the dcerpc profile (one call's request or
+// response may be several PDUs: fragments).
+const M_BIND: u8 = 0;
+const M_BIND_ACK: u8 = 1;
+const M_MAP_REQ: u8 = 2;
+const M_MAP_RESP: u8 = 3;
+const M_REQ: u8 = 4;
+const M_RESP: u8 = 5;
+
+/// Largest PDU on application connections (max_xmit_frag = max_recv_frag
+/// in bind and bind_ack, as Windows negotiates): larger responses are sent
+/// as several fragments.
+const RPC_MAX_FRAG: u16 = 4280;
+/// Size of every fragment but the last: header, 4224 stub bytes (a
+/// multiple of 16, so no pad), auth trailer.
+const RPC_FRAG: u32 = 4272;
+const RPC_FRAG_STUB: u32 = RPC_FRAG - 24 - TRAILER_LEN as u32;
+/// Max PDU size the endpoint-mapper bind offers (protocols.md Example 1).
+const EPM_FRAG: u16 = 5840;
+
+/// A UUID in little-endian wire order (Data1-3 LE, Data4 verbatim).
+const fn uuid_le(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> [u8; 16] {
+    let a = d1.to_le_bytes();
+    let b = d2.to_le_bytes();
+    let c = d3.to_le_bytes();
+    [
+        a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d4[0], d4[1], d4[2], d4[3], d4[4], d4[5],
+        d4[6], d4[7],
+    ]
+}
+
+struct RpcIface {
+    uuid: [u8; 16],
+    major: u16,
+    minor: u16,
+    opnums: &'static [u16],
+}
+
+/// Exchange / AD interfaces the clients map and then call.
+const RPC_IFACES: [RpcIface; 4] = [
+    // NSPI (Exchange address book) v56.0: NspiBind, NspiQueryRows,
+    // NspiGetMatches, NspiDNToMId.
+    RpcIface {
+        uuid: uuid_le(
+            0xf5cc5a18,
+            0x4264,
+            0x101a,
+            [0x8c, 0x59, 0x08, 0x00, 0x2b, 0x2f, 0x84, 0x26],
+        ),
+        major: 56,
+        minor: 0,
+        opnums: &[0, 3, 5, 7],
+    },
+    // EMSMDB v0.81: EcDoConnectEx, EcDoRpcExt2, EcDoDisconnect.
+    RpcIface {
+        uuid: uuid_le(
+            0xa4f1db00,
+            0xca47,
+            0x1067,
+            [0xb3, 0x1f, 0x00, 0xdd, 0x01, 0x06, 0x62, 0xda],
+        ),
+        major: 0,
+        minor: 81,
+        opnums: &[10, 11, 11, 11, 1],
+    },
+    // DRSUAPI v4.0: IDL_DRSBind, IDL_DRSGetNCChanges, IDL_DRSCrackNames.
+    RpcIface {
+        uuid: uuid_le(
+            0xe3514235,
+            0x4b06,
+            0x11d1,
+            [0xab, 0x04, 0x00, 0xc0, 0x4f, 0xc2, 0xdc, 0xd2],
+        ),
+        major: 4,
+        minor: 0,
+        opnums: &[0, 3, 12],
+    },
+    // NETLOGON v1.0: NetrServerReqChallenge, NetrServerAuthenticate3,
+    // NetrLogonGetDomainInfo.
+    RpcIface {
+        uuid: uuid_le(
+            0x12345678,
+            0x1234,
+            0xabcd,
+            [0xef, 0x00, 0x01, 0x23, 0x45, 0x67, 0xcf, 0xfb],
+        ),
+        major: 1,
+        minor: 0,
+        opnums: &[4, 26, 29],
+    },
+];
+
+const NDR20: [u8; 20] = [
+    0x04, 0x5d, 0x88, 0x8a, 0xeb, 0x1c, 0xc9, 0x11, 0x9f, 0xe8, 0x08, 0x00, 0x2b, 0x10, 0x48, 0x60,
+    2, 0, 0, 0,
+];
+const EPM_UUID: [u8; 16] = uuid_le(
+    0xe1af8308,
+    0x5d1f,
+    0x11c9,
+    [0x91, 0xa4, 0x08, 0x00, 0x2b, 0x14, 0xa0, 0xfa],
+);
+
+/// protocols.md Example 5 (ept_map request for NSPI, 156 bytes); the
+/// interface floor and call_id are patched per call.
+const EPT_MAP_REQ: [u8; 156] = [
+    0x05, 0x00, 0x00, 0x03, 0x10, 0x00, 0x00, 0x00, 0x9c, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+    0x84, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00,
+    0x4b, 0x00, 0x00, 0x00, 0x4b, 0x00, 0x00, 0x00, 0x05, 0x00, 0x13, 0x00, 0x0d, 0x18, 0x5a, 0xcc,
+    0xf5, 0x64, 0x42, 0x1a, 0x10, 0x8c, 0x59, 0x08, 0x00, 0x2b, 0x2f, 0x84, 0x26, 0x38, 0x00, 0x02,
+    0x00, 0x00, 0x00, 0x13, 0x00, 0x0d, 0x04, 0x5d, 0x88, 0x8a, 0xeb, 0x1c, 0xc9, 0x11, 0x9f, 0xe8,
+    0x08, 0x00, 0x2b, 0x10, 0x48, 0x60, 0x02, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x0b, 0x02,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x07, 0x02, 0x00, 0x00, 0x87, 0x01, 0x00, 0x09, 0x04, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00,
+];
+
+/// protocols.md Example 6 (ept_map response, one TCP tower, 152 bytes);
+/// interface floor, port, address and call_id are patched per call.
+const EPT_MAP_RESP: [u8; 152] = [
+    0x05, 0x00, 0x02, 0x03, 0x10, 0x00, 0x00, 0x00, 0x98, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+    0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+    0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,
+    0x4b, 0x00, 0x00, 0x00, 0x4b, 0x00, 0x00, 0x00, 0x05, 0x00, 0x13, 0x00, 0x0d, 0x18, 0x5a, 0xcc,
+    0xf5, 0x64, 0x42, 0x1a, 0x10, 0x8c, 0x59, 0x08, 0x00, 0x2b, 0x2f, 0x84, 0x26, 0x38, 0x00, 0x02,
+    0x00, 0x00, 0x00, 0x13, 0x00, 0x0d, 0x04, 0x5d, 0x88, 0x8a, 0xeb, 0x1c, 0xc9, 0x11, 0x9f, 0xe8,
+    0x08, 0x00, 0x2b, 0x10, 0x48, 0x60, 0x02, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x0b, 0x02,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x07, 0x02, 0x00, 0x13, 0x85, 0x01, 0x00, 0x09, 0x04, 0x00, 0xc0,
+    0xa8, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00,
+];
+
+/// Stub content: 8 KiB from the PRNG (a stub slice starts anywhere in the
+/// first 4 KiB, and no slice is longer than a segment).
+static STUB_BYTES: [u8; 8192] = {
+    let mut b = [0u8; 8192];
+    let mut x: u64 = 0x0005_eedd_ce4c_0de5;
+    let mut i = 0;
+    while i < 8192 {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        b[i] = (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8;
+        i += 1;
+    }
+    b
+};
+
+fn msg_from_client(msg: u8) -> bool {
+    matches!(msg, M_BIND | M_MAP_REQ | M_REQ)
+}
+
+/// ASCII decimal of `port` (bind_ack's sec_addr), without the NUL.
+fn port_digits(port: u16, out: &mut [u8; 5]) -> usize {
+    let s = port.to_string();
+    out[..s.len()].copy_from_slice(s.as_bytes());
+    s.len()
+}
+
+/// Offset of bind_ack's n_results: sec_addr (length + string + NUL) padded
+/// to 4 from the start of the PDU.
+fn bind_ack_results_at(f: &Flow) -> usize {
+    let digits = if f.kind == Kind::Epm {
+        3
+    } else {
+        port_digits(f.port, &mut [0; 5])
+    };
+    (26 + digits + 1).next_multiple_of(4)
+}
+
+fn resp_frags(stub: u32) -> u32 {
+    stub.div_ceil(RPC_FRAG_STUB).max(1)
+}
+
+/// Bytes of the flow's current message (all fragments).
+fn rpc_msg_len(f: &Flow) -> u32 {
+    match f.msg {
+        M_BIND => 72,
+        M_BIND_ACK => bind_ack_results_at(f) as u32 + 28,
+        M_MAP_REQ => EPT_MAP_REQ.len() as u32,
+        M_MAP_RESP => EPT_MAP_RESP.len() as u32,
+        _ => frags_len(f.stub),
+    }
+}
+
+/// The 16-byte common header: v5.0, little-endian drep.
+fn co_header(b: &mut [u8], ptype: u8, flags: u8, frag_len: u32, call_id: u32) {
+    b[..8].copy_from_slice(&[5, 0, ptype, flags, 0x10, 0, 0, 0]);
+    b[8..10].copy_from_slice(&(frag_len as u16).to_le_bytes());
+    b[10..12].fill(0);
+    b[12..16].copy_from_slice(&call_id.to_le_bytes());
+}
+
+/// Writes bytes `off..off + dst.len()` of the flow's current message.
+fn rpc_msg_write(f: &Flow, off: usize, dst: &mut [u8]) {
+    let ifc = &RPC_IFACES[f.iface as usize];
+    let mut small = [0u8; 160];
+    let len = match f.msg {
+        M_BIND => {
+            let b = &mut small;
+            co_header(b, 11, 3, 72, f.call_id);
+            let frag = if f.kind == Kind::Epm {
+                EPM_FRAG
+            } else {
+                RPC_MAX_FRAG
+            };
+            b[16..18].copy_from_slice(&frag.to_le_bytes());
+            b[18..20].copy_from_slice(&frag.to_le_bytes());
+            b[20..24].fill(0); // new association
+            b[24..28].copy_from_slice(&[1, 0, 0, 0]); // one context
+            b[28..32].copy_from_slice(&[0, 0, 1, 0]); // id 0, one syntax
+            let (uuid, major, minor) = if f.kind == Kind::Epm {
+                (EPM_UUID, 3, 0)
+            } else {
+                (ifc.uuid, ifc.major, ifc.minor)
+            };
+            b[32..48].copy_from_slice(&uuid);
+            b[48..50].copy_from_slice(&major.to_le_bytes());
+            b[50..52].copy_from_slice(&minor.to_le_bytes());
+            b[52..72].copy_from_slice(&NDR20);
+            72
+        }
+        M_BIND_ACK => {
+            let b = &mut small;
+            let a = bind_ack_results_at(f);
+            let len = a + 28;
+            co_header(b, 12, 3, len as u32, f.call_id);
+            let frag = if f.kind == Kind::Epm {
+                EPM_FRAG
+            } else {
+                RPC_MAX_FRAG
+            };
+            b[16..18].copy_from_slice(&frag.to_le_bytes());
+            b[18..20].copy_from_slice(&frag.to_le_bytes());
+            b[20..24].copy_from_slice(&(0x1000 | (f.isn & 0xffff)).to_le_bytes());
+            let mut digits = [0u8; 5];
+            let n = if f.kind == Kind::Epm {
+                digits[..3].copy_from_slice(b"135");
+                3
+            } else {
+                port_digits(f.port, &mut digits)
+            };
+            b[24..26].copy_from_slice(&((n + 1) as u16).to_le_bytes());
+            b[26..26 + n].copy_from_slice(&digits[..n]);
+            b[26 + n..a].fill(0); // NUL and pad
+            b[a..a + 4].copy_from_slice(&[1, 0, 0, 0]); // one result
+            b[a + 4..a + 8].fill(0); // acceptance, reason 0
+            b[a + 8..a + 28].copy_from_slice(&NDR20);
+            len
+        }
+        M_MAP_REQ => {
+            let b = &mut small;
+            b[..156].copy_from_slice(&EPT_MAP_REQ);
+            b[12..16].copy_from_slice(&f.call_id.to_le_bytes());
+            b[0x3d..0x4d].copy_from_slice(&ifc.uuid);
+            b[0x4d..0x4f].copy_from_slice(&ifc.major.to_le_bytes());
+            b[0x51..0x53].copy_from_slice(&ifc.minor.to_le_bytes());
+            156
+        }
+        M_MAP_RESP => {
+            let b = &mut small;
+            b[..152].copy_from_slice(&EPT_MAP_RESP);
+            b[12..16].copy_from_slice(&f.call_id.to_le_bytes());
+            b[0x4d..0x5d].copy_from_slice(&ifc.uuid);
+            b[0x5d..0x5f].copy_from_slice(&ifc.major.to_le_bytes());
+            b[0x61..0x63].copy_from_slice(&ifc.minor.to_le_bytes());
+            b[0x88..0x8a].copy_from_slice(&f.port.to_be_bytes());
+            let addr = if f.addr_zero { 0 } else { f.c.dst };
+            b[0x8f..0x93].copy_from_slice(&addr.to_be_bytes());
+            152
+        }
+        _ => {
+            rpc_frags_write(f, off, dst);
+            return;
+        }
+    };
+    dst.copy_from_slice(&small[off..off + dst.len()]);
+    debug_assert!(off + dst.len() <= len);
+}
+
+/// Auth trailer of every request/response fragment: NTLMSSP (type 10) at
+/// packet privacy (level 6), a 16-byte verifier, 8-byte sec_trailer.
+const AUTH_LEN: usize = 16;
+const TRAILER_LEN: usize = 8 + AUTH_LEN;
+
+/// Stub padding before the sec_trailer (16-byte aligned from the stub).
+fn auth_pad(stub: usize) -> usize {
+    (16 - stub % 16) % 16
+}
+
+/// Bytes of a request (one fragment: stubs stay below RPC_FRAG_STUB) or a
+/// response (fragments of RPC_FRAG_STUB stub bytes, the last one shorter).
+fn frags_len(stub: u32) -> u32 {
+    let n = resp_frags(stub);
+    let last = stub - (n - 1) * RPC_FRAG_STUB;
+    (n - 1) * RPC_FRAG + (24 + last as usize + auth_pad(last as usize) + TRAILER_LEN) as u32
+}
+
+/// Writes bytes `off..off + dst.len()` of a request or response: per
+/// fragment the 24-byte header, the stub slice, its pad, the auth trailer.
+/// The stub is sealed (privacy), so random bytes are what the wire shows.
+fn rpc_frags_write(f: &Flow, off: usize, dst: &mut [u8]) {
+    let req = f.msg == M_REQ;
+    let n = resp_frags(f.stub) as usize;
+    let (fsize, fstub) = (RPC_FRAG as usize, RPC_FRAG_STUB as usize);
+    let seed = (f.call_id as usize).wrapping_mul(977) ^ f.isn as usize;
+    let total_stub = f.stub as usize;
+    let mut pos = off;
+    let mut d = 0;
+    while d < dst.len() {
+        let k = pos / fsize;
+        let within = pos % fsize;
+        let stub_before = k * fstub;
+        let this_stub = (total_stub - stub_before).min(fstub);
+        let pad = auth_pad(this_stub);
+        let trailer_at = 24 + this_stub + pad;
+        let take;
+        if within < 24 {
+            let mut h = [0u8; 24];
+            let flags = (if k == 0 { 1 } else { 0 }) | (if k == n - 1 { 2 } else { 0 });
+            co_header(
+                &mut h,
+                if req { 0 } else { 2 },
+                flags,
+                (trailer_at + TRAILER_LEN) as u32,
+                f.call_id,
+            );
+            h[10..12].copy_from_slice(&(AUTH_LEN as u16).to_le_bytes());
+            // alloc_hint: stub bytes still to come, this fragment's included.
+            h[16..20].copy_from_slice(&((total_stub - stub_before) as u32).to_le_bytes());
+            h[20..22].fill(0); // context 0
+            if req {
+                h[22..24].copy_from_slice(&f.opnum.to_le_bytes());
+            } else {
+                h[22..24].fill(0); // cancel count, reserved
+            }
+            take = (24 - within).min(dst.len() - d);
+            dst[d..d + take].copy_from_slice(&h[within..within + take]);
+        } else if within < 24 + this_stub {
+            let s = stub_before + within - 24;
+            take = (24 + this_stub - within).min(dst.len() - d);
+            let at = (seed + s) % 4096;
+            dst[d..d + take].copy_from_slice(&STUB_BYTES[at..at + take]);
+        } else {
+            // Pad, sec_trailer, NTLMSSP verifier (version 1, 8-byte
+            // checksum, sequence number).
+            let mut tail = [0u8; 15 + TRAILER_LEN];
+            let t = &mut tail[pad..];
+            t[..8].copy_from_slice(&[10, 6, pad as u8, 0, 0, 0, 0, 0]);
+            t[8..12].copy_from_slice(&1u32.to_le_bytes());
+            let at = (seed + k * 8) % 4096;
+            t[12..20].copy_from_slice(&STUB_BYTES[at..at + 8]);
+            t[20..24].copy_from_slice(&(f.call_id * 2 + !req as u32).to_le_bytes());
+            let w = within - 24 - this_stub;
+            take = (pad + TRAILER_LEN - w).min(dst.len() - d);
+            dst[d..d + take].copy_from_slice(&tail[w..w + take]);
+        }
+        d += take;
+        pos += take;
+    }
+}
+
+/// The current message is complete (and acknowledged if need be): the
+/// next one, or the close. Returns when the next packet is due.
+fn rpc_next(f: &mut Flow, r: &mut Rng, t: u64) -> u64 {
+    let rtt = f.rtt_us as u64;
+    f.msg_off = 0;
+    f.unacked = 0;
+    f.stage = Stage::RpcMsg;
+    match f.msg {
+        M_BIND => {
+            f.msg = M_BIND_ACK;
+            t + rtt + r.range(100, 500)
+        }
+        M_BIND_ACK if f.kind == Kind::Epm => {
+            f.msg = M_MAP_REQ;
+            t + 20 + r.below(60)
+        }
+        M_BIND_ACK => {
+            rpc_new_call(f, r);
+            t + 20 + r.below(60)
+        }
+        M_MAP_REQ => {
+            f.msg = M_MAP_RESP;
+            t + rtt + r.range(100, 400)
+        }
+        M_MAP_RESP => {
+            f.maps -= 1;
+            if f.maps > 0 {
+                f.call_id += 1;
+                f.msg = M_MAP_REQ;
+                t + r.range(200, 2 * MS)
+            } else {
+                f.stage = Stage::Fin1;
+                f.close = 0;
+                t + r.range(200, 5 * MS)
+            }
+        }
+        M_REQ => {
+            f.msg = M_RESP;
+            // Most answers fit one fragment; 40% need 2-5.
+            f.stub = if r.chance(600) {
+                r.range(100, 4000)
+            } else {
+                r.range(4001, 20000)
+            } as u32;
+            t + rtt + r.range(100, 5 * MS)
+        }
+        _ => {
+            f.left -= 1;
+            if f.left > 0 {
+                f.call_id += 1;
+                rpc_new_call(f, r);
+                t + r.range(MS, 30 * MS)
+            } else {
+                f.stage = Stage::Fin1;
+                t + r.range(MS, 100 * MS)
+            }
+        }
+    }
+}
+
+fn rpc_new_call(f: &mut Flow, r: &mut Rng) {
+    let ops = RPC_IFACES[f.iface as usize].opnums;
+    f.msg = M_REQ;
+    f.opnum = ops[r.below(ops.len() as u64) as usize];
+    f.stub = r.range(100, 4000) as u32;
 }
