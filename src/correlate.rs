@@ -64,6 +64,9 @@ pub enum Outcome {
     /// No new connection, but the client already had an established one to
     /// that endpoint, open when the answer came (an association reused).
     ExistingConnection { client_port: u16 },
+    /// The client asked again before connecting; the connection that
+    /// followed is credited to the later answer.
+    Superseded,
 }
 
 impl Outcome {
@@ -81,6 +84,7 @@ impl Outcome {
             Outcome::IcmpUnreachable { .. } => "icmp-unreachable",
             Outcome::UdpUnanswered => "udp-unanswered",
             Outcome::ExistingConnection { .. } => "existing-connection",
+            Outcome::Superseded => "superseded",
         }
     }
 }
@@ -394,10 +398,9 @@ pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) 
     for h in handoffs.iter_mut().rev() {
         let key = (h.client, h.server, h.transport, h.port);
         let mut end = h.ts.saturating_add(cfg.handoff_window);
-        if let Some(&next) = next_same.get(&key) {
-            if next > h.ts {
-                end = end.min(next);
-            }
+        let superseded_by = next_same.get(&key).copied().filter(|&n| n > h.ts);
+        if let Some(next) = superseded_by {
+            end = end.min(next);
         }
         next_same.insert(key, h.ts);
         let candidates = by_endpoint
@@ -405,6 +408,24 @@ pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) 
             .map(Vec::as_slice)
             .unwrap_or(&[]);
         h.outcome = follow_up(h.ts, end, h.client, flows, candidates);
+        if h.outcome == Outcome::NoAttempt {
+            // Asked again within the window: did the later answer's
+            // connection come? Then this one was superseded, not ignored.
+            if let Some(next) =
+                superseded_by.filter(|&n| n <= h.ts.saturating_add(cfg.handoff_window))
+            {
+                let later = follow_up(
+                    next,
+                    next.saturating_add(cfg.handoff_window),
+                    h.client,
+                    flows,
+                    candidates,
+                );
+                if later.followed() {
+                    h.outcome = Outcome::Superseded;
+                }
+            }
+        }
         h.window_cut =
             !h.outcome.followed() && capture_end < h.ts.saturating_add(cfg.handoff_window);
     }

@@ -79,7 +79,22 @@ fn lab_handoffs_equal_truth_on_both_taps_with_the_right_outcome() {
                     .map(|f| f["observed_verdict"].as_str().unwrap())
                     .collect();
                 let kind = h["outcome"]["kind"].as_str().unwrap();
-                let want_kind = if follow.is_empty() {
+                // A later answer for the same endpoint to the same client
+                // within 30 s whose own connection got through.
+                let superseded = handouts.iter().any(|later| {
+                    let dt = later["ts"].as_f64().unwrap() - th["ts"].as_f64().unwrap();
+                    later["frame"].as_u64() > frame.as_u64()
+                        && dt <= 30.0
+                        && later["client"] == th["client"]
+                        && later["port"] == th["port"]
+                        && t["flows"].as_array().unwrap().iter().any(|f| {
+                            f["epm_map_frame"] == later["frame"]
+                                && f["observed_verdict"] == "allowed"
+                        })
+                });
+                let want_kind = if follow.is_empty() && superseded {
+                    "superseded"
+                } else if follow.is_empty() {
                     "no-attempt"
                 } else if verdicts.contains("allowed") {
                     "established"

@@ -245,7 +245,7 @@ fn outcome_json(o: &Outcome) -> Value {
         Outcome::ExistingConnection { client_port } => {
             v["client_port"] = (*client_port).into();
         }
-        Outcome::NoAttempt | Outcome::UdpUnanswered => {}
+        Outcome::NoAttempt | Outcome::UdpUnanswered | Outcome::Superseded => {}
     }
     v
 }

@@ -130,6 +130,7 @@ fn handoff_line(h: &Handoff) -> String {
             if *v6 { "v6" } else { "" }
         ),
         Outcome::UdpUnanswered => "NOT FOLLOWED: UDP datagrams unanswered".into(),
+        Outcome::Superseded => "asked again: the connection followed the later answer".into(),
         Outcome::ExistingConnection { client_port } => format!(
             "no new connection: the client's connection from port {client_port} was already open"
         ),
