@@ -21,7 +21,8 @@ pub struct FlowConfig {
     /// Most flows per table whose DCE/RPC is parsed at once (each holds
     /// bounded stream and PDU buffers).
     pub max_rpc_flows_per_shard: usize,
-    /// Parse DCE/RPC (endpoint-mapper hand-offs, interface labels).
+    /// Parse DCE/RPC (endpoint-mapper hand-offs, interface labels). Other
+    /// payload recognizers run either way.
     pub dcerpc: bool,
     /// Most flows one logical shard may track at once; the least recently
     /// active flow is evicted (and counted) to make room.
@@ -270,7 +271,7 @@ pub struct AppLabel {
     /// E.g. the TLS SNI, the SMTP EHLO host, the HTTP Host.
     pub detail: Option<String>,
     /// The COTP connection's outcome, TSAPs and classification.
-    pub rfc1006: Option<crate::proto::rfc1006::Rfc1006Summary>,
+    pub rfc1006: Option<Box<crate::proto::rfc1006::Rfc1006Summary>>,
 }
 
 /// Application-parser counters of a flow table.

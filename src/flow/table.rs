@@ -393,7 +393,7 @@ impl Flow {
                     Box::new(super::AppLabel {
                         service: conn.service_name(),
                         detail: None,
-                        rfc1006: Some(summary),
+                        rfc1006: Some(Box::new(summary)),
                     })
                 });
                 (None, label)
@@ -563,9 +563,7 @@ impl FlowTable {
                     len,
                     out,
                 ) {
-                    if self.config.dcerpc {
-                        self.app_tcp(i, is_orig, pkt, &t, payload);
-                    }
+                    self.app_tcp(i, is_orig, pkt, &t, payload);
                 }
             }
             Transport::Udp(u) => {
@@ -573,9 +571,7 @@ impl FlowTable {
                 if let Some((i, is_orig)) =
                     self.l4(pkt, PROTO_UDP, u.sport, u.dport, None, len, out)
                 {
-                    if self.config.dcerpc {
-                        self.app_udp(i, is_orig, pkt, payload);
-                    }
+                    self.app_udp(i, is_orig, pkt, payload);
                 }
             }
             Transport::Icmp(ref m) => {
@@ -780,7 +776,7 @@ impl FlowTable {
                 return;
             }
             f.flags += 1 << APP_PROBE_SHIFT;
-            if !looks_like_dcerpc_cl(payload) {
+            if !self.config.dcerpc || !looks_like_dcerpc_cl(payload) {
                 let (o, r) = if is_orig {
                     (payload, &[][..])
                 } else {
@@ -842,7 +838,7 @@ impl FlowTable {
                 && t.seq == f.seq_lo[d].wrapping_add(1)
                 && payload[0] == 5
                 && payload.get(1).is_none_or(|m| *m <= 1);
-            if !short_start && !looks_like_dcerpc(payload) {
+            if !self.config.dcerpc || (!short_start && !looks_like_dcerpc(payload)) {
                 if looks_like_tpkt(payload) {
                     self.start_rfc1006(i, is_orig, pkt, t, payload);
                 } else if let Some(r) = if is_orig {

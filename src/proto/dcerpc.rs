@@ -719,11 +719,13 @@ fn stub_slice(pdu: &[u8], hdr_len: usize, body_end: usize, pad: usize) -> Result
             have: body_end,
         });
     }
-    let end = body_end - pad;
-    if end < hdr_len {
-        return Err(DceError::Malformed("auth_pad_length exceeds the stub"));
+    // auth_pad_length is untrusted: it may exceed the whole body.
+    match body_end.checked_sub(pad) {
+        Some(end) if end >= hdr_len => pdu
+            .get(hdr_len..end)
+            .ok_or(DceError::Malformed("stub beyond the PDU")),
+        _ => Err(DceError::Malformed("auth_pad_length exceeds the stub")),
     }
-    Ok(&pdu[hdr_len..end])
 }
 
 fn parse_syntax(pdu: &[u8], off: usize, e: Endian) -> SyntaxId {

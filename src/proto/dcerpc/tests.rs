@@ -656,3 +656,18 @@ fn connectionless_header() {
     assert!(!looks_like_dcerpc(&d));
     assert!(!looks_like_dcerpc_cl(&hex(EXAMPLE1)));
 }
+
+/// Found by `parsers_never_panic`: an auth_pad_length larger than the whole
+/// body made the stub end wrap around in release builds.
+#[test]
+fn auth_pad_length_beyond_the_body_is_rejected() {
+    // Request, frag 40, auth_length 8: trailer at 24, pad length 200.
+    let mut pdu = vec![
+        0x05, 0x00, 0x00, 0x03, 0x10, 0x00, 0x00, 0x00, 40, 0x00, 8, 0x00, 1, 0, 0, 0,
+    ];
+    pdu.extend([0u8; 8]); // alloc_hint, ctx, opnum
+    pdu.extend([0x0a, 0x02, 200, 0x00, 0, 0, 0, 0]); // sec_trailer: pad 200
+    pdu.extend([0u8; 8]); // auth value
+    assert_eq!(pdu.len(), 40);
+    assert!(parse_pdu(&pdu).is_err());
+}
