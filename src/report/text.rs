@@ -152,6 +152,47 @@ fn handoff_line(h: &Handoff) -> String {
     )
 }
 
+/// The scenarios of the KB articles (Q176466, KB270836, KB280132) a flow
+/// belongs to, by its service and, for RPC between servers, by roles.
+pub fn kb_scenario(
+    service: &str,
+    server_is_exchange: bool,
+    server_to_server: bool,
+) -> &'static str {
+    match service {
+        // The endpoint mapper of a host not known as an Exchange server: AD.
+        "epm" if !server_is_exchange => {
+            "Domain controller services (front-end in a perimeter network, AD)"
+        }
+        "epm"
+        | "exchange-store"
+        | "exchange-directory"
+        | "exchange-referral"
+        | "exchange-store-admin"
+        | "mapi-notification"
+        | "rpc-over-http"
+            if !server_to_server =>
+        {
+            "MAPI client <-> server"
+        }
+        "exchange-mta" | "exchange-sa" | "exchange-directory" | "exchange-store" | "epm" => {
+            "Server <-> server RPC (intrasite / intersite site connector)"
+        }
+        "x400-mta" | "rfc1006" => "X.400 connector (RFC 1006)",
+        "pop3" | "pop3s" => "POP3 clients",
+        "imap" | "imaps" => "IMAP4 clients",
+        "smtp" => "SMTP (sending mail)",
+        "nntp" | "nntps" => "NNTP clients",
+        "ldap" | "ldaps" | "gc" | "gc-ssl" => "LDAP clients / global catalog",
+        "dns" | "kerberos" | "ntp" | "smb" | "netbios-ns" | "netbios-dgm" | "netbios-ssn"
+        | "netlogon" | "ad-replication" | "lsarpc" | "samr" | "dnsserver" | "frs" | "dfsr" => {
+            "Domain controller services (front-end in a perimeter network, AD)"
+        }
+        "http" | "https" | "tls" => "Web (OWA, front-end to back-end)",
+        _ => "Other",
+    }
+}
+
 /// Writes the text report.
 pub fn write_text(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     let s = &a.stats;
@@ -261,6 +302,29 @@ pub fn write_text(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     }
     let mut rows: Vec<_> = by_port.into_iter().collect();
     rows.sort_by(|a, b| b.1[0].cmp(&a.1[0]).then(a.0.cmp(&b.0)));
+    // Flows grouped in the KB's own scenarios.
+    let mut scenarios: BTreeMap<&'static str, [u64; 3]> = BTreeMap::new();
+    for f in &a.flows {
+        let service = c.label(f).service;
+        let server_is_exchange = c.is_exchange_server(&f.server);
+        let s2s = server_is_exchange && c.is_exchange_server(&f.client);
+        let row = scenarios
+            .entry(kb_scenario(service, server_is_exchange, s2s))
+            .or_default();
+        row[0] += 1;
+        row[1] += established(f) as u64;
+        row[2] += is_failed_attempt(f) as u64;
+    }
+    writeln!(w, "\nFlows by KB scenario")?;
+    writeln!(
+        w,
+        "  {:<66} {:>7} {:>7} {:>7}",
+        "scenario", "flows", "estab", "failed"
+    )?;
+    for (name, r) in &scenarios {
+        writeln!(w, "  {:<66} {:>7} {:>7} {:>7}", name, r[0], r[1], r[2])?;
+    }
+
     writeln!(w, "\nFlows by service and server port")?;
     writeln!(
         w,
