@@ -155,7 +155,8 @@ fn udp_capture(name: &str, dport: u16, query: &[u8], answer: &[u8]) -> String {
 
 #[test]
 fn each_well_known_signature_is_recognized_end_to_end_off_its_port() {
-    let cases: [(&str, u16, &[u8], &[u8], &str); 3] = [
+    type Case<'a> = (&'a str, u16, &'a [u8], &'a [u8], &'a str);
+    let cases: [Case; 3] = [
         (
             "pop3",
             1110,
