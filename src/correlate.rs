@@ -250,7 +250,8 @@ impl Correlated {
     }
 }
 
-fn tcp_established(s: ConnState) -> bool {
+/// A TCP state in which the handshake completed.
+pub fn tcp_established(s: ConnState) -> bool {
     matches!(
         s,
         ConnState::S1

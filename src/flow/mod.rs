@@ -255,6 +255,17 @@ pub enum AppState {
     Label(AppLabel),
 }
 
+impl AppLabel {
+    /// A label from a payload recognizer's answer.
+    pub fn recognized(r: crate::proto::recognize::Recognized) -> AppLabel {
+        AppLabel {
+            service: r.service,
+            detail: r.detail,
+            rfc1006: None,
+        }
+    }
+}
+
 /// An RFC 1006 connection: its two byte streams and the COTP tracker.
 #[derive(Debug)]
 pub struct Rfc1006Flow {

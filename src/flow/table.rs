@@ -788,11 +788,7 @@ impl FlowTable {
                     (pkt_dport(pkt), pkt_sport(pkt))
                 };
                 if let Some(r) = recognize_udp(o, r, op, rp) {
-                    f.app = Some(Box::new(AppState::Label(super::AppLabel {
-                        service: r.service,
-                        detail: r.detail,
-                        rfc1006: None,
-                    })));
+                    f.app = Some(Box::new(AppState::Label(super::AppLabel::recognized(r))));
                 }
                 return;
             }
@@ -846,11 +842,8 @@ impl FlowTable {
                 } else {
                     recognize_tcp(&[], payload)
                 } {
-                    self.slab[i as usize].app = Some(Box::new(AppState::Label(super::AppLabel {
-                        service: r.service,
-                        detail: r.detail,
-                        rfc1006: None,
-                    })));
+                    self.slab[i as usize].app =
+                        Some(Box::new(AppState::Label(super::AppLabel::recognized(r))));
                 }
                 return;
             }

@@ -25,15 +25,7 @@ pub fn is_failed_attempt(f: &FlowRecord) -> bool {
 }
 
 fn established(f: &FlowRecord) -> bool {
-    matches!(
-        f.state,
-        ConnState::S1
-            | ConnState::SF
-            | ConnState::S2
-            | ConnState::S3
-            | ConnState::RSTO
-            | ConnState::RSTR
-    )
+    crate::correlate::tcp_established(f.state)
 }
 
 fn human_bytes(b: u64) -> String {
