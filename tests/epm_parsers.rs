@@ -24,7 +24,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+mod common;
+
+use common::ips;
+use etherparse::{SlicedPacket, TransportSlice};
 use exflow::proto::dcerpc::{
     parse_pdu, CallReassembler, CoBody, PduFramer, SyntaxId, TransferSyntaxKind, Uuid, UUID_EPM,
 };
@@ -59,20 +62,6 @@ struct Outcome {
     scan_fallbacks: usize,
     gaps: usize,
     resyncs: u64,
-}
-
-fn ips(net: &NetSlice<'_>) -> Option<(IpAddr, IpAddr)> {
-    match net {
-        NetSlice::Ipv4(s) => Some((
-            IpAddr::V4(s.header().source_addr()),
-            IpAddr::V4(s.header().destination_addr()),
-        )),
-        NetSlice::Ipv6(s) => Some((
-            IpAddr::V6(s.header().source_addr()),
-            IpAddr::V6(s.header().destination_addr()),
-        )),
-        _ => None,
-    }
 }
 
 fn ndr_of(ts: &SyntaxId) -> Option<NdrSyntax> {

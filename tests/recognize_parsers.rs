@@ -24,7 +24,10 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+mod common;
+
+use common::ips;
+use etherparse::{SlicedPacket, TransportSlice};
 use exflow::proto::recognize::{recognize_tcp, recognize_udp, Recognized};
 use serde_json::Value;
 
@@ -45,20 +48,6 @@ struct Conv {
     orig: Endpoint,
     saw_syn: bool,
     sides: HashMap<Endpoint, Side>,
-}
-
-fn ips(net: &NetSlice<'_>) -> Option<(IpAddr, IpAddr)> {
-    match net {
-        NetSlice::Ipv4(s) => Some((
-            IpAddr::V4(s.header().source_addr()),
-            IpAddr::V4(s.header().destination_addr()),
-        )),
-        NetSlice::Ipv6(s) => Some((
-            IpAddr::V6(s.header().source_addr()),
-            IpAddr::V6(s.header().destination_addr()),
-        )),
-        _ => None,
-    }
 }
 
 fn key(proto: &'static str, a: Endpoint, b: Endpoint) -> (&'static str, Endpoint, Endpoint) {

@@ -23,7 +23,10 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+mod common;
+
+use common::ips;
+use etherparse::{SlicedPacket, TransportSlice};
 use exflow::proto::rfc1006::{Application, Outcome, Rfc1006Conn, Rfc1006Summary};
 
 type Endpoint = (IpAddr, u16);
@@ -37,20 +40,6 @@ struct Conn {
     next_seq: [Option<u32>; 2],
     payload_bytes: usize,
     gaps: usize,
-}
-
-fn ips(net: &NetSlice<'_>) -> Option<(IpAddr, IpAddr)> {
-    match net {
-        NetSlice::Ipv4(s) => Some((
-            IpAddr::V4(s.header().source_addr()),
-            IpAddr::V4(s.header().destination_addr()),
-        )),
-        NetSlice::Ipv6(s) => Some((
-            IpAddr::V6(s.header().source_addr()),
-            IpAddr::V6(s.header().destination_addr()),
-        )),
-        _ => None,
-    }
 }
 
 fn capture(rel: &str) -> PathBuf {

@@ -71,3 +71,18 @@ pub fn tmp_path(name: &str) -> PathBuf {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// Source and destination of an IP packet sliced by etherparse.
+pub fn ips(net: &etherparse::NetSlice<'_>) -> Option<(std::net::IpAddr, std::net::IpAddr)> {
+    match net {
+        etherparse::NetSlice::Ipv4(s) => Some((
+            std::net::IpAddr::V4(s.header().source_addr()),
+            std::net::IpAddr::V4(s.header().destination_addr()),
+        )),
+        etherparse::NetSlice::Ipv6(s) => Some((
+            std::net::IpAddr::V6(s.header().source_addr()),
+            std::net::IpAddr::V6(s.header().destination_addr()),
+        )),
+        _ => None,
+    }
+}
