@@ -801,9 +801,11 @@ impl FlowTable {
             self.app_live += 1;
             self.stats.app.rpc_flows += 1;
         }
-        let ctx = f.conn_ctx(pkt.ts);
-        if let Some(AppState::RpcCl(cl)) = f.app.as_deref_mut() {
-            cl.on_datagram(if is_orig { 0 } else { 1 }, payload, &ctx, &mut self.events);
+        if matches!(f.app.as_deref(), Some(AppState::RpcCl(_))) {
+            let ctx = f.conn_ctx(pkt.ts);
+            if let Some(AppState::RpcCl(cl)) = f.app.as_deref_mut() {
+                cl.on_datagram(if is_orig { 0 } else { 1 }, payload, &ctx, &mut self.events);
+            }
         }
     }
 
@@ -862,6 +864,10 @@ impl FlowTable {
             f.app = Some(Box::new(AppState::Rpc(rpc)));
             self.app_live += 1;
             self.stats.app.rpc_flows += 1;
+        }
+        // Labeled flows (most recognized ones) need nothing more per packet.
+        if matches!(f.app.as_deref(), None | Some(AppState::Label(_))) {
+            return;
         }
         let ctx = f.conn_ctx(pkt.ts);
         let Some(app) = f.app.as_deref_mut() else {
