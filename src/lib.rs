@@ -11,6 +11,7 @@ pub mod event;
 pub mod flow;
 pub mod packet;
 pub mod pipeline;
+pub mod policy;
 pub mod proto;
 pub mod report;
 pub mod roles;

@@ -1,0 +1,1 @@
+//! Named services of policy rules: their protocols and default ports.
