@@ -21,6 +21,7 @@ use crate::proto::dcerpc::UUID_EPM;
 use crate::proto::epm::{Transport, EPT_S_NOT_REGISTERED};
 use crate::proto::wellknown::service_for_port;
 use crate::roles::Roles;
+use crate::verdict::{Confidence, Evidence, Finding, Fix, KIND_NOT_REGISTERED};
 use crate::Ts;
 
 /// Correlation settings.
@@ -138,31 +139,6 @@ pub struct HandoffRef {
     pub client: IpAddr,
     pub latency: Ts,
     pub other_client: bool,
-}
-
-/// Something the admin must act on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finding {
-    pub kind: &'static str,
-    pub proto: u8,
-    pub server: IpAddr,
-    pub port: u16,
-    pub service: &'static str,
-    pub interface: Option<InterfaceId>,
-    pub clients: Vec<IpAddr>,
-    pub first_ts: Ts,
-    pub evidence: Vec<Evidence>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Evidence {
-    /// The endpoint mapper answered "not registered" (0x16c9a0d6).
-    EpmNotRegistered {
-        ts: Ts,
-        client: IpAddr,
-        operation: EpmOperation,
-        status: u32,
-    },
 }
 
 /// Everything the correlator produced.
@@ -369,16 +345,42 @@ pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) 
         {
             let f = not_registered
                 .entry((a.mapper, a.mapper_port, a.requested))
-                .or_insert_with(|| Finding {
-                    kind: "not-registered",
-                    proto: a.mapper_proto,
-                    server: a.mapper,
-                    port: a.mapper_port,
-                    service: a.requested.as_ref().map_or("rpc-other", interface_service),
-                    interface: a.requested,
-                    clients: Vec::new(),
-                    first_ts: a.ts,
-                    evidence: Vec::new(),
+                .or_insert_with(|| {
+                    let service = a.requested.as_ref().map_or("rpc-other", interface_service);
+                    let name = a
+                        .requested
+                        .as_ref()
+                        .and_then(|i| catalog::lookup(&i.uuid))
+                        .map(|c| c.name.to_string())
+                        .or_else(|| a.requested.map(|i| i.uuid.to_string()))
+                        .unwrap_or_else(|| "the requested interface".into());
+                    Finding {
+                        kind: KIND_NOT_REGISTERED,
+                        proto: a.mapper_proto,
+                        server: a.mapper,
+                        port: a.mapper_port,
+                        service,
+                        services: vec![service],
+                        interface: a.requested,
+                        clients: Vec::new(),
+                        first_ts: a.ts,
+                        evidence: Vec::new(),
+                        confidence: Confidence::High,
+                        policy: "unspecified",
+                        policy_rule: None,
+                        verdict: format!(
+                            "the endpoint mapper on {} does not know {}: the service is not running there",
+                            a.mapper, name
+                        ),
+                        consequence: None,
+                        fix: Some(Fix {
+                            summary: format!(
+                                "{} is not registered with the endpoint mapper on {}: start the service that provides it there, or point the clients at a server that runs it",
+                                name, a.mapper
+                            ),
+                            ..Fix::default()
+                        }),
+                    }
                 });
             if !f.clients.contains(&a.client) {
                 f.clients.push(a.client);

@@ -16,7 +16,9 @@ pub mod proto;
 pub mod report;
 pub mod roles;
 pub mod synth;
+pub mod taps;
 pub mod time;
+pub mod verdict;
 
 /// Timestamps everywhere are nanoseconds since the Unix epoch (UTC).
 pub type Ts = u64;

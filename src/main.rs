@@ -12,6 +12,7 @@ use exflow::capture::{self, Source};
 use exflow::correlate::CorrelateConfig;
 use exflow::flow::{FlowConfig, SECOND};
 use exflow::pipeline::{self, Analysis, Options, LOGICAL_SHARDS};
+use exflow::policy::Policy;
 use exflow::report;
 use exflow::roles::{Cidr, Roles};
 
@@ -48,10 +49,47 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Analyze pcap/pcapng files (offline) and report flows
+    /// Analyze pcap/pcapng files (offline): flows, hand-offs, blocked ports, verdicts
     #[command(after_help = ANALYZE_EXAMPLES)]
-    Analyze(AnalyzeArgs),
+    Analyze(Box<AnalyzeArgs>),
+    /// Write, check and explain policy files (the expected firewall policy)
+    #[command(subcommand, after_help = POLICY_EXAMPLES)]
+    Policy(PolicyCommand),
 }
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Write a starter policy file (documentation addresses: edit them)
+    Init {
+        /// Built-in profiles to enable (see `exflow policy profiles`)
+        #[arg(long = "profile", value_name = "NAME", value_delimiter = ',')]
+        profiles: Vec<String>,
+        /// Where to write it [default: standard output]
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Overwrite FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate a policy file and print what it allows, denies and pins
+    Check {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// List the built-in profiles (one per KB scenario)
+    Profiles,
+}
+
+const POLICY_EXAMPLES: &str = "Examples:
+  exflow policy profiles
+      the built-in profiles: the flows each KB scenario needs
+  exflow policy init --profile exchange55-mapi-clients,pop3-clients -o policy.json
+      a starter file: edit the groups' addresses, then check it
+  exflow policy check policy.json
+      validate it (errors name the exact field) and print what it allows
+  exflow analyze --policy policy.json client-side.pcap
+      verdicts against the policy: misconfigured firewall, denied but needed,
+      open but not in the policy, in the policy but never seen";
 
 const ANALYZE_EXAMPLES: &str = "Examples:
   exflow analyze pcaps/dyn-drop-client.pcap
@@ -65,6 +103,11 @@ const ANALYZE_EXAMPLES: &str = "Examples:
   exflow analyze --exchange 198.51.100.10 --clients 192.0.2.0/24 site.pcap
       say who is who: UDP from the Exchange server to client ports is labeled as
       new-mail notifications
+  exflow analyze --policy policy.json site.pcap
+      compare what was seen with the expected firewall policy (exflow policy --help)
+  exflow analyze --inside client-side.pcap --outside server-side.pcap
+      two taps, one on each side of the firewall: what vanished between them is
+      what the firewall dropped (clocks are aligned by the packets both saw)
 
 Exit codes: 0 analyzed, nothing to act on; 1 findings present; 2 could not analyze; \
 3 partial (an input was corrupt or truncated; the report covers what was read).";
@@ -91,8 +134,21 @@ enum Reader {
 struct AnalyzeArgs {
     /// Capture files (pcap or pcapng), directories of captures, or - for standard input.
     /// Several inputs are merged by timestamp.
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(value_name = "FILE", required_unless_present_any = ["inside", "outside"])]
     inputs: Vec<String>,
+
+    /// Two-tap analysis: captures taken on the inside (client side) of the firewall
+    #[arg(long, value_name = "FILE", num_args = 1.., requires = "outside", conflicts_with = "inputs")]
+    inside: Vec<String>,
+
+    /// Two-tap analysis: captures taken on the outside (server side) of the firewall
+    #[arg(long, value_name = "FILE", num_args = 1.., requires = "inside")]
+    outside: Vec<String>,
+
+    /// The expected firewall policy (JSON; `exflow policy init` writes a starter).
+    /// Without one, verdicts still say what works and what is blocked.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
 
     /// Output format
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
@@ -160,30 +216,130 @@ struct AnalyzeArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Analyze(args) => ExitCode::from(analyze(args)),
+        Command::Analyze(args) => ExitCode::from(analyze(*args)),
+        Command::Policy(cmd) => ExitCode::from(policy_command(cmd)),
     }
+}
+
+fn policy_command(cmd: PolicyCommand) -> u8 {
+    match cmd {
+        PolicyCommand::Profiles => {
+            for p in exflow::policy::profiles::PROFILES {
+                println!("{:<28} {}", p.name, p.description);
+            }
+            exit::CLEAN
+        }
+        PolicyCommand::Check { file } => match Policy::load(&file) {
+            Ok(p) => {
+                print!("{}", p.describe());
+                println!("{}: valid", file.display());
+                exit::CLEAN
+            }
+            Err(e) => {
+                eprintln!("exflow: error: {e}");
+                exit::ERROR
+            }
+        },
+        PolicyCommand::Init {
+            profiles,
+            output,
+            force,
+        } => {
+            for name in &profiles {
+                if exflow::policy::profiles::lookup(name).is_none() {
+                    let known: Vec<&str> = exflow::policy::profiles::PROFILES
+                        .iter()
+                        .map(|p| p.name)
+                        .collect();
+                    eprintln!(
+                        "exflow: error: --profile {name}: no such built-in profile (known: {})",
+                        known.join(", ")
+                    );
+                    return exit::ERROR;
+                }
+            }
+            let names: Vec<&str> = profiles.iter().map(String::as_str).collect();
+            let text = Policy::starter_json(&names);
+            match output {
+                None => {
+                    print!("{text}");
+                    exit::CLEAN
+                }
+                Some(path) => {
+                    if path.exists() && !force {
+                        eprintln!(
+                            "exflow: error: {}: already exists (use --force to overwrite)",
+                            path.display()
+                        );
+                        return exit::ERROR;
+                    }
+                    match std::fs::write(&path, text) {
+                        Ok(()) => {
+                            eprintln!(
+                                "exflow: wrote {}: edit the groups' addresses, then run `exflow policy check {}`",
+                                path.display(),
+                                path.display()
+                            );
+                            exit::CLEAN
+                        }
+                        Err(e) => {
+                            eprintln!("exflow: error: {}: cannot write: {e}", path.display());
+                            exit::ERROR
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Opens capture inputs with the chosen reader.
+fn open_source(
+    inputs: &[String],
+    filter: Option<&str>,
+    reader: Reader,
+) -> Result<Box<dyn Source>, String> {
+    let opened: Result<(Box<dyn Source>, Vec<String>), String> = match reader {
+        Reader::Native => capture::FileSource::open(inputs, filter)
+            .map(|(s, w)| (Box::new(s) as Box<dyn Source>, w))
+            .map_err(|e| e.to_string()),
+        Reader::Libpcap => capture::LibpcapSource::open(inputs, filter)
+            .map(|(s, w)| (Box::new(s) as Box<dyn Source>, w))
+            .map_err(|e| e.to_string()),
+    };
+    let (source, warnings) = opened?;
+    for w in warnings {
+        eprintln!("exflow: warning: {w}");
+    }
+    Ok(source)
 }
 
 fn analyze(args: AnalyzeArgs) -> u8 {
     let filter = args.filter.as_deref();
-    let opened: Result<(Box<dyn Source>, Vec<String>), String> = match args.reader {
-        Reader::Native => capture::FileSource::open(&args.inputs, filter)
-            .map(|(s, w)| (Box::new(s) as Box<dyn Source>, w))
-            .map_err(|e| e.to_string()),
-        Reader::Libpcap => capture::LibpcapSource::open(&args.inputs, filter)
-            .map(|(s, w)| (Box::new(s) as Box<dyn Source>, w))
-            .map_err(|e| e.to_string()),
+    let policy = match &args.policy {
+        Some(path) => match Policy::load(path) {
+            Ok(p) => Some(std::sync::Arc::new(p)),
+            Err(e) => {
+                eprintln!("exflow: error: {e}");
+                return exit::ERROR;
+            }
+        },
+        None => None,
     };
-    let (source, warnings) = match opened {
+    let two_taps = !args.inside.is_empty();
+    let sources = if two_taps {
+        open_source(&args.inside, filter, args.reader)
+            .and_then(|a| open_source(&args.outside, filter, args.reader).map(|b| (a, Some(b))))
+    } else {
+        open_source(&args.inputs, filter, args.reader).map(|a| (a, None))
+    };
+    let (source, outside) = match sources {
         Ok(x) => x,
         Err(e) => {
             eprintln!("exflow: error: {e}");
             return exit::ERROR;
         }
     };
-    for w in warnings {
-        eprintln!("exflow: warning: {w}");
-    }
 
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => match File::create(path) {
@@ -211,15 +367,33 @@ fn analyze(args: AnalyzeArgs) -> u8 {
         },
         correlate: CorrelateConfig {
             handoff_window: args.handoff_window.saturating_mul(SECOND),
-            roles: Roles {
-                exchange: args.exchange.clone(),
-                dcs: args.dc.clone(),
-                clients: args.clients.clone(),
+            roles: {
+                let mut roles = Roles {
+                    exchange: args.exchange.clone(),
+                    dcs: args.dc.clone(),
+                    clients: args.clients.clone(),
+                };
+                if let Some(p) = &policy {
+                    let from_policy = p.roles();
+                    roles.exchange.extend(from_policy.exchange);
+                    roles.dcs.extend(from_policy.dcs);
+                    roles.clients.extend(from_policy.clients);
+                }
+                roles
             },
         },
         progress: !args.no_progress,
+        policy,
     };
-    let analysis = pipeline::run(source, &opts);
+    let analysis = match outside {
+        None => pipeline::run(source, &opts),
+        Some(outside) => {
+            let inside = pipeline::collect(source, &opts);
+            let outside = pipeline::collect(outside, &opts);
+            let (joined, taps) = exflow::taps::join(inside, outside);
+            pipeline::finish(joined, &opts, Some(taps))
+        }
+    };
 
     for input in &analysis.inputs {
         if let Some(p) = &input.problem {

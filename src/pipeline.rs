@@ -47,6 +47,8 @@ pub struct Options {
     pub correlate: CorrelateConfig,
     /// Print a progress line on stderr (only used when stderr is a terminal).
     pub progress: bool,
+    /// The expected firewall policy, if any (verdicts work without one).
+    pub policy: Option<std::sync::Arc<crate::policy::Policy>>,
 }
 
 impl Default for Options {
@@ -58,6 +60,7 @@ impl Default for Options {
             flow: FlowConfig::default(),
             correlate: CorrelateConfig::default(),
             progress: false,
+            policy: None,
         }
     }
 }
@@ -89,8 +92,13 @@ pub struct Analysis {
     pub stats: Stats,
     /// All flows, sorted by [`flow_order`].
     pub flows: Vec<FlowRecord>,
-    /// Hand-offs, endpoints, findings, and one label per flow.
+    /// Hand-offs, endpoints, findings (all kinds, sorted), and one label
+    /// per flow.
     pub correlated: Correlated,
+    /// One verdict per (client group, server, service, proto, port).
+    pub verdicts: Vec<crate::verdict::Verdict>,
+    /// Two-tap analyses: what crossed the firewall and what vanished.
+    pub taps: Option<crate::taps::TapReport>,
 }
 
 impl Analysis {
@@ -99,9 +107,10 @@ impl Analysis {
         self.inputs.iter().any(|i| i.problem.is_some())
     }
 
-    /// Whether there is something the admin must act on.
+    /// Whether there is something the admin must act on (never-seen
+    /// findings are informational).
     pub fn has_findings(&self) -> bool {
-        !self.correlated.findings.is_empty()
+        self.correlated.findings.iter().any(|f| f.is_actionable())
     }
 }
 
@@ -222,8 +231,51 @@ struct WorkerResult {
     counts: WorkerCounts,
 }
 
-/// Runs the pipeline over `source` to the end.
-pub fn run(mut source: Box<dyn Source>, opts: &Options) -> Analysis {
+/// What the workers produced, before correlation.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub inputs: Vec<InputInfo>,
+    pub stats: Stats,
+    /// All flows, sorted by [`flow_order`].
+    pub flows: Vec<FlowRecord>,
+    pub events: Vec<Event>,
+}
+
+/// Runs the pipeline over `source` to the end, then correlates and judges.
+pub fn run(source: Box<dyn Source>, opts: &Options) -> Analysis {
+    finish(collect(source, opts), opts, None)
+}
+
+/// Correlates collected flows and events and computes the verdicts.
+pub fn finish(c: Collected, opts: &Options, taps: Option<crate::taps::TapReport>) -> Analysis {
+    let t0 = Instant::now();
+    let mut correlated = correlate(&c.flows, &c.events, &opts.correlate);
+    let v = crate::verdict::evaluate(
+        &c.flows,
+        &correlated,
+        opts.policy.as_deref(),
+        taps.as_ref().map(|t| &t.view),
+    );
+    correlated.findings.extend(v.findings);
+    correlated.findings.sort_by(|a, b| {
+        (a.first_ts, a.kind, a.server, a.proto, a.port)
+            .cmp(&(b.first_ts, b.kind, b.server, b.proto, b.port))
+    });
+    if std::env::var_os("EXFLOW_TIMING").is_some() {
+        eprintln!("timing: correlated and judged in {:?}", t0.elapsed());
+    }
+    Analysis {
+        inputs: c.inputs,
+        stats: c.stats,
+        flows: c.flows,
+        correlated,
+        verdicts: v.verdicts,
+        taps,
+    }
+}
+
+/// Runs the reader and the shard workers over `source` to the end.
+pub fn collect(mut source: Box<dyn Source>, opts: &Options) -> Collected {
     let threads = opts.threads.max(1);
     // Emptied work vectors come back from the workers for reuse, so the
     // reader does not allocate (and fault in) fresh ones for every batch.
@@ -355,21 +407,17 @@ pub fn run(mut source: Box<dyn Source>, opts: &Options) -> Analysis {
     stats.fragments = *defrag.stats();
     let flows = merge_flows(parts);
     let t_sort = progress.started.elapsed();
-    let correlated = correlate(&flows, &events, &opts.correlate);
     if std::env::var_os("EXFLOW_TIMING").is_some() {
         eprintln!(
-            "timing: read+dispatch {:?}, workers done {:?}, sorted {:?}, correlated {:?}",
-            t_read,
-            t_join,
-            t_sort,
-            progress.started.elapsed()
+            "timing: read+dispatch {:?}, workers done {:?}, sorted {:?}",
+            t_read, t_join, t_sort
         );
     }
-    Analysis {
+    Collected {
         inputs: source.inputs(),
         stats,
         flows,
-        correlated,
+        events,
     }
 }
 

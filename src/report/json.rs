@@ -7,13 +7,15 @@ use serde_json::{json, Value};
 
 use super::proto_name;
 use crate::capture::InputInfo;
-use crate::correlate::{Correlated, Endpoint, Evidence, Finding, FlowLabel, Handoff, Outcome};
+use crate::correlate::{Correlated, Endpoint, FlowLabel, Handoff, Outcome};
 use crate::event::InterfaceId;
 use crate::flow::{FlowRecord, IcmpEvidence};
 use crate::pipeline::{Analysis, Stats};
 use crate::proto::catalog;
 use crate::proto::rpc_conn::RpcSummary;
+use crate::taps::TapReport;
 use crate::time::{rfc3339_micros, Rfc3339};
+use crate::verdict::{Evidence, Finding, Fix, TapView, Verdict};
 
 pub const SCHEMA: &str = "exflow.report/1";
 
@@ -85,6 +87,10 @@ struct JsonFlow<'a> {
     icmp_error_count: u32,
     rpc: Option<Value>,
     end: &'static str,
+    /// Two-tap analyses: packets [orig, resp] seen on each tap (null: not
+    /// seen there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    taps: Option<Value>,
 }
 
 /// `{"uuid", "version": "major.minor", "name"}` as the contract wants.
@@ -173,7 +179,24 @@ fn flow_json<'a>(f: &'a FlowRecord, label: &FlowLabel) -> JsonFlow<'a> {
             crate::flow::FlowEnd::Evicted => "evicted",
             crate::flow::FlowEnd::Reused => "reused",
         },
+        taps: None,
     }
+}
+
+/// The inputs; in a two-tap analysis each says which tap it is.
+fn inputs_json(a: &Analysis) -> Vec<Value> {
+    let inside = a.taps.as_ref().map_or(0, |t| t.inside_inputs.len());
+    a.inputs
+        .iter()
+        .enumerate()
+        .map(|(k, i)| {
+            let mut v = input_json(i);
+            if a.taps.is_some() {
+                v["tap"] = (if k < inside { "inside" } else { "outside" }).into();
+            }
+            v
+        })
+        .collect()
 }
 
 fn input_json(i: &InputInfo) -> Value {
@@ -278,39 +301,219 @@ pub(crate) fn endpoint_json(e: &Endpoint) -> Value {
     })
 }
 
+fn evidence_json(e: &Evidence) -> Value {
+    let mut v = match e {
+        Evidence::EpmNotRegistered {
+            client,
+            operation,
+            status,
+            ..
+        } => json!({
+            "client": client.to_string(),
+            "operation": operation.as_str(),
+            "status": format!("0x{status:08x}"),
+        }),
+        Evidence::SynUnanswered {
+            client,
+            client_port,
+            syns,
+            gaps_us,
+            ..
+        } => json!({
+            "client": client.to_string(),
+            "client_port": client_port,
+            "syns": syns,
+            "retransmissions": syns.saturating_sub(1),
+            "gaps_ms": gaps_us.iter().map(|g| *g as f64 / 1000.0).collect::<Vec<_>>(),
+        }),
+        Evidence::Rst {
+            client,
+            client_port,
+            ttl,
+            ip_id,
+            host_ttls,
+            host_ip_id_zero,
+            forged,
+            confidence,
+            reason,
+            ..
+        } => json!({
+            "client": client.to_string(),
+            "client_port": client_port,
+            "ttl": ttl,
+            "ip_id": ip_id,
+            "host_ttls": host_ttls,
+            "host_ip_id": host_ip_id_zero.map(|z| if z { "zero" } else { "counter" }),
+            "forged": forged,
+            "sender": match forged {
+                Some(true) => "a device on the path (firewall)",
+                Some(false) => "the host",
+                None => "unknown",
+            },
+            "confidence": confidence.as_str(),
+            "reason": reason,
+        }),
+        Evidence::IcmpUnreachable {
+            client,
+            client_port,
+            sender,
+            v6,
+            icmp_type,
+            code,
+            meaning,
+            ..
+        } => json!({
+            "client": client.to_string(),
+            "client_port": client_port,
+            "sender": sender.to_string(),
+            "icmp_version": if *v6 { 6 } else { 4 },
+            "icmp_type": icmp_type,
+            "code": code,
+            "meaning": meaning.as_str(),
+        }),
+        Evidence::HandoffUnfulfilled {
+            client,
+            mapper,
+            interface,
+            operation,
+            ..
+        } => json!({
+            "client": client.to_string(),
+            "mapper": mapper.to_string(),
+            "interface": interface_json(interface),
+            "operation": operation.as_str(),
+        }),
+        Evidence::CotpRefused {
+            client,
+            client_port,
+            reason,
+            ..
+        } => json!({
+            "client": client.to_string(),
+            "client_port": client_port,
+            "reason": reason,
+        }),
+        Evidence::UdpUnanswered {
+            client,
+            client_port,
+            datagrams,
+            ..
+        } => json!({
+            "client": client.to_string(),
+            "client_port": client_port,
+            "datagrams": datagrams,
+        }),
+        Evidence::DroppedBetweenTaps {
+            client,
+            client_port,
+            direction,
+            seen_on,
+            missing_on,
+            packets,
+            ..
+        } => json!({
+            "client": client.to_string(),
+            "client_port": client_port,
+            "direction": direction,
+            "seen_on": seen_on.as_str(),
+            "missing_on": missing_on.as_str(),
+            "packets": packets,
+        }),
+        Evidence::Established {
+            client,
+            connections,
+            ..
+        } => json!({
+            "client": client.to_string(),
+            "connections": connections,
+        }),
+    };
+    v["type"] = e.type_name().into();
+    v["ts"] = rfc3339_micros(e.ts()).into();
+    v["confidence"] = e.confidence().as_str().into();
+    v
+}
+
+fn fix_json(f: &Fix) -> Value {
+    json!({
+        "summary": f.summary,
+        "nftables": f.nftables,
+        "iptables": f.iptables,
+        "pin": f.pin.iter().map(|p| json!({
+            "service": p.service,
+            "component": p.component,
+            "registry_key": p.key,
+            "value": p.value,
+            "type": p.kind,
+            "on": p.on,
+            "article": p.article,
+        })).collect::<Vec<_>>(),
+        "note": f.note,
+    })
+}
+
 pub(crate) fn finding_json(f: &Finding) -> Value {
-    let name = f
-        .interface
-        .as_ref()
-        .and_then(|i| catalog::lookup(&i.uuid))
-        .map(|c| c.name.to_string())
-        .or_else(|| f.interface.map(|i| i.uuid.to_string()))
-        .unwrap_or_else(|| "the requested interface".into());
     json!({
         "kind": f.kind,
         "proto": proto_name(f.proto),
         "server": f.server.to_string(),
         "port": f.port,
         "service": f.service,
+        "services": f.services,
         "interface": f.interface.as_ref().map(interface_json),
         "clients": f.clients.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
         "first_ts": rfc3339_micros(f.first_ts),
-        "evidence": f.evidence.iter().map(|e| match e {
-            Evidence::EpmNotRegistered { ts, client, operation, status } => json!({
-                "type": "epm-not-registered",
-                "ts": rfc3339_micros(*ts),
-                "client": client.to_string(),
-                "operation": operation.as_str(),
-                "status": format!("0x{status:08x}"),
-            }),
-        }).collect::<Vec<_>>(),
-        "policy": "unspecified",
-        "fix": {
-            "summary": format!(
-                "{} is not registered with the endpoint mapper on {}: start the service that provides it there, or point the clients at a server that runs it",
-                name, f.server
-            ),
-        },
+        "confidence": f.confidence.as_str(),
+        "evidence": f.evidence.iter().map(evidence_json).collect::<Vec<_>>(),
+        "policy": f.policy,
+        "policy_rule": f.policy_rule,
+        "verdict": f.verdict,
+        "consequence": f.consequence,
+        "severity": if f.is_actionable() { "action" } else { "info" },
+        "fix": f.fix.as_ref().map(fix_json).unwrap_or_else(|| json!({})),
+    })
+}
+
+fn tap_view(a: &Analysis) -> Option<&TapView> {
+    a.taps.as_ref().map(|t| &t.view)
+}
+
+pub(crate) fn taps_json(t: &TapReport) -> Value {
+    json!({
+        "inside": t.inside_inputs,
+        "outside": t.outside_inputs,
+        "clock_offset_us": t.offset_ns / 1000,
+        "aligned_by_connections": t.aligned_by,
+        "ports": t.ports.iter().map(|p| json!({
+            "server": p.server.to_string(),
+            "proto": proto_name(p.proto),
+            "port": p.port,
+            "connections_both": p.both,
+            "connections_only_inside": p.only_inside,
+            "connections_only_outside": p.only_outside,
+            "packets_inside": p.inside_packets,
+            "packets_outside": p.outside_packets,
+            "vanished": p.only_inside + p.only_outside > 0
+                || p.inside_packets != p.outside_packets,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub(crate) fn verdict_json(v: &Verdict) -> Value {
+    json!({
+        "client_group": v.client_group,
+        "server": v.server.to_string(),
+        "service": v.service,
+        "proto": proto_name(v.proto),
+        "port": v.port,
+        "status": v.status,
+        "policy": v.policy,
+        "verdict": v.verdict,
+        "clients": v.clients.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "working": v.working,
+        "failed": v.failed,
+        "first_ts": (v.first_ts > 0).then(|| rfc3339_micros(v.first_ts)),
+        "last_ts": (v.last_ts > 0).then(|| rfc3339_micros(v.last_ts)),
     })
 }
 
@@ -323,6 +526,7 @@ const RENDER_CHUNK: usize = 4096;
 fn write_flow_lines(
     flows: &[FlowRecord],
     c: &Correlated,
+    taps: Option<&TapView>,
     record: Option<&'static str>,
     sep: &[u8],
     w: &mut impl Write,
@@ -335,6 +539,9 @@ fn write_flow_lines(
             let label = c.label(f);
             let mut j = flow_json(f, &label);
             j.record = record;
+            if let Some(seen) = taps.and_then(|t| t.per_flow.get(k)) {
+                j.taps = Some(json!({"inside": seen[0], "outside": seen[1]}));
+            }
             serde_json::to_writer(&mut out, &j)?;
             if k + 1 < n {
                 out.extend_from_slice(sep);
@@ -388,7 +595,7 @@ pub fn write_json(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     let c = &a.correlated;
     let mut w = io::BufWriter::with_capacity(1 << 18, w);
     write!(w, "{{\"schema\":\"{SCHEMA}\",\n\"inputs\":")?;
-    write_lines(&mut w, &a.inputs.iter().map(input_json).collect::<Vec<_>>())?;
+    write_lines(&mut w, &inputs_json(a))?;
     w.write_all(b",\n\"stats\":")?;
     serde_json::to_writer(&mut w, &stats_json(&a.stats, a.flows.len()))?;
     w.write_all(b",\n\"handoffs\":")?;
@@ -406,7 +613,7 @@ pub fn write_json(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
         w.write_all(b"[]")?;
     } else {
         w.write_all(b"[\n")?;
-        write_flow_lines(&a.flows, c, None, b",\n", &mut w)?;
+        write_flow_lines(&a.flows, c, tap_view(a), None, b",\n", &mut w)?;
         w.write_all(b"\n]")?;
     }
     w.write_all(b",\n\"findings\":")?;
@@ -414,6 +621,15 @@ pub fn write_json(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
         &mut w,
         &c.findings.iter().map(finding_json).collect::<Vec<_>>(),
     )?;
+    w.write_all(b",\n\"verdicts\":")?;
+    write_lines(
+        &mut w,
+        &a.verdicts.iter().map(verdict_json).collect::<Vec<_>>(),
+    )?;
+    if let Some(t) = &a.taps {
+        w.write_all(b",\n\"taps\":")?;
+        serde_json::to_writer(&mut w, &taps_json(t))?;
+    }
     w.write_all(b"}\n")?;
     w.flush()
 }
@@ -426,8 +642,7 @@ pub fn write_ndjson(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
 }
 
 fn write_ndjson_records(a: &Analysis, w: &mut impl Write) -> io::Result<()> {
-    for i in &a.inputs {
-        let mut v = input_json(i);
+    for mut v in inputs_json(a) {
         v["record"] = "input".into();
         writeln!(w, "{}", v)?;
     }
@@ -442,12 +657,22 @@ fn write_ndjson_records(a: &Analysis, w: &mut impl Write) -> io::Result<()> {
         writeln!(w, "{}", v)?;
     }
     if !a.flows.is_empty() {
-        write_flow_lines(&a.flows, c, Some("flow"), b"\n", w)?;
+        write_flow_lines(&a.flows, c, tap_view(a), Some("flow"), b"\n", w)?;
         w.write_all(b"\n")?;
     }
     for f in &c.findings {
         let mut v = finding_json(f);
         v["record"] = "finding".into();
+        writeln!(w, "{}", v)?;
+    }
+    for x in &a.verdicts {
+        let mut v = verdict_json(x);
+        v["record"] = "verdict".into();
+        writeln!(w, "{}", v)?;
+    }
+    if let Some(t) = &a.taps {
+        let mut v = taps_json(t);
+        v["record"] = "taps".into();
         writeln!(w, "{}", v)?;
     }
     let mut v = stats_json(&a.stats, a.flows.len());

@@ -9,6 +9,7 @@ use crate::flow::{ConnState, FlowRecord};
 use crate::pipeline::Analysis;
 use crate::proto::catalog;
 use crate::time::rfc3339_micros;
+use crate::verdict::{Evidence, Finding, KIND_BLOCKED};
 
 /// Rows shown in the per-port table before it is cut.
 const MAX_PORT_ROWS: usize = 40;
@@ -185,6 +186,304 @@ pub fn kb_scenario(
     }
 }
 
+/// One piece of evidence, short.
+fn evidence_text(e: &Evidence) -> String {
+    match e {
+        Evidence::EpmNotRegistered { status, .. } => {
+            format!("EPM answered not registered (0x{status:08x})")
+        }
+        Evidence::SynUnanswered { syns, gaps_us, .. } => format!(
+            "SYN unanswered ({syns} SYN{}{})",
+            if *syns == 1 { "" } else { "s" },
+            if gaps_us.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", gaps {} s",
+                    gaps_us
+                        .iter()
+                        .map(|g| format!("{:.1}", *g as f64 / 1e6))
+                        .collect::<Vec<_>>()
+                        .join("/")
+                )
+            }
+        ),
+        Evidence::Rst {
+            forged,
+            ttl,
+            host_ttls,
+            ..
+        } => match forged {
+            Some(true) => format!(
+                "reset forged on the path (TTL {}, the host's own {})",
+                ttl.map_or("?".into(), |t| t.to_string()),
+                if host_ttls.is_empty() {
+                    "IP ID pattern differs".to_string()
+                } else {
+                    host_ttls
+                        .iter()
+                        .map(|t| t.to_string())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                }
+            ),
+            Some(false) => "reset by the host itself (port closed)".into(),
+            None => "reset (nothing to compare it with)".into(),
+        },
+        Evidence::IcmpUnreachable {
+            sender,
+            v6,
+            icmp_type,
+            code,
+            meaning,
+            ..
+        } => format!(
+            "ICMP{} {icmp_type}/{code} {} from {sender}",
+            if *v6 { "v6" } else { "" },
+            meaning.as_str()
+        ),
+        Evidence::HandoffUnfulfilled {
+            interface,
+            operation,
+            ..
+        } => format!(
+            "{} answer named this port for {}, no connection followed",
+            operation.as_str(),
+            interface_name(&interface.uuid)
+        ),
+        Evidence::CotpRefused { reason, .. } => format!("COTP connection refused: {reason}"),
+        Evidence::UdpUnanswered { datagrams, .. } => {
+            format!("{datagrams} UDP request(s) unanswered")
+        }
+        Evidence::DroppedBetweenTaps {
+            direction,
+            seen_on,
+            missing_on,
+            packets,
+            ..
+        } => format!(
+            "{direction} seen on the {} tap, missing on the {} tap ({packets} packet{})",
+            seen_on.as_str(),
+            missing_on.as_str(),
+            if *packets == 1 { "" } else { "s" }
+        ),
+        Evidence::Established { connections, .. } => {
+            format!("{connections} connection(s) established")
+        }
+    }
+}
+
+/// The evidence of a finding, one entry per distinct description.
+fn evidence_summary(f: &Finding) -> String {
+    let mut parts: Vec<(String, usize)> = Vec::new();
+    for e in &f.evidence {
+        let t = evidence_text(e);
+        match parts.iter_mut().find(|(p, _)| *p == t) {
+            Some((_, n)) => *n += 1,
+            None => parts.push((t, 1)),
+        }
+    }
+    parts
+        .into_iter()
+        .map(|(t, n)| if n > 1 { format!("{t} ×{n}") } else { t })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn what(f: &Finding) -> String {
+    let mut s = f.services.join("/");
+    if let Some(i) = f.interface {
+        let name = interface_name(&i.uuid);
+        if !name.eq_ignore_ascii_case(f.service) {
+            s = format!("{s} ({name})");
+        }
+    }
+    s
+}
+
+fn clients_text(f: &Finding) -> String {
+    const MAX: usize = 4;
+    let mut c: Vec<String> = f.clients.iter().take(MAX).map(|c| c.to_string()).collect();
+    if f.clients.len() > MAX {
+        c.push(format!("+{} more", f.clients.len() - MAX));
+    }
+    c.join(",")
+}
+
+/// The blocked ports first, one line each: what, from where to where, the
+/// evidence, the fix.
+fn write_blocked(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
+    let blocked: Vec<&Finding> = a
+        .correlated
+        .findings
+        .iter()
+        .filter(|f| f.kind == KIND_BLOCKED)
+        .collect();
+    if blocked.is_empty() {
+        writeln!(
+            w,
+            "\nBLOCKED: nothing — no connection attempt was stopped by the network"
+        )?;
+        return Ok(());
+    }
+    writeln!(
+        w,
+        "\nBLOCKED: {} port{} the network (a firewall) stops",
+        blocked.len(),
+        if blocked.len() == 1 { "" } else { "s" }
+    )?;
+    for f in &blocked {
+        let fix = f.fix.as_ref();
+        writeln!(
+            w,
+            "  {}/{} {}  {} -> {}  [{} confidence]  {}  | policy: {}  | fix: {}{}",
+            proto_name(f.proto),
+            f.port,
+            what(f),
+            clients_text(f),
+            f.server,
+            f.confidence.as_str(),
+            evidence_summary(f),
+            f.policy,
+            fix.and_then(|x| x.nftables.first())
+                .map_or("-", String::as_str),
+            fix.and_then(|x| x.pin.first())
+                .map(|p| format!(" | or pin it: {} \"{}\" ({})", p.key, p.value, p.article))
+                .unwrap_or_default()
+        )?;
+    }
+    Ok(())
+}
+
+/// Every finding with its verdict, consequence and full fix.
+fn write_findings(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
+    let c = &a.correlated;
+    if c.findings.is_empty() {
+        return Ok(());
+    }
+    writeln!(w, "\nFindings: {}", c.findings.len())?;
+    for f in &c.findings {
+        writeln!(
+            w,
+            "  {} {}/{} {} on {} from {}",
+            f.kind.to_uppercase(),
+            proto_name(f.proto),
+            f.port,
+            what(f),
+            f.server,
+            if f.clients.is_empty() {
+                "-".to_string()
+            } else {
+                clients_text(f)
+            }
+        )?;
+        writeln!(w, "    verdict: {}", f.verdict)?;
+        if let Some(cq) = f.consequence.filter(|_| f.kind == KIND_BLOCKED) {
+            writeln!(w, "    consequence: {cq}")?;
+        }
+        if !f.evidence.is_empty() {
+            writeln!(w, "    evidence: {}", evidence_summary(f))?;
+        }
+        for e in &f.evidence {
+            if let Evidence::Rst { reason, .. } = e {
+                writeln!(w, "      reset: {reason}")?;
+                break;
+            }
+        }
+        if let Some(fix) = &f.fix {
+            writeln!(w, "    fix: {}", fix.summary)?;
+            for r in fix.nftables.iter().chain(fix.iptables.iter()) {
+                writeln!(w, "      {r}")?;
+            }
+            for p in &fix.pin {
+                writeln!(
+                    w,
+                    "      pin ({}, {}): {}\\{} ({}) on {}",
+                    p.component, p.article, p.key, p.value, p.kind, p.on
+                )?;
+            }
+            if let Some(n) = &fix.note {
+                writeln!(w, "      note: {n}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The verdict table (without never-seen rows, which the findings list).
+fn write_verdicts(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
+    let rows: Vec<_> = a
+        .verdicts
+        .iter()
+        .filter(|v| v.status != "never-seen")
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(w, "\nVerdicts (client group -> server service port)")?;
+    for v in rows.iter().take(MAX_PORT_ROWS) {
+        writeln!(
+            w,
+            "  {:<22} {:<24} {:<15} -> {}:{}/{}  policy {}  ({} working, {} failed)",
+            v.verdict,
+            v.client_group,
+            v.service,
+            v.server,
+            v.port,
+            proto_name(v.proto),
+            v.policy,
+            v.working,
+            v.failed
+        )?;
+    }
+    if rows.len() > MAX_PORT_ROWS {
+        writeln!(w, "  ... {} more", rows.len() - MAX_PORT_ROWS)?;
+    }
+    Ok(())
+}
+
+/// Two taps: the clock alignment and the ports where packets vanished.
+fn write_taps(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
+    let Some(t) = &a.taps else { return Ok(()) };
+    writeln!(
+        w,
+        "\nTwo taps: inside {} / outside {}",
+        t.inside_inputs.join(", "),
+        t.outside_inputs.join(", ")
+    )?;
+    if t.aligned_by == 0 {
+        writeln!(
+            w,
+            "  clocks: no connection seen on both taps; assumed in sync"
+        )?;
+    } else {
+        writeln!(
+            w,
+            "  clocks: outside = inside {:+.3} ms (median over {} connections seen on both)",
+            t.offset_ns as f64 / 1e6,
+            t.aligned_by
+        )?;
+    }
+    for p in &t.ports {
+        if p.only_inside + p.only_outside == 0 && p.inside_packets == p.outside_packets {
+            continue;
+        }
+        writeln!(
+            w,
+            "  {}:{}/{}  connections: {} both, {} only inside, {} only outside; packets inside {:?}, outside {:?}",
+            p.server,
+            p.port,
+            proto_name(p.proto),
+            p.both,
+            p.only_inside,
+            p.only_outside,
+            p.inside_packets,
+            p.outside_packets
+        )?;
+    }
+    Ok(())
+}
+
 /// Writes the text report.
 pub fn write_text(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     let s = &a.stats;
@@ -197,6 +496,7 @@ pub fn write_text(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
         human_bytes(s.bytes),
         a.flows.len()
     )?;
+    write_blocked(a, w)?;
 
     writeln!(w, "\nInputs")?;
     for i in &a.inputs {
@@ -220,26 +520,9 @@ pub fn write_text(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     }
 
     let c = &a.correlated;
-    if !c.findings.is_empty() {
-        writeln!(w, "\nFindings: {}", c.findings.len())?;
-        for f in &c.findings {
-            let clients: Vec<String> = f.clients.iter().map(|c| c.to_string()).collect();
-            let what = f
-                .interface
-                .map(|i| interface_name(&i.uuid))
-                .unwrap_or_else(|| "an interface".into());
-            writeln!(
-                w,
-                "  {}: {} asked the endpoint mapper {}:{} for {} ({}): not registered — the service is not running there",
-                f.kind,
-                clients.join(", "),
-                f.server,
-                f.port,
-                what,
-                f.service
-            )?;
-        }
-    }
+    write_findings(a, w)?;
+    write_verdicts(a, w)?;
+    write_taps(a, w)?;
 
     if !c.handoffs.is_empty() {
         let failed = c.handoffs.iter().filter(|h| !h.outcome.followed()).count();

@@ -1,0 +1,1406 @@
+//! Verdicts: what the packets say about each connection attempt, joined
+//! per port into findings (blocked, refused by the host, out of policy,
+//! never seen), each with its evidence and a fix.
+//!
+//! Input: the sorted flows, the correlator's output (labels, hand-offs) and
+//! optionally the policy and a two-tap comparison. Output: findings (the
+//! report contract's `findings`) and one verdict per (client group, server,
+//! service, proto, port). Single-threaded and deterministic: everything is
+//! keyed by ordered maps and sorted before it leaves.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use crate::correlate::{interface_service, tcp_established, Correlated, Outcome};
+use crate::event::{EpmOperation, InterfaceId};
+use crate::flow::{ConnState, FlowRecord, SECOND};
+use crate::packet::{PROTO_TCP, PROTO_UDP};
+use crate::policy::{Decision, Policy};
+use crate::proto::catalog;
+use crate::proto::epm::Transport;
+use crate::Ts;
+
+/// A TCP attempt whose only SYN was sent less than this before the capture
+/// ended is not called unanswered: the answer may simply not be captured.
+const SYN_GRACE: Ts = 3 * SECOND;
+
+/// A hand-off with no follow-up is evidence once the capture went on this
+/// long after the answer: clients connect to the announced port at once
+/// (1–5 ms in the lab captures; Windows and Samba alike), so a second of
+/// silence is telling, and the 30-s correlation window need not elapse.
+const HANDOFF_GRACE: Ts = SECOND;
+
+/// Services that answer every request: a request with no answer at all is
+/// evidence (weaker than an unanswered SYN: a server may ignore a query).
+const REQUEST_RESPONSE_UDP: &[&str] = &["dns", "kerberos", "ntp", "ldap", "epm", "netbios-ns"];
+
+/// How sure a piece of evidence (or a finding) is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Confidence {
+    Low,
+    Medium,
+    High,
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        }
+    }
+}
+
+/// Finding kinds of the report contract.
+pub const KIND_BLOCKED: &str = "blocked";
+pub const KIND_REFUSED: &str = "refused-by-host";
+pub const KIND_NOT_IN_POLICY: &str = "not-in-policy";
+pub const KIND_NEVER_SEEN: &str = "never-seen";
+pub const KIND_NOT_REGISTERED: &str = "not-registered";
+
+/// Which tap of a two-tap analysis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tap {
+    Inside,
+    Outside,
+}
+
+impl Tap {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tap::Inside => "inside",
+            Tap::Outside => "outside",
+        }
+    }
+    pub fn other(self) -> Tap {
+        match self {
+            Tap::Inside => Tap::Outside,
+            Tap::Outside => Tap::Inside,
+        }
+    }
+}
+
+/// What an ICMP destination-unreachable code means for a verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IcmpMeaning {
+    /// Administratively prohibited: a filter rejected it.
+    AdminProhibited,
+    /// Nothing listens on the port (or a firewall pretends so).
+    PortUnreachable,
+    /// No route, host or network unreachable.
+    Unreachable,
+    /// Another code (protocol unreachable, fragmentation needed, ...).
+    Other,
+}
+
+impl IcmpMeaning {
+    pub fn of(v6: bool, icmp_type: u8, code: u8) -> IcmpMeaning {
+        if v6 {
+            match (icmp_type, code) {
+                (1, 1) | (1, 5) | (1, 6) => IcmpMeaning::AdminProhibited,
+                (1, 4) => IcmpMeaning::PortUnreachable,
+                (1, 0) | (1, 2) | (1, 3) => IcmpMeaning::Unreachable,
+                _ => IcmpMeaning::Other,
+            }
+        } else {
+            match (icmp_type, code) {
+                (3, 9) | (3, 10) | (3, 13) => IcmpMeaning::AdminProhibited,
+                (3, 3) => IcmpMeaning::PortUnreachable,
+                (3, 0) | (3, 1) | (3, 6) | (3, 7) => IcmpMeaning::Unreachable,
+                _ => IcmpMeaning::Other,
+            }
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IcmpMeaning::AdminProhibited => "administratively-prohibited",
+            IcmpMeaning::PortUnreachable => "port-unreachable",
+            IcmpMeaning::Unreachable => "host-or-network-unreachable",
+            IcmpMeaning::Other => "other",
+        }
+    }
+}
+
+/// One piece of evidence, from the packets alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Evidence {
+    /// The endpoint mapper answered "not registered" (0x16c9a0d6).
+    EpmNotRegistered {
+        ts: Ts,
+        client: IpAddr,
+        operation: EpmOperation,
+        status: u32,
+    },
+    /// SYNs (original + retransmissions) that got no answer at all.
+    SynUnanswered {
+        ts: Ts,
+        client: IpAddr,
+        client_port: u16,
+        syns: u32,
+        gaps_us: Vec<u64>,
+    },
+    /// A reset answered the SYN; compared with what the host normally
+    /// sends, it was forged on the way (`forged`) or is the host's own.
+    Rst {
+        ts: Ts,
+        client: IpAddr,
+        client_port: u16,
+        ttl: Option<u8>,
+        ip_id: Option<u16>,
+        /// TTLs of the host's own answers (SYN-ACKs) in other connections.
+        host_ttls: Vec<u8>,
+        /// Whether the host's own answers carry IP ID 0 (Linux with DF) or
+        /// a counter; None when it was never seen answering.
+        host_ip_id_zero: Option<bool>,
+        forged: Option<bool>,
+        confidence: Confidence,
+        reason: String,
+    },
+    /// An ICMP/ICMPv6 destination unreachable quoting the attempt.
+    IcmpUnreachable {
+        ts: Ts,
+        client: IpAddr,
+        client_port: u16,
+        sender: IpAddr,
+        v6: bool,
+        icmp_type: u8,
+        code: u8,
+        meaning: IcmpMeaning,
+    },
+    /// The mapper named this endpoint to the client, which never
+    /// connected (from a server-side capture the blocked SYN is invisible).
+    HandoffUnfulfilled {
+        ts: Ts,
+        client: IpAddr,
+        mapper: IpAddr,
+        interface: InterfaceId,
+        operation: EpmOperation,
+    },
+    /// A COTP connection request answered by a disconnect or error.
+    CotpRefused {
+        ts: Ts,
+        client: IpAddr,
+        client_port: u16,
+        reason: String,
+    },
+    /// UDP requests of a request/response service with no answer.
+    UdpUnanswered {
+        ts: Ts,
+        client: IpAddr,
+        client_port: u16,
+        datagrams: u64,
+    },
+    /// Packets seen on one tap that never appeared on the other.
+    DroppedBetweenTaps {
+        ts: Ts,
+        client: IpAddr,
+        client_port: u16,
+        /// The direction that vanished: "request" (originator → responder)
+        /// or "reply".
+        direction: &'static str,
+        seen_on: Tap,
+        missing_on: Tap,
+        packets: u64,
+    },
+    /// (not-in-policy) connections that worked.
+    Established {
+        ts: Ts,
+        client: IpAddr,
+        connections: u64,
+    },
+}
+
+impl Evidence {
+    pub fn ts(&self) -> Ts {
+        match self {
+            Evidence::EpmNotRegistered { ts, .. }
+            | Evidence::SynUnanswered { ts, .. }
+            | Evidence::Rst { ts, .. }
+            | Evidence::IcmpUnreachable { ts, .. }
+            | Evidence::HandoffUnfulfilled { ts, .. }
+            | Evidence::CotpRefused { ts, .. }
+            | Evidence::UdpUnanswered { ts, .. }
+            | Evidence::DroppedBetweenTaps { ts, .. }
+            | Evidence::Established { ts, .. } => *ts,
+        }
+    }
+
+    pub fn client(&self) -> IpAddr {
+        match self {
+            Evidence::EpmNotRegistered { client, .. }
+            | Evidence::SynUnanswered { client, .. }
+            | Evidence::Rst { client, .. }
+            | Evidence::IcmpUnreachable { client, .. }
+            | Evidence::HandoffUnfulfilled { client, .. }
+            | Evidence::CotpRefused { client, .. }
+            | Evidence::UdpUnanswered { client, .. }
+            | Evidence::DroppedBetweenTaps { client, .. }
+            | Evidence::Established { client, .. } => *client,
+        }
+    }
+
+    /// The contract's evidence type name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Evidence::EpmNotRegistered { .. } => "epm-not-registered",
+            Evidence::SynUnanswered { .. } => "syn-unanswered",
+            Evidence::Rst { .. } => "rst",
+            Evidence::IcmpUnreachable { .. } => "icmp-unreachable",
+            Evidence::HandoffUnfulfilled { .. } => "handoff-unfulfilled",
+            Evidence::CotpRefused { .. } => "cotp-refused",
+            Evidence::UdpUnanswered { .. } => "udp-unanswered",
+            Evidence::DroppedBetweenTaps { .. } => "dropped-between-taps",
+            Evidence::Established { .. } => "established",
+        }
+    }
+
+    /// How much this one piece proves.
+    pub fn confidence(&self) -> Confidence {
+        match self {
+            Evidence::SynUnanswered { syns, .. } if *syns >= 2 => Confidence::High,
+            Evidence::SynUnanswered { .. } => Confidence::Medium,
+            Evidence::Rst { confidence, .. } => *confidence,
+            Evidence::IcmpUnreachable { meaning, .. } => match meaning {
+                IcmpMeaning::AdminProhibited => Confidence::High,
+                _ => Confidence::Medium,
+            },
+            Evidence::HandoffUnfulfilled { .. } => Confidence::Medium,
+            Evidence::UdpUnanswered { .. } => Confidence::Low,
+            Evidence::DroppedBetweenTaps { .. } => Confidence::High,
+            _ => Confidence::High,
+        }
+    }
+}
+
+/// A registry value that pins a port (the KB articles' static ports).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinAdvice {
+    pub service: &'static str,
+    /// The RPC interface (or component) it pins.
+    pub component: String,
+    pub key: String,
+    pub value: String,
+    pub kind: &'static str,
+    /// Where to set it.
+    pub on: String,
+    pub article: &'static str,
+}
+
+/// What to do about a finding.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Fix {
+    pub summary: String,
+    pub nftables: Vec<String>,
+    pub iptables: Vec<String>,
+    /// For a dynamic RPC port (or the UDP notification / RFC 1006 port):
+    /// the registry value that pins it.
+    pub pin: Vec<PinAdvice>,
+    pub note: Option<String>,
+}
+
+/// Something the admin must act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: &'static str,
+    pub proto: u8,
+    pub server: IpAddr,
+    pub port: u16,
+    pub service: &'static str,
+    /// Every service seen at this port (first = `service`).
+    pub services: Vec<&'static str>,
+    pub interface: Option<InterfaceId>,
+    pub clients: Vec<IpAddr>,
+    pub first_ts: Ts,
+    pub evidence: Vec<Evidence>,
+    pub confidence: Confidence,
+    /// "allowed" | "denied" | "unspecified"
+    pub policy: &'static str,
+    /// The rule that decided it (its origin), if any.
+    pub policy_rule: Option<String>,
+    /// One line: what this means (misconfigured firewall, denied but
+    /// needed, ...).
+    pub verdict: String,
+    /// What breaks, in the KB's terms.
+    pub consequence: Option<&'static str>,
+    pub fix: Option<Fix>,
+}
+
+impl Finding {
+    /// Informational findings do not make the exit code 1.
+    pub fn is_actionable(&self) -> bool {
+        self.kind != KIND_NEVER_SEEN
+    }
+}
+
+/// One row of the verdict table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// The policy group of the clients, or their /24 (/64) network.
+    pub client_group: String,
+    pub server: IpAddr,
+    pub service: &'static str,
+    pub proto: u8,
+    pub port: u16,
+    /// "working" | "blocked" | "refused-by-host" | "unconfirmed" |
+    /// "never-seen"
+    pub status: &'static str,
+    pub policy: &'static str,
+    /// "working", "working-not-in-policy", "blocked-policy-allows",
+    /// "blocked-policy-denies", "blocked", "refused-by-host",
+    /// "never-seen", "unconfirmed".
+    pub verdict: &'static str,
+    pub clients: Vec<IpAddr>,
+    pub working: u64,
+    pub failed: u64,
+    pub first_ts: Ts,
+    pub last_ts: Ts,
+}
+
+/// A two-tap view of the flows, from the tap join.
+#[derive(Clone, Debug, Default)]
+pub struct TapView {
+    /// Per flow (same index as `flows`): packets [orig, resp] seen on the
+    /// inside and on the outside tap (None: not seen there).
+    pub per_flow: Vec<[Option<[u64; 2]>; 2]>,
+    /// First packet time of each tap (aligned to the inside clock).
+    pub tap_start: [Option<Ts>; 2],
+    /// Hosts that sent ICMP errors (usually the firewall itself): flows to
+    /// or from them are not traffic crossing the firewall.
+    pub icmp_senders: BTreeSet<IpAddr>,
+}
+
+/// Everything the verdict stage produced.
+#[derive(Clone, Debug, Default)]
+pub struct Verdicts {
+    pub findings: Vec<Finding>,
+    pub verdicts: Vec<Verdict>,
+}
+
+/// What one flow (or hand-off) says about reaching server:port.
+#[derive(Clone, Debug)]
+struct Attempt {
+    client: IpAddr,
+    server: IpAddr,
+    proto: u8,
+    port: u16,
+    service: &'static str,
+    interface: Option<InterfaceId>,
+    ts: Ts,
+    last_ts: Ts,
+    result: AttemptResult,
+    /// A second piece of evidence about an attempt already counted.
+    extra: bool,
+}
+
+#[derive(Clone, Debug)]
+enum AttemptResult {
+    Working,
+    /// One-way UDP: left this tap, delivery unknown.
+    Unconfirmed,
+    Failed {
+        kind: &'static str,
+        evidence: Evidence,
+    },
+    /// Nothing can be concluded (mid-stream pickup, capture cut).
+    Inconclusive,
+}
+
+/// The normal look of a host's own answers.
+#[derive(Default)]
+struct HostProfile {
+    ttls: BTreeSet<u8>,
+    ip_id_zero: u32,
+    ip_id_nonzero: u32,
+}
+
+fn host_profiles(flows: &[FlowRecord]) -> BTreeMap<IpAddr, HostProfile> {
+    let mut hosts: BTreeMap<IpAddr, HostProfile> = BTreeMap::new();
+    for f in flows {
+        let answered = if f.proto == PROTO_TCP {
+            tcp_established(f.state)
+        } else {
+            f.packets[1] > 0
+        };
+        let Some(ttl) = f.responder_ttl.filter(|_| answered) else {
+            continue;
+        };
+        let h = hosts.entry(f.server).or_default();
+        h.ttls.insert(ttl);
+        match f.responder_ip_id {
+            Some(0) => h.ip_id_zero += 1,
+            Some(_) => h.ip_id_nonzero += 1,
+            None => {}
+        }
+    }
+    hosts
+}
+
+/// Was a reset answering a SYN forged by something on the way?
+fn judge_rst(f: &FlowRecord, host: Option<&HostProfile>) -> Evidence {
+    let ttl = f.responder_ttl;
+    let ip_id = f.responder_ip_id;
+    let host_ttls: Vec<u8> = host
+        .map(|h| h.ttls.iter().copied().collect())
+        .unwrap_or_default();
+    let host_zero = host.and_then(|h| match (h.ip_id_zero, h.ip_id_nonzero) {
+        (0, 0) => None,
+        (z, n) => Some(z >= n),
+    });
+    let ttl_differs = match (ttl, host_ttls.is_empty()) {
+        (Some(t), false) => Some(!host_ttls.contains(&t)),
+        _ => None,
+    };
+    let id_differs = match (ip_id, host_zero) {
+        (Some(id), Some(zero)) => Some((id == 0) != zero),
+        _ => None,
+    };
+    let describe_ttl = || {
+        format!(
+            "its TTL {} differs from the {} of the host's own answers ({})",
+            ttl.map_or("?".into(), |t| t.to_string()),
+            if host_ttls.len() == 1 { "TTL" } else { "TTLs" },
+            host_ttls
+                .iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let (forged, confidence, reason) = match (ttl_differs, id_differs) {
+        (Some(true), Some(true)) => (
+            Some(true),
+            Confidence::High,
+            format!("{}, and so does its IP ID pattern: sent by a device on the way (a firewall), not by the host", describe_ttl()),
+        ),
+        (Some(true), _) => (
+            Some(true),
+            Confidence::High,
+            format!("{}: sent by a device on the way (a firewall), not by the host", describe_ttl()),
+        ),
+        (Some(false), Some(true)) => (
+            Some(true),
+            Confidence::Medium,
+            "its TTL matches the host's answers but its IP ID pattern does not: probably forged by a firewall at the same distance".into(),
+        ),
+        (Some(false), _) => (
+            Some(false),
+            Confidence::High,
+            "its TTL (and IP ID pattern) match the host's own answers: the host itself says the port is closed".into(),
+        ),
+        (None, Some(true)) => (
+            Some(true),
+            Confidence::Medium,
+            "its IP ID pattern differs from the host's own answers: probably forged by a firewall".into(),
+        ),
+        (None, Some(false)) => (
+            Some(false),
+            Confidence::Low,
+            "no TTL to compare; its IP ID pattern matches the host's answers".into(),
+        ),
+        (None, None) => (
+            None,
+            Confidence::Low,
+            "the host was never seen answering another connection, so nothing to compare the reset with: taken as the host's own".into(),
+        ),
+    };
+    Evidence::Rst {
+        ts: f.first_ts,
+        client: f.client,
+        client_port: f.client_port,
+        ttl,
+        ip_id,
+        host_ttls,
+        host_ip_id_zero: host_zero,
+        forged,
+        confidence,
+        reason,
+    }
+}
+
+fn icmp_evidence(f: &FlowRecord) -> Option<(&'static str, Evidence)> {
+    let e = f.icmp.iter().find(|e| e.quotes_originator)?;
+    let meaning = IcmpMeaning::of(e.v6, e.icmp_type, e.code);
+    // The host's own "port unreachable" is a closed port; from anyone else
+    // (iptables' default REJECT) it is a filter.
+    let kind = if meaning == IcmpMeaning::PortUnreachable && e.sender == f.server {
+        KIND_REFUSED
+    } else {
+        KIND_BLOCKED
+    };
+    Some((
+        kind,
+        Evidence::IcmpUnreachable {
+            ts: e.ts,
+            client: f.client,
+            client_port: f.client_port,
+            sender: e.sender,
+            v6: e.v6,
+            icmp_type: e.icmp_type,
+            code: e.code,
+            meaning,
+        },
+    ))
+}
+
+fn only_syns(f: &FlowRecord) -> bool {
+    f.packets[1] == 0 && f.history.chars().all(|c| c == 'S' || c == 'R')
+}
+
+fn flow_attempt(
+    f: &FlowRecord,
+    c: &Correlated,
+    hosts: &BTreeMap<IpAddr, HostProfile>,
+    capture_end: Ts,
+) -> Attempt {
+    let label = c.label(f);
+    let mut a = Attempt {
+        client: f.client,
+        server: f.server,
+        proto: f.proto,
+        port: f.server_port,
+        service: label.service,
+        interface: label.interface,
+        ts: f.first_ts,
+        last_ts: f.last_ts,
+        result: AttemptResult::Inconclusive,
+        extra: false,
+    };
+    let failed = |kind, evidence| AttemptResult::Failed { kind, evidence };
+    a.result = if f.proto == PROTO_TCP {
+        if tcp_established(f.state) {
+            match f.app.as_ref().and_then(|app| app.rfc1006.as_ref()) {
+                Some(r) => match &r.outcome {
+                    crate::proto::rfc1006::Outcome::Refused { reason, name } => failed(
+                        KIND_REFUSED,
+                        Evidence::CotpRefused {
+                            ts: f.first_ts,
+                            client: f.client,
+                            client_port: f.client_port,
+                            reason: format!("DR reason {reason} ({name})"),
+                        },
+                    ),
+                    crate::proto::rfc1006::Outcome::Error { cause, name } => failed(
+                        KIND_REFUSED,
+                        Evidence::CotpRefused {
+                            ts: f.first_ts,
+                            client: f.client,
+                            client_port: f.client_port,
+                            reason: format!("ER cause {cause} ({name})"),
+                        },
+                    ),
+                    _ => AttemptResult::Working,
+                },
+                None => AttemptResult::Working,
+            }
+        } else if let Some((kind, ev)) = icmp_evidence(f).filter(|_| f.packets[1] == 0) {
+            failed(kind, ev)
+        } else if f.state == ConnState::REJ {
+            let ev = judge_rst(f, hosts.get(&f.server));
+            let kind = match &ev {
+                Evidence::Rst {
+                    forged: Some(true), ..
+                } => KIND_BLOCKED,
+                _ => KIND_REFUSED,
+            };
+            failed(kind, ev)
+        } else if matches!(f.state, ConnState::S0 | ConnState::RSTOS0 | ConnState::SH)
+            && only_syns(f)
+            && f.history.contains('S')
+        {
+            let syns = f.syn_retries + 1;
+            if syns >= 2 || capture_end.saturating_sub(f.last_ts) >= SYN_GRACE {
+                failed(
+                    KIND_BLOCKED,
+                    Evidence::SynUnanswered {
+                        ts: f.first_ts,
+                        client: f.client,
+                        client_port: f.client_port,
+                        syns,
+                        gaps_us: f.syn_gaps_us.to_vec(),
+                    },
+                )
+            } else {
+                AttemptResult::Inconclusive
+            }
+        } else {
+            AttemptResult::Inconclusive
+        }
+    } else if f.proto == PROTO_UDP {
+        if f.packets[1] > 0 {
+            AttemptResult::Working
+        } else if let Some((kind, ev)) = icmp_evidence(f) {
+            failed(kind, ev)
+        } else if REQUEST_RESPONSE_UDP.contains(&label.service)
+            && capture_end.saturating_sub(f.last_ts) >= SYN_GRACE
+        {
+            failed(
+                KIND_BLOCKED,
+                Evidence::UdpUnanswered {
+                    ts: f.first_ts,
+                    client: f.client,
+                    client_port: f.client_port,
+                    datagrams: f.packets[0],
+                },
+            )
+        } else {
+            AttemptResult::Unconfirmed
+        }
+    } else {
+        AttemptResult::Inconclusive
+    };
+    a
+}
+
+fn transport_proto(t: Transport) -> u8 {
+    match t {
+        Transport::Udp => PROTO_UDP,
+        Transport::Tcp | Transport::Http => PROTO_TCP,
+    }
+}
+
+/// The client network of an address when no policy group names it.
+fn subnet_of(ip: &IpAddr) -> String {
+    match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
+/// What breaks when a service is blocked, in the KB articles' terms.
+pub fn consequence(service: &str) -> Option<&'static str> {
+    Some(match service {
+        "epm" => "RPC clients cannot ask the endpoint mapper (TCP 135) where an interface lives: MAPI clients, Exchange servers and domain members cannot reach any dynamic RPC service (Q176466)",
+        "exchange-store" => "MAPI clients cannot open their mailboxes: the information store's RPC port is unreachable (Q155831, KB270836)",
+        "exchange-directory" => "clients cannot reach the directory (NSPI): name resolution and the address book fail (Q155831, KB270836)",
+        "exchange-referral" => "clients get no referral to a global catalog (RFR) and cannot open the address book (KB270836)",
+        "exchange-sa" => "the System Attendant's RPC interface is unreachable: administration and DS proxy calls fail (KB270836)",
+        "exchange-mta" => "MTA-to-MTA RPC fails: mail between servers (intrasite, site connector) queues (Q176466)",
+        "exchange-store-admin" => "store administration over RPC fails",
+        "ad-replication" => "directory replication and the AD logon interface fail through the firewall (KB270836; Q180795: error 1720)",
+        "netlogon" => "domain logon and the secure channel through the firewall fail (KB270836)",
+        "lsarpc" | "samr" => "account and policy lookups over RPC fail (domain logon, name translation)",
+        "dnsserver" => "DNS server management over RPC fails",
+        "frs" | "dfsr" => "SYSVOL / DFS replication fails",
+        "mapi-notification" => "clients get no new-mail notifications: new mail appears only at the next poll (Q264035)",
+        "x400-mta" | "rfc1006" | "mms" | "s7comm" => "the X.400 connector (RFC 1006 on TCP 102) cannot connect: mail between the MTAs queues (Q176466)",
+        "smtp" => "SMTP mail transfer fails: POP3/IMAP4 clients cannot send and inbound mail queues (Q176466)",
+        "pop3" | "pop3s" => "POP3 clients cannot download mail (Q176466)",
+        "imap" | "imaps" => "IMAP4 clients cannot reach their mailboxes (Q176466)",
+        "ldap" | "ldaps" => "LDAP directory lookups fail (address book, domain logon) (Q176466, KB270836)",
+        "gc" | "gc-ssl" => "global catalog lookups fail: logon and address book resolution break (KB270836)",
+        "nntp" | "nntps" => "NNTP clients cannot read newsgroups / public folders (Q176466)",
+        "dns" => "name resolution fails: logon and server location break (KB270836)",
+        "kerberos" => "Kerberos authentication fails: domain logon breaks (KB270836)",
+        "ntp" => "time synchronization fails; Kerberos breaks once clocks drift (KB270836)",
+        "smb" => "SMB fails: Netlogon, Group Policy and DFS discovery break (KB270836)",
+        "http" | "https" | "rpc-over-http" => "web access (Outlook Web Access, RPC over HTTP) fails (KB270836)",
+        _ => return None,
+    })
+}
+
+/// Working traffic the policy does not allow, at one port: services,
+/// clients, first seen, connections, the deny rule (if one matched).
+type OpenPort = (Vec<&'static str>, BTreeSet<IpAddr>, Ts, u64, Option<String>);
+
+/// Registry values that pin `service`'s port (the KB's static ports).
+pub fn pin_advice(
+    service: &str,
+    interface: Option<&InterfaceId>,
+    server: IpAddr,
+) -> Vec<PinAdvice> {
+    let mut out = Vec::new();
+    let on = format!("the server {server}");
+    match service {
+        "mapi-notification" => out.push(PinAdvice {
+            service: "mapi-notification",
+            component: "Outlook 2003 or later: new-mail notification port".into(),
+            key: r"HKEY_CURRENT_USER\Software\Microsoft\Office\11.0\Outlook\RPC".into(),
+            value: "FixedUDPPort".into(),
+            kind: "REG_DWORD",
+            on: format!("the client {server} (each client)"),
+            article: "Q264035",
+        }),
+        "x400-mta" | "rfc1006" => out.push(PinAdvice {
+            service: "x400-mta",
+            component: "MTA: RFC 1006 (X.400 over TCP) listen port".into(),
+            key: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\MSExchangeMTA\Parameters"
+                .into(),
+            value: "RFC1006 Port Number".into(),
+            kind: "REG_DWORD",
+            on: "every MTA on the X.400 connector (all must use the same port)".into(),
+            article: "Q176466",
+        }),
+        _ => {
+            let entries: Vec<&catalog::Interface> =
+                match interface.and_then(|i| catalog::lookup(&i.uuid)) {
+                    Some(e) => vec![e],
+                    None => catalog::INTERFACES
+                        .iter()
+                        .filter(|e| e.service == service)
+                        .collect(),
+                };
+            let mut seen = BTreeSet::new();
+            for e in entries {
+                for p in e.pins {
+                    if !seen.insert((p.key, p.value)) {
+                        continue;
+                    }
+                    out.push(PinAdvice {
+                        service: e.service,
+                        component: e.name.to_string(),
+                        key: p.key.replace("HKLM\\", "HKEY_LOCAL_MACHINE\\"),
+                        value: p.value.to_string(),
+                        kind: "REG_DWORD",
+                        on: on.clone(),
+                        article: if p.key.contains("NTDS") || p.key.contains("Netlogon") {
+                            "KB270836"
+                        } else if p.key.contains("MSExchangeMTA") {
+                            "Q176466"
+                        } else {
+                            "KB270836, Q155831"
+                        },
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+fn is_rpc_service(service: &str) -> bool {
+    service == "rpc-other" || catalog::INTERFACES.iter().any(|e| e.service == service)
+}
+
+fn proto_str(p: u8) -> &'static str {
+    if p == PROTO_UDP {
+        "udp"
+    } else {
+        "tcp"
+    }
+}
+
+/// Firewall rules that let `sources` reach `server` `proto`/`port`.
+fn allow_rules(
+    sources: &[String],
+    server: IpAddr,
+    proto: u8,
+    port: u16,
+    comment: &str,
+    verdict: &str,
+) -> (Vec<String>, Vec<String>) {
+    let v6 = server.is_ipv6();
+    let fam = if v6 { "ip6" } else { "ip" };
+    let set = if sources.len() == 1 {
+        sources[0].clone()
+    } else {
+        format!("{{ {} }}", sources.join(", "))
+    };
+    let p = proto_str(proto);
+    let nft = vec![format!(
+        "nft insert rule inet filter forward {fam} saddr {set} {fam} daddr {server} {p} dport {port} ct state new {verdict} comment \"exflow: {comment}\""
+    )];
+    let ipt = if v6 { "ip6tables" } else { "iptables" };
+    let target = if verdict == "accept" {
+        "ACCEPT"
+    } else {
+        "DROP"
+    };
+    let iptables = sources
+        .iter()
+        .map(|s| {
+            format!(
+                "{ipt} -I FORWARD -p {p} -s {s} -d {server} --dport {port} -m conntrack --ctstate NEW -m comment --comment \"exflow: {comment}\" -j {target}"
+            )
+        })
+        .collect();
+    (nft, iptables)
+}
+
+fn service_label(service: &str, interface: Option<&InterfaceId>) -> String {
+    match interface.and_then(|i| catalog::lookup(&i.uuid)) {
+        Some(e) if !e.name.eq_ignore_ascii_case(service) => format!("{service} ({})", e.name),
+        _ => service.to_string(),
+    }
+}
+
+/// The sources a fix should allow: the clients' policy groups, else the
+/// clients themselves.
+fn fix_sources(clients: &[IpAddr], policy: Option<&Policy>) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    for c in clients {
+        match policy.and_then(|p| p.group_of(c)) {
+            Some(g) => out.extend(g.members.iter().filter(|m| m.contains(c)).map(|m| {
+                let max = if m.addr.is_ipv4() { 32 } else { 128 };
+                if m.prefix == max {
+                    m.addr.to_string()
+                } else {
+                    m.to_string()
+                }
+            })),
+            None => {
+                out.insert(c.to_string());
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn blocked_fix(f: &Finding, policy: Option<&Policy>) -> Fix {
+    let sources = fix_sources(&f.clients, policy);
+    let what = service_label(f.service, f.interface.as_ref());
+    let (nftables, iptables) = allow_rules(&sources, f.server, f.proto, f.port, &what, "accept");
+    let dynamic_rpc = f.proto == PROTO_TCP && is_rpc_service(f.service) && f.port > 1024;
+    let pin = if dynamic_rpc || matches!(f.service, "mapi-notification" | "x400-mta" | "rfc1006") {
+        pin_advice(f.service, f.interface.as_ref(), f.server)
+    } else {
+        Vec::new()
+    };
+    let note = if dynamic_rpc {
+        Some(format!(
+            "{} is a dynamic RPC port: the endpoint mapper hands out another one when the service restarts. Prefer pinning it{} and allowing the pinned port (plus TCP 135) instead of this one.",
+            f.port,
+            if pin.is_empty() { " (no registry value is documented for this interface; restrict the server's dynamic RPC range instead)" } else { " with the registry value below" }
+        ))
+    } else if f.service == "mapi-notification" {
+        Some("Q264035: the server sends from a dynamic port > 1024 to the port the client registered at logon; allow UDP from the Exchange server's ports > 1024 to the clients' ports > 1024, or fix the client's port with FixedUDPPort (Outlook 2003 and later) and allow just that.".into())
+    } else {
+        None
+    };
+    Fix {
+        summary: format!(
+            "allow {} {} → {} port {} ({})",
+            proto_str(f.proto),
+            sources.join(", "),
+            f.server,
+            f.port,
+            what
+        ),
+        nftables,
+        iptables,
+        pin,
+        note,
+    }
+}
+
+/// Joins flows, hand-offs, policy and taps into findings and verdicts.
+pub fn evaluate(
+    flows: &[FlowRecord],
+    c: &Correlated,
+    policy: Option<&Policy>,
+    taps: Option<&TapView>,
+) -> Verdicts {
+    let capture_end = flows.iter().map(|f| f.last_ts).max().unwrap_or(0);
+    let hosts = host_profiles(flows);
+    let mut attempts: Vec<Attempt> = flows
+        .iter()
+        .map(|f| flow_attempt(f, c, &hosts, capture_end))
+        .collect();
+
+    // Two taps: what crossed, what vanished.
+    if let Some(t) = taps {
+        for (i, f) in flows.iter().enumerate() {
+            let Some(seen) = t.per_flow.get(i) else {
+                continue;
+            };
+            if t.icmp_senders.contains(&f.client) || t.icmp_senders.contains(&f.server) {
+                continue;
+            }
+            let drop = match (seen[0], seen[1]) {
+                (Some(p), None) | (None, Some(p)) => {
+                    let on = if seen[0].is_some() {
+                        Tap::Inside
+                    } else {
+                        Tap::Outside
+                    };
+                    let other_started =
+                        t.tap_start[on.other() as usize].is_some_and(|s| s <= f.first_ts);
+                    (p[0] > 0 && other_started).then_some((on, "request", p[0]))
+                }
+                (Some(a), Some(b)) => {
+                    // The reply crossed one way but not the other.
+                    if a[1] > 0 && b[1] == 0 && b[0] > 0 {
+                        Some((Tap::Inside, "reply", a[1]))
+                    } else if b[1] > 0 && a[1] == 0 && a[0] > 0 {
+                        Some((Tap::Outside, "reply", b[1]))
+                    } else {
+                        None
+                    }
+                }
+                (None, None) => None,
+            };
+            if let Some((on, direction, packets)) = drop {
+                let result = AttemptResult::Failed {
+                    kind: KIND_BLOCKED,
+                    evidence: Evidence::DroppedBetweenTaps {
+                        ts: f.first_ts,
+                        client: f.client,
+                        client_port: f.client_port,
+                        direction,
+                        seen_on: on,
+                        missing_on: on.other(),
+                        packets,
+                    },
+                };
+                // Keep what the packets said on the tap (an unanswered SYN,
+                // a forged reset) beside the measured drop.
+                match attempts[i].result {
+                    AttemptResult::Failed { .. } => {
+                        let mut extra = attempts[i].clone();
+                        extra.result = result;
+                        extra.extra = true;
+                        attempts.push(extra);
+                    }
+                    _ => attempts[i].result = result,
+                }
+            } else if seen[0].is_some() && seen[1].is_some() {
+                if let AttemptResult::Unconfirmed = attempts[i].result {
+                    // Seen on both sides: it crossed the firewall.
+                    attempts[i].result = AttemptResult::Working;
+                }
+            }
+        }
+    }
+
+    // Hand-offs never followed (the server side's view of a block).
+    for h in &c.handoffs {
+        if h.outcome != Outcome::NoAttempt || capture_end.saturating_sub(h.ts) < HANDOFF_GRACE {
+            continue;
+        }
+        attempts.push(Attempt {
+            client: h.client,
+            server: h.server,
+            proto: transport_proto(h.transport),
+            port: h.port,
+            service: interface_service(&h.interface),
+            interface: Some(h.interface),
+            ts: h.ts,
+            last_ts: h.ts,
+            extra: false,
+            result: AttemptResult::Failed {
+                kind: KIND_BLOCKED,
+                evidence: Evidence::HandoffUnfulfilled {
+                    ts: h.ts,
+                    client: h.client,
+                    mapper: h.mapper,
+                    interface: h.interface,
+                    operation: h.operation,
+                },
+            },
+        });
+    }
+
+    // Which (client, server, proto, port) ever worked.
+    let mut worked: BTreeSet<(IpAddr, IpAddr, u8, u16)> = BTreeSet::new();
+    for a in &attempts {
+        if matches!(a.result, AttemptResult::Working) {
+            worked.insert((a.client, a.server, a.proto, a.port));
+        }
+    }
+
+    let decide = |a: &Attempt| -> Decision {
+        match policy {
+            Some(p) => p.decide(&a.client, &a.server, a.proto, a.port, a.service),
+            None => Decision::Unspecified,
+        }
+    };
+
+    // Findings: failures per (kind, server, proto, port).
+    let mut failures: BTreeMap<(&'static str, IpAddr, u8, u16), Vec<&Attempt>> = BTreeMap::new();
+    for a in &attempts {
+        if let AttemptResult::Failed { kind, .. } = &a.result {
+            if worked.contains(&(a.client, a.server, a.proto, a.port)) {
+                continue;
+            }
+            failures
+                .entry((kind, a.server, a.proto, a.port))
+                .or_default()
+                .push(a);
+        }
+    }
+    let mut findings = Vec::new();
+    for ((kind, server, proto, port), list) in failures {
+        let evidence: Vec<Evidence> = list
+            .iter()
+            .filter_map(|a| match &a.result {
+                AttemptResult::Failed { evidence, .. } => Some(evidence.clone()),
+                _ => None,
+            })
+            .collect();
+        // Unanswered UDP queries alone prove little: ask for a retry.
+        if evidence
+            .iter()
+            .all(|e| matches!(e, Evidence::UdpUnanswered { .. }))
+        {
+            let datagrams: u64 = evidence
+                .iter()
+                .map(|e| match e {
+                    Evidence::UdpUnanswered { datagrams, .. } => *datagrams,
+                    _ => 0,
+                })
+                .sum();
+            if datagrams < 2 {
+                continue;
+            }
+        }
+        let mut services: Vec<&'static str> = Vec::new();
+        for a in &list {
+            if !services.contains(&a.service) {
+                services.push(a.service);
+            }
+        }
+        // A known service beats "unknown" as the headline.
+        services.sort_by_key(|s| *s == "unknown");
+        let interface = list.iter().find_map(|a| a.interface);
+        let clients: Vec<IpAddr> = list
+            .iter()
+            .map(|a| a.client)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let confidence = evidence
+            .iter()
+            .map(Evidence::confidence)
+            .max()
+            .unwrap_or(Confidence::Low);
+        let decisions: Vec<Decision> = list.iter().map(|a| decide(a)).collect();
+        let decision = decisions
+            .iter()
+            .find(|d| matches!(d, Decision::Allowed(_)))
+            .or_else(|| decisions.iter().find(|d| matches!(d, Decision::Denied(_))))
+            .cloned()
+            .unwrap_or(Decision::Unspecified);
+        let service = services[0];
+        let verdict = match (kind, &decision, policy.is_some()) {
+            (KIND_REFUSED, _, _) => "the host itself refused the connection: nothing listens on the port (the service is down or on another port); the firewall let it through".to_string(),
+            (_, Decision::Allowed(rule), _) => format!("misconfigured firewall: the policy allows this ({rule}) but the firewall blocks it"),
+            (_, Decision::Denied(rule), _) => format!("blocked as the policy says ({rule}), but it is needed: {}", consequence(service).unwrap_or("the clients use this port")),
+            (_, Decision::Unspecified, true) => "blocked; the policy does not mention it".to_string(),
+            (_, Decision::Unspecified, false) => "blocked by the network (a firewall)".to_string(),
+        };
+        let mut finding = Finding {
+            kind,
+            proto,
+            server,
+            port,
+            service,
+            services,
+            interface,
+            clients,
+            first_ts: evidence.iter().map(Evidence::ts).min().unwrap_or(0),
+            evidence,
+            confidence,
+            policy: decision.as_str(),
+            policy_rule: match &decision {
+                Decision::Allowed(r) | Decision::Denied(r) => Some(r.clone()),
+                Decision::Unspecified => None,
+            },
+            verdict,
+            consequence: consequence(service),
+            fix: None,
+        };
+        finding.fix = Some(if kind == KIND_REFUSED {
+            Fix {
+                summary: format!(
+                    "start {} on {} (or point the clients at the port it really listens on); the firewall is not the problem",
+                    service_label(service, interface.as_ref()),
+                    server
+                ),
+                ..Fix::default()
+            }
+        } else {
+            blocked_fix(&finding, policy)
+        });
+        findings.push(finding);
+    }
+
+    // Verdict rows per (client group, server, service, proto, port).
+    struct Row {
+        clients: BTreeSet<IpAddr>,
+        working: u64,
+        failed: u64,
+        unconfirmed: u64,
+        refused: u64,
+        first_ts: Ts,
+        last_ts: Ts,
+        decision: Option<Decision>,
+    }
+    let group_of = |ip: &IpAddr| -> String {
+        policy
+            .and_then(|p| p.group_of(ip))
+            .map(|g| g.name.clone())
+            .unwrap_or_else(|| subnet_of(ip))
+    };
+    let mut rows: BTreeMap<(String, IpAddr, &'static str, u8, u16), Row> = BTreeMap::new();
+    for a in &attempts {
+        if matches!(a.result, AttemptResult::Inconclusive) || a.extra {
+            continue;
+        }
+        let key = (group_of(&a.client), a.server, a.service, a.proto, a.port);
+        let r = rows.entry(key).or_insert_with(|| Row {
+            clients: BTreeSet::new(),
+            working: 0,
+            failed: 0,
+            unconfirmed: 0,
+            refused: 0,
+            first_ts: a.ts,
+            last_ts: a.last_ts,
+            decision: None,
+        });
+        r.clients.insert(a.client);
+        r.first_ts = r.first_ts.min(a.ts);
+        r.last_ts = r.last_ts.max(a.last_ts);
+        match &a.result {
+            AttemptResult::Working => r.working += 1,
+            AttemptResult::Unconfirmed => r.unconfirmed += 1,
+            AttemptResult::Failed { kind, .. } if *kind == KIND_REFUSED => r.refused += 1,
+            AttemptResult::Failed { .. } => r.failed += 1,
+            AttemptResult::Inconclusive => {}
+        }
+        if policy.is_some() {
+            let d = decide(a);
+            let better = matches!(
+                (&r.decision, &d),
+                (None, _)
+                    | (
+                        Some(Decision::Unspecified),
+                        Decision::Allowed(_) | Decision::Denied(_)
+                    )
+                    | (Some(Decision::Denied(_)), Decision::Allowed(_))
+            );
+            if better {
+                r.decision = Some(d);
+            }
+        }
+    }
+    let mut verdicts = Vec::new();
+    let mut not_in_policy: BTreeMap<(IpAddr, u8, u16), OpenPort> = BTreeMap::new();
+    for ((client_group, server, service, proto, port), r) in rows {
+        let decision = r.decision.clone().unwrap_or(Decision::Unspecified);
+        let status = if r.working > 0 {
+            "working"
+        } else if r.failed > 0 {
+            "blocked"
+        } else if r.refused > 0 {
+            KIND_REFUSED
+        } else {
+            "unconfirmed"
+        };
+        let verdict = match (status, &decision, policy.is_some()) {
+            ("working", Decision::Allowed(_), _) | ("working", _, false) => "working",
+            ("working", _, true) => "working-not-in-policy",
+            ("blocked", Decision::Allowed(_), _) => "blocked-policy-allows",
+            ("blocked", Decision::Denied(_), _) => "blocked-policy-denies",
+            ("blocked", _, _) => "blocked",
+            (s, _, _) => s,
+        };
+        if verdict == "working-not-in-policy" {
+            let p = policy.expect("policy present");
+            // Only traffic the policy speaks about: one end in a group.
+            if p.group_of(&server).is_some() || r.clients.iter().any(|c| p.group_of(c).is_some()) {
+                let e = not_in_policy
+                    .entry((server, proto, port))
+                    .or_insert_with(|| {
+                        (
+                            Vec::new(),
+                            BTreeSet::new(),
+                            r.first_ts,
+                            0,
+                            match &decision {
+                                Decision::Denied(rule) => Some(rule.clone()),
+                                _ => None,
+                            },
+                        )
+                    });
+                if !e.0.contains(&service) {
+                    e.0.push(service);
+                }
+                e.1.extend(r.clients.iter().copied());
+                e.2 = e.2.min(r.first_ts);
+                e.3 += r.working;
+            }
+        }
+        verdicts.push(Verdict {
+            client_group,
+            server,
+            service,
+            proto,
+            port,
+            status,
+            policy: decision.as_str(),
+            verdict,
+            clients: r.clients.into_iter().collect(),
+            working: r.working,
+            failed: r.failed + r.refused,
+            first_ts: r.first_ts,
+            last_ts: r.last_ts,
+        });
+    }
+    for ((server, proto, port), (services, clients, first_ts, connections, denied_by)) in
+        not_in_policy
+    {
+        let clients: Vec<IpAddr> = clients.into_iter().collect();
+        let sources = fix_sources(&clients, policy);
+        let what = service_label(services[0], None);
+        let (nftables, iptables) = allow_rules(
+            &sources,
+            server,
+            proto,
+            port,
+            &format!("close {what}"),
+            "drop",
+        );
+        findings.push(Finding {
+            kind: KIND_NOT_IN_POLICY,
+            proto,
+            server,
+            port,
+            service: services[0],
+            services,
+            interface: None,
+            evidence: vec![Evidence::Established {
+                ts: first_ts,
+                client: clients[0],
+                connections,
+            }],
+            clients,
+            first_ts,
+            confidence: Confidence::High,
+            policy: if denied_by.is_some() { "denied" } else { "unspecified" },
+            verdict: match &denied_by {
+                Some(rule) => format!("the firewall lets through what the policy denies ({rule})"),
+                None => "the firewall is more open than the policy: this works but no rule allows it".into(),
+            },
+            policy_rule: denied_by,
+            consequence: None,
+            fix: Some(Fix {
+                summary: format!("either add an allow rule for it to the policy, or close it on the firewall ({what})"),
+                nftables,
+                iptables,
+                pin: Vec::new(),
+                note: None,
+            }),
+        });
+    }
+    if let Some(p) = policy {
+        never_seen(p, &attempts, &mut findings, &mut verdicts);
+    }
+    findings.sort_by(|a, b| {
+        (a.first_ts, a.kind, a.server, a.proto, a.port)
+            .cmp(&(b.first_ts, b.kind, b.server, b.proto, b.port))
+    });
+    Verdicts { findings, verdicts }
+}
+
+/// Allow rules no observed attempt matched, per server host of the rule's
+/// destination group.
+fn never_seen(
+    p: &Policy,
+    attempts: &[Attempt],
+    findings: &mut Vec<Finding>,
+    verdicts: &mut Vec<Verdict>,
+) {
+    for rule in &p.allow {
+        let matched = attempts.iter().any(|a| {
+            !matches!(a.result, AttemptResult::Inconclusive)
+                && p.rule_matches(rule, &a.client, &a.server, a.proto, a.port, a.service)
+        });
+        if matched {
+            continue;
+        }
+        let Some(to) = p.group(&rule.to) else {
+            continue;
+        };
+        let (service, proto, port) = rule_headline(rule);
+        for m in &to.members {
+            let max = if m.addr.is_ipv4() { 32 } else { 128 };
+            if m.prefix != max {
+                continue;
+            }
+            let port = p.pin_for(&m.addr, service).map_or(port, |pin| pin.port);
+            findings.push(Finding {
+                kind: KIND_NEVER_SEEN,
+                proto,
+                server: m.addr,
+                port,
+                service,
+                services: vec![service],
+                interface: None,
+                clients: Vec::new(),
+                first_ts: 0,
+                evidence: Vec::new(),
+                confidence: Confidence::Medium,
+                policy: "allowed",
+                policy_rule: Some(rule.origin.clone()),
+                verdict: format!(
+                    "the policy allows {} from {} to {} ({}), but no such traffic was seen",
+                    service, rule.from, rule.to, rule.origin
+                ),
+                consequence: None,
+                fix: Some(Fix {
+                    summary: "nothing to fix if unused; if the service is needed, check that clients use it, or drop the rule to keep the firewall tight".into(),
+                    ..Fix::default()
+                }),
+            });
+            verdicts.push(Verdict {
+                client_group: rule.from.clone(),
+                server: m.addr,
+                service,
+                proto,
+                port,
+                status: KIND_NEVER_SEEN,
+                policy: "allowed",
+                verdict: KIND_NEVER_SEEN,
+                clients: Vec::new(),
+                working: 0,
+                failed: 0,
+                first_ts: 0,
+                last_ts: 0,
+            });
+        }
+    }
+}
+
+/// The service name, protocol and a representative port of a rule.
+fn rule_headline(rule: &crate::policy::Rule) -> (&'static str, u8, u16) {
+    use crate::policy::Traffic;
+    match &rule.traffic {
+        Traffic::Ports { proto, ports } => (
+            "unknown",
+            proto.unwrap_or(PROTO_TCP),
+            ports.0.first().map_or(0, |r| r.0),
+        ),
+        Traffic::Service(name) => named_service(name),
+    }
+}
+
+/// The `'static` name, protocol and conventional port of a service named
+/// in a policy (port 0: a dynamic port).
+fn named_service(name: &str) -> (&'static str, u8, u16) {
+    match name {
+        "rpc-dynamic" => return ("rpc-dynamic", PROTO_TCP, 0),
+        "mapi-notification" => return ("mapi-notification", PROTO_UDP, 0),
+        "x400-mta" => return ("x400-mta", PROTO_TCP, 102),
+        _ => {}
+    }
+    if let Some(e) = catalog::INTERFACES.iter().find(|e| e.service == name) {
+        return (e.service, PROTO_TCP, 0);
+    }
+    for port in 1..=4000u16 {
+        for proto in [PROTO_TCP, PROTO_UDP] {
+            if let Some(s) = crate::proto::wellknown::service_for_port(proto, port) {
+                if s == name {
+                    return (s, proto, port);
+                }
+            }
+        }
+    }
+    ("unknown", PROTO_TCP, 0)
+}
