@@ -161,7 +161,7 @@ pub(super) fn describe(p: &Policy) -> String {
     for pin in &p.pins {
         let reg = services::pin_registry(&pin.service);
         let how = reg.first().map_or(String::new(), |r| {
-            format!("  {}\\\"{}\" ({})", r.key, r.value, r.article)
+            format!("  {} \"{}\" {} ({})", r.key, r.value, r.kind, r.article)
         });
         let _ = writeln!(
             out,
