@@ -8,10 +8,18 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
 
+use crate::packet::{PROTO_TCP, PROTO_UDP};
 use crate::roles::{Cidr, Roles};
 
+mod describe;
+mod parse;
 pub mod profiles;
 pub mod services;
+mod starter;
+#[cfg(test)]
+mod tests;
+
+use services::ServiceKind;
 
 /// Schema tag of a policy file.
 pub const POLICY_SCHEMA: &str = "exflow.policy/1";
@@ -54,6 +62,17 @@ impl Role {
             Role::Perimeter => "perimeter",
         }
     }
+
+    /// The role named `s` in a policy file.
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A named set of hosts and networks.
@@ -72,6 +91,55 @@ impl PortSet {
     pub fn contains(&self, port: u16) -> bool {
         self.0.iter().any(|&(lo, hi)| lo <= port && port <= hi)
     }
+
+    /// Sorts and merges overlapping and adjacent ranges.
+    pub fn from_ranges(mut ranges: Vec<(u16, u16)>) -> PortSet {
+        ranges.sort_unstable();
+        let mut out: Vec<(u16, u16)> = Vec::with_capacity(ranges.len());
+        for (lo, hi) in ranges {
+            match out.last_mut() {
+                Some(last) if u32::from(lo) <= u32::from(last.1) + 1 => last.1 = last.1.max(hi),
+                _ => out.push((lo, hi)),
+            }
+        }
+        PortSet(out)
+    }
+}
+
+/// "135", "6001-6004", "25,110,143".
+impl fmt::Display for PortSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, &(lo, hi)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if lo == hi {
+                write!(f, "{lo}")?;
+            } else {
+                write!(f, "{lo}-{hi}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// "tcp", "udp", or "tcp/udp" for a set of IP protocol numbers.
+pub fn protos_str(protos: &[u8]) -> &'static str {
+    match (protos.contains(&PROTO_TCP), protos.contains(&PROTO_UDP)) {
+        (true, true) => "tcp/udp",
+        (true, false) => "tcp",
+        (false, true) => "udp",
+        (false, false) => "-",
+    }
+}
+
+/// "tcp" | "udp" for one IP protocol number (the report contract's words).
+pub fn proto_str(proto: u8) -> &'static str {
+    match proto {
+        PROTO_TCP => "tcp",
+        PROTO_UDP => "udp",
+        _ => "other",
+    }
 }
 
 /// What traffic a rule is about: a named service (its ports follow from the
@@ -84,6 +152,22 @@ pub enum Traffic {
     Service(String),
     /// `proto` None = both tcp and udp.
     Ports { proto: Option<u8>, ports: PortSet },
+}
+
+/// "epm", "tcp 6001-6004", "tcp/udp 53".
+impl fmt::Display for Traffic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Traffic::Service(s) => f.write_str(s),
+            Traffic::Ports { proto, ports } => {
+                let p = match proto {
+                    Some(p) => proto_str(*p),
+                    None => "tcp/udp",
+                };
+                write!(f, "{p} {ports}")
+            }
+        }
+    }
 }
 
 /// One allow or deny rule.
@@ -170,21 +254,24 @@ impl std::error::Error for PolicyError {}
 impl Policy {
     /// Reads and validates a policy file.
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
-        let _ = path;
-        todo!("policy helper")
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| PolicyError {
+            file: file.clone(),
+            field: String::new(),
+            message: format!("cannot read the policy file: {e}"),
+        })?;
+        Policy::parse(&text, &file)
     }
 
     /// Parses and validates policy JSON; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Policy, PolicyError> {
-        let _ = (text, file);
-        todo!("policy helper")
+        parse::parse(text, file)
     }
 
     /// The starter file `exflow policy init` writes (valid JSON that
     /// `parse` accepts), with the given profiles pre-selected.
     pub fn starter_json(profiles: &[&str]) -> String {
-        let _ = profiles;
-        todo!("policy helper")
+        starter::starter_json(profiles)
     }
 
     /// The first group (in file order) containing `ip`.
@@ -211,9 +298,20 @@ impl Policy {
     }
 
     /// The pinned port of `service` on `server`, if a pin covers it.
+    /// A pin naming the address itself wins over one naming a group that
+    /// contains it; `rfc1006` and `x400-mta` share their pins.
     pub fn pin_for(&self, server: &IpAddr, service: &str) -> Option<&Pin> {
-        let _ = (server, service);
-        todo!("policy helper")
+        let service = services::pin_service(service);
+        let of_service = || self.pins.iter().filter(move |p| p.service == service);
+        of_service()
+            .find(|p| p.server.parse::<IpAddr>().ok() == Some(*server))
+            .or_else(|| of_service().find(|p| self.in_group(&p.server, server)))
+    }
+
+    /// Whether `ip` is a member of the group named `name`.
+    pub fn in_group(&self, name: &str, ip: &IpAddr) -> bool {
+        self.group(name)
+            .is_some_and(|g| g.members.iter().any(|c| c.contains(ip)))
     }
 
     /// What the policy says about a flow from `client` to `server` (`proto`,
@@ -226,8 +324,14 @@ impl Policy {
         port: u16,
         service: &str,
     ) -> Decision {
-        let _ = (client, server, proto, port, service);
-        todo!("policy helper")
+        let hit = |r: &&Rule| self.rule_matches(r, client, server, proto, port, service);
+        if let Some(r) = self.deny.iter().find(hit) {
+            return Decision::Denied(r.origin.clone());
+        }
+        match self.allow.iter().find(hit) {
+            Some(r) => Decision::Allowed(r.origin.clone()),
+            None => Decision::Unspecified,
+        }
     }
 
     /// Whether `rule` covers that flow (used for never-seen accounting).
@@ -240,8 +344,126 @@ impl Policy {
         port: u16,
         service: &str,
     ) -> bool {
-        let _ = (rule, client, server, proto, port, service);
-        todo!("policy helper")
+        self.in_group(&rule.from, client)
+            && self.in_group(&rule.to, server)
+            && self.traffic_matches(&rule.traffic, server, proto, port, service)
+    }
+
+    /// Whether `traffic` covers a flow to `server` (`proto`, `port`) whose
+    /// service label is `service` (group membership aside):
+    /// explicit ports by protocol and port; a port-defined service by its
+    /// protocols and ports (or its pin: `x400-mta`); `mapi-notification` by
+    /// the label or UDP above 1024 (or the client's FixedUDPPort pin); an RPC
+    /// interface by the label and the pinned port, else the dynamic range;
+    /// `rpc-dynamic` by TCP on the dynamic range with an RPC-ish label.
+    pub fn traffic_matches(
+        &self,
+        traffic: &Traffic,
+        server: &IpAddr,
+        proto: u8,
+        port: u16,
+        service: &str,
+    ) -> bool {
+        match traffic {
+            Traffic::Ports { proto: p, ports } => {
+                (proto == PROTO_TCP || proto == PROTO_UDP)
+                    && p.is_none_or(|p| p == proto)
+                    && ports.contains(port)
+            }
+            Traffic::Service(name) => {
+                let Some(spec) = services::service_ports(name) else {
+                    return false;
+                };
+                let pin = if spec.pinnable {
+                    self.pin_for(server, name)
+                } else {
+                    None
+                };
+                match spec.kind {
+                    ServiceKind::Ports => match pin {
+                        Some(pin) => proto == pin.proto && port == pin.port,
+                        None => {
+                            spec.protos.contains(&proto)
+                                && PortSet(spec.ports.to_vec()).contains(port)
+                        }
+                    },
+                    ServiceKind::Notification => {
+                        service == "mapi-notification"
+                            || (proto == PROTO_UDP
+                                && match pin {
+                                    Some(pin) => port == pin.port,
+                                    None => port > 1024,
+                                })
+                    }
+                    ServiceKind::RpcInterface => {
+                        service == name.as_str()
+                            && match pin {
+                                Some(pin) => proto == pin.proto && port == pin.port,
+                                None => proto == PROTO_TCP && self.rpc_dynamic.contains(port),
+                            }
+                    }
+                    ServiceKind::RpcDynamic => {
+                        proto == PROTO_TCP
+                            && self.rpc_dynamic.contains(port)
+                            && (services::is_rpc_interface_service(service) || service == "unknown")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The protocols and ports `service` uses toward `server` under this
+    /// policy: its pin there, else the dynamic RPC range for RPC interfaces
+    /// and `rpc-dynamic`, else the service's default ports. For writing
+    /// firewall rules and counting never-seen flows. None for an unknown
+    /// service name.
+    pub fn service_ports_on(&self, server: &IpAddr, service: &str) -> Option<(Vec<u8>, PortSet)> {
+        let spec = services::service_ports(service)?;
+        if spec.pinnable {
+            if let Some(pin) = self.pin_for(server, service) {
+                return Some((vec![pin.proto], PortSet(vec![(pin.port, pin.port)])));
+            }
+        }
+        let ports = match spec.kind {
+            ServiceKind::RpcInterface | ServiceKind::RpcDynamic => self.rpc_dynamic.clone(),
+            ServiceKind::Ports | ServiceKind::Notification => PortSet(spec.ports.to_vec()),
+        };
+        Some((spec.protos.to_vec(), ports))
+    }
+
+    /// Warnings for `exflow policy check`: profiles (or parts of them) that
+    /// add nothing because no group has the roles they speak of.
+    pub fn profile_warnings(&self) -> Vec<String> {
+        let has = |role: Role| self.groups.iter().any(|g| g.role == Some(role));
+        let mut out = Vec::new();
+        for name in &self.profiles {
+            let Some(p) = profiles::lookup(name) else {
+                continue;
+            };
+            let missing: Vec<&str> = p
+                .roles()
+                .into_iter()
+                .filter(|r| !has(*r))
+                .map(Role::as_str)
+                .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            let adds = p.rules.iter().any(|r| has(r.from) && has(r.to));
+            let roles = missing.join(", ");
+            out.push(if adds {
+                format!("profile {name}: no group has role {roles}; its rules for that role add nothing")
+            } else {
+                format!("profile {name} adds nothing: no group has role {roles}")
+            });
+        }
+        out
+    }
+
+    /// A human summary (`exflow policy check FILE`): groups, rules
+    /// (including those the profiles expand to), pins, warnings.
+    pub fn describe(&self) -> String {
+        describe::describe(self)
     }
 
     pub fn group(&self, name: &str) -> Option<&Group> {
