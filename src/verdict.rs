@@ -710,69 +710,39 @@ pub fn consequence(service: &str) -> Option<&'static str> {
 /// clients, first seen, connections, the deny rule (if one matched).
 type OpenPort = (Vec<&'static str>, BTreeSet<IpAddr>, Ts, u64, Option<String>);
 
-/// Registry values that pin `service`'s port (the KB's static ports).
+/// Registry values that pin `service`'s port (the KB's static ports):
+/// those of the interface the hand-off named first, else those of the
+/// service (policy::services::pin_registry).
 pub fn pin_advice(
     service: &str,
     interface: Option<&InterfaceId>,
     server: IpAddr,
 ) -> Vec<PinAdvice> {
-    let mut out = Vec::new();
-    let on = format!("the server {server}");
-    match service {
-        "mapi-notification" => out.push(PinAdvice {
-            service: "mapi-notification",
-            component: "Outlook 2003 or later: new-mail notification port".into(),
-            key: r"HKEY_CURRENT_USER\Software\Microsoft\Office\11.0\Outlook\RPC".into(),
-            value: "FixedUDPPort".into(),
-            kind: "REG_DWORD",
-            on: format!("the client {server} (each client)"),
-            article: "Q264035",
-        }),
-        "x400-mta" | "rfc1006" => out.push(PinAdvice {
-            service: "x400-mta",
-            component: "MTA: RFC 1006 (X.400 over TCP) listen port".into(),
-            key: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\MSExchangeMTA\Parameters"
-                .into(),
-            value: "RFC1006 Port Number".into(),
-            kind: "REG_DWORD",
-            on: "every MTA on the X.400 connector (all must use the same port)".into(),
-            article: "Q176466",
-        }),
-        _ => {
-            let entries: Vec<&catalog::Interface> =
-                match interface.and_then(|i| catalog::lookup(&i.uuid)) {
-                    Some(e) => vec![e],
-                    None => catalog::INTERFACES
-                        .iter()
-                        .filter(|e| e.service == service)
-                        .collect(),
-                };
-            let mut seen = BTreeSet::new();
-            for e in entries {
-                for p in e.pins {
-                    if !seen.insert((p.key, p.value)) {
-                        continue;
-                    }
-                    out.push(PinAdvice {
-                        service: e.service,
-                        component: e.name.to_string(),
-                        key: p.key.replace("HKLM\\", "HKEY_LOCAL_MACHINE\\"),
-                        value: p.value.to_string(),
-                        kind: "REG_DWORD",
-                        on: on.clone(),
-                        article: if p.key.contains("NTDS") || p.key.contains("Netlogon") {
-                            "KB270836"
-                        } else if p.key.contains("MSExchangeMTA") {
-                            "Q176466"
-                        } else {
-                            "KB270836, Q155831"
-                        },
-                    });
-                }
-            }
-        }
+    let entry = interface.and_then(|i| catalog::lookup(&i.uuid));
+    let mut values = crate::policy::services::pin_registry(service);
+    if let Some(e) = entry {
+        // The interface's own value first (e.g. NSPI vs RFR on one service).
+        values.sort_by_key(|v| !e.pins.iter().any(|p| p.key == v.key && p.value == v.value));
     }
-    out
+    values
+        .into_iter()
+        .map(|v| PinAdvice {
+            service: crate::policy::services::service_ports(service).map_or("unknown", |s| s.name),
+            component: entry.map_or_else(|| service.to_string(), |e| e.name.to_string()),
+            key: v
+                .key
+                .replacen("HKLM\\", "HKEY_LOCAL_MACHINE\\", 1)
+                .replacen("HKCU\\", "HKEY_CURRENT_USER\\", 1),
+            value: v.value.to_string(),
+            kind: v.kind,
+            on: if v.note.is_empty() {
+                format!("the server {server}")
+            } else {
+                format!("{server}: {}", v.note)
+            },
+            article: v.article,
+        })
+        .collect()
 }
 
 fn is_rpc_service(service: &str) -> bool {
@@ -1318,13 +1288,12 @@ fn never_seen(
         let Some(to) = p.group(&rule.to) else {
             continue;
         };
-        let (service, proto, port) = rule_headline(rule);
         for m in &to.members {
             let max = if m.addr.is_ipv4() { 32 } else { 128 };
             if m.prefix != max {
                 continue;
             }
-            let port = p.pin_for(&m.addr, service).map_or(port, |pin| pin.port);
+            let (service, proto, port) = rule_headline(p, rule, &m.addr);
             findings.push(Finding {
                 kind: KIND_NEVER_SEEN,
                 proto,
@@ -1368,8 +1337,13 @@ fn never_seen(
     }
 }
 
-/// The service name, protocol and a representative port of a rule.
-fn rule_headline(rule: &crate::policy::Rule) -> (&'static str, u8, u16) {
+/// The service name, protocol and a representative port of a rule on
+/// `server` (its pin if pinned; port 0: any port of a dynamic range).
+fn rule_headline(
+    p: &Policy,
+    rule: &crate::policy::Rule,
+    server: &IpAddr,
+) -> (&'static str, u8, u16) {
     use crate::policy::Traffic;
     match &rule.traffic {
         Traffic::Ports { proto, ports } => (
@@ -1377,30 +1351,22 @@ fn rule_headline(rule: &crate::policy::Rule) -> (&'static str, u8, u16) {
             proto.unwrap_or(PROTO_TCP),
             ports.0.first().map_or(0, |r| r.0),
         ),
-        Traffic::Service(name) => named_service(name),
-    }
-}
-
-/// The `'static` name, protocol and conventional port of a service named
-/// in a policy (port 0: a dynamic port).
-fn named_service(name: &str) -> (&'static str, u8, u16) {
-    match name {
-        "rpc-dynamic" => return ("rpc-dynamic", PROTO_TCP, 0),
-        "mapi-notification" => return ("mapi-notification", PROTO_UDP, 0),
-        "x400-mta" => return ("x400-mta", PROTO_TCP, 102),
-        _ => {}
-    }
-    if let Some(e) = catalog::INTERFACES.iter().find(|e| e.service == name) {
-        return (e.service, PROTO_TCP, 0);
-    }
-    for port in 1..=4000u16 {
-        for proto in [PROTO_TCP, PROTO_UDP] {
-            if let Some(s) = crate::proto::wellknown::service_for_port(proto, port) {
-                if s == name {
-                    return (s, proto, port);
-                }
-            }
+        Traffic::Service(name) => {
+            let Some(spec) = crate::policy::services::service_ports(name) else {
+                return ("unknown", PROTO_TCP, 0);
+            };
+            let (protos, ports) = p.service_ports_on(server, name).unwrap_or_else(|| {
+                (
+                    spec.protos.to_vec(),
+                    crate::policy::PortSet(spec.ports.to_vec()),
+                )
+            });
+            let proto = protos.first().copied().unwrap_or(PROTO_TCP);
+            let port = match ports.0.first() {
+                Some(&(lo, hi)) if lo == hi => lo,
+                _ => 0,
+            };
+            (spec.name, proto, port)
         }
     }
-    ("unknown", PROTO_TCP, 0)
 }
