@@ -8,7 +8,7 @@
 //! service, proto, port). Single-threaded and deterministic: everything is
 //! keyed by ordered maps and sorted before it leaves.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
 use crate::correlate::{interface_service, tcp_established, Correlated, Outcome};
@@ -660,6 +660,26 @@ fn transport_proto(t: Transport) -> u8 {
     }
 }
 
+/// A client group while counting: a policy group (index) or a network.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum GroupKey {
+    Named(usize),
+    Net(IpAddr),
+}
+
+/// The /24 (IPv6: /64) network address of `ip`.
+fn subnet_addr(ip: &IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            IpAddr::V4(std::net::Ipv4Addr::new(o[0], o[1], o[2], 0))
+        }
+        IpAddr::V6(a) => IpAddr::V6(std::net::Ipv6Addr::from(
+            u128::from(*a) & !((1u128 << 64) - 1),
+        )),
+    }
+}
+
 /// The client network of an address when no policy group names it.
 fn subnet_of(ip: &IpAddr) -> String {
     match ip {
@@ -968,7 +988,7 @@ pub fn evaluate(
     }
 
     // Which (client, server, proto, port) ever worked.
-    let mut worked: BTreeSet<(IpAddr, IpAddr, u8, u16)> = BTreeSet::new();
+    let mut worked: HashSet<(IpAddr, IpAddr, u8, u16)> = HashSet::new();
     for a in &attempts {
         if matches!(a.result, AttemptResult::Working) {
             worked.insert((a.client, a.server, a.proto, a.port));
@@ -1102,18 +1122,22 @@ pub fn evaluate(
         last_ts: Ts,
         decision: Option<Decision>,
     }
-    let group_of = |ip: &IpAddr| -> String {
+    // Cheap keys while counting; names only for the rows at the end.
+    let group_key = |ip: &IpAddr| -> GroupKey {
         policy
-            .and_then(|p| p.group_of(ip))
-            .map(|g| g.name.clone())
-            .unwrap_or_else(|| subnet_of(ip))
+            .and_then(|p| {
+                p.groups
+                    .iter()
+                    .position(|g| g.members.iter().any(|c| c.contains(ip)))
+            })
+            .map_or_else(|| GroupKey::Net(subnet_addr(ip)), GroupKey::Named)
     };
-    let mut rows: BTreeMap<(String, IpAddr, &'static str, u8, u16), Row> = BTreeMap::new();
+    let mut rows: HashMap<(GroupKey, IpAddr, &'static str, u8, u16), Row> = HashMap::new();
     for a in &attempts {
         if matches!(a.result, AttemptResult::Inconclusive) || a.extra {
             continue;
         }
-        let key = (group_of(&a.client), a.server, a.service, a.proto, a.port);
+        let key = (group_key(&a.client), a.server, a.service, a.proto, a.port);
         let r = rows.entry(key).or_insert_with(|| Row {
             clients: BTreeSet::new(),
             working: 0,
@@ -1150,6 +1174,17 @@ pub fn evaluate(
             }
         }
     }
+    let mut rows: Vec<_> = rows
+        .into_iter()
+        .map(|((g, server, service, proto, port), r)| {
+            let name = match g {
+                GroupKey::Named(i) => policy.map_or_else(String::new, |p| p.groups[i].name.clone()),
+                GroupKey::Net(ip) => subnet_of(&ip),
+            };
+            ((name, server, service, proto, port), r)
+        })
+        .collect();
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut verdicts = Vec::new();
     let mut not_in_policy: BTreeMap<(IpAddr, u8, u16), OpenPort> = BTreeMap::new();
     for ((client_group, server, service, proto, port), r) in rows {

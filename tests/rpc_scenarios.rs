@@ -220,7 +220,13 @@ fn an_unfollowed_handoff_says_what_happened() {
     cap.wait(2_000 * MS);
     cap.add(syn);
     let p = cap.write("handoff-dropped.pcap");
-    let r = analyze_json(&[&p], &[0]);
+    // Exit 1: the unanswered SYNs make a `blocked` finding for the port.
+    let r = analyze_json(&[&p], &[1]);
+    let f = &r["findings"][0];
+    assert_eq!(
+        (f["kind"].as_str(), f["port"].as_u64()),
+        (Some("blocked"), Some(4997))
+    );
     let h = &r["handoffs"][0];
     assert_eq!(h["followed"], false);
     assert_eq!(h["outcome"]["kind"], "syn-unanswered");
