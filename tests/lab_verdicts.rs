@@ -258,3 +258,39 @@ fn server_tap_evidence_is_the_unfollowed_handoff() {
         }
     }
 }
+
+/// Two-tap reports are byte-identical whatever --threads is.
+#[test]
+fn two_tap_reports_do_not_depend_on_threads() {
+    for (name, _) in scenarios() {
+        let dir = dir_of(&name);
+        let inside = dir.join("client-tap.pcap");
+        let outside = dir.join("server-tap.pcap");
+        let run_with = |threads: &str| {
+            let out = common::run(&[
+                "analyze",
+                "--format",
+                "json",
+                "--threads",
+                threads,
+                "--inside",
+                path_str(&inside),
+                "--outside",
+                path_str(&outside),
+            ]);
+            assert!(
+                matches!(out.status.code(), Some(0 | 1)),
+                "{name}: {}",
+                common::stderr(&out)
+            );
+            out.stdout
+        };
+        let one = run_with("1");
+        for t in ["2", "5"] {
+            assert!(
+                run_with(t) == one,
+                "{name}: --threads {t} differs from --threads 1"
+            );
+        }
+    }
+}
