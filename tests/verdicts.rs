@@ -851,9 +851,12 @@ fn policy_verdicts_say_misconfigured_denied_not_in_policy_and_never_seen() {
     assert!(err.contains("unknown group 'exchnage'"), "{err}");
 }
 
+/// An edit that breaks the base policy.
+type PolicyEdit = fn(&mut Value);
+
 #[test]
 fn policy_check_names_the_exact_field_of_every_error() {
-    let cases: Vec<(fn(&mut Value), &str, &str)> = vec![
+    let cases: Vec<(PolicyEdit, &str, &str)> = vec![
         (
             |v| v["allow"][1]["from"] = json!("clinets"),
             "allow[1].from",
@@ -1309,4 +1312,36 @@ fn the_generated_firewall_rules_load() {
     let (nft, ipt) = fix_rules(&r);
     check_nft(&nft, "rules-policy.nft");
     check_iptables(&ipt, "rules-policy");
+}
+
+#[test]
+fn two_taps_see_an_answer_that_never_came_back() {
+    // The SYNs cross; the server's SYN-ACKs are dropped on the way back:
+    // the outside tap sees them, the inside one never does.
+    let mut taps = TwoTaps::new();
+    taps.connection(0, conv(CLIENT, 47000, SERVER, 445));
+    taps.connection(100 * MS, conv(CLIENT2, 47001, SERVER, 135));
+    let mut c = conv(CLIENT, 47002, SERVER, 1433);
+    let syn = c.syn();
+    let sa = c.syn_ack();
+    for off in [0, 1, 3, 7] {
+        taps.c2s(SEC + off * SEC, syn.clone(), true);
+        taps.s2c(SEC + off * SEC + TRANSIT + MS, sa.clone(), false);
+    }
+    taps.connection(10 * SEC, conv(CLIENT2, 47003, SERVER, 445));
+    let inside = taps.inside.write("reply-inside.pcap");
+    let outside = taps.outside.write("reply-outside.pcap");
+    let r = analyze_json(&["--inside", &inside, "--outside", &outside], &[1]);
+    let offset = r["taps"]["clock_offset_us"].as_i64().unwrap();
+    assert!((offset - 3_500_000).abs() <= 5_000, "{offset}");
+    let f = finding(&r, "blocked", "198.51.100.10", "tcp", 1433);
+    let e = evidence(f, "dropped-between-taps");
+    assert_eq!(e["direction"], "reply");
+    assert_eq!(e["seen_on"], "outside");
+    assert_eq!(e["missing_on"], "inside");
+    assert_eq!(e["packets"], 4);
+    assert_eq!(
+        of_kind(&r, "blocked"),
+        BTreeSet::from([key("198.51.100.10", "tcp", 1433)])
+    );
 }
