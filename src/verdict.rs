@@ -847,8 +847,12 @@ fn blocked_fix(f: &Finding, policy: Option<&Policy>) -> Fix {
     let sources = fix_sources(&f.clients, policy);
     let what = service_label(f.service, f.interface.as_ref());
     let (nftables, iptables) = allow_rules(&sources, f.server, f.proto, f.port, &what, "accept");
-    let dynamic_rpc = f.proto == PROTO_TCP && is_rpc_service(f.service) && f.port > 1024;
-    let pin = if dynamic_rpc || matches!(f.service, "mapi-notification" | "x400-mta" | "rfc1006") {
+    // A port the policy already pins is not dynamic: no pinning advice.
+    let pinned = policy.is_some_and(|p| pinned_service(p, &f.server, f.proto, f.port).is_some());
+    let dynamic_rpc = f.proto == PROTO_TCP && is_rpc_service(f.service) && f.port > 1024 && !pinned;
+    let pin = if dynamic_rpc
+        || (!pinned && matches!(f.service, "mapi-notification" | "x400-mta" | "rfc1006"))
+    {
         pin_advice(f.service, f.interface.as_ref(), f.server)
     } else {
         Vec::new()
@@ -985,6 +989,20 @@ pub fn evaluate(
                 },
             },
         });
+    }
+
+    // A flow to a port the policy pins, with no label of its own (a blocked
+    // SYN never carries a bind): the pin says what it is. Without this, a
+    // dropped pinned store port was "not mentioned by the policy" (and its
+    // allow rule never seen) although the policy allows exactly that port.
+    if let Some(p) = policy {
+        for a in &mut attempts {
+            if a.service == "unknown" {
+                if let Some(s) = pinned_service(p, &a.server, a.proto, a.port) {
+                    a.service = s;
+                }
+            }
+        }
     }
 
     // Which (client, server, proto, port) ever worked.
@@ -1302,6 +1320,18 @@ pub fn evaluate(
             .cmp(&(b.first_ts, b.kind, b.server, b.proto, b.port))
     });
     Verdicts { findings, verdicts }
+}
+
+/// The service the policy pins to `server` `proto`/`port`, if any.
+fn pinned_service(p: &Policy, server: &IpAddr, proto: u8, port: u16) -> Option<&'static str> {
+    p.pins
+        .iter()
+        .filter(|pin| pin.proto == proto && pin.port == port)
+        .find(|pin| {
+            pin.server.parse::<IpAddr>().ok() == Some(*server) || p.in_group(&pin.server, server)
+        })
+        .and_then(|pin| crate::policy::services::service_ports(&pin.service))
+        .map(|spec| spec.name)
 }
 
 /// Allow rules no observed attempt matched, per server host of the rule's

@@ -1345,3 +1345,41 @@ fn two_taps_see_an_answer_that_never_came_back() {
         BTreeSet::from([key("198.51.100.10", "tcp", 1433)])
     );
 }
+
+#[test]
+fn a_blocked_pinned_port_is_judged_by_the_policy_pin() {
+    // KB270836: the store is pinned to TCP 6001 and the policy allows it;
+    // the firewall drops the SYNs. The client never got through, so no
+    // bind names the interface: the pin does.
+    let mut pol = base_policy();
+    pol["allow"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "from": "clients", "to": "exchange", "service": "exchange-store" }));
+    pol["pins"] = json!([{ "server": "exchange", "service": "exchange-store", "port": 6001 }]);
+    let pol = write_policy("pinned.json", &pol);
+    let mut cap = Cap::new();
+    unanswered_syns(&mut cap, 0, &mut conv(CLIENT, 48000, SERVER, 6001));
+    handshake(&mut cap, 100 * MS, &mut conv(CLIENT, 48001, SERVER, 143));
+    let p = cap.write("pinned.pcap");
+    let r = analyze_json(&["--policy", &pol, &p], &[1]);
+    let f = finding(&r, "blocked", "198.51.100.10", "tcp", 6001);
+    assert_eq!(f["policy"], "allowed", "{f:#}");
+    assert!(f["verdict"].as_str().unwrap().contains("misconfigured"));
+    assert_eq!(f["service"], "exchange-store");
+    assert_eq!(f["policy_rule"], "allow[3]");
+    // Already pinned: no advice to pin it, no "dynamic port" note.
+    assert_eq!(f["fix"]["pin"], json!([]), "{f:#}");
+    assert_eq!(f["fix"]["note"], Value::Null, "{f:#}");
+    assert!(f["fix"]["nftables"][0]
+        .as_str()
+        .unwrap()
+        .contains("tcp dport 6001"));
+    assert!(
+        !findings(&r)
+            .iter()
+            .any(|f| f["kind"] == "never-seen" && f["port"] == 6001),
+        "{:#}",
+        r["findings"]
+    );
+}
