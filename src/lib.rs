@@ -15,6 +15,7 @@ pub mod policy;
 pub mod proto;
 pub mod report;
 pub mod roles;
+pub mod stream;
 pub mod synth;
 pub mod taps;
 pub mod time;

@@ -2,9 +2,14 @@
 //! only parses arguments, wires a source to the pipeline and renders output.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -26,6 +31,8 @@ mod exit {
     pub const ERROR: u8 = 2;
     /// Analyzed partially: an input was corrupt or truncated.
     pub const PARTIAL: u8 = 3;
+    /// `exflow live` stopped by a second signal, without its report.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Parser)]
@@ -55,6 +62,10 @@ enum Command {
     /// Write, check and explain policy files (the expected firewall policy)
     #[command(subcommand, after_help = POLICY_EXAMPLES)]
     Policy(PolicyCommand),
+    /// Capture on a network interface: stream hand-offs and failed attempts as they happen,
+    /// write the full report when stopped (Ctrl-C, SIGTERM, --duration or --count)
+    #[command(after_help = LIVE_EXAMPLES)]
+    Live(Box<LiveArgs>),
 }
 
 #[derive(Subcommand)]
@@ -90,6 +101,125 @@ const POLICY_EXAMPLES: &str = "Examples:
   exflow analyze --policy policy.json client-side.pcap
       verdicts against the policy: misconfigured firewall, denied but needed,
       open but not in the policy, in the policy but never seen";
+
+const LIVE_EXAMPLES: &str = "Examples:
+  exflow live --list-interfaces
+      the interfaces libpcap can capture on
+  exflow live -i eth1 --events events.ndjson -o report.txt
+      capture on a SPAN port; hand-offs and failed attempts go to events.ndjson the moment
+      they are known (one JSON record per line, flushed); Ctrl-C writes the final report
+  exflow live -i eth1 --filter 'tcp port 135 or tcp portrange 49152-65535' --duration 1h
+      only RPC traffic, for one hour, then the report on standard output
+  exflow live -i eth1 -w /var/tmp/span.pcap --rotate-size 500 --user nobody
+      also keep what was captured (span.pcap, span.pcap.1, ...; 500 MB each) and give up
+      root once the interface is open
+  exflow live -i eth1 --format json -o report.json --exchange 198.51.100.10
+      records on standard output, the JSON report to a file; say who is who as for analyze
+
+Streaming records (NDJSON, field names as in the JSON report):
+  {\"record\":\"handoff\", ...}         an endpoint-mapper hand-off, once its follow-up connection
+                                    is up (followed: true) or its window is over without one
+  {\"record\":\"attempt-failed\", ...}  a connection attempt that failed (SYN unanswered after the
+                                    handshake timeout, reset, ICMP unreachable), when it ends
+  {\"record\":\"finding\", ...}         an endpoint mapper answered 'not registered'
+
+Permissions: capturing needs root, or the CAP_NET_RAW and CAP_NET_ADMIN capabilities
+  (setcap cap_net_raw,cap_net_admin=eip /usr/local/bin/exflow).
+Signals: SIGINT or SIGTERM stops capturing, drains the pipeline, writes the final report (the same
+  report `exflow analyze` gives for the same packets) and exits 0; a second signal exits at once
+  (status 130).
+A status line (packets/s, kernel and interface drops, flows tracked, problems) is drawn on stderr
+  every 2 seconds when stderr is a terminal.";
+
+#[derive(Args)]
+struct LiveArgs {
+    /// Network interface to capture on (see --list-interfaces)
+    #[arg(
+        short,
+        long,
+        value_name = "IFACE",
+        required_unless_present = "list_interfaces"
+    )]
+    interface: Option<String>,
+
+    /// List the interfaces that can be captured on, and exit
+    #[arg(long)]
+    list_interfaces: bool,
+
+    /// Only capture packets matching this BPF filter (tcpdump syntax), compiled by the kernel
+    #[arg(long, value_name = "BPF")]
+    filter: Option<String>,
+
+    /// Bytes captured per packet at most (DCE/RPC needs whole packets)
+    #[arg(long, value_name = "N", default_value_t = 262_144,
+          value_parser = clap::value_parser!(u32).range(64..=262_144))]
+    snaplen: u32,
+
+    /// Do not put the interface in promiscuous mode
+    #[arg(long)]
+    no_promisc: bool,
+
+    /// Kernel capture buffer in MB; raise it if kernel drops appear
+    #[arg(long, value_name = "MB", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..=4095))]
+    buffer_size: u32,
+
+    /// Stop after this long: seconds, or a number with s, m, h or d (e.g. 90, 10m, 8h)
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    duration: Option<std::time::Duration>,
+
+    /// Stop after this many packets (that passed the filter)
+    #[arg(short = 'c', long, value_name = "N")]
+    count: Option<u64>,
+
+    /// Write the streaming records to this file (- for standard output, the default)
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
+
+    /// Also write the captured packets to this pcap file, rotated by --rotate-size
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    write: Option<PathBuf>,
+
+    /// Start a new -w file (FILE.1, FILE.2, ...) when the current one would exceed this (MB;
+    /// 0: never)
+    #[arg(long, value_name = "MB", default_value_t = 100, requires = "write")]
+    rotate_size: u64,
+
+    /// Drop root privileges to this user once the interface is open (as tcpdump -Z);
+    /// -o, --events and -w files are then created as that user
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+
+    /// Never draw the status line
+    #[arg(long)]
+    no_status: bool,
+
+    #[command(flatten)]
+    analysis: AnalysisArgs,
+}
+
+/// `90`, `90s`, `10m`, `8h`, `2d`.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (e.g. 90, 90s, 10m, 8h, 2d)"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (use s, m, h or d)")),
+    };
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(format!("'{s}' must be a positive duration"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
 
 const ANALYZE_EXAMPLES: &str = "Examples:
   exflow analyze pcaps/dyn-drop-client.pcap
@@ -130,21 +260,9 @@ enum Reader {
     Libpcap,
 }
 
+/// Options shared by `analyze` and `live`: the analysis itself and its report.
 #[derive(Args)]
-struct AnalyzeArgs {
-    /// Capture files (pcap or pcapng), directories of captures, or - for standard input.
-    /// Several inputs are merged by timestamp.
-    #[arg(value_name = "FILE", required_unless_present_any = ["inside", "outside"])]
-    inputs: Vec<String>,
-
-    /// Two-tap analysis: captures taken on the inside (client side) of the firewall
-    #[arg(long, value_name = "FILE", num_args = 1.., requires = "outside", conflicts_with = "inputs")]
-    inside: Vec<String>,
-
-    /// Two-tap analysis: captures taken on the outside (server side) of the firewall
-    #[arg(long, value_name = "FILE", num_args = 1.., requires = "inside")]
-    outside: Vec<String>,
-
+struct AnalysisArgs {
     /// The expected firewall policy (JSON; `exflow policy init` writes a starter).
     /// Without one, verdicts still say what works and what is blocked.
     #[arg(long, value_name = "FILE")]
@@ -161,14 +279,6 @@ struct AnalyzeArgs {
     /// Shard worker threads [default: available cores]. The report is identical for every value.
     #[arg(short = 't', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: Option<u16>,
-
-    /// Only analyze packets matching this BPF filter (tcpdump syntax), e.g. 'tcp port 135'
-    #[arg(long, value_name = "BPF")]
-    filter: Option<String>,
-
-    /// How capture files are read
-    #[arg(long, value_enum, default_value_t = Reader::Native)]
-    reader: Reader,
 
     /// Idle timeout (seconds) for TCP connections whose handshake never completed
     #[arg(long, value_name = "SECS", default_value_t = 75)]
@@ -207,6 +317,97 @@ struct AnalyzeArgs {
     /// Do not parse DCE/RPC (no hand-offs, endpoints or interface labels; a little faster)
     #[arg(long)]
     no_dcerpc: bool,
+}
+
+impl AnalysisArgs {
+    /// Loads `--policy` (exit code 2 on error, after saying why).
+    fn load_policy(&self) -> Result<Option<Arc<Policy>>, u8> {
+        match &self.policy {
+            Some(path) => match Policy::load(path) {
+                Ok(p) => Ok(Some(Arc::new(p))),
+                Err(e) => {
+                    eprintln!("exflow: error: {e}");
+                    Err(exit::ERROR)
+                }
+            },
+            None => Ok(None),
+        }
+    }
+
+    /// The pipeline options these arguments ask for (the policy's groups
+    /// add to --exchange, --dc and --clients).
+    fn options(&self, policy: Option<Arc<Policy>>) -> Options {
+        let mut roles = Roles {
+            exchange: self.exchange.clone(),
+            dcs: self.dc.clone(),
+            clients: self.clients.clone(),
+        };
+        if let Some(p) = &policy {
+            let from_policy = p.roles();
+            roles.exchange.extend(from_policy.exchange);
+            roles.dcs.extend(from_policy.dcs);
+            roles.clients.extend(from_policy.clients);
+        }
+        Options {
+            threads: self
+                .threads
+                .map(usize::from)
+                .unwrap_or_else(|| Options::default().threads),
+            flow: FlowConfig {
+                tcp_handshake_timeout: self.tcp_handshake_timeout.saturating_mul(SECOND),
+                tcp_established_timeout: self.tcp_idle_timeout.saturating_mul(SECOND),
+                udp_timeout: self.udp_timeout.saturating_mul(SECOND),
+                max_flows_per_shard: self.max_flows.div_ceil(LOGICAL_SHARDS).max(1),
+                dcerpc: !self.no_dcerpc,
+                ..FlowConfig::default()
+            },
+            correlate: CorrelateConfig {
+                handoff_window: self.handoff_window.saturating_mul(SECOND),
+                roles,
+            },
+            progress: false,
+            policy,
+            stream: None,
+        }
+    }
+
+    /// Where the report goes: `-o FILE` or standard output.
+    fn report_writer(&self) -> Result<Box<dyn Write>, String> {
+        Ok(match &self.output {
+            Some(path) => match File::create(path) {
+                Ok(f) => Box::new(BufWriter::with_capacity(1 << 20, f)),
+                Err(e) => return Err(format!("{}: cannot create: {e}", path.display())),
+            },
+            None => Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())),
+        })
+    }
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// Capture files (pcap or pcapng), directories of captures, or - for standard input.
+    /// Several inputs are merged by timestamp.
+    #[arg(value_name = "FILE", required_unless_present_any = ["inside", "outside"])]
+    inputs: Vec<String>,
+
+    /// Two-tap analysis: captures taken on the inside (client side) of the firewall
+    #[arg(long, value_name = "FILE", num_args = 1.., requires = "outside", conflicts_with = "inputs")]
+    inside: Vec<String>,
+
+    /// Two-tap analysis: captures taken on the outside (server side) of the firewall
+    #[arg(long, value_name = "FILE", num_args = 1.., requires = "inside")]
+    outside: Vec<String>,
+
+    #[command(flatten)]
+    analysis: AnalysisArgs,
+
+    /// Only analyze packets matching this BPF filter (tcpdump syntax), e.g. 'tcp port 135'
+    #[arg(long, value_name = "BPF")]
+    filter: Option<String>,
+
+    /// How capture files are read
+    #[arg(long, value_enum, default_value_t = Reader::Native)]
+    reader: Reader,
 
     /// Never draw the progress line (it is drawn only when stderr is a terminal)
     #[arg(long)]
@@ -218,6 +419,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Analyze(args) => ExitCode::from(analyze(*args)),
         Command::Policy(cmd) => ExitCode::from(policy_command(cmd)),
+        Command::Live(args) => ExitCode::from(live(*args)),
     }
 }
 
@@ -316,15 +518,9 @@ fn open_source(
 
 fn analyze(args: AnalyzeArgs) -> u8 {
     let filter = args.filter.as_deref();
-    let policy = match &args.policy {
-        Some(path) => match Policy::load(path) {
-            Ok(p) => Some(std::sync::Arc::new(p)),
-            Err(e) => {
-                eprintln!("exflow: error: {e}");
-                return exit::ERROR;
-            }
-        },
-        None => None,
+    let policy = match args.analysis.load_policy() {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let two_taps = !args.inside.is_empty();
     let sources = if two_taps {
@@ -341,49 +537,17 @@ fn analyze(args: AnalyzeArgs) -> u8 {
         }
     };
 
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => match File::create(path) {
-            Ok(f) => Box::new(BufWriter::with_capacity(1 << 20, f)),
-            Err(e) => {
-                eprintln!("exflow: error: {}: cannot create: {e}", path.display());
-                return exit::ERROR;
-            }
-        },
-        None => Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())),
+    let mut out = match args.analysis.report_writer() {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("exflow: error: {e}");
+            return exit::ERROR;
+        }
     };
 
     let opts = Options {
-        threads: args
-            .threads
-            .map(usize::from)
-            .unwrap_or_else(|| Options::default().threads),
-        flow: FlowConfig {
-            tcp_handshake_timeout: args.tcp_handshake_timeout.saturating_mul(SECOND),
-            tcp_established_timeout: args.tcp_idle_timeout.saturating_mul(SECOND),
-            udp_timeout: args.udp_timeout.saturating_mul(SECOND),
-            max_flows_per_shard: args.max_flows.div_ceil(LOGICAL_SHARDS).max(1),
-            dcerpc: !args.no_dcerpc,
-            ..FlowConfig::default()
-        },
-        correlate: CorrelateConfig {
-            handoff_window: args.handoff_window.saturating_mul(SECOND),
-            roles: {
-                let mut roles = Roles {
-                    exchange: args.exchange.clone(),
-                    dcs: args.dc.clone(),
-                    clients: args.clients.clone(),
-                };
-                if let Some(p) = &policy {
-                    let from_policy = p.roles();
-                    roles.exchange.extend(from_policy.exchange);
-                    roles.dcs.extend(from_policy.dcs);
-                    roles.clients.extend(from_policy.clients);
-                }
-                roles
-            },
-        },
         progress: !args.no_progress,
-        policy,
+        ..args.analysis.options(policy)
     };
     let analysis = match outside {
         None => pipeline::run(source, &opts),
@@ -404,7 +568,7 @@ fn analyze(args: AnalyzeArgs) -> u8 {
         }
     }
 
-    if let Err(e) = render(&analysis, args.format, &mut out).and_then(|_| out.flush()) {
+    if let Err(e) = render(&analysis, args.analysis.format, &mut out).and_then(|_| out.flush()) {
         if e.kind() != io::ErrorKind::BrokenPipe {
             eprintln!("exflow: error: writing the report: {e}");
             return exit::ERROR;
@@ -428,4 +592,252 @@ fn render(a: &Analysis, format: Format, out: &mut dyn Write) -> io::Result<()> {
         Format::Json => report::write_json(a, out),
         Format::Ndjson => report::write_ndjson(a, out),
     }
+}
+
+/// `exflow live`: capture on an interface through the offline pipeline,
+/// streaming records meanwhile; on a stop, the same report as `analyze`.
+fn live(args: LiveArgs) -> u8 {
+    if args.list_interfaces {
+        return list_interfaces();
+    }
+    let Some(interface) = args.interface.clone() else {
+        eprintln!("exflow: error: --interface is required (see exflow live --list-interfaces)");
+        return exit::ERROR;
+    };
+    let policy = match args.analysis.load_policy() {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+
+    // First signal: stop and write the report. Second: exit at once. The
+    // conditional exit is registered first, so it only fires once the flag
+    // is already set.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        let registered = signal_hook::flag::register_conditional_shutdown(
+            sig,
+            exit::INTERRUPTED.into(),
+            Arc::clone(&stop),
+        )
+        .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)));
+        if let Err(e) = registered {
+            eprintln!("exflow: error: cannot handle signals: {e}");
+            return exit::ERROR;
+        }
+    }
+
+    let config = capture::LiveConfig {
+        interface: interface.clone(),
+        filter: args.filter.clone(),
+        snaplen: args.snaplen,
+        promisc: !args.no_promisc,
+        buffer_bytes: Some(args.buffer_size.saturating_mul(1 << 20)),
+        count: args.count,
+        duration: args.duration,
+    };
+    let mut source = match capture::LiveSource::open(config, Arc::clone(&stop)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("exflow: error: {e}");
+            return exit::ERROR;
+        }
+    };
+    if let Some(user) = &args.user {
+        if let Err(e) = drop_privileges(user) {
+            eprintln!("exflow: error: --user {user}: {e}");
+            return exit::ERROR;
+        }
+    }
+    if let Some(path) = &args.write {
+        if let Err(e) = source.write_to(path, args.rotate_size.saturating_mul(1 << 20)) {
+            eprintln!("exflow: error: -w {e}");
+            return exit::ERROR;
+        }
+    }
+    let events: Box<dyn Write + Send> = match &args.events {
+        Some(p) if p.as_os_str() != "-" => match File::create(p) {
+            Ok(f) => Box::new(BufWriter::new(f)),
+            Err(e) => {
+                eprintln!("exflow: error: {}: cannot create: {e}", p.display());
+                return exit::ERROR;
+            }
+        },
+        _ => Box::new(io::stdout()),
+    };
+    let mut out = match args.analysis.report_writer() {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("exflow: error: {e}");
+            return exit::ERROR;
+        }
+    };
+
+    let (tx, rx) = crossbeam_channel::bounded::<pipeline::StreamMsg>(1024);
+    let mut opts = Options {
+        stream: Some(tx),
+        ..args.analysis.options(policy)
+    };
+    let correlator = exflow::stream::LiveCorrelator::new(&opts.flow, &opts.correlate, events);
+    let stream_counters = correlator.counters();
+    let stream_thread = std::thread::Builder::new()
+        .name("exflow-stream".into())
+        .spawn(move || {
+            let mut c = correlator;
+            for msg in rx {
+                c.push(msg);
+            }
+            c.finish().map(|_| ())
+        });
+    let stream_thread = match stream_thread {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("exflow: error: cannot start the stream thread: {e}");
+            return exit::ERROR;
+        }
+    };
+    let counters = source.counters();
+    let capturing = Arc::new(AtomicBool::new(true));
+    let status = (!args.no_status && io::stderr().is_terminal()).then(|| {
+        let (counters, stream, capturing) = (
+            Arc::clone(&counters),
+            Arc::clone(&stream_counters),
+            Arc::clone(&capturing),
+        );
+        let name = interface.clone();
+        std::thread::spawn(move || status_line(&name, &counters, &stream, &capturing))
+    });
+    eprintln!(
+        "exflow: capturing on {interface} ({}); Ctrl-C or SIGTERM writes the report",
+        source.link()
+    );
+
+    let analysis = pipeline::run(Box::new(source), &opts);
+    // The workers are done: closing the stream lets the correlator decide
+    // what is still pending and finish.
+    opts.stream = None;
+    capturing.store(false, Ordering::Relaxed);
+    if let Some(t) = status {
+        let _ = t.join();
+    }
+    let mut code = exit::CLEAN;
+    match stream_thread.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Ok(Err(e)) => {
+            eprintln!("exflow: error: writing the streaming records: {e}");
+            code = exit::ERROR;
+        }
+        Err(_) => {
+            eprintln!("exflow: error: the stream thread failed");
+            code = exit::ERROR;
+        }
+    }
+    eprintln!(
+        "exflow: {} packets captured on {interface}; dropped by the kernel: {}, by the interface: {}",
+        counters.packets.load(Ordering::Relaxed),
+        counters.kernel_drops.load(Ordering::Relaxed),
+        counters.if_drops.load(Ordering::Relaxed),
+    );
+    for input in &analysis.inputs {
+        if let Some(p) = &input.problem {
+            eprintln!("exflow: warning: {}: {}", input.path, p.message);
+        }
+    }
+    if let Err(e) = render(&analysis, args.analysis.format, &mut out).and_then(|_| out.flush()) {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            eprintln!("exflow: error: writing the report: {e}");
+            return exit::ERROR;
+        }
+    }
+    code
+}
+
+fn list_interfaces() -> u8 {
+    match capture::list_interfaces() {
+        Ok(list) => {
+            for i in list {
+                let addrs: Vec<String> = i.addresses.iter().map(|a| a.to_string()).collect();
+                println!(
+                    "{}\t{}{}\t{}\t{}",
+                    i.name,
+                    if i.up { "up" } else { "down" },
+                    if i.loopback { ",loopback" } else { "" },
+                    if addrs.is_empty() {
+                        "-".into()
+                    } else {
+                        addrs.join(",")
+                    },
+                    i.description.unwrap_or_default()
+                );
+            }
+            exit::CLEAN
+        }
+        Err(e) => {
+            eprintln!("exflow: error: listing interfaces: {e}");
+            exit::ERROR
+        }
+    }
+}
+
+/// Redraws the status line every 2 seconds until capture ends.
+fn status_line(
+    interface: &str,
+    c: &capture::LiveCounters,
+    s: &exflow::stream::StreamCounters,
+    capturing: &AtomicBool,
+) {
+    const EVERY: Duration = Duration::from_secs(2);
+    let mut last = (Instant::now(), c.packets.load(Ordering::Relaxed));
+    let mut next = Instant::now() + EVERY;
+    while capturing.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        if Instant::now() < next {
+            continue;
+        }
+        next += EVERY;
+        let packets = c.packets.load(Ordering::Relaxed);
+        let rate = (packets - last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-3);
+        last = (Instant::now(), packets);
+        eprint!(
+            "\r\x1b[Kexflow live {interface}: {rate:.0} pkt/s, {packets} packets, kernel drops {}, \
+             interface drops {}, {} flows tracked, {} problems",
+            c.kernel_drops.load(Ordering::Relaxed),
+            c.if_drops.load(Ordering::Relaxed),
+            s.tracked.load(Ordering::Relaxed),
+            s.problems.load(Ordering::Relaxed),
+        );
+    }
+    eprintln!();
+}
+
+/// Becomes `user` (its uid, gid and groups), as tcpdump -Z does, once the
+/// capture is open; checks that root cannot be regained.
+fn drop_privileges(user: &str) -> Result<(), String> {
+    let name = std::ffi::CString::new(user).map_err(|_| "invalid user name".to_string())?;
+    // SAFETY: getpwnam returns NULL or a pointer to static storage, read
+    // at once, before any other call that could overwrite it.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    if pw.is_null() {
+        return Err(format!("no such user '{user}'"));
+    }
+    // SAFETY: pw is non-null (checked above).
+    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    let os = |what: &str| format!("{what}: {}", io::Error::last_os_error());
+    // SAFETY: plain system calls with valid arguments; no threads hold
+    // privileges we rely on (glibc applies set*id to every thread).
+    unsafe {
+        if libc::initgroups(name.as_ptr(), gid) != 0 {
+            return Err(os("initgroups"));
+        }
+        if libc::setgid(gid) != 0 {
+            return Err(os("setgid"));
+        }
+        if libc::setuid(uid) != 0 {
+            return Err(os("setuid"));
+        }
+        if uid != 0 && libc::setuid(0) == 0 {
+            return Err("root could be regained after setuid".into());
+        }
+    }
+    Ok(())
 }

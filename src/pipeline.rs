@@ -22,7 +22,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use crate::capture::{Bytes, FrameMeta, InputInfo, Source};
 use crate::correlate::{correlate, CorrelateConfig, Correlated};
 use crate::event::Event;
-use crate::flow::{FlowConfig, FlowRecord, FlowStats, FlowTable};
+use crate::flow::{FlowConfig, FlowRecord, FlowStats, FlowTable, FlowUp};
 use crate::packet::{self, Decoded, Defragmenter, Packet, Transport};
 use crate::Ts;
 
@@ -49,6 +49,38 @@ pub struct Options {
     pub progress: bool,
     /// The expected firewall policy, if any (verdicts work without one).
     pub policy: Option<std::sync::Arc<crate::policy::Policy>>,
+    /// Live capture: after every batch each worker sends what it learned
+    /// ([`StreamMsg`]) here, and idle flows are expired by the source's
+    /// clock even when no packet arrives. `None` (offline analysis): nothing
+    /// is sent and the results depend on packet timestamps only.
+    pub stream: Option<Sender<StreamMsg>>,
+}
+
+/// What one shard worker learned from one batch, for the live correlator
+/// (`crate::stream`). Every worker sends one per batch, so a receiver can
+/// wait for all `workers` messages of batch `seq` and process them in a
+/// total order whatever the thread timing.
+#[derive(Debug, Default)]
+pub struct StreamMsg {
+    pub worker: usize,
+    pub workers: usize,
+    /// Batch sequence number; [`StreamMsg::FINAL`] for the worker's last
+    /// message (flows still open when the capture stopped).
+    pub seq: u64,
+    /// Capture clock of the batch.
+    pub clock: Ts,
+    /// Flows that ended (copies; the originals stay for the final report).
+    pub flows: Vec<FlowRecord>,
+    /// Events produced (copies).
+    pub events: Vec<Event>,
+    /// Flows that became established (TCP) or got an answer (UDP).
+    pub ups: Vec<FlowUp>,
+    /// Flows this worker tracks right now.
+    pub tracked: usize,
+}
+
+impl StreamMsg {
+    pub const FINAL: u64 = u64::MAX;
 }
 
 impl Default for Options {
@@ -61,6 +93,7 @@ impl Default for Options {
             correlate: CorrelateConfig::default(),
             progress: false,
             policy: None,
+            stream: None,
         }
     }
 }
@@ -212,8 +245,11 @@ enum Work {
 struct ShardBatch {
     buffers: Vec<Bytes>,
     items: Vec<Work>,
-    /// Capture clock: the latest timestamp the reader has seen.
+    /// Capture clock: the latest timestamp the reader has seen (live: or
+    /// the source's clock while no packet arrives).
     clock: Ts,
+    /// Batch sequence number (for [`StreamMsg`]).
+    seq: u64,
 }
 
 /// What a worker counted while decoding the frames given to it.
@@ -287,10 +323,11 @@ pub fn collect(mut source: Box<dyn Source>, opts: &Options) -> Collected {
         senders.push(tx);
         let cfg = opts.flow;
         let recycle = recycle_tx.clone();
+        let stream = opts.stream.clone();
         handles.push(
             std::thread::Builder::new()
                 .name(format!("exflow-shard-{worker}"))
-                .spawn(move || shard_worker(worker, threads, cfg, rx, recycle))
+                .spawn(move || shard_worker(worker, threads, cfg, rx, recycle, stream))
                 .expect("spawning a shard worker thread"),
         );
     }
@@ -300,6 +337,7 @@ pub fn collect(mut source: Box<dyn Source>, opts: &Options) -> Collected {
     let mut progress = Progress::new(opts.progress && std::io::stderr().is_terminal());
     let mut clock: Ts = 0;
     let mut pending: Vec<Vec<Work>> = (0..threads).map(|_| Vec::new()).collect();
+    let mut seq: u64 = 0;
 
     while let Some(batch) = source.next_batch(FRAMES_PER_BATCH) {
         let mut extra: Vec<Bytes> = Vec::new();
@@ -368,6 +406,11 @@ pub fn collect(mut source: Box<dyn Source>, opts: &Options) -> Collected {
                 pkt: Box::new(pkt),
             });
         }
+        if opts.stream.is_some() {
+            if let Some(now) = source.clock_hint() {
+                clock = clock.max(now);
+            }
+        }
         defrag.expire(clock);
         let mut buffers = batch.buffers;
         buffers.extend(extra);
@@ -380,10 +423,12 @@ pub fn collect(mut source: Box<dyn Source>, opts: &Options) -> Collected {
                 buffers: buffers.clone(),
                 items,
                 clock,
+                seq,
             };
             // A worker only hangs up by panicking; its join below reports it.
             let _ = senders[worker].send(sb);
         }
+        seq += 1;
         progress.update(stats.packets, stats.bytes);
     }
     drop(senders);
@@ -428,6 +473,7 @@ fn shard_worker(
     cfg: FlowConfig,
     rx: Receiver<ShardBatch>,
     recycle: Sender<Vec<Work>>,
+    stream: Option<Sender<StreamMsg>>,
 ) -> WorkerResult {
     let mut tables: Vec<Option<FlowTable>> = (0..LOGICAL_SHARDS)
         .map(|s| (s % threads == worker).then(|| FlowTable::new(cfg)))
@@ -436,6 +482,13 @@ fn shard_worker(
     let mut events = Vec::new();
     let mut counts = WorkerCounts::default();
     let mut next_sweep: Ts = 0;
+    if stream.is_some() {
+        for table in tables.iter_mut().flatten() {
+            table.set_notify_up(true);
+        }
+    }
+    // Flows and events already sent to the stream.
+    let (mut sent_flows, mut sent_events) = (0, 0);
     for mut batch in rx {
         for item in &batch.items {
             match item {
@@ -491,14 +544,50 @@ fn shard_worker(
         let _ = recycle.send(items);
         if batch.clock >= next_sweep {
             for table in tables.iter_mut().flatten() {
-                table.advance(batch.clock, &mut out);
+                if stream.is_some() {
+                    table.advance_clock(batch.clock, &mut out);
+                } else {
+                    table.advance(batch.clock, &mut out);
+                }
             }
             next_sweep = batch.clock.saturating_add(SWEEP_INTERVAL);
         }
+        if let Some(tx) = &stream {
+            let mut msg = StreamMsg {
+                worker,
+                workers: threads,
+                seq: batch.seq,
+                clock: batch.clock,
+                flows: out[sent_flows..].to_vec(),
+                events: events[sent_events..].to_vec(),
+                ups: Vec::new(),
+                tracked: tables.iter().flatten().map(FlowTable::len).sum(),
+            };
+            for table in tables.iter_mut().flatten() {
+                table.drain_ups(&mut msg.ups);
+            }
+            (sent_flows, sent_events) = (out.len(), events.len());
+            // The receiver only hangs up when the program is exiting.
+            let _ = tx.send(msg);
+        }
     }
     let mut stats = FlowStats::default();
+    let mut clock = 0;
     for table in tables.into_iter().flatten() {
+        clock = clock.max(table.clock());
         stats.add(&table.finish_with_events(&mut out, &mut events));
+    }
+    if let Some(tx) = &stream {
+        let _ = tx.send(StreamMsg {
+            worker,
+            workers: threads,
+            seq: StreamMsg::FINAL,
+            clock,
+            flows: out[sent_flows..].to_vec(),
+            events: events[sent_events..].to_vec(),
+            ups: Vec::new(),
+            tracked: 0,
+        });
     }
     WorkerResult {
         flows: out,

@@ -13,6 +13,7 @@ mod chunk;
 mod file;
 mod filter;
 mod libpcap;
+mod live;
 mod merge;
 mod native;
 mod paths;
@@ -23,6 +24,7 @@ pub use chunk::DEFAULT_CHUNK_SIZE;
 pub use file::FileSource;
 pub use filter::FilterError;
 pub use libpcap::LibpcapSource;
+pub use live::{list_interfaces, InterfaceInfo, LiveConfig, LiveCounters, LiveError, LiveSource};
 pub use native::{DEFAULT_MAX_CAPLEN, HARD_MAX_CAPLEN, MAX_BLOCK_LEN};
 
 /// A LINKTYPE_* value as written in pcap/pcapng headers (tcpdump.org/linktypes).
@@ -239,4 +241,11 @@ pub trait Source: Send {
 
     /// Facts about each input so far (complete once `next_batch` returned None).
     fn inputs(&self) -> Vec<InputInfo>;
+
+    /// Live sources: the capture time known to have passed even though no
+    /// packet says so (the wall clock while the link is silent), so idle
+    /// flows still time out. Only used when the pipeline streams (live).
+    fn clock_hint(&self) -> Option<Ts> {
+        None
+    }
 }

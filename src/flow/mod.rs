@@ -300,3 +300,19 @@ impl AppStats {
         self.rpc_over_cap += o.rpc_over_cap;
     }
 }
+
+/// A flow that just became established (TCP: handshake completed after the
+/// originator's SYN) or got its first answer (UDP). Only produced for live
+/// capture (see `FlowTable::set_notify_up`), where hand-offs are reported as
+/// soon as their follow-up connection is up, long before the flow ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowUp {
+    pub proto: u8,
+    pub client: IpAddr,
+    pub client_port: u16,
+    pub server: IpAddr,
+    pub server_port: u16,
+    pub first_ts: Ts,
+    /// When the answer that made it established was seen.
+    pub ts: Ts,
+}

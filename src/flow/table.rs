@@ -80,7 +80,9 @@ use hashbrown::HashTable;
 use super::stream::{Chunk, StreamReassembler};
 use super::tcp::{letter, Endpoints, Ep, History};
 use super::Rfc1006Flow;
-use super::{AppState, ConnState, FlowConfig, FlowEnd, FlowRecord, FlowStats, IcmpEvidence};
+use super::{
+    AppState, ConnState, FlowConfig, FlowEnd, FlowRecord, FlowStats, FlowUp, IcmpEvidence,
+};
 use crate::event::Event;
 use crate::packet::tcp_flags::{ACK, FIN, RST, SYN};
 use crate::packet::{FiveTuple, IcmpMeta, Packet, QuotedFlow, Transport, PROTO_TCP, PROTO_UDP};
@@ -474,6 +476,10 @@ pub struct FlowTable {
     app_live: usize,
     /// Events from application parsers, drained by the owner.
     events: Vec<Event>,
+    /// Live capture only: record flows as their handshake completes (or a
+    /// UDP conversation gets its first answer) in `ups`.
+    notify_up: bool,
+    ups: Vec<FlowUp>,
 }
 
 fn pkt_sport(p: &Packet) -> u16 {
@@ -519,7 +525,21 @@ impl FlowTable {
             stats: FlowStats::default(),
             app_live: 0,
             events: Vec::new(),
+            notify_up: false,
+            ups: Vec::new(),
         }
+    }
+
+    /// Live capture: note every flow whose handshake completes (TCP, a SYN
+    /// seen from the originator) or that gets its first answer (UDP), for
+    /// [`FlowTable::drain_ups`]. Off by default; records are unchanged.
+    pub fn set_notify_up(&mut self, on: bool) {
+        self.notify_up = on;
+    }
+
+    /// Moves the flows noted by [`FlowTable::set_notify_up`] into `into`.
+    pub fn drain_ups(&mut self, into: &mut Vec<FlowUp>) {
+        into.append(&mut self.ups);
     }
 
     /// Moves the events application parsers produced into `into`.
@@ -542,6 +562,11 @@ impl FlowTable {
 
     pub fn stats(&self) -> FlowStats {
         self.stats
+    }
+
+    /// The latest capture time this table has seen.
+    pub fn clock(&self) -> Ts {
+        self.clock
     }
 
     /// Account one packet. TCP and UDP update their flow; an ICMP error
@@ -589,6 +614,16 @@ impl FlowTable {
     /// never called.
     pub fn advance(&mut self, now: Ts, out: &mut Vec<FlowRecord>) {
         let now = now.min(self.clock);
+        self.sweep(now, out);
+    }
+
+    /// Live capture: moves this table's clock to `now` (the wall clock while
+    /// no packet arrives) and expires the flows idle longer than their
+    /// timeout, so a silent link still ends its flows on time. Offline
+    /// analysis never calls it (its clock is only ever packet time).
+    pub fn advance_clock(&mut self, now: Ts, out: &mut Vec<FlowRecord>) {
+        self.clock = self.clock.max(now);
+        let now = self.clock;
         self.sweep(now, out);
     }
 
@@ -722,6 +757,26 @@ impl FlowTable {
         }
 
         let class = f.compute_class();
+        if self.notify_up {
+            let up = if proto == PROTO_UDP {
+                first_from_side && !is_orig
+            } else {
+                f.class == C_HANDSHAKE && class == C_ESTABLISHED && f.flags & F_SYN0 != 0
+            };
+            if up {
+                let v6 = f.flags & F_V6 != 0;
+                let note = FlowUp {
+                    proto,
+                    client: addr_ip(&f.addr[0], v6),
+                    client_port: f.port[0],
+                    server: addr_ip(&f.addr[1], v6),
+                    server_port: f.port[1],
+                    first_ts: f.first_ts,
+                    ts: pkt.ts,
+                };
+                self.ups.push(note);
+            }
+        }
         self.touch(i, class, now);
         Some((i, is_orig))
     }

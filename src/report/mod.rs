@@ -6,6 +6,8 @@ mod json;
 mod text;
 
 pub use json::{write_json, write_ndjson, SCHEMA};
+// The live stream (`crate::stream`) writes its records with the report's own fields.
+pub(crate) use json::{finding_json, handoff_json, interface_json};
 pub use text::write_text;
 
 /// `"tcp"`, `"udp"` or the protocol number.
