@@ -1,0 +1,791 @@
+//! `exflow live` end to end: two network namespaces joined by a veth pair,
+//! a lab capture replayed with tcpreplay into one end while `exflow live`
+//! captures the other; its streamed records and final report must say what
+//! `exflow analyze` says about the same capture.
+//!
+//! These tests need root (network namespaces, raw capture), `ip` and
+//! `tcpreplay`. Without them they FAIL with a message saying so; they never
+//! pass by skipping. The namespaces use no addresses at all (so no route
+//! anywhere) and unique names per test; they are deleted even when a test
+//! fails (Drop).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use common::{path_str, shared_captures, tmp_path};
+
+fn require_root_tools() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "tests/live.rs needs root (network namespaces, veth, raw capture); run it as root \
+         (CI does): sudo -E cargo test --release --test live"
+    );
+    for tool in ["ip", "tcpreplay"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        assert!(
+            found,
+            "tests/live.rs needs `{tool}` (scripts/setup installs it)"
+        );
+    }
+}
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("running {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Two namespaces joined by a veth pair: `a`/`va` sends, `b`/`vb` captures.
+struct Netns {
+    a: String,
+    b: String,
+    va: String,
+    vb: String,
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+impl Netns {
+    fn new() -> Netns {
+        require_root_tools();
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{}x{n}", std::process::id() % 100_000);
+        let ns = Netns {
+            a: format!("exflow-t{id}a"),
+            b: format!("exflow-t{id}b"),
+            // Interface names: at most 15 bytes.
+            va: format!("exa{id}"),
+            vb: format!("exb{id}"),
+        };
+        // From here on Drop cleans up, whatever fails.
+        sh(&["ip", "netns", "add", &ns.a]);
+        sh(&["ip", "netns", "add", &ns.b]);
+        sh(&[
+            "ip", "-n", &ns.a, "link", "add", &ns.va, "type", "veth", "peer", "name", &ns.vb,
+            "netns", &ns.b,
+        ]);
+        for (netns, dev) in [(&ns.a, &ns.va), (&ns.b, &ns.vb)] {
+            // No IPv6 either: no router solicitations or MLD reports in
+            // the capture, only what is replayed.
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                netns,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1",
+            ]);
+            sh(&["ip", "-n", netns, "link", "set", dev, "mtu", "9000", "up"]);
+        }
+        ns
+    }
+
+    /// Starts `exflow live -i vb ARGS` in namespace b; returns once the
+    /// interface is open (the events file exists).
+    fn live(&self, events: &Path, args: &[&str]) -> LiveRun {
+        let _ = std::fs::remove_file(events);
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.b, env!("CARGO_BIN_EXE_exflow")])
+            .args([
+                "live",
+                "-i",
+                &self.vb,
+                "--no-status",
+                "--events",
+                path_str(events),
+            ])
+            .args(args)
+            .current_dir(common::crate_root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = cmd.spawn().expect("starting exflow live");
+        let run = LiveRun { child: Some(child) };
+        let t0 = Instant::now();
+        while !events.exists() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "exflow live did not open {} within 20 s",
+                self.vb
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        run
+    }
+
+    /// Replays `pcap` into va (original timing); returns the packets sent.
+    fn replay(&self, pcap: &Path, extra: &[&str]) -> u64 {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.a, "tcpreplay", "-i", &self.va])
+            .args(extra)
+            .arg(pcap)
+            .output()
+            .expect("running tcpreplay");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "tcpreplay failed: {}{}",
+            text,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // "Actual: 79 packets (14958 bytes) sent in ..."
+        text.split_whitespace()
+            .skip_while(|w| *w != "Actual:")
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no packet count in tcpreplay's output: {text}"))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes its end of the veth, and so the pair.
+        for ns in [&self.a, &self.b] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
+/// A running `exflow live`, killed if the test fails before it stops.
+struct LiveRun {
+    child: Option<Child>,
+}
+
+struct Stopped {
+    code: Option<i32>,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+impl LiveRun {
+    /// Sends `sig` and waits (at most 30 s) for the exit.
+    fn stop(mut self, sig: i32) -> Stopped {
+        let mut child = self.child.take().expect("running");
+        // `ip netns exec` execs exflow: the child's pid is exflow's.
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let t0 = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("waiting for exflow") {
+                break s;
+            }
+            if t0.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("exflow live did not exit within 30 s of signal {sig}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stdout = Vec::new();
+        let mut stderr = String::new();
+        if let Some(mut o) = child.stdout.take() {
+            o.read_to_end(&mut stdout).unwrap();
+        }
+        if let Some(mut e) = child.stderr.take() {
+            e.read_to_string(&mut stderr).unwrap();
+        }
+        Stopped {
+            code: status.code(),
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl Drop for LiveRun {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn lab(scenario: &str) -> PathBuf {
+    shared_captures()
+        .join("lab")
+        .join(scenario)
+        .join("client-tap.pcap")
+}
+
+fn read_json(p: &Path) -> Value {
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: invalid JSON: {e}", p.display()))
+}
+
+fn read_ndjson(p: &Path) -> Vec<Value> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad record {l}: {e}")))
+        .collect()
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+type HandoffKey = (String, String, String, String, String, String, bool, String);
+
+fn handoff_key(h: &Value) -> HandoffKey {
+    (
+        s(&h["client"]),
+        s(&h["server"]),
+        s(&h["proto"]),
+        s(&h["port"]),
+        s(&h["interface"]["uuid"]),
+        s(&h["operation"]),
+        h["followed"].as_bool().unwrap(),
+        s(&h["outcome"]["kind"]),
+    )
+}
+
+fn handoffs(r: &[Value]) -> BTreeSet<HandoffKey> {
+    r.iter().map(handoff_key).collect()
+}
+
+/// What must match for a flow: its 5-tuple, state, counts and labels
+/// (timestamps differ on replay).
+fn flow_key(f: &Value) -> String {
+    [
+        "proto",
+        "client",
+        "client_port",
+        "server",
+        "server_port",
+        "state",
+        "history",
+        "syn_retries",
+        "packets",
+        "bytes",
+        "payload_bytes",
+        "service",
+        "identified_by",
+        "icmp_error_count",
+    ]
+    .iter()
+    .map(|k| s(&f[k]))
+    .collect::<Vec<_>>()
+    .join(" ")
+}
+
+fn flows(r: &Value) -> Vec<String> {
+    let mut v: Vec<String> = r["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(flow_key)
+        .collect();
+    v.sort();
+    v
+}
+
+fn finding_key(f: &Value) -> String {
+    ["kind", "proto", "server", "port", "service", "clients"]
+        .iter()
+        .map(|k| s(&f[k]))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn set_of(r: &Value, key: &str, f: fn(&Value) -> String) -> BTreeSet<String> {
+    r[key].as_array().unwrap().iter().map(f).collect()
+}
+
+fn endpoint_key(e: &Value) -> String {
+    ["server", "proto", "port", "interface", "annotation"]
+        .iter()
+        .map(|k| s(&e[k]))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A flow that is a failed connection attempt (as the stream reports them).
+fn failed_attempt(f: &Value) -> bool {
+    let icmp = f["icmp_errors"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|e| e["quotes_originator"] == true));
+    let syn_failed =
+        f["proto"] == "tcp" && matches!(f["state"].as_str(), Some("S0" | "REJ" | "RSTOS0" | "SH"));
+    let established = if f["proto"] == "udp" {
+        f["packets"][1].as_u64() > Some(0)
+    } else {
+        matches!(
+            f["state"].as_str(),
+            Some("S1" | "SF" | "S2" | "S3" | "RSTO" | "RSTR")
+        )
+    };
+    !established && (syn_failed || icmp)
+}
+
+fn tuple(v: &Value, port: &str) -> String {
+    format!(
+        "{} {}:{} > {}:{}",
+        s(&v["proto"]),
+        s(&v["client"]),
+        s(&v["client_port"]),
+        s(&v["server"]),
+        s(&v[port])
+    )
+}
+
+/// Replays one lab capture, stops `exflow live` with `sig`, and checks its
+/// streamed records and final report against `exflow analyze`.
+fn live_matches_analyze(scenario: &str, sig: i32) {
+    let pcap = lab(scenario);
+    let ns = Netns::new();
+    let tag = format!("{scenario}-{}", ns.vb);
+    let events = tmp_path(&format!("{tag}.events.ndjson"));
+    let report = tmp_path(&format!("{tag}.report.json"));
+    let run = ns.live(&events, &["--format", "json", "-o", path_str(&report)]);
+    let sent = ns.replay(&pcap, &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped = run.stop(sig);
+    assert_eq!(
+        stopped.code,
+        Some(0),
+        "exflow live exited {:?} on signal {sig}; stderr:\n{}",
+        stopped.code,
+        stopped.stderr
+    );
+
+    let live = read_json(&report);
+    let offline = common::analyze_json(&[path_str(&pcap)], &[0, 1]);
+
+    // Nothing was lost: every packet sent is in the report.
+    assert_eq!(live["stats"]["packets"].as_u64(), Some(sent), "{scenario}");
+    assert_eq!(
+        live["stats"]["packets"], offline["stats"]["packets"],
+        "{scenario}"
+    );
+    assert_eq!(live["inputs"][0]["path"], ns.vb.as_str());
+    assert_eq!(live["inputs"][0]["format"], "live");
+    assert!(
+        stopped.stderr.contains("dropped by the kernel: 0,"),
+        "{scenario}: kernel drops: {}",
+        stopped.stderr
+    );
+
+    // The final report: the same hand-offs, flows, endpoints and findings.
+    let live_h = handoffs(live["handoffs"].as_array().unwrap());
+    let off_h = handoffs(offline["handoffs"].as_array().unwrap());
+    assert_eq!(live_h, off_h, "{scenario}: hand-offs differ");
+    assert_eq!(flows(&live), flows(&offline), "{scenario}: flows differ");
+    assert_eq!(
+        set_of(&live, "endpoints", endpoint_key),
+        set_of(&offline, "endpoints", endpoint_key),
+        "{scenario}: endpoints differ"
+    );
+    assert_eq!(
+        set_of(&live, "findings", finding_key),
+        set_of(&offline, "findings", finding_key),
+        "{scenario}: findings differ"
+    );
+    assert_eq!(
+        live["stats"]["decode_errors"],
+        offline["stats"]["decode_errors"]
+    );
+
+    // The stream: every hand-off once, with the final report's fate; one
+    // attempt-failed per failed attempt; the findings.
+    let records = read_ndjson(&events);
+    let streamed: Vec<Value> = records
+        .iter()
+        .filter(|r| r["record"] == "handoff")
+        .cloned()
+        .collect();
+    assert_eq!(
+        streamed.len(),
+        offline["handoffs"].as_array().unwrap().len(),
+        "{scenario}: each hand-off is streamed once"
+    );
+    assert_eq!(handoffs(&streamed), off_h, "{scenario}: streamed hand-offs");
+    let failed: BTreeSet<String> = records
+        .iter()
+        .filter(|r| r["record"] == "attempt-failed")
+        .map(|r| tuple(r, "port"))
+        .collect();
+    let expected_failed: BTreeSet<String> = offline["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| failed_attempt(f))
+        .map(|f| tuple(f, "server_port"))
+        .collect();
+    assert_eq!(
+        failed, expected_failed,
+        "{scenario}: streamed failed attempts"
+    );
+    let streamed_findings: BTreeSet<String> = records
+        .iter()
+        .filter(|r| r["record"] == "finding")
+        .map(|r| format!("{} {} {}", s(&r["kind"]), s(&r["server"]), s(&r["port"])))
+        .collect();
+    let expected_findings: BTreeSet<String> = offline["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{} {} {}", s(&r["kind"]), s(&r["server"]), s(&r["port"])))
+        .collect();
+    assert_eq!(
+        streamed_findings, expected_findings,
+        "{scenario}: streamed findings"
+    );
+    for r in &records {
+        assert!(
+            matches!(
+                r["record"].as_str(),
+                Some("handoff" | "attempt-failed" | "finding")
+            ),
+            "unexpected record {r}"
+        );
+    }
+}
+
+#[test]
+fn live_dyn_drop_matches_analyze() {
+    live_matches_analyze("dyn-drop", libc::SIGINT);
+}
+
+#[test]
+fn live_dyn_reject_rst_matches_analyze() {
+    live_matches_analyze("dyn-reject-rst", libc::SIGINT);
+}
+
+#[test]
+fn live_dyn_reject_icmp_matches_analyze() {
+    live_matches_analyze("dyn-reject-icmp", libc::SIGINT);
+}
+
+#[test]
+fn live_allow_all_matches_analyze_stopped_by_sigterm() {
+    live_matches_analyze("allow-all", libc::SIGTERM);
+}
+
+#[test]
+fn live_static_port_matches_analyze() {
+    live_matches_analyze("static-port", libc::SIGINT);
+}
+
+#[test]
+fn live_udp_and_rfc1006_scenarios_match_analyze() {
+    for scenario in [
+        "udp-notify-allow",
+        "udp-notify-drop",
+        "udp-notify-reject",
+        "rfc1006-allow",
+        "rfc1006-drop",
+    ] {
+        live_matches_analyze(scenario, libc::SIGINT);
+    }
+}
+
+/// A hand-off is streamed the moment its follow-up is up, long before the
+/// capture stops; the final report on SIGINT is complete (every flow, the
+/// stats, in the chosen format on standard output).
+#[test]
+fn live_streams_before_the_stop_and_the_report_is_complete() {
+    let pcap = lab("allow-all");
+    let ns = Netns::new();
+    let events = tmp_path(&format!("early-{}.ndjson", ns.vb));
+    let run = ns.live(&events, &["--format", "ndjson"]);
+    let sent = ns.replay(&pcap, &[]);
+    // Still capturing: the followed hand-offs are already in the file.
+    std::thread::sleep(Duration::from_millis(500));
+    let early = read_ndjson(&events);
+    let offline = common::analyze_json(&[path_str(&pcap)], &[0, 1]);
+    // Known as soon as a connection is up: the followed hand-offs, and the
+    // earlier answers they superseded.
+    let followed: BTreeSet<HandoffKey> = offline["handoffs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["followed"] == true || h["outcome"]["kind"] == "superseded")
+        .map(handoff_key)
+        .collect();
+    assert!(!followed.is_empty(), "allow-all has followed hand-offs");
+    let early_h: BTreeSet<HandoffKey> = early
+        .iter()
+        .filter(|r| r["record"] == "handoff")
+        .map(handoff_key)
+        .collect();
+    assert_eq!(
+        early_h, followed,
+        "followed hand-offs are streamed while capturing, before any stop"
+    );
+
+    let stopped = run.stop(libc::SIGINT);
+    assert_eq!(stopped.code, Some(0), "stderr:\n{}", stopped.stderr);
+    let text = String::from_utf8(stopped.stdout).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let count = |kind: &str| lines.iter().filter(|r| r["record"] == kind).count();
+    assert_eq!(count("flow"), offline["flows"].as_array().unwrap().len());
+    assert_eq!(
+        count("handoff"),
+        offline["handoffs"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        count("endpoint"),
+        offline["endpoints"].as_array().unwrap().len()
+    );
+    assert_eq!(count("input"), 1);
+    let stats = lines
+        .iter()
+        .find(|r| r["record"] == "stats")
+        .expect("a stats record");
+    assert_eq!(stats["packets"].as_u64(), Some(sent));
+    assert_eq!(stats["packets"], offline["stats"]["packets"]);
+}
+
+/// -w writes what was captured, rotated by size; the files analyze to the
+/// same flows as the live report.
+#[test]
+fn live_writes_rotated_pcap_files() {
+    let pcap = lab("allow-all");
+    let ns = Netns::new();
+    let events = tmp_path(&format!("w-{}.ndjson", ns.vb));
+    let report = tmp_path(&format!("w-{}.json", ns.vb));
+    let out = tmp_path(&format!("w-{}.pcap", ns.vb));
+    let run = ns.live(
+        &events,
+        &[
+            "--format",
+            "json",
+            "-o",
+            path_str(&report),
+            "-w",
+            path_str(&out),
+            "--rotate-size",
+            "1",
+        ],
+    );
+    // 64 KB x 24: about 1.5 MB, so two files (at a rate this machine
+    // captures without drops, see BENCHMARKS.md).
+    let sent = ns.replay(&pcap, &["--loop=24", "--pps=5000"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped = run.stop(libc::SIGINT);
+    assert_eq!(stopped.code, Some(0), "stderr:\n{}", stopped.stderr);
+    assert!(
+        stopped.stderr.contains("dropped by the kernel: 0,"),
+        "kernel drops: {}",
+        stopped.stderr
+    );
+    let second = PathBuf::from(format!("{}.1", out.display()));
+    assert!(second.exists(), "-w rotated to {}", second.display());
+    for f in [&out, &second] {
+        let len = std::fs::metadata(f).unwrap().len();
+        assert!(
+            len <= 1 << 20,
+            "{} is {len} bytes, over --rotate-size",
+            f.display()
+        );
+    }
+    let live = read_json(&report);
+    assert_eq!(live["stats"]["packets"].as_u64(), Some(sent));
+    let written = common::analyze_json(&[path_str(&out), path_str(&second)], &[0, 1]);
+    assert_eq!(written["stats"]["packets"].as_u64(), Some(sent));
+    assert_eq!(flows(&written), flows(&live));
+}
+
+/// --user drops root once the interface is open: the files are created by
+/// that user, and capture goes on.
+#[test]
+fn live_user_drops_root_after_opening() {
+    let pcap = lab("dyn-reject-rst");
+    let ns = Netns::new();
+    let dir = tmp_path(&format!("user-{}", ns.vb));
+    std::fs::create_dir_all(&dir).unwrap();
+    sh(&["chmod", "777", path_str(&dir)]);
+    let events = dir.join("events.ndjson");
+    let report = dir.join("report.json");
+    let run = ns.live(
+        &events,
+        &[
+            "--user",
+            "nobody",
+            "--format",
+            "json",
+            "-o",
+            path_str(&report),
+        ],
+    );
+    let sent = ns.replay(&pcap, &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped = run.stop(libc::SIGINT);
+    assert_eq!(stopped.code, Some(0), "stderr:\n{}", stopped.stderr);
+    use std::os::unix::fs::MetadataExt;
+    for f in [&events, &report] {
+        let uid = std::fs::metadata(f).unwrap().uid();
+        assert_eq!(
+            uid,
+            65534,
+            "{} is owned by uid {uid}, not nobody",
+            f.display()
+        );
+    }
+    let live = read_json(&report);
+    assert_eq!(live["stats"]["packets"].as_u64(), Some(sent));
+}
+
+#[test]
+fn live_bad_interface_is_one_clear_error() {
+    require_root_tools();
+    let out = common::run(&["live", "-i", "exflow-nope0", "--no-status"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("exflow-nope0"), "names the interface: {err}");
+    assert!(err.contains("no such interface"), "{err}");
+}
+
+#[test]
+fn live_without_permission_says_what_is_needed() {
+    require_root_tools();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .args([
+            env!("CARGO_BIN_EXE_exflow"),
+            "live",
+            "-i",
+            "lo",
+            "--no-status",
+        ])
+        .output()
+        .expect("running setpriv (util-linux)");
+    assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+    let err = common::stderr(&out);
+    assert!(err.contains("lo: no permission to capture"), "{err}");
+    assert!(
+        err.contains("CAP_NET_RAW") && err.contains("CAP_NET_ADMIN"),
+        "{err}"
+    );
+}
+
+#[test]
+fn live_lists_interfaces() {
+    require_root_tools();
+    let out = common::run(&["live", "--list-interfaces"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines().any(|l| l.starts_with("lo\tup,loopback")),
+        "lo is listed: {text}"
+    );
+}
+
+#[test]
+fn live_count_and_duration_stop_by_themselves() {
+    let pcap = lab("allow-all");
+    let ns = Netns::new();
+    let events = tmp_path(&format!("count-{}.ndjson", ns.vb));
+    let report = tmp_path(&format!("count-{}.json", ns.vb));
+    let run = ns.live(
+        &events,
+        &[
+            "--count",
+            "100",
+            "--format",
+            "json",
+            "-o",
+            path_str(&report),
+        ],
+    );
+    ns.replay(&pcap, &[]);
+    let mut child = run;
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.child.as_mut().unwrap().try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "--count 100 did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(read_json(&report)["stats"]["packets"].as_u64(), Some(100));
+
+    let t0 = Instant::now();
+    let run = ns.live(
+        &events,
+        &[
+            "--duration",
+            "1",
+            "--format",
+            "json",
+            "-o",
+            path_str(&report),
+        ],
+    );
+    let mut child = run;
+    let status = loop {
+        if let Some(s) = child.child.as_mut().unwrap().try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "--duration 1 did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(t0.elapsed() >= Duration::from_secs(1));
+    assert_eq!(read_json(&report)["stats"]["packets"].as_u64(), Some(0));
+}
+
+/// A second signal exits at once (status 130), without the report.
+#[test]
+fn live_second_signal_exits_at_once() {
+    let ns = Netns::new();
+    let events = tmp_path(&format!("twice-{}.ndjson", ns.vb));
+    let report = tmp_path(&format!("twice-{}.json", ns.vb));
+    let mut run = ns.live(&events, &["--format", "json", "-o", path_str(&report)]);
+    let mut child = run.child.take().unwrap();
+    // Two different signals, so neither is merged into the other while
+    // pending: SIGINT (2) is handled first and starts the stop, SIGTERM
+    // then finds it started and exits.
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(
+        std::fs::metadata(&report).map(|m| m.len()).unwrap_or(0),
+        0,
+        "no report after the second signal"
+    );
+}
