@@ -191,7 +191,8 @@ fn main() {
     let started = Instant::now();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler = {
-        let (stats, counters, done) = (Arc::clone(&stats), Arc::clone(&counters), Arc::clone(&done));
+        let (stats, counters, done) =
+            (Arc::clone(&stats), Arc::clone(&counters), Arc::clone(&done));
         std::thread::spawn(move || {
             let mut next = sample;
             let mut rows = Vec::new();

@@ -2,8 +2,9 @@
 //! (`exflow live`). It hands out the same [`FrameBatch`]es as the file
 //! readers, so live capture runs the very pipeline offline analysis runs.
 //!
-//! Batches flush quickly: libpcap runs in immediate mode with a short read
-//! timeout, and a batch is handed out as soon as it is full, about
+//! Batches flush quickly: the kernel hands packets over within the read
+//! timeout (TPACKET_V3 blocks), reads are non-blocking and waited for with
+//! poll(2), and a batch is handed out as soon as it is full, about
 //! [`BATCH_LATENCY`] old, or the link went quiet. A quiet read also lets the
 //! loop notice the stop flag (a signal, `--duration`, `--count`) and tells
 //! the pipeline that capture time has moved on ([`Source::clock_hint`]).
@@ -34,6 +35,9 @@ const STATS_INTERVAL: Duration = Duration::from_millis(500);
 /// Capture time given to the pipeline while the link is quiet: the wall
 /// clock minus this margin (a frame read late still has an earlier stamp).
 const QUIET_MARGIN: Ts = 200_000_000;
+/// After a stop, reading goes on until the buffer is empty this long after
+/// it (the kernel hands over a partly filled block after the read timeout).
+const DRAIN_SETTLE: Duration = Duration::from_millis(3 * READ_TIMEOUT_MS as u64);
 /// After a stop, the kernel buffer is drained at most this long.
 const MAX_DRAIN: Duration = Duration::from_secs(2);
 
@@ -209,7 +213,12 @@ impl LiveSource {
             .map_err(|e| err(open_message(name, e)))?
             .promisc(config.promisc)
             .snaplen(i32::try_from(config.snaplen).unwrap_or(i32::MAX))
-            .immediate_mode(true)
+            // Not immediate mode: on Linux that selects TPACKET_V2, whose
+            // ring has one snaplen-sized slot per packet (8 packets in 2 MB
+            // at the default snaplen). TPACKET_V3 packs packets into blocks
+            // handed over when full or after the timeout, so batches still
+            // flush within READ_TIMEOUT_MS.
+            .immediate_mode(false)
             .timeout(READ_TIMEOUT_MS)
             .precision(Precision::Nano);
         if let Some(b) = config.buffer_bytes {
@@ -424,8 +433,14 @@ impl Source for LiveSource {
                     }
                 }
                 Err(pcap::Error::TimeoutExpired) => {
-                    // Nothing buffered. While draining, that is the end.
-                    if self.stopping.is_some() {
+                    // Nothing buffered. While draining, that is the end once
+                    // the kernel has handed over the block that was being
+                    // filled at the stop (it does after the read timeout).
+                    if let Some((at, _)) = self.stopping {
+                        if at.elapsed() < DRAIN_SETTLE {
+                            self.wait_readable();
+                            continue;
+                        }
                         self.finish();
                         break;
                     }
