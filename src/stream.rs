@@ -10,7 +10,7 @@
 //!   once its fate is known: the client's connection to it is up
 //!   (`followed: true`, at once); a failed attempt ended (S0 after the
 //!   handshake timeout, REJ, an ICMP error) and the hand-off window is over;
-//!   nothing came within the window plus the handshake and closed timeouts
+//!   nothing came within the window plus the handshake (or UDP) and closed timeouts
 //!   (`no-attempt`); a later answer's connection came (`superseded`); or the
 //!   capture stopped. Fields as in the report's `handoffs[]`.
 //! * `attempt-failed` — a connection attempt that failed (TCP S0, REJ,
@@ -521,5 +521,212 @@ impl<W: Write> LiveCorrelator<W> {
                 self.not_registered.clear();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EpmEndpoint, EpmOperation};
+    use crate::flow::{FlowEnd, HistoryStr};
+    use crate::proto::dcerpc::Uuid;
+
+    const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
+    const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10));
+    const T0: Ts = 1_000 * SECOND;
+
+    fn iface() -> InterfaceId {
+        InterfaceId {
+            uuid: Uuid([7; 16]),
+            major: 1,
+            minor: 0,
+        }
+    }
+
+    fn answer(ts: Ts, port: u16) -> Event {
+        Event::EpmAnswer(EpmAnswerEvent {
+            ts,
+            client: CLIENT,
+            client_port: 50_000,
+            mapper: SERVER,
+            mapper_port: 135,
+            mapper_proto: PROTO_TCP,
+            call_id: 1,
+            operation: EpmOperation::EptMap,
+            inquiry_type: None,
+            requested: Some(iface()),
+            first_call: true,
+            ndr64: false,
+            status: 0,
+            endpoints: vec![EpmEndpoint {
+                interface: Some(iface()),
+                transport: Transport::Tcp,
+                port,
+                tower_ip: None,
+                annotation: None,
+            }],
+        })
+    }
+
+    fn flow(first_ts: Ts, port: u16, state: ConnState) -> FlowRecord {
+        FlowRecord {
+            proto: PROTO_TCP,
+            client: CLIENT,
+            client_port: 50_001,
+            server: SERVER,
+            server_port: port,
+            first_ts,
+            last_ts: first_ts + 3 * SECOND,
+            state,
+            history: HistoryStr::new("S"),
+            syn_retries: 2,
+            syn_gaps_us: Box::default(),
+            packets: [3, 0],
+            bytes: [180, 0],
+            payload_bytes: [0, 0],
+            responder_ttl: None,
+            responder_ip_id: None,
+            icmp: Box::default(),
+            icmp_count: 0,
+            rpc: None,
+            app: None,
+            end: FlowEnd::IdleTimeout,
+        }
+    }
+
+    fn msg(worker: usize, seq: u64, clock: Ts) -> StreamMsg {
+        StreamMsg {
+            worker,
+            workers: 2,
+            seq,
+            clock,
+            ..StreamMsg::default()
+        }
+    }
+
+    fn records(c: LiveCorrelator<Vec<u8>>) -> Vec<Value> {
+        let out = c.finish().unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn correlator() -> LiveCorrelator<Vec<u8>> {
+        LiveCorrelator::new(
+            &FlowConfig::default(),
+            &CorrelateConfig::default(),
+            Vec::new(),
+        )
+    }
+
+    /// A follow-up reported by one worker before the other reports the
+    /// answer (same batch) is still matched: batches are processed whole.
+    #[test]
+    fn followed_whatever_the_worker_order() {
+        let mut c = correlator();
+        let mut m1 = msg(1, 0, T0 + SECOND);
+        m1.ups.push(FlowUp {
+            proto: PROTO_TCP,
+            client: CLIENT,
+            client_port: 50_001,
+            server: SERVER,
+            server_port: 55_000,
+            first_ts: T0 + SECOND / 2,
+            ts: T0 + SECOND / 2 + 1000,
+        });
+        c.push(m1);
+        assert_eq!(c.pending(), 0, "nothing processed before worker 0 reports");
+        let mut m0 = msg(0, 0, T0 + SECOND);
+        m0.events.push(answer(T0, 55_000));
+        c.push(m0);
+        assert_eq!(c.pending(), 0);
+        let r = records(c);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0]["record"], "handoff");
+        assert_eq!(r[0]["followed"], true);
+        assert_eq!(r[0]["outcome"]["kind"], "established");
+        assert_eq!(r[0]["outcome"]["latency_ms"], 500.0);
+        assert_eq!(r[0]["port"], 55_000);
+    }
+
+    /// An unanswered follow-up: `attempt-failed` when the flow ends, the
+    /// hand-off once its window is over (not before).
+    #[test]
+    fn failed_follow_up_waits_for_the_window() {
+        let mut c = correlator();
+        let mut a = msg(0, 0, T0);
+        a.events.push(answer(T0, 55_000));
+        c.push(a);
+        c.push(msg(1, 0, T0));
+        // The S0 flow ends (handshake timeout) 10 s later: window still open.
+        let mut f = msg(0, 1, T0 + 10 * SECOND);
+        f.flows.push(flow(T0 + SECOND, 55_000, ConnState::S0));
+        c.push(f);
+        c.push(msg(1, 1, T0 + 10 * SECOND));
+        assert_eq!(c.pending(), 1, "the window (30 s) is not over");
+        c.push(msg(0, 2, T0 + 31 * SECOND));
+        c.push(msg(1, 2, T0 + 31 * SECOND));
+        assert_eq!(c.pending(), 0);
+        let r = records(c);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0]["record"], "attempt-failed");
+        assert_eq!(r[0]["evidence"]["type"], "syn-unanswered");
+        assert_eq!(r[0]["evidence"]["syns"], 3);
+        assert_eq!(r[0]["epm_announced"], true);
+        assert_eq!(r[1]["record"], "handoff");
+        assert_eq!(r[1]["followed"], false);
+        assert_eq!(r[1]["outcome"]["kind"], "syn-unanswered");
+        assert_eq!(r[1]["window_cut_by_capture_end"], false);
+    }
+
+    /// No attempt at all: decided after the window plus the longer of the
+    /// handshake and UDP timeouts plus the closed timeout; at the stop, whatever is pending is decided with
+    /// the window marked as cut.
+    #[test]
+    fn no_attempt_and_the_stop() {
+        let mut c = correlator();
+        let mut a = msg(0, 0, T0);
+        a.events.push(answer(T0, 55_000));
+        a.events.push(answer(T0 + 150 * SECOND, 55_002));
+        c.push(a);
+        c.push(msg(1, 0, T0));
+        let late = T0 + (30 + 120 + 10 + 2) * SECOND;
+        c.push(msg(0, 1, late));
+        c.push(msg(1, 1, late));
+        assert_eq!(c.pending(), 1, "the first is decided, the second not yet");
+        c.push(msg(0, StreamMsg::FINAL, late));
+        c.push(msg(1, StreamMsg::FINAL, late));
+        let r = records(c);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0]["port"], 55_000);
+        assert_eq!(r[0]["outcome"]["kind"], "no-attempt");
+        assert_eq!(r[0]["window_cut_by_capture_end"], false);
+        assert_eq!(r[1]["port"], 55_002);
+        assert_eq!(r[1]["outcome"]["kind"], "no-attempt");
+        assert_eq!(r[1]["window_cut_by_capture_end"], true);
+    }
+
+    /// Not registered: a finding at once, once per client.
+    #[test]
+    fn not_registered_is_a_finding_at_once() {
+        let mut c = correlator();
+        let mut a = msg(0, 0, T0);
+        for ts in [T0, T0 + SECOND] {
+            let Event::EpmAnswer(mut e) = answer(ts, 0) else {
+                unreachable!()
+            };
+            e.endpoints.clear();
+            e.status = EPT_S_NOT_REGISTERED;
+            a.events.push(Event::EpmAnswer(e));
+        }
+        c.push(a);
+        c.push(msg(1, 0, T0));
+        let r = records(c);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0]["record"], "finding");
+        assert_eq!(r[0]["kind"], "not-registered");
+        assert_eq!(r[0]["port"], 135);
     }
 }
