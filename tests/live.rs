@@ -304,11 +304,13 @@ fn flows(r: &Value) -> Vec<String> {
 }
 
 fn finding_key(f: &Value) -> String {
-    ["kind", "proto", "server", "port", "service", "clients"]
-        .iter()
-        .map(|k| s(&f[k]))
-        .collect::<Vec<_>>()
-        .join(" ")
+    [
+        "kind", "proto", "server", "port", "service", "clients", "policy", "verdict",
+    ]
+    .iter()
+    .map(|k| s(&f[k]))
+    .collect::<Vec<_>>()
+    .join(" ")
 }
 
 fn set_of(r: &Value, key: &str, f: fn(&Value) -> String) -> BTreeSet<String> {
@@ -355,12 +357,19 @@ fn tuple(v: &Value, port: &str) -> String {
 /// Replays one lab capture, stops `exflow live` with `sig`, and checks its
 /// streamed records and final report against `exflow analyze`.
 fn live_matches_analyze(scenario: &str, sig: i32) {
+    live_matches_analyze_with(scenario, sig, &[]);
+}
+
+/// [`live_matches_analyze`] with `args` given to both `live` and `analyze`.
+fn live_matches_analyze_with(scenario: &str, sig: i32, args: &[&str]) {
     let pcap = lab(scenario);
     let ns = Netns::new();
     let tag = format!("{scenario}-{}", ns.vb);
     let events = tmp_path(&format!("{tag}.events.ndjson"));
     let report = tmp_path(&format!("{tag}.report.json"));
-    let run = ns.live(&events, &["--format", "json", "-o", path_str(&report)]);
+    let mut live_args = vec!["--format", "json", "-o", path_str(&report)];
+    live_args.extend_from_slice(args);
+    let run = ns.live(&events, &live_args);
     let sent = ns.replay(&pcap, &[]);
     std::thread::sleep(Duration::from_millis(300));
     let stopped = run.stop(sig);
@@ -373,7 +382,9 @@ fn live_matches_analyze(scenario: &str, sig: i32) {
     );
 
     let live = read_json(&report);
-    let offline = common::analyze_json(&[path_str(&pcap)], &[0, 1]);
+    let mut analyze_args = vec![path_str(&pcap)];
+    analyze_args.extend_from_slice(args);
+    let offline = common::analyze_json(&analyze_args, &[0, 1]);
 
     // Nothing was lost: every packet sent is in the report.
     assert_eq!(live["stats"]["packets"].as_u64(), Some(sent), "{scenario}");
@@ -444,10 +455,14 @@ fn live_matches_analyze(scenario: &str, sig: i32) {
         .filter(|r| r["record"] == "finding")
         .map(|r| format!("{} {} {}", s(&r["kind"]), s(&r["server"]), s(&r["port"])))
         .collect();
+    // The stream has the endpoint mapper's "not registered" findings; the
+    // verdicts (blocked, refused, ...) are in the final report, their
+    // evidence streamed as attempt-failed records.
     let expected_findings: BTreeSet<String> = offline["findings"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|f| f["kind"] == "not-registered")
         .map(|r| format!("{} {} {}", s(&r["kind"]), s(&r["server"]), s(&r["port"])))
         .collect();
     assert_eq!(
@@ -465,9 +480,22 @@ fn live_matches_analyze(scenario: &str, sig: i32) {
     }
 }
 
+/// With --policy too: the final report's verdicts and findings are those
+/// of `analyze --policy`.
 #[test]
-fn live_dyn_drop_matches_analyze() {
-    live_matches_analyze("dyn-drop", libc::SIGINT);
+fn live_dyn_drop_matches_analyze_with_a_policy() {
+    let policy = tmp_path("live-policy.json");
+    let _ = std::fs::remove_file(&policy);
+    let out = common::run(&[
+        "policy",
+        "init",
+        "--profile",
+        "exchange-intrasite",
+        "-o",
+        path_str(&policy),
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    live_matches_analyze_with("dyn-drop", libc::SIGINT, &["--policy", path_str(&policy)]);
 }
 
 #[test]
