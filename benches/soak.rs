@@ -165,9 +165,16 @@ fn main() {
         stats: Arc::clone(&stats),
     };
     let (tx, rx) = crossbeam_channel::bounded::<StreamMsg>(1024);
+    // As `exflow live` (its --retain-flows default): ended flows kept for
+    // the final report are capped, so memory stays flat.
+    let retain = std::env::var("EXFLOW_SOAK_RETAIN")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1_000_000);
     let mut opts = Options {
         threads,
         stream: Some(tx),
+        retain_flows: (retain > 0).then_some(retain),
         ..Options::default()
     };
     let correlator = LiveCorrelator::new(&opts.flow, &opts.correlate, io::sink());

@@ -185,6 +185,13 @@ struct LiveArgs {
     #[arg(long, value_name = "MB", default_value_t = 100, requires = "write")]
     rotate_size: u64,
 
+    /// Most ended flows kept for the final report (memory stays flat over days). Beyond it,
+    /// working flows whose client, server and port already have one kept are let go (and
+    /// counted in stats.flows_not_retained); failed attempts and parsed protocols are kept
+    /// first. 0: keep all (the report then equals `exflow analyze` exactly, memory grows)
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    retain_flows: usize,
+
     /// Drop root privileges to this user once the interface is open (as tcpdump -Z);
     /// -o, --events and -w files are then created as that user
     #[arg(long, value_name = "NAME")]
@@ -368,6 +375,7 @@ impl AnalysisArgs {
             progress: false,
             policy,
             stream: None,
+            retain_flows: None,
         }
     }
 
@@ -675,6 +683,7 @@ fn live(args: LiveArgs) -> u8 {
     let (tx, rx) = crossbeam_channel::bounded::<pipeline::StreamMsg>(1024);
     let mut opts = Options {
         stream: Some(tx),
+        retain_flows: (args.retain_flows > 0).then_some(args.retain_flows),
         ..args.analysis.options(policy)
     };
     let correlator = exflow::stream::LiveCorrelator::new(&opts.flow, &opts.correlate, events);

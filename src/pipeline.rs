@@ -13,8 +13,9 @@
 //! source order, and the final flow list is sorted by a total order. So the
 //! report is byte-identical for every `--threads` value.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::IsTerminal;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -54,6 +55,12 @@ pub struct Options {
     /// clock even when no packet arrives. `None` (offline analysis): nothing
     /// is sent and the results depend on packet timestamps only.
     pub stream: Option<Sender<StreamMsg>>,
+    /// Live capture over days: most ended flows kept for the final report
+    /// (None: all, as offline). Beyond it, workers keep every failed
+    /// attempt and flow with a parsed protocol, and one working flow per
+    /// (client, server, proto, port) — enough for the same findings and
+    /// verdicts — and count what they let go (`stats.flows_not_retained`).
+    pub retain_flows: Option<usize>,
 }
 
 /// What one shard worker learned from one batch, for the live correlator
@@ -94,6 +101,7 @@ impl Default for Options {
             progress: false,
             policy: None,
             stream: None,
+            retain_flows: None,
         }
     }
 }
@@ -116,6 +124,8 @@ pub struct Stats {
     pub snaplen_truncated: u64,
     pub fragments: packet::DefragStats,
     pub flow: FlowStats,
+    /// Live capture: ended flows let go to bound memory (`retain_flows`).
+    pub flows_not_retained: u64,
 }
 
 /// Everything the analysis produced, ready for the renderers.
@@ -257,6 +267,7 @@ struct ShardBatch {
 struct WorkerCounts {
     tcp: u64,
     udp: u64,
+    not_retained: u64,
     decode_errors: BTreeMap<&'static str, u64>,
 }
 
@@ -324,10 +335,11 @@ pub fn collect(mut source: Box<dyn Source>, opts: &Options) -> Collected {
         let cfg = opts.flow;
         let recycle = recycle_tx.clone();
         let stream = opts.stream.clone();
+        let retain = opts.retain_flows.map(|n| (n / threads).max(1));
         handles.push(
             std::thread::Builder::new()
                 .name(format!("exflow-shard-{worker}"))
-                .spawn(move || shard_worker(worker, threads, cfg, rx, recycle, stream))
+                .spawn(move || shard_worker(worker, threads, cfg, rx, recycle, stream, retain))
                 .expect("spawning a shard worker thread"),
         );
     }
@@ -444,6 +456,7 @@ pub fn collect(mut source: Box<dyn Source>, opts: &Options) -> Collected {
         stats.flow.add(&r.stats);
         stats.tcp_packets += r.counts.tcp;
         stats.udp_packets += r.counts.udp;
+        stats.flows_not_retained += r.counts.not_retained;
         for (k, v) in r.counts.decode_errors {
             *stats.decode_errors.entry(k).or_default() += v;
         }
@@ -474,6 +487,7 @@ fn shard_worker(
     rx: Receiver<ShardBatch>,
     recycle: Sender<Vec<Work>>,
     stream: Option<Sender<StreamMsg>>,
+    retain: Option<usize>,
 ) -> WorkerResult {
     let mut tables: Vec<Option<FlowTable>> = (0..LOGICAL_SHARDS)
         .map(|s| (s % threads == worker).then(|| FlowTable::new(cfg)))
@@ -489,6 +503,8 @@ fn shard_worker(
     }
     // Flows and events already sent to the stream.
     let (mut sent_flows, mut sent_events) = (0, 0);
+    // (client, server, proto, port) with a working flow kept (`retain`).
+    let mut represented: HashSet<(IpAddr, IpAddr, u8, u16)> = HashSet::new();
     for mut batch in rx {
         for item in &batch.items {
             match item {
@@ -569,6 +585,10 @@ fn shard_worker(
             (sent_flows, sent_events) = (out.len(), events.len());
             // The receiver only hangs up when the program is exiting.
             let _ = tx.send(msg);
+            if let Some(cap) = retain.filter(|&cap| out.len() > cap) {
+                counts.not_retained += thin_out(&mut out, &mut represented, cap);
+                sent_flows = out.len();
+            }
         }
     }
     let mut stats = FlowStats::default();
@@ -595,6 +615,35 @@ fn shard_worker(
         stats,
         counts,
     }
+}
+
+/// Lets go of ended flows the final report can do without: working flows
+/// whose (client, server, proto, port) already has one kept, without a
+/// parsed protocol. Then, if still above `cap`, the oldest of the rest
+/// beyond the first `cap`. Returns how many were let go.
+fn thin_out(
+    out: &mut Vec<FlowRecord>,
+    represented: &mut HashSet<(IpAddr, IpAddr, u8, u16)>,
+    cap: usize,
+) -> u64 {
+    let before = out.len();
+    out.retain(|f| {
+        let working = if f.proto == packet::PROTO_TCP {
+            crate::correlate::tcp_established(f.state)
+        } else {
+            f.packets[1] > 0
+        };
+        if !working || f.rpc.is_some() || f.app.is_some() {
+            return true;
+        }
+        represented.insert((f.client, f.server, f.proto, f.server_port))
+    });
+    if out.len() > cap {
+        let excess = out.len() - cap;
+        out.drain(..excess);
+    }
+    out.shrink_to(cap.max(out.len()) * 2);
+    (before - out.len()) as u64
 }
 
 fn payload_bytes<'a>(buffers: &'a [Bytes], buf: u16, base: u32, pkt: &Packet) -> &'a [u8] {

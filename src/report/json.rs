@@ -230,6 +230,7 @@ fn stats_json(s: &Stats, flows: usize) -> Value {
         "fragments": serde_json::to_value(s.fragments).unwrap_or(Value::Null),
         "flows_timed_out": s.flow.flows_timed_out,
         "flows_evicted": s.flow.flows_evicted,
+        "flows_not_retained": s.flows_not_retained,
         "flows_reused": s.flow.flows_reused,
         "peak_flows_tracked": s.flow.peak_tracked,
         "icmp_unmatched": s.flow.icmp_unmatched,
