@@ -101,7 +101,7 @@ fn main() {
                 continue;
             }
             eprint!("[{}/{}] {:<28} ", round + 1, repeat, s.name);
-            match measure::run_measured(&exflow, &s.args, false) {
+            match measure::run_measured_ok(&exflow, &s.args, false, measure::EXFLOW_OK) {
                 Ok(r) => {
                     eprintln!("{:8.3} s  {:8.1} MiB", r.wall_s, mib(r.max_rss_kb));
                     s.runs.push(r);
@@ -120,7 +120,12 @@ fn main() {
         .iter()
         .map(|&parsers| {
             let out = dir.join(format!("dcerpc-report-{}.json", parsers as u8));
-            let r = measure::run_measured(&exflow, &analyze_args(&rpc, &out, parsers), false);
+            let r = measure::run_measured_ok(
+                &exflow,
+                &analyze_args(&rpc, &out, parsers),
+                false,
+                measure::EXFLOW_OK,
+            );
             let v = r
                 .ok()
                 .and_then(|_| std::fs::read(&out).ok())

@@ -78,8 +78,13 @@ fn main() {
         for (i, (flows, file)) in cases.iter().enumerate() {
             measure::warm_page_cache(file).expect("reading the capture");
             eprint!("[{}/{}] {:>9} flows ", round + 1, repeat, flows);
-            let r = measure::run_measured(&exflow, &analyze(file, Path::new("/dev/null")), false)
-                .unwrap_or_else(|e| panic!("{e}"));
+            let r = measure::run_measured_ok(
+                &exflow,
+                &analyze(file, Path::new("/dev/null")),
+                false,
+                measure::EXFLOW_OK,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
             eprintln!("{:8.3} s  {:8.1} MiB", r.wall_s, mib(r.max_rss_kb));
             rss[i].push(r.max_rss_kb);
             walls[i].push(r.wall_s);
@@ -90,7 +95,7 @@ fn main() {
     let mut peaks = [None, None];
     for (i, (flows, file)) in cases.iter().enumerate() {
         let out = dir.join(format!("memory-report-{flows}.json"));
-        measure::run_measured(&exflow, &analyze(file, &out), false)
+        measure::run_measured_ok(&exflow, &analyze(file, &out), false, measure::EXFLOW_OK)
             .unwrap_or_else(|e| panic!("{e}"));
         peaks[i] = std::fs::read(&out)
             .ok()

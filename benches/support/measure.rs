@@ -106,6 +106,20 @@ pub fn run_measured(
     args: &[OsString],
     capture_stdout: bool,
 ) -> Result<RunResult, String> {
+    run_measured_ok(program, args, capture_stdout, &[0])
+}
+
+/// Exit codes of a complete `exflow analyze` run: 0 clean, 1 findings
+/// (README, "Exit codes"); 2 (error) and 3 (partial input) are failures.
+pub const EXFLOW_OK: &[i32] = &[0, 1];
+
+/// [`run_measured`], where any exit status in `ok_codes` means success.
+pub fn run_measured_ok(
+    program: &Path,
+    args: &[OsString],
+    capture_stdout: bool,
+    ok_codes: &[i32],
+) -> Result<RunResult, String> {
     let mut cmd = Command::new(program);
     cmd.args(args)
         .stdin(Stdio::null())
@@ -199,7 +213,7 @@ pub fn run_measured(
     let wall_s = start.elapsed().as_secs_f64();
     let stderr = err_thread.join().unwrap_or_default();
     let stdout = out_thread.join().unwrap_or_default();
-    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    let ok = libc::WIFEXITED(status) && ok_codes.contains(&libc::WEXITSTATUS(status));
     if !ok {
         let tail =
             String::from_utf8_lossy(&stderr[stderr.len().saturating_sub(2000)..]).into_owned();

@@ -177,6 +177,29 @@ impl StreamReassembler {
         }
     }
 
+    /// For a consumer that does not need these bytes (it is passing over
+    /// the rest of a message it has already judged): when the `len` bytes
+    /// at `seq` are exactly the next ones of the stream, nothing is held
+    /// out of order and no FIN is known, accounts for them as [`push`]
+    /// would deliver them (counted, the stream advances) without handing
+    /// them out, and returns `true`. Otherwise does nothing and returns
+    /// `false`: the caller then pushes the segment as usual.
+    ///
+    /// [`push`]: StreamReassembler::push
+    pub fn pass_in_order(&mut self, seq: u32, len: usize) -> bool {
+        if len == 0
+            || len > MAX_SEGMENT_LEN
+            || self.next_seq != Some(seq)
+            || self.fin_abs.is_some()
+            || !self.segs.is_empty()
+        {
+            return false;
+        }
+        self.stats.delivered_bytes += len as u64;
+        self.advance(len as u64);
+        true
+    }
+
     /// Bytes `[seq, seq + len)` were on the wire but not captured (the
     /// snaplen cut the segment that carried them): when they start exactly
     /// where the stream expects its next byte, declare them missing at once
@@ -471,6 +494,30 @@ mod tests {
         assert_eq!(r.stats().delivered_bytes, 11);
         assert_eq!(r.buffered(), 0);
         assert_eq!(flush(&mut r), vec![]);
+    }
+
+    #[test]
+    fn pass_in_order_is_push_without_the_bytes() {
+        let mut a = StreamReassembler::new(1024);
+        let mut b = StreamReassembler::new(1024);
+        a.on_syn(99);
+        b.on_syn(99);
+        assert_eq!(push(&mut a, 100, b"abcd", false), vec![d(b"abcd")]);
+        assert!(b.pass_in_order(100, 4));
+        assert_eq!(a.stats(), b.stats());
+        // Not the next byte, or data held out of order, or a FIN known:
+        // refused, and nothing changes.
+        assert!(!b.pass_in_order(105, 3));
+        assert_eq!(push(&mut b, 110, b"xyz", false), vec![]);
+        assert!(!b.pass_in_order(104, 6));
+        assert_eq!(
+            push(&mut b, 104, b"efghij", false),
+            vec![d(b"efghij"), d(b"xyz")]
+        );
+        assert_eq!(push(&mut b, 113, b"", true), vec![]);
+        assert!(!b.pass_in_order(113, 1));
+        assert!(!b.pass_in_order(113, 0));
+        assert_eq!(b.stats().delivered_bytes, 13);
     }
 
     #[test]

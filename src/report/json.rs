@@ -70,8 +70,8 @@ struct JsonFlow<'a> {
     identified_by: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     port_service_mismatch: Option<&'static str>,
-    interface: Option<Value>,
-    handoff: Option<Value>,
+    interface: Option<JsonInterface<'a>>,
+    handoff: Option<JsonFlowHandoff>,
     #[serde(skip_serializing_if = "Option::is_none")]
     app: Option<Value>,
     state: &'static str,
@@ -85,7 +85,7 @@ struct JsonFlow<'a> {
     responder_ip_id: Option<u16>,
     icmp_errors: Icmps<'a>,
     icmp_error_count: u32,
-    rpc: Option<Value>,
+    rpc: Option<JsonRpc<'a>>,
     end: &'static str,
     /// Two-tap analyses: packets [orig, resp] seen on each tap (null: not
     /// seen there).
@@ -98,41 +98,136 @@ pub(crate) fn interface_json(i: &InterfaceId) -> Value {
     json!({
         "uuid": i.uuid.to_string(),
         "version": format!("{}.{}", i.major, i.minor),
-        "name": catalog::lookup(&i.uuid).map(|c| c.name).or(
-            (i.uuid == crate::proto::dcerpc::UUID_EPM).then_some("endpoint mapper")
-        ),
+        "name": interface_name(i),
     })
+}
+
+fn interface_name(i: &InterfaceId) -> Option<&'static str> {
+    catalog::lookup(&i.uuid)
+        .map(|c| c.name)
+        .or((i.uuid == crate::proto::dcerpc::UUID_EPM).then_some("endpoint mapper"))
+}
+
+// Flows, their interfaces, hand-offs and RPC summaries are rendered per
+// flow, so they are serialized straight from typed views rather than built
+// as `Value` maps (one allocation per key and value, then freed): the
+// output is the same bytes, the keys in `Value`'s (sorted) order.
+
+/// A value written through its `Display`, without an intermediate `String`.
+struct Shown<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// `major.minor`.
+struct Version(u16, u16);
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
+
+/// [`interface_json`] as a typed view.
+#[derive(Serialize)]
+struct JsonInterface<'a> {
+    name: Option<&'static str>,
+    uuid: Shown<&'a crate::proto::dcerpc::Uuid>,
+    version: Shown<Version>,
+}
+
+impl<'a> JsonInterface<'a> {
+    fn new(i: &'a InterfaceId) -> Self {
+        JsonInterface {
+            name: interface_name(i),
+            uuid: Shown(&i.uuid),
+            version: Shown(Version(i.major, i.minor)),
+        }
+    }
+}
+
+/// A flow's `handoff`.
+#[derive(Serialize)]
+struct JsonFlowHandoff {
+    client: std::net::IpAddr,
+    latency_ms: f64,
+    other_client: bool,
+    ts: Rfc3339,
+}
+
+/// An interface bound on a flow (`rpc.interfaces[]`).
+#[derive(Serialize)]
+struct JsonBound<'a> {
+    accepted: bool,
+    name: Option<&'static str>,
+    transfer_syntax: &'static str,
+    uuid: Shown<&'a crate::proto::dcerpc::Uuid>,
+    version: Shown<Version>,
+}
+
+struct JsonBounds<'a>(&'a [crate::proto::rpc_conn::BoundInterface]);
+
+impl Serialize for JsonBounds<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|b| {
+            let i = JsonInterface::new(&b.interface);
+            JsonBound {
+                accepted: b.accepted,
+                name: i.name,
+                transfer_syntax: if b.ndr64 { "ndr64" } else { "ndr" },
+                uuid: i.uuid,
+                version: i.version,
+            }
+        }))
+    }
+}
+
+/// A flow's `rpc`.
+#[derive(Serialize)]
+struct JsonRpc<'a> {
+    auth_level: Option<u8>,
+    auth_type: Option<u8>,
+    binds_rejected: u64,
+    bytes_skipped: u64,
+    encrypted: bool,
+    epm_answers: u64,
+    faults: u64,
+    interfaces: JsonBounds<'a>,
+    malformed_pdus: u64,
+    pdus: u64,
+    registrations: u64,
+    requests: u64,
+    resyncs: u64,
+    stream_gaps: u64,
 }
 
 fn ms(ns: u64) -> f64 {
     (ns / 1_000) as f64 / 1_000.0
 }
 
-fn rpc_json(r: &RpcSummary) -> Value {
-    json!({
-        "interfaces": r.interfaces.iter().map(|b| {
-            let mut v = interface_json(&b.interface);
-            v["accepted"] = b.accepted.into();
-            v["transfer_syntax"] = (if b.ndr64 { "ndr64" } else { "ndr" }).into();
-            v
-        }).collect::<Vec<_>>(),
-        "auth_type": r.auth_type,
-        "auth_level": r.auth_level,
-        "encrypted": r.encrypted,
-        "pdus": r.pdus,
-        "requests": r.requests,
-        "faults": r.faults,
-        "binds_rejected": r.binds_rejected,
-        "epm_answers": r.epm_answers,
-        "registrations": r.registrations,
-        "malformed_pdus": r.malformed,
-        "stream_gaps": r.stream_gaps,
-        "resyncs": r.resyncs,
-        "bytes_skipped": r.bytes_skipped,
-    })
+fn rpc_json(r: &RpcSummary) -> JsonRpc<'_> {
+    JsonRpc {
+        interfaces: JsonBounds(&r.interfaces),
+        auth_type: r.auth_type,
+        auth_level: r.auth_level,
+        encrypted: r.encrypted,
+        pdus: r.pdus,
+        requests: r.requests,
+        faults: r.faults,
+        binds_rejected: r.binds_rejected,
+        epm_answers: r.epm_answers,
+        registrations: r.registrations,
+        malformed_pdus: r.malformed,
+        stream_gaps: r.stream_gaps,
+        resyncs: r.resyncs,
+        bytes_skipped: r.bytes_skipped,
+    }
 }
 
-fn flow_json<'a>(f: &'a FlowRecord, label: &FlowLabel) -> JsonFlow<'a> {
+fn flow_json<'a>(f: &'a FlowRecord, label: &'a FlowLabel) -> JsonFlow<'a> {
     JsonFlow {
         record: None,
         proto: proto_name(f.proto),
@@ -145,7 +240,7 @@ fn flow_json<'a>(f: &'a FlowRecord, label: &FlowLabel) -> JsonFlow<'a> {
         service: label.service,
         identified_by: label.identified_by,
         port_service_mismatch: label.port_mismatch,
-        interface: label.interface.as_ref().map(interface_json),
+        interface: label.interface.as_ref().map(JsonInterface::new),
         app: f.app.as_deref().map(|a| {
             json!({
                 "service": a.service,
@@ -153,13 +248,11 @@ fn flow_json<'a>(f: &'a FlowRecord, label: &FlowLabel) -> JsonFlow<'a> {
                 "rfc1006": a.rfc1006.as_ref().map(|r| serde_json::to_value(r).unwrap_or(Value::Null)),
             })
         }),
-        handoff: label.handoff.map(|h| {
-            json!({
-                "ts": rfc3339_micros(h.ts),
-                "client": h.client.to_string(),
-                "latency_ms": ms(h.latency),
-                "other_client": h.other_client,
-            })
+        handoff: label.handoff.map(|h| JsonFlowHandoff {
+            ts: Rfc3339(h.ts),
+            client: h.client,
+            latency_ms: ms(h.latency),
+            other_client: h.other_client,
         }),
         state: f.state.as_str(),
         history: f.history.as_str(),
@@ -289,6 +382,42 @@ pub(crate) fn handoff_json(h: &Handoff) -> Value {
         "outcome": outcome_json(&h.outcome),
         "window_cut_by_capture_end": h.window_cut,
     })
+}
+
+/// [`handoff_json`] as a typed view, for the JSON report (same bytes).
+#[derive(Serialize)]
+struct JsonHandoff<'a> {
+    client: std::net::IpAddr,
+    followed: bool,
+    interface: JsonInterface<'a>,
+    mapper: std::net::IpAddr,
+    operation: &'static str,
+    outcome: Value,
+    port: u16,
+    proto: &'static str,
+    server: std::net::IpAddr,
+    service: &'static str,
+    ts: Rfc3339,
+    window_cut_by_capture_end: bool,
+}
+
+impl<'a> JsonHandoff<'a> {
+    fn new(h: &'a Handoff) -> Self {
+        JsonHandoff {
+            client: h.client,
+            followed: h.outcome.followed(),
+            interface: JsonInterface::new(&h.interface),
+            mapper: h.mapper,
+            operation: h.operation.as_str(),
+            outcome: outcome_json(&h.outcome),
+            port: h.port,
+            proto: h.transport.as_str(),
+            server: h.server,
+            service: crate::correlate::interface_service(&h.interface),
+            ts: Rfc3339(h.ts),
+            window_cut_by_capture_end: h.window_cut,
+        }
+    }
 }
 
 pub(crate) fn endpoint_json(e: &Endpoint) -> Value {
@@ -578,7 +707,7 @@ fn write_flow_lines(
 }
 
 /// Writes `items` as a JSON array, one compact element per line.
-fn write_lines(w: &mut impl Write, items: &[Value]) -> io::Result<()> {
+fn write_lines<T: Serialize>(w: &mut impl Write, items: &[T]) -> io::Result<()> {
     if items.is_empty() {
         return w.write_all(b"[]");
     }
@@ -602,7 +731,7 @@ pub fn write_json(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     w.write_all(b",\n\"handoffs\":")?;
     write_lines(
         &mut w,
-        &c.handoffs.iter().map(handoff_json).collect::<Vec<_>>(),
+        &c.handoffs.iter().map(JsonHandoff::new).collect::<Vec<_>>(),
     )?;
     w.write_all(b",\n\"endpoints\":")?;
     write_lines(
