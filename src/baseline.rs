@@ -110,6 +110,10 @@ pub struct HandoffEntry {
     pub followed: u64,
     /// Answers the client never followed (or whose follow-up failed).
     pub not_followed: u64,
+    /// Answers the client asked again for before connecting (the
+    /// connection is credited to the later answer).
+    #[serde(default)]
+    pub superseded: u64,
     pub first_seen: String,
     pub last_seen: String,
 }
@@ -232,6 +236,7 @@ impl HandoffEntry {
         self.ports.extend(o.ports.iter().copied());
         self.followed = self.followed.saturating_add(o.followed);
         self.not_followed = self.not_followed.saturating_add(o.not_followed);
+        self.superseded = self.superseded.saturating_add(o.superseded);
         if o.first_seen < self.first_seen {
             self.first_seen.clone_from(&o.first_seen);
         }
@@ -335,6 +340,7 @@ pub fn from_analysis(a: &Analysis, policy: Option<&Policy>) -> Baseline {
             flows.push(e);
         }
         let followed = h.outcome.followed();
+        let superseded = h.outcome == crate::correlate::Outcome::Superseded;
         handoffs.push(HandoffEntry {
             client_group: group,
             server: h.server,
@@ -342,7 +348,8 @@ pub fn from_analysis(a: &Analysis, policy: Option<&Policy>) -> Baseline {
             proto: proto_name(proto).to_string(),
             ports: [h.port].into(),
             followed: u64::from(followed),
-            not_followed: u64::from(!followed),
+            not_followed: u64::from(!followed && !superseded),
+            superseded: u64::from(superseded),
             first_seen: rfc3339_micros(h.ts),
             last_seen: rfc3339_micros(h.ts),
         });

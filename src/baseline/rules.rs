@@ -172,10 +172,9 @@ pub fn plan(b: &Baseline, dynamic: Dynamic) -> Plan {
         }
     }
     // Merge over servers.
-    let mut merged: BTreeMap<
-        (bool, String, String, BTreeSet<Cidr>, Vec<(u16, u16)>, bool),
-        BTreeSet<IpAddr>,
-    > = BTreeMap::new();
+    // (v6, proto, service, sources, port ranges, dynamic) -> servers
+    type Traffic = (bool, String, String, BTreeSet<Cidr>, Vec<(u16, u16)>, bool);
+    let mut merged: BTreeMap<Traffic, BTreeSet<IpAddr>> = BTreeMap::new();
     for ((server, proto, service), (sources, ports, dynamic)) in per {
         merged
             .entry((
