@@ -5,6 +5,7 @@
 //! `pipeline` (dispatch by symmetric flow hash to shard workers) → `flow`
 //! (per-shard flow tables, TCP state) → `report` (JSON, NDJSON, text).
 
+pub mod baseline;
 pub mod capture;
 pub mod correlate;
 pub mod event;

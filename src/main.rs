@@ -66,6 +66,19 @@ enum Command {
     /// write the full report when stopped (Ctrl-C, SIGTERM, --duration or --count)
     #[command(after_help = LIVE_EXAMPLES)]
     Live(Box<LiveArgs>),
+    /// Record what talks to what (a baseline), or merge baselines
+    #[command(
+        after_help = BASELINE_EXAMPLES,
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true
+    )]
+    Baseline(Box<BaselineArgs>),
+    /// Compare two baselines (or captures): new and vanished flows, failure rates, new ports
+    #[command(after_help = DIFF_EXAMPLES)]
+    Diff(Box<DiffArgs>),
+    /// Firewall rules allowing exactly the successful Exchange/AD traffic of a baseline
+    #[command(after_help = RULES_EXAMPLES)]
+    Rules(RulesArgs),
 }
 
 #[derive(Subcommand)]
@@ -89,6 +102,18 @@ enum PolicyCommand {
     },
     /// List the built-in profiles (one per KB scenario)
     Profiles,
+    /// Write a policy file from a baseline: today's working traffic as the expected policy
+    FromBaseline {
+        /// A baseline file (`exflow baseline`)
+        #[arg(value_name = "BASELINE")]
+        baseline: PathBuf,
+        /// Where to write it [default: standard output]
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Overwrite FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 const POLICY_EXAMPLES: &str = "Examples:
@@ -100,7 +125,9 @@ const POLICY_EXAMPLES: &str = "Examples:
       validate it (errors name the exact field) and print what it allows
   exflow analyze --policy policy.json client-side.pcap
       verdicts against the policy: misconfigured firewall, denied but needed,
-      open but not in the policy, in the policy but never seen";
+      open but not in the policy, in the policy but never seen
+  exflow policy from-baseline baseline.json -o policy.json
+      today's working traffic (exflow baseline) as the expected policy";
 
 const LIVE_EXAMPLES: &str = "Examples:
   exflow live --list-interfaces
@@ -428,6 +455,9 @@ fn main() -> ExitCode {
         Command::Analyze(args) => ExitCode::from(analyze(*args)),
         Command::Policy(cmd) => ExitCode::from(policy_command(cmd)),
         Command::Live(args) => ExitCode::from(live(*args)),
+        Command::Baseline(args) => ExitCode::from(baseline_command(*args)),
+        Command::Diff(args) => ExitCode::from(diff_command(*args)),
+        Command::Rules(args) => ExitCode::from(rules_command(args)),
     }
 }
 
@@ -450,6 +480,11 @@ fn policy_command(cmd: PolicyCommand) -> u8 {
                 exit::ERROR
             }
         },
+        PolicyCommand::FromBaseline {
+            baseline,
+            output,
+            force,
+        } => policy_from_baseline(&baseline, output.as_deref(), force),
         PolicyCommand::Init {
             profiles,
             output,
@@ -849,4 +884,358 @@ fn drop_privileges(user: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Baselines, diffs, rules (issue #6). Kept apart from `analyze` on purpose.
+
+const BASELINE_EXAMPLES: &str = "Examples:
+  exflow baseline day1.pcapng day2.pcapng -o site-a.json
+      every observed (client group, server, service, proto, port) with connections,
+      bytes, first/last seen, successes and failures; dynamic RPC ports per interface
+  exflow baseline --policy policy.json -o site-a.json captures/
+      client groups named by the policy's groups instead of /24 (/64) networks
+  exflow baseline merge site-a.json site-b.json monday.json -o all.json
+      combine baselines of several sensors or days (any order gives the same file)
+  exflow diff all.json today.pcap
+      what changed since (exflow diff --help)
+  exflow rules all.json --format nftables -o exflow.nft
+      the firewall rules for what worked (exflow rules --help)
+
+Exit codes: 0 written; 2 could not (bad arguments, unreadable input, a file that is not
+a baseline: the message names it); 3 partial (an input was corrupt or truncated).";
+
+const DIFF_EXAMPLES: &str = "Examples:
+  exflow diff before.json after.json
+      new flows, vanished flows, failure rates that changed, new dynamic RPC ports
+  exflow diff baseline.json today.pcapng --format json
+      a capture on either side is analyzed first (detected by content: pcap/pcapng
+      magic vs JSON)
+  exflow diff allow-all.pcap firewalled.pcap
+      what the new firewall broke: the blocked flows show as failure-rate changes
+
+A failure rate is failures / (successes + failures) per entry; changes of at least 20
+percentage points, and any change from no failure to some (or back), are reported.
+Exit codes: 0 no differences; 1 differences; 2 could not compare (bad input).";
+
+const RULES_EXAMPLES: &str = "Examples:
+  exflow rules baseline.json --format nftables -o exflow.nft && nft -c -f exflow.nft
+      a complete nftables file (table inet exflow, forward chain, policy accept until
+      you switch it to drop)
+  exflow rules baseline.json --format iptables -o exflow.rules
+      an iptables-restore file (IPv4; --format ip6tables for IPv6)
+  exflow rules baseline.json --format netsh
+      netsh advfirewall commands for the servers' own Windows firewall
+  exflow rules baseline.json --format cisco-asa --dynamic observed
+      ASA object groups and access list; dynamic RPC ports allowed as observed
+
+Only successful traffic of the KB's Exchange/AD services becomes a rule; sources are
+grouped into network sets and adjacent ports merged into ranges; each rule is
+commented with its service. Dynamic RPC ports: by default (--dynamic pin) no rule is
+written for them, but a comment per interface names the registry value that pins its
+port (KB270836, Q155831, ...); --dynamic observed allows the observed range instead.
+The output's header says which.";
+
+#[derive(Subcommand)]
+enum BaselineCommand {
+    /// Merge baselines (any order gives the same bytes)
+    #[command(
+        after_help = "Example:\n  exflow baseline merge site-a.json site-b.json -o all.json\n\nExit codes: 0 written; 2 a file is unreadable, not JSON or not a baseline (the message names it)."
+    )]
+    Merge {
+        /// Baseline files
+        #[arg(value_name = "BASELINE", required = true)]
+        files: Vec<PathBuf>,
+        /// Where to write the merged baseline [default: standard output]
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct BaselineArgs {
+    #[command(subcommand)]
+    command: Option<BaselineCommand>,
+    /// Capture files (pcap or pcapng), directories of captures, or - for standard input
+    #[arg(value_name = "FILE", required = true)]
+    inputs: Vec<String>,
+    /// Where to write the baseline [default: standard output]
+    #[arg(short, long, value_name = "OUT")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    capture: CaptureArgs,
+}
+
+/// How captures are read by baseline and diff (a subset of analyze's options).
+#[derive(Args, Clone)]
+struct CaptureArgs {
+    /// A policy file: its groups name the client groups (else /24, IPv6 /64)
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Shard worker threads [default: available cores]. The output is identical for every value.
+    #[arg(short = 't', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
+    /// Only read packets matching this BPF filter (tcpdump syntax)
+    #[arg(long, value_name = "BPF")]
+    filter: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DiffFormat {
+    /// A readable list
+    Text,
+    /// One JSON object (schema exflow.baseline-diff/1)
+    Json,
+}
+
+#[derive(Args)]
+struct DiffArgs {
+    /// The old side: a baseline (JSON) or a capture (pcap/pcapng)
+    #[arg(value_name = "OLD")]
+    old: String,
+    /// The new side: a baseline (JSON) or a capture (pcap/pcapng)
+    #[arg(value_name = "NEW")]
+    new: String,
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = DiffFormat::Text)]
+    format: DiffFormat,
+    /// Write the diff to this file instead of standard output
+    #[arg(short, long, value_name = "OUT")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    capture: CaptureArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum RulesFormat {
+    /// A complete nftables file (nft -f)
+    Nftables,
+    /// An iptables-restore file (IPv4)
+    Iptables,
+    /// An ip6tables-restore file (IPv6)
+    Ip6tables,
+    /// netsh advfirewall commands (Windows servers)
+    Netsh,
+    /// Cisco ASA object groups and access list
+    CiscoAsa,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DynamicMode {
+    /// Allow each RPC interface's observed port range
+    Observed,
+    /// No rule for dynamic ports: say how to pin them (registry values)
+    Pin,
+}
+
+#[derive(Args)]
+struct RulesArgs {
+    /// A baseline file (`exflow baseline`)
+    #[arg(value_name = "BASELINE")]
+    baseline: PathBuf,
+    /// Rule format
+    #[arg(short, long, value_enum, default_value_t = RulesFormat::Nftables)]
+    format: RulesFormat,
+    /// Dynamic RPC ports: recommend pinning them, or allow the observed range
+    #[arg(long, value_enum, default_value_t = DynamicMode::Pin)]
+    dynamic: DynamicMode,
+    /// Write the rules to this file instead of standard output
+    #[arg(short, long, value_name = "OUT")]
+    output: Option<PathBuf>,
+}
+
+/// Writes `text` to `output` or standard output.
+fn write_out(output: Option<&std::path::Path>, text: &str) -> u8 {
+    let r = match output {
+        Some(p) => {
+            std::fs::write(p, text).map_err(|e| format!("{}: cannot write: {e}", p.display()))
+        }
+        None => {
+            let mut o = io::stdout().lock();
+            match o.write_all(text.as_bytes()).and_then(|_| o.flush()) {
+                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                    Err(format!("writing standard output: {e}"))
+                }
+                _ => Ok(()),
+            }
+        }
+    };
+    match r {
+        Ok(()) => exit::CLEAN,
+        Err(e) => {
+            eprintln!("exflow: error: {e}");
+            exit::ERROR
+        }
+    }
+}
+
+/// Runs the pipeline over captures for a baseline (same reading as analyze).
+fn analyze_for_baseline(
+    inputs: &[String],
+    cap: &CaptureArgs,
+) -> Result<(Analysis, Option<std::sync::Arc<Policy>>), String> {
+    let policy = match &cap.policy {
+        Some(p) => Some(std::sync::Arc::new(
+            Policy::load(p).map_err(|e| e.to_string())?,
+        )),
+        None => None,
+    };
+    let source = open_source(inputs, cap.filter.as_deref(), Reader::Native)?;
+    let mut opts = Options {
+        policy: policy.clone(),
+        ..Options::default()
+    };
+    if let Some(t) = cap.threads {
+        opts.threads = usize::from(t);
+    }
+    if let Some(p) = &policy {
+        opts.correlate.roles = p.roles();
+    }
+    let analysis = pipeline::run(source, &opts);
+    for input in &analysis.inputs {
+        if let Some(p) = &input.problem {
+            eprintln!(
+                "exflow: warning: {}: {} (the baseline covers the {} packets read before it)",
+                input.path, p.message, input.packets
+            );
+        }
+    }
+    Ok((analysis, policy))
+}
+
+fn baseline_command(args: BaselineArgs) -> u8 {
+    if let Some(BaselineCommand::Merge { files, output }) = args.command {
+        let mut parts = Vec::new();
+        for f in &files {
+            match exflow::baseline::Baseline::load(f) {
+                Ok(b) => parts.push(b),
+                Err(e) => {
+                    eprintln!("exflow: error: {e}");
+                    return exit::ERROR;
+                }
+            }
+        }
+        let merged = exflow::baseline::Baseline::merge_all(parts);
+        return write_out(output.as_deref(), &merged.to_json());
+    }
+    let (analysis, policy) = match analyze_for_baseline(&args.inputs, &args.capture) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("exflow: error: {e}");
+            return exit::ERROR;
+        }
+    };
+    let b = exflow::baseline::from_analysis(&analysis, policy.as_deref());
+    let code = write_out(args.output.as_deref(), &b.to_json());
+    if code == exit::CLEAN && analysis.is_partial() {
+        exit::PARTIAL
+    } else {
+        code
+    }
+}
+
+/// Whether a file starts like a pcap or pcapng capture.
+fn looks_like_capture(path: &str) -> Result<bool, String> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let mut f = File::open(path).map_err(|e| format!("{path}: cannot open: {e}"))?;
+    let n = f
+        .read(&mut magic)
+        .map_err(|e| format!("{path}: cannot read: {e}"))?;
+    Ok(n == 4
+        && matches!(
+            u32::from_be_bytes(magic),
+            0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1 | 0x0a0d_0d0a
+        ))
+}
+
+/// A baseline from a baseline file or a capture, detected by content.
+fn baseline_of(path: &str, cap: &CaptureArgs) -> Result<exflow::baseline::Baseline, String> {
+    if std::path::Path::new(path).is_file() && !looks_like_capture(path)? {
+        return exflow::baseline::Baseline::load(std::path::Path::new(path));
+    }
+    let (analysis, policy) = analyze_for_baseline(&[path.to_string()], cap)?;
+    Ok(exflow::baseline::from_analysis(
+        &analysis,
+        policy.as_deref(),
+    ))
+}
+
+fn diff_command(args: DiffArgs) -> u8 {
+    let sides = baseline_of(&args.old, &args.capture)
+        .and_then(|o| baseline_of(&args.new, &args.capture).map(|n| (o, n)));
+    let (old, new) = match sides {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("exflow: error: {e}");
+            return exit::ERROR;
+        }
+    };
+    let d = exflow::baseline::diff::diff(&old, &new, &args.old, &args.new);
+    let text = match args.format {
+        DiffFormat::Text => exflow::baseline::diff::to_text(&d),
+        DiffFormat::Json => exflow::baseline::diff::to_json(&d),
+    };
+    match write_out(args.output.as_deref(), &text) {
+        exit::CLEAN if d.is_empty() => exit::CLEAN,
+        exit::CLEAN => exit::FINDINGS,
+        code => code,
+    }
+}
+
+fn rules_command(args: RulesArgs) -> u8 {
+    use exflow::baseline::rules;
+    let b = match exflow::baseline::Baseline::load(&args.baseline) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("exflow: error: {e}");
+            return exit::ERROR;
+        }
+    };
+    let plan = rules::plan(
+        &b,
+        match args.dynamic {
+            DynamicMode::Observed => rules::Dynamic::Observed,
+            DynamicMode::Pin => rules::Dynamic::Pin,
+        },
+    );
+    let format = match args.format {
+        RulesFormat::Nftables => rules::Format::Nftables,
+        RulesFormat::Iptables => rules::Format::Iptables,
+        RulesFormat::Ip6tables => rules::Format::Ip6tables,
+        RulesFormat::Netsh => rules::Format::Netsh,
+        RulesFormat::CiscoAsa => rules::Format::CiscoAsa,
+    };
+    let text = rules::render(&plan, format, &args.baseline.display().to_string());
+    write_out(args.output.as_deref(), &text)
+}
+
+fn policy_from_baseline(
+    path: &std::path::Path,
+    output: Option<&std::path::Path>,
+    force: bool,
+) -> u8 {
+    let b = match exflow::baseline::Baseline::load(path) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("exflow: error: {e}");
+            return exit::ERROR;
+        }
+    };
+    let text = exflow::baseline::to_policy::policy_json(&b, &path.display().to_string());
+    // What we write must be what analyze accepts.
+    if let Err(e) = Policy::parse(&text, "generated policy") {
+        eprintln!("exflow: error: internal: the generated policy does not validate: {e}");
+        return exit::ERROR;
+    }
+    if let Some(p) = output {
+        if p.exists() && !force {
+            eprintln!(
+                "exflow: error: {}: already exists (use --force to overwrite)",
+                p.display()
+            );
+            return exit::ERROR;
+        }
+    }
+    write_out(output, &text)
 }

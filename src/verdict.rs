@@ -28,7 +28,7 @@ const SYN_GRACE: Ts = 3 * SECOND;
 /// long after the answer: clients connect to the announced port at once
 /// (1–5 ms in the lab captures; Windows and Samba alike), so a second of
 /// silence is telling, and the 30-s correlation window need not elapse.
-const HANDOFF_GRACE: Ts = SECOND;
+pub const HANDOFF_GRACE: Ts = SECOND;
 
 /// Services that answer every request: a request with no answer at all is
 /// evidence (weaker than an unanswered SYN: a server may ignore a query).
@@ -681,7 +681,7 @@ fn subnet_addr(ip: &IpAddr) -> IpAddr {
 }
 
 /// The client network of an address when no policy group names it.
-fn subnet_of(ip: &IpAddr) -> String {
+pub fn subnet_of(ip: &IpAddr) -> String {
     match ip {
         IpAddr::V4(a) => {
             let o = a.octets();
@@ -882,6 +882,23 @@ fn blocked_fix(f: &Finding, policy: Option<&Policy>) -> Fix {
         pin,
         note,
     }
+}
+
+/// What each flow says about its connection, exactly as the verdicts
+/// count it: `Some(true)` worked, `Some(false)` failed (blocked or refused
+/// by the host), `None` inconclusive (mid-stream, capture cut) or one-way
+/// UDP that one tap cannot confirm. Same index as `flows`.
+pub fn flow_outcomes(flows: &[FlowRecord], c: &Correlated) -> Vec<Option<bool>> {
+    let capture_end = flows.iter().map(|f| f.last_ts).max().unwrap_or(0);
+    let hosts = host_profiles(flows);
+    flows
+        .iter()
+        .map(|f| match flow_attempt(f, c, &hosts, capture_end).result {
+            AttemptResult::Working => Some(true),
+            AttemptResult::Failed { .. } => Some(false),
+            AttemptResult::Unconfirmed | AttemptResult::Inconclusive => None,
+        })
+        .collect()
 }
 
 /// Joins flows, hand-offs, policy and taps into findings and verdicts.

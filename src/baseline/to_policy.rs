@@ -1,0 +1,149 @@
+//! `exflow policy from-baseline`: today's successful traffic as tomorrow's
+//! expected policy (`exflow.policy/1`, accepted by `Policy::parse`).
+//!
+//! * groups: one per client group (its networks; role `clients`) and one
+//!   per server (`server-ADDRESS`; role `exchange` when it served an
+//!   Exchange interface, `dc` when it served AD services);
+//! * allow: per successful entry, the named service when the service table
+//!   knows it, else `proto` + the ports that worked;
+//! * pins: a dynamic RPC interface seen on one single port (on a server,
+//!   for every client group) is pinned there — the port to fix with the
+//!   KB's registry value so the rule stays true after a restart.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use serde_json::{json, Map, Value};
+
+use super::Baseline;
+use crate::policy::services;
+
+fn client_group_name(g: &str) -> String {
+    if g.parse::<crate::roles::Cidr>().is_ok() {
+        format!("clients-{}", g.replace(['/', ':'], "-"))
+    } else {
+        g.to_string()
+    }
+}
+
+fn server_group_name(ip: &IpAddr) -> String {
+    format!("server-{}", ip.to_string().replace(':', "-"))
+}
+
+fn is_exchange_service(s: &str) -> bool {
+    s.starts_with("exchange-") || matches!(s, "x400-mta" | "mapi-notification")
+}
+
+fn is_dc_service(s: &str) -> bool {
+    matches!(
+        s,
+        "kerberos"
+            | "ldap"
+            | "ldaps"
+            | "gc"
+            | "gc-ssl"
+            | "netlogon"
+            | "ad-replication"
+            | "lsarpc"
+            | "samr"
+            | "dns"
+            | "dnsserver"
+            | "frs"
+            | "dfsr"
+    )
+}
+
+/// The policy file text (pretty JSON ending in a newline).
+pub fn policy_json(b: &Baseline, origin: &str) -> String {
+    let ok: Vec<_> = b.flows.iter().filter(|e| e.success > 0).collect();
+    let mut groups = Map::new();
+    let mut client_groups: BTreeSet<&str> = BTreeSet::new();
+    let mut servers: BTreeMap<IpAddr, BTreeSet<&str>> = BTreeMap::new();
+    for e in &ok {
+        client_groups.insert(&e.client_group);
+        servers.entry(e.server).or_default().insert(&e.service);
+    }
+    for g in &client_groups {
+        let hosts = b.group_networks(g);
+        groups.insert(
+            client_group_name(g),
+            json!({ "role": "clients", "hosts": hosts }),
+        );
+    }
+    for (ip, svcs) in &servers {
+        let role = if svcs.iter().any(|s| is_exchange_service(s)) {
+            Some("exchange")
+        } else if svcs.iter().any(|s| is_dc_service(s)) {
+            Some("dc")
+        } else {
+            None
+        };
+        let mut g = Map::new();
+        if let Some(r) = role {
+            g.insert("role".into(), json!(r));
+        }
+        g.insert("hosts".into(), json!([ip.to_string()]));
+        groups.insert(server_group_name(ip), Value::Object(g));
+    }
+    // Allow rules, deduplicated and sorted.
+    let mut allow: BTreeSet<(String, String, String, String, Vec<u16>)> = BTreeSet::new();
+    let mut pin_ports: BTreeMap<(IpAddr, String), BTreeSet<u16>> = BTreeMap::new();
+    for e in &ok {
+        let from = client_group_name(&e.client_group);
+        let to = server_group_name(&e.server);
+        if services::service_ports(&e.service).is_some() {
+            allow.insert((from, to, e.service.clone(), String::new(), Vec::new()));
+        } else {
+            allow.insert((
+                from,
+                to,
+                String::new(),
+                e.proto.clone(),
+                e.working_ports().into_iter().collect(),
+            ));
+        }
+        if e.is_dynamic() && services::is_pinnable(&e.service) {
+            pin_ports
+                .entry((e.server, e.service.clone()))
+                .or_default()
+                .extend(e.all_ports());
+        }
+    }
+    let allow: Vec<Value> = allow
+        .into_iter()
+        .map(|(from, to, service, proto, ports)| {
+            if service.is_empty() {
+                json!({ "from": from, "to": to, "proto": proto, "ports": ports,
+                        "comment": "observed; no named service" })
+            } else {
+                json!({ "from": from, "to": to, "service": service })
+            }
+        })
+        .collect();
+    let pins: Vec<Value> = pin_ports
+        .into_iter()
+        .filter(|(_, ports)| ports.len() == 1)
+        .map(|((server, service), ports)| {
+            let port = *ports.first().expect("one port");
+            let how = services::pin_registry(&service)
+                .first()
+                .map(|v| format!("; fix it with {}\\{} ({})", v.key, v.value, v.article))
+                .unwrap_or_default();
+            json!({ "server": server.to_string(), "service": service, "port": port,
+                    "comment": format!("observed on this single port{how}") })
+        })
+        .collect();
+    let v = json!({
+        "schema": "exflow.policy/1",
+        "comment": [
+            format!("generated by exflow policy from-baseline from {origin}"),
+            "the traffic that worked when the baseline was taken; review before use"
+        ],
+        "groups": groups,
+        "allow": allow,
+        "pins": pins,
+    });
+    let mut s = serde_json::to_string_pretty(&v).expect("json");
+    s.push('\n');
+    s
+}
