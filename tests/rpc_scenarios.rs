@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::pdus::{epm_bind, epm_bind_ack, ept_map_nspi, hex};
+
 use std::net::{IpAddr, Ipv4Addr};
 
 use common::*;
@@ -18,43 +20,6 @@ const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
 const CLIENT2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 20);
 const SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 const NSPI: &str = "f5cc5a18-4264-101a-8c59-08002b2f8426";
-
-fn hex(s: &str) -> Vec<u8> {
-    s.split_whitespace()
-        .map(|t| u8::from_str_radix(t, 16).unwrap())
-        .collect()
-}
-
-/// protocols.md Example 1: bind to the endpoint mapper.
-fn epm_bind() -> Vec<u8> {
-    hex("05 00 0b 03 10 00 00 00 48 00 00 00 01 00 00 00
-         d0 16 d0 16 00 00 00 00 01 00 00 00 00 00 01 00
-         08 83 af e1 1f 5d c9 11 91 a4 08 00 2b 14 a0 fa
-         03 00 00 00 04 5d 88 8a eb 1c c9 11 9f e8 08 00
-         2b 10 48 60 02 00 00 00")
-}
-
-/// Example 3: its bind_ack.
-fn epm_bind_ack() -> Vec<u8> {
-    hex("05 00 0c 03 10 00 00 00 3c 00 00 00 01 00 00 00
-         d0 16 d0 16 e5 c8 00 00 04 00 31 33 35 00 00 00
-         01 00 00 00 00 00 00 00 04 5d 88 8a eb 1c c9 11
-         9f e8 08 00 2b 10 48 60 02 00 00 00")
-}
-
-/// Example 5: ept_map for NSPI.
-fn ept_map_nspi() -> Vec<u8> {
-    hex("05 00 00 03 10 00 00 00 9c 00 00 00 01 00 00 00
-         84 00 00 00 00 00 03 00 01 00 00 00 00 00 00 00
-         00 00 00 00 00 00 00 00 00 00 00 00 02 00 00 00
-         4b 00 00 00 4b 00 00 00 05 00 13 00 0d 18 5a cc
-         f5 64 42 1a 10 8c 59 08 00 2b 2f 84 26 38 00 02
-         00 00 00 13 00 0d 04 5d 88 8a eb 1c c9 11 9f e8
-         08 00 2b 10 48 60 02 00 02 00 00 00 01 00 0b 02
-         00 00 00 01 00 07 02 00 00 87 01 00 09 04 00 00
-         00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
-         00 00 00 00 00 00 00 00 04 00 00 00")
-}
 
 /// Example 6 with the tower's address floor set to 0.0.0.0 (as Samba
 /// writes it): NSPI on TCP 4997 of the mapper itself.

@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::pdus::{epm_bind, epm_bind_ack, ept_map_nspi, hex};
+
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -103,29 +105,6 @@ fn unanswered_syns(cap: &mut Cap, t: u64, c: &mut TcpConversation) -> u64 {
     t + 7 * SEC
 }
 
-fn hex(s: &str) -> Vec<u8> {
-    s.split_whitespace()
-        .map(|t| u8::from_str_radix(t, 16).unwrap())
-        .collect()
-}
-
-/// protocols.md Example 1: bind to the endpoint mapper.
-fn epm_bind() -> Vec<u8> {
-    hex("05 00 0b 03 10 00 00 00 48 00 00 00 01 00 00 00
-         d0 16 d0 16 00 00 00 00 01 00 00 00 00 00 01 00
-         08 83 af e1 1f 5d c9 11 91 a4 08 00 2b 14 a0 fa
-         03 00 00 00 04 5d 88 8a eb 1c c9 11 9f e8 08 00
-         2b 10 48 60 02 00 00 00")
-}
-
-/// Example 3: its bind_ack.
-fn bind_ack() -> Vec<u8> {
-    hex("05 00 0c 03 10 00 00 00 3c 00 00 00 01 00 00 00
-         d0 16 d0 16 e5 c8 00 00 04 00 31 33 35 00 00 00
-         01 00 00 00 00 00 00 00 04 5d 88 8a eb 1c c9 11
-         9f e8 08 00 2b 10 48 60 02 00 00 00")
-}
-
 /// A bind to the catalogue interface of `service` (Example 1 with the
 /// abstract syntax replaced).
 fn bind_of(service: &str) -> Vec<u8> {
@@ -139,20 +118,6 @@ fn bind_of(service: &str) -> Vec<u8> {
     b[0x30..0x32].copy_from_slice(&major.to_le_bytes());
     b[0x32..0x34].copy_from_slice(&minor.to_le_bytes());
     b
-}
-
-/// Example 5: ept_map for NSPI.
-fn ept_map_nspi() -> Vec<u8> {
-    hex("05 00 00 03 10 00 00 00 9c 00 00 00 01 00 00 00
-         84 00 00 00 00 00 03 00 01 00 00 00 00 00 00 00
-         00 00 00 00 00 00 00 00 00 00 00 00 02 00 00 00
-         4b 00 00 00 4b 00 00 00 05 00 13 00 0d 18 5a cc
-         f5 64 42 1a 10 8c 59 08 00 2b 2f 84 26 38 00 02
-         00 00 00 13 00 0d 04 5d 88 8a eb 1c c9 11 9f e8
-         08 00 2b 10 48 60 02 00 02 00 00 00 01 00 0b 02
-         00 00 00 01 00 07 02 00 00 87 01 00 09 04 00 00
-         00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
-         00 00 00 00 00 00 00 00 04 00 00 00")
 }
 
 /// Example 6 (address floor 0.0.0.0: the mapper itself) naming NSPI on
@@ -185,7 +150,7 @@ fn epm_handoff(cap: &mut Cap, t: u64, client: Ipv4Addr, server: Ipv4Addr, port: 
         c.syn_ack(),
         c.ack(),
         c.data_c2s(&epm_bind()),
-        c.data_s2c(&bind_ack()),
+        c.data_s2c(&epm_bind_ack()),
         c.data_c2s(&ept_map_nspi()),
         c.data_s2c(&ept_map_answer(port)),
         c.fin_c(),
@@ -494,7 +459,7 @@ fn a_handoff_never_followed_is_blocked_from_the_server_side() {
         follow.syn_ack(),
         follow.ack(),
         follow.data_c2s(&bind_of("exchange-directory")),
-        follow.data_s2c(&bind_ack()),
+        follow.data_s2c(&epm_bind_ack()),
     ];
     let t = cap.seq(t + 3 * MS, frames);
     let mut other = conv(CLIENT2, 40500, SERVER, 445);
@@ -1014,7 +979,7 @@ fn every_builtin_profile_allows_its_services_and_flags_a_block() {
                         c.syn_ack(),
                         c.ack(),
                         c.data_c2s(&bind_of(rule.service)),
-                        c.data_s2c(&bind_ack()),
+                        c.data_s2c(&epm_bind_ack()),
                     ];
                     cap.seq(t, frames);
                     expected.push((to.to_string(), "tcp", dyn_port as u64, "working"));
