@@ -219,6 +219,11 @@ struct LiveArgs {
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     retain_flows: usize,
 
+    /// Also write the baseline of what was captured to FILE when the capture stops
+    /// (as `exflow baseline` does for files; merge it with others by `exflow baseline merge`)
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+
     /// Drop root privileges to this user once the interface is open (as tcpdump -Z);
     /// -o, --events and -w files are then created as that user
     #[arg(long, value_name = "NAME")]
@@ -790,6 +795,21 @@ fn live(args: LiveArgs) -> u8 {
     if let Err(e) = render(&analysis, args.analysis.format, &mut out).and_then(|_| out.flush()) {
         if e.kind() != io::ErrorKind::BrokenPipe {
             eprintln!("exflow: error: writing the report: {e}");
+            return exit::ERROR;
+        }
+    }
+    if let Some(path) = &args.baseline {
+        let b = exflow::baseline::from_analysis(&analysis, opts.policy.as_deref());
+        let written = File::create(path).and_then(|f| {
+            let mut w = BufWriter::new(f);
+            b.write_json(&mut w)?;
+            w.flush()
+        });
+        if let Err(e) = written {
+            eprintln!(
+                "exflow: error: {}: cannot write the baseline: {e}",
+                path.display()
+            );
             return exit::ERROR;
         }
     }
