@@ -817,3 +817,54 @@ fn live_second_signal_exits_at_once() {
         "no report after the second signal"
     );
 }
+
+/// `--baseline FILE`: the baseline written when the capture stops equals
+/// `exflow baseline` on the same capture (timestamps and inputs aside).
+#[test]
+fn live_writes_the_baseline_on_stop() {
+    require_root_tools();
+    let pcap = lab("dyn-drop");
+    let ns = Netns::new();
+    let tag = format!("baseline-{}", ns.vb);
+    let events = tmp_path(&format!("{tag}.events.ndjson"));
+    let report = tmp_path(&format!("{tag}.report.json"));
+    let live_baseline = tmp_path(&format!("{tag}.baseline.json"));
+    let run = ns.live(
+        &events,
+        &[
+            "--format",
+            "json",
+            "-o",
+            path_str(&report),
+            "--baseline",
+            path_str(&live_baseline),
+        ],
+    );
+    ns.replay(&pcap, &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped = run.stop(libc::SIGINT);
+    assert_eq!(stopped.code, Some(0), "stderr:\n{}", stopped.stderr);
+
+    let offline_baseline = tmp_path(&format!("{tag}.offline.json"));
+    let out = common::run(&[
+        "baseline",
+        path_str(&pcap),
+        "-o",
+        path_str(&offline_baseline),
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let strip = |p: &Path| -> Vec<Value> {
+        let mut v = read_json(p);
+        assert_eq!(v["schema"], "exflow.baseline/1");
+        let mut flows = v["flows"].as_array_mut().unwrap().clone();
+        for f in &mut flows {
+            let o = f.as_object_mut().unwrap();
+            o.remove("first_seen");
+            o.remove("last_seen");
+        }
+        flows
+    };
+    let live = strip(&live_baseline);
+    assert!(!live.is_empty());
+    assert_eq!(live, strip(&offline_baseline));
+}
