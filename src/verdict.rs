@@ -765,18 +765,6 @@ pub fn pin_advice(
         .collect()
 }
 
-fn is_rpc_service(service: &str) -> bool {
-    service == "rpc-other" || catalog::INTERFACES.iter().any(|e| e.service == service)
-}
-
-fn proto_str(p: u8) -> &'static str {
-    if p == PROTO_UDP {
-        "udp"
-    } else {
-        "tcp"
-    }
-}
-
 /// Firewall rules that let `sources` reach `server` `proto`/`port`.
 fn allow_rules(
     sources: &[String],
@@ -793,7 +781,7 @@ fn allow_rules(
     } else {
         format!("{{ {} }}", sources.join(", "))
     };
-    let p = proto_str(proto);
+    let p = crate::policy::proto_str(proto);
     let nft = vec![format!(
         "nft insert rule inet filter forward {fam} saddr {set} {fam} daddr {server} {p} dport {port} ct state new {verdict} comment \"exflow: {comment}\""
     )];
@@ -849,7 +837,10 @@ fn blocked_fix(f: &Finding, policy: Option<&Policy>) -> Fix {
     let (nftables, iptables) = allow_rules(&sources, f.server, f.proto, f.port, &what, "accept");
     // A port the policy already pins is not dynamic: no pinning advice.
     let pinned = policy.is_some_and(|p| pinned_service(p, &f.server, f.proto, f.port).is_some());
-    let dynamic_rpc = f.proto == PROTO_TCP && is_rpc_service(f.service) && f.port > 1024 && !pinned;
+    let dynamic_rpc = f.proto == PROTO_TCP
+        && crate::policy::services::is_rpc_interface_service(f.service)
+        && f.port > 1024
+        && !pinned;
     let pin = if dynamic_rpc
         || (!pinned && matches!(f.service, "mapi-notification" | "x400-mta" | "rfc1006"))
     {
@@ -871,7 +862,7 @@ fn blocked_fix(f: &Finding, policy: Option<&Policy>) -> Fix {
     Fix {
         summary: format!(
             "allow {} {} → {} port {} ({})",
-            proto_str(f.proto),
+            crate::policy::proto_str(f.proto),
             sources.join(", "),
             f.server,
             f.port,
