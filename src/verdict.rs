@@ -401,7 +401,8 @@ enum AttemptResult {
     Unconfirmed,
     Failed {
         kind: &'static str,
-        evidence: Evidence,
+        /// Boxed: most attempts work, and a million of them must stay small.
+        evidence: Box<Evidence>,
     },
     /// Nothing can be concluded (mid-stream pickup, capture cut).
     Inconclusive,
@@ -567,7 +568,10 @@ fn flow_attempt(
         result: AttemptResult::Inconclusive,
         extra: false,
     };
-    let failed = |kind, evidence| AttemptResult::Failed { kind, evidence };
+    let failed = |kind, evidence| AttemptResult::Failed {
+        kind,
+        evidence: Box::new(evidence),
+    };
     a.result = if f.proto == PROTO_TCP {
         if tcp_established(f.state) {
             match f.app.as_ref().and_then(|app| app.rfc1006.as_ref()) {
@@ -941,7 +945,7 @@ pub fn evaluate(
             if let Some((on, direction, packets)) = drop {
                 let result = AttemptResult::Failed {
                     kind: KIND_BLOCKED,
-                    evidence: Evidence::DroppedBetweenTaps {
+                    evidence: Box::new(Evidence::DroppedBetweenTaps {
                         ts: f.first_ts,
                         client: f.client,
                         client_port: f.client_port,
@@ -949,7 +953,7 @@ pub fn evaluate(
                         seen_on: on,
                         missing_on: on.other(),
                         packets,
-                    },
+                    }),
                 };
                 // Keep what the packets said on the tap (an unanswered SYN,
                 // a forged reset) beside the measured drop.
@@ -988,13 +992,13 @@ pub fn evaluate(
             extra: false,
             result: AttemptResult::Failed {
                 kind: KIND_BLOCKED,
-                evidence: Evidence::HandoffUnfulfilled {
+                evidence: Box::new(Evidence::HandoffUnfulfilled {
                     ts: h.ts,
                     client: h.client,
                     mapper: h.mapper,
                     interface: h.interface,
                     operation: h.operation,
-                },
+                }),
             },
         });
     }
@@ -1013,13 +1017,19 @@ pub fn evaluate(
         }
     }
 
-    // Which (client, server, proto, port) ever worked.
-    let mut worked: HashSet<(IpAddr, IpAddr, u8, u16)> = HashSet::new();
-    for a in &attempts {
-        if matches!(a.result, AttemptResult::Working) {
-            worked.insert((a.client, a.server, a.proto, a.port));
-        }
-    }
+    // Which (client, server, proto, port) with a failure ever worked (only
+    // those: a set of every working key would cost memory per flow).
+    let failed_keys: HashSet<(IpAddr, IpAddr, u8, u16)> = attempts
+        .iter()
+        .filter(|a| matches!(a.result, AttemptResult::Failed { .. }))
+        .map(|a| (a.client, a.server, a.proto, a.port))
+        .collect();
+    let worked: HashSet<(IpAddr, IpAddr, u8, u16)> = attempts
+        .iter()
+        .filter(|a| matches!(a.result, AttemptResult::Working))
+        .map(|a| (a.client, a.server, a.proto, a.port))
+        .filter(|k| failed_keys.contains(k))
+        .collect();
 
     let decide = |a: &Attempt| -> Decision {
         match policy {
@@ -1046,7 +1056,7 @@ pub fn evaluate(
         let evidence: Vec<Evidence> = list
             .iter()
             .filter_map(|a| match &a.result {
-                AttemptResult::Failed { evidence, .. } => Some(evidence.clone()),
+                AttemptResult::Failed { evidence, .. } => Some((**evidence).clone()),
                 _ => None,
             })
             .collect();
