@@ -13,6 +13,7 @@ pub mod flow;
 pub mod packet;
 pub mod pipeline;
 pub mod policy;
+pub mod prefetch;
 pub mod proto;
 pub mod report;
 pub mod roles;

@@ -247,9 +247,20 @@ enum Work {
         pkt: Box<Packet>,
     },
     /// A plain TCP/UDP frame the reader only hashed; the worker decodes it
-    /// (spreading decoding over the workers).
-    Frame { shard: u8, meta: FrameMeta },
+    /// (spreading decoding over the workers). `hash` is the flow's
+    /// symmetric hash ([`packet::fast_flow_hash`]).
+    Frame {
+        shard: u8,
+        hash: u64,
+        meta: FrameMeta,
+    },
 }
+
+/// How many work items ahead a worker prefetches the flow and the frame
+/// bytes of (and twice as far ahead, the flow's index bucket): far enough
+/// for the loads to arrive, near enough that they are still cached when the
+/// item comes.
+const PREFETCH_AHEAD: usize = 6;
 
 /// A worker's share of one frame batch.
 struct ShardBatch {
@@ -365,6 +376,7 @@ pub fn collect(mut source: Box<dyn Source>, opts: &Options) -> Collected {
                 let shard = (hash % LOGICAL_SHARDS as u64) as usize;
                 pending[shard % threads].push(Work::Frame {
                     shard: shard as u8,
+                    hash,
                     meta: *meta,
                 });
                 continue;
@@ -506,7 +518,8 @@ fn shard_worker(
     // (client, server, proto, port) with a working flow kept (`retain`).
     let mut represented: HashSet<(IpAddr, IpAddr, u8, u16)> = HashSet::new();
     for mut batch in rx {
-        for item in &batch.items {
+        for (k, item) in batch.items.iter().enumerate() {
+            prefetch_ahead(&tables, &batch, k);
             match item {
                 Work::Packet {
                     shard,
@@ -520,7 +533,7 @@ fn shard_worker(
                     let payload = payload_bytes(&batch.buffers, *buf, *base, pkt);
                     table.process(pkt, payload, &mut out);
                 }
-                Work::Frame { shard, meta } => {
+                Work::Frame { shard, hash, meta } => {
                     let Some(table) = tables[*shard as usize].as_mut() else {
                         continue;
                     };
@@ -542,7 +555,7 @@ fn shard_worker(
                                     data.get(p.offset as usize..(p.offset + p.len) as usize)
                                 })
                                 .unwrap_or(&[]);
-                            table.process(&pkt, payload, &mut out);
+                            table.process_hashed(&pkt, *hash, payload, &mut out);
                         }
                         // The fast path only passes unfragmented datagrams.
                         Ok(Decoded::Fragment(_)) => {}
@@ -644,6 +657,31 @@ fn thin_out(
     }
     out.shrink_to(cap.max(out.len()) * 2);
     (before - out.len()) as u64
+}
+
+/// Software-pipelined prefetch for work item `k` of `batch`: the index
+/// bucket of item `k + 2 * PREFETCH_AHEAD`, then (its bucket having arrived
+/// meanwhile) the flow and the header bytes of item `k + PREFETCH_AHEAD`.
+/// The flow lookups and header reads of a worker miss the cache (tens of
+/// thousands of open flows; frames last touched on the reader's core), and a
+/// packet's own work is too long for the CPU to overlap those misses with
+/// the next packet's by itself.
+#[inline(always)]
+fn prefetch_ahead(tables: &[Option<FlowTable>], batch: &ShardBatch, k: usize) {
+    if let Some(Work::Frame { shard, hash, .. }) = batch.items.get(k + 2 * PREFETCH_AHEAD) {
+        if let Some(table) = &tables[*shard as usize] {
+            table.prefetch_index(*hash);
+        }
+    }
+    if let Some(Work::Frame { shard, hash, meta }) = batch.items.get(k + PREFETCH_AHEAD) {
+        if let Some(table) = &tables[*shard as usize] {
+            table.prefetch_flow(*hash);
+        }
+        if let Some(b) = batch.buffers.get(meta.buf as usize) {
+            let at = b.as_ptr().wrapping_add(meta.offset as usize);
+            crate::prefetch::bytes(at, (meta.caplen as usize).min(128));
+        }
+    }
 }
 
 fn payload_bytes<'a>(buffers: &'a [Bytes], buf: u16, base: u32, pkt: &Packet) -> &'a [u8] {

@@ -229,13 +229,14 @@ impl FlowStats {
     }
 }
 
+mod index;
 pub mod stream;
 mod table;
 mod tcp;
 #[cfg(test)]
 mod tests;
 
-pub use table::{FlowTable, FLOW_BYTES, MAX_ICMP_EVIDENCE, MAX_SYN_GAPS};
+pub use table::{FlowTable, FLOW_BYTES, INDEX_BUCKET_BYTES, MAX_ICMP_EVIDENCE, MAX_SYN_GAPS};
 
 /// Per-flow state of an application-layer parser, hung off a flow as an
 /// `Option<Box<AppState>>` (8 bytes while unused). Allocated only for flows

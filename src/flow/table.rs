@@ -75,8 +75,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use hashbrown::HashTable;
-
+use super::index::FlowIndex;
 use super::stream::{Chunk, StreamReassembler};
 use super::tcp::{letter, Endpoints, Ep, History};
 use super::Rfc1006Flow;
@@ -93,8 +92,12 @@ use crate::proto::rpc_cl::RpcClFlow;
 use crate::proto::rpc_conn::{ConnCtx, RpcConnection};
 use crate::Ts;
 
-/// Size of the per-flow slab entry (asserted in tests).
-pub const FLOW_BYTES: usize = std::mem::size_of::<Flow>();
+/// Bytes a tracked flow takes in the slab: its [`Flow`] and its [`Link`]
+/// (asserted in tests; the index adds [`INDEX_BUCKET_BYTES`] per bucket).
+pub const FLOW_BYTES: usize = std::mem::size_of::<Flow>() + std::mem::size_of::<Link>();
+
+/// Bytes per index bucket (see `index.rs`: at most half the buckets are used).
+pub const INDEX_BUCKET_BYTES: usize = std::mem::size_of::<u64>();
 
 /// At most this many SYN gaps are kept per flow.
 pub const MAX_SYN_GAPS: usize = 8;
@@ -146,8 +149,6 @@ pub(crate) struct Flow {
     first_ts: Ts,
     /// Largest packet timestamp seen (reported).
     last_ts: Ts,
-    /// Table clock at the last packet (drives expiry / LRU order).
-    activity: Ts,
     packets: [u64; 2],
     bytes: [u64; 2],
     payload: [u64; 2],
@@ -159,8 +160,6 @@ pub(crate) struct Flow {
     /// the highest sequence number it used. For ICMP quote checks.
     seq_lo: [u32; 2],
     seq_hi: [u32; 2],
-    prev: u32,
-    next: u32,
     /// Addresses; IPv4 in the first 4 bytes, rest zero (see `F_V6`).
     addr: [[u8; 16]; 2],
     port: [u16; 2],
@@ -170,7 +169,29 @@ pub(crate) struct Flow {
     responder_ttl: u8,
     proto: u8,
     flags: u8,
+}
+
+/// Per-slot expiry and LRU bookkeeping, kept beside the slab rather than in
+/// [`Flow`]: moving a flow to the tail of its list rewrites its neighbours'
+/// links, and in this compact array (24 bytes a slot) those stay in cache,
+/// whereas the neighbours' `Flow`s are cold. Free slots are chained through
+/// `next`.
+#[derive(Clone, Copy)]
+struct Link {
+    /// Table clock at the flow's last packet (drives expiry / LRU order).
+    activity: Ts,
+    prev: u32,
+    next: u32,
     class: u8,
+}
+
+impl Link {
+    const FREE: Link = Link {
+        activity: 0,
+        prev: NIL,
+        next: NIL,
+        class: C_FREE,
+    };
 }
 
 /// Payload segments (per flow) inspected for a DCE/RPC header before giving
@@ -237,7 +258,6 @@ impl Flow {
         Flow {
             first_ts: 0,
             last_ts: 0,
-            activity: 0,
             packets: [0; 2],
             bytes: [0; 2],
             payload: [0; 2],
@@ -246,8 +266,6 @@ impl Flow {
             app: None,
             seq_lo: [0; 2],
             seq_hi: [0; 2],
-            prev: NIL,
-            next: NIL,
             addr: [[0; 16]; 2],
             port: [0; 2],
             history_seen: 0,
@@ -256,7 +274,6 @@ impl Flow {
             responder_ttl: 0,
             proto: 0,
             flags: 0,
-            class: C_FREE,
         }
     }
 
@@ -275,12 +292,16 @@ impl Flow {
             f.addr = [key.dst, key.src];
             f.port = [key.dport, key.sport];
         }
-        f.class = if key.proto == PROTO_UDP {
+        f
+    }
+
+    /// The timeout class of a new flow.
+    fn initial_class(&self) -> u8 {
+        if self.proto == PROTO_UDP {
             C_UDP
         } else {
             C_HANDSHAKE
-        };
-        f
+        }
     }
 
     /// `Some(true)` if the packet goes originator → responder, `Some(false)`
@@ -465,8 +486,10 @@ pub struct FlowTable {
     config: FlowConfig,
     timeouts: [Ts; CLASSES],
     cap: usize,
-    index: HashTable<u32>,
+    index: FlowIndex,
     slab: Vec<Flow>,
+    /// Expiry and LRU links of `slab[i]`, same length.
+    links: Vec<Link>,
     free: u32,
     lists: [List; CLASSES],
     live: usize,
@@ -513,8 +536,9 @@ impl FlowTable {
             ],
             cap: config.max_flows_per_shard.max(1),
             config,
-            index: HashTable::new(),
+            index: FlowIndex::default(),
             slab: Vec::new(),
+            links: Vec::new(),
             free: NIL,
             lists: [List {
                 head: NIL,
@@ -576,11 +600,28 @@ impl FlowTable {
     /// `payload` is the captured transport payload. It is not used yet:
     /// application parsers will hang off `Flow::app` from here.
     pub fn process(&mut self, pkt: &Packet, payload: &[u8], out: &mut Vec<FlowRecord>) {
+        let hash = pkt.tuple().map_or(0, |t| t.symmetric_hash());
+        self.process_hashed(pkt, hash, payload, out);
+    }
+
+    /// [`FlowTable::process`] for a packet whose flow hash the caller
+    /// already has: `hash` must be `pkt.tuple()`'s
+    /// [`FiveTuple::symmetric_hash`] (it is ignored for ICMP errors, which
+    /// are looked up by the tuple they quote).
+    pub fn process_hashed(
+        &mut self,
+        pkt: &Packet,
+        hash: u64,
+        payload: &[u8],
+        out: &mut Vec<FlowRecord>,
+    ) {
+        debug_assert!(pkt.tuple().is_none_or(|t| t.symmetric_hash() == hash));
         match pkt.transport {
             Transport::Tcp(t) => {
                 let len = t.payload.len as u64 + t.payload.missing as u64;
                 if let Some((i, is_orig)) = self.l4(
                     pkt,
+                    hash,
                     PROTO_TCP,
                     t.sport,
                     t.dport,
@@ -594,7 +635,7 @@ impl FlowTable {
             Transport::Udp(u) => {
                 let len = u.payload.len as u64 + u.payload.missing as u64;
                 if let Some((i, is_orig)) =
-                    self.l4(pkt, PROTO_UDP, u.sport, u.dport, None, len, out)
+                    self.l4(pkt, hash, PROTO_UDP, u.sport, u.dport, None, len, out)
                 {
                     self.app_udp(i, is_orig, pkt, payload);
                 }
@@ -647,9 +688,10 @@ impl FlowTable {
         for c in 0..CLASSES {
             let mut i = self.lists[c].head;
             while i != NIL {
+                let link = self.links[i as usize];
                 let f = &mut self.slab[i as usize];
-                let next = f.next;
-                let end = if clock.saturating_sub(f.activity) > self.timeouts[c] {
+                let next = link.next;
+                let end = if clock.saturating_sub(link.activity) > self.timeouts[c] {
                     self.stats.flows_timed_out += 1;
                     FlowEnd::IdleTimeout
                 } else {
@@ -669,6 +711,7 @@ impl FlowTable {
     fn l4(
         &mut self,
         pkt: &Packet,
+        hash: u64,
         proto: u8,
         sport: u16,
         dport: u16,
@@ -679,26 +722,14 @@ impl FlowTable {
         self.clock = self.clock.max(pkt.ts);
         let now = self.clock;
         let key = Key::new(proto, pkt.ip.src, pkt.ip.dst, sport, dport);
-        let hash = FiveTuple {
-            proto,
-            src: pkt.ip.src,
-            dst: pkt.ip.dst,
-            sport,
-            dport,
-        }
-        .symmetric_hash();
 
-        let slab = &self.slab;
-        let found = self
-            .index
-            .find(hash, |&i| slab[i as usize].direction(&key).is_some())
-            .copied();
+        let found = self.find(hash, &key);
 
         let mut hit = None;
         if let Some(i) = found {
             let f = &self.slab[i as usize];
             let is_orig = f.direction(&key) == Some(true);
-            if now.saturating_sub(f.activity) > self.timeouts[f.class as usize] {
+            if self.is_expired(i, now) {
                 self.remove(i, FlowEnd::IdleTimeout, out);
             } else if matches!(tcp, Some((fl, seq)) if fl & (SYN | ACK) == SYN && f.is_reused_by(is_orig, seq))
             {
@@ -761,7 +792,9 @@ impl FlowTable {
             let up = if proto == PROTO_UDP {
                 first_from_side && !is_orig
             } else {
-                f.class == C_HANDSHAKE && class == C_ESTABLISHED && f.flags & F_SYN0 != 0
+                self.links[i as usize].class == C_HANDSHAKE
+                    && class == C_ESTABLISHED
+                    && f.flags & F_SYN0 != 0
             };
             if up {
                 let v6 = f.flags & F_V6 != 0;
@@ -1010,20 +1043,11 @@ impl FlowTable {
         let t = &q.tuple;
         let key = Key::new(t.proto, t.src, t.dst, t.sport, t.dport);
         let hash = t.symmetric_hash();
-        let slab = &self.slab;
-        let found = self
-            .index
-            .find(hash, |&i| slab[i as usize].direction(&key).is_some())
-            .copied();
-        let Some(i) = found else {
+        let Some(i) = self.find(hash, &key).filter(|&i| !self.is_expired(i, now)) else {
             self.stats.icmp_unmatched += 1;
             return;
         };
         let f = &mut self.slab[i as usize];
-        if now.saturating_sub(f.activity) > self.timeouts[f.class as usize] {
-            self.stats.icmp_unmatched += 1;
-            return;
-        }
         let quotes_originator = f.direction(&key) == Some(true);
         let d = if quotes_originator { 0 } else { 1 };
         let syn_bit = if d == 0 { F_SYN0 } else { F_SYN1 };
@@ -1060,24 +1084,65 @@ impl FlowTable {
         if self.live >= self.cap {
             self.evict_lru(out);
         }
+        let class = f.initial_class();
         let i = if self.free != NIL {
             let i = self.free;
-            self.free = self.slab[i as usize].next;
+            self.free = self.links[i as usize].next;
             self.slab[i as usize] = f;
             i
         } else {
             let i = self.slab.len() as u32;
             assert!(i != NIL, "flow slab index overflow");
             self.slab.push(f);
+            self.links.push(Link::FREE);
             i
         };
-        let slab = &self.slab;
-        self.index.insert_unique(hash, i, |&j| slot_hash(slab, j));
+        self.index.insert(hash, i);
         self.live += 1;
         self.stats.flows_created += 1;
         self.stats.peak_tracked = self.stats.peak_tracked.max(self.live as u64);
-        self.link_tail(i, self.slab[i as usize].class);
+        self.links[i as usize].activity = self.clock;
+        self.link_tail(i, class);
         i
+    }
+
+    /// The slot of the flow `key` belongs to (either direction).
+    #[inline]
+    fn find(&self, hash: u64, key: &Key) -> Option<u32> {
+        let slab = &self.slab;
+        self.index
+            .find(hash, |i| slab[i as usize].direction(key).is_some())
+    }
+
+    /// Whether flow `i` has been idle past its class' timeout at `now`.
+    #[inline]
+    fn is_expired(&self, i: u32, now: Ts) -> bool {
+        let l = &self.links[i as usize];
+        now.saturating_sub(l.activity) > self.timeouts[l.class as usize]
+    }
+
+    /// First stage of prefetching for a packet with symmetric hash `hash`
+    /// that will be processed soon: starts loading its index bucket.
+    #[inline]
+    pub fn prefetch_index(&self, hash: u64) {
+        self.index.prefetch(hash);
+    }
+
+    /// Second stage, some packets later (once the bucket has arrived): starts
+    /// loading the packet's flow and its links, if tracked. A caller that
+    /// knows the packets ahead overlaps their memory latency with the
+    /// current packet's work this way. Changes nothing.
+    #[inline]
+    pub fn prefetch_flow(&self, hash: u64) {
+        let Some(i) = self.index.candidate(hash) else {
+            return;
+        };
+        if let Some(f) = self.slab.get(i as usize) {
+            crate::prefetch::bytes((f as *const Flow).cast(), std::mem::size_of::<Flow>());
+        }
+        if let Some(l) = self.links.get(i as usize) {
+            crate::prefetch::line(l);
+        }
     }
 
     /// Remove expired flows (their list prefixes) as of `now`.
@@ -1086,7 +1151,7 @@ impl FlowTable {
             loop {
                 let h = self.lists[c].head;
                 if h == NIL
-                    || now.saturating_sub(self.slab[h as usize].activity) <= self.timeouts[c]
+                    || now.saturating_sub(self.links[h as usize].activity) <= self.timeouts[c]
                 {
                     break;
                 }
@@ -1101,7 +1166,7 @@ impl FlowTable {
         let mut best: Option<(Ts, u32)> = None;
         for l in &self.lists {
             if l.head != NIL {
-                let a = self.slab[l.head as usize].activity;
+                let a = self.links[l.head as usize].activity;
                 if !matches!(best, Some((b, _)) if b <= a) {
                     best = Some((a, l.head));
                 }
@@ -1117,9 +1182,7 @@ impl FlowTable {
     fn remove(&mut self, i: u32, end: FlowEnd, out: &mut Vec<FlowRecord>) {
         self.unlink(i);
         let hash = slot_hash(&self.slab, i);
-        if let Ok(e) = self.index.find_entry(hash, |&j| j == i) {
-            e.remove();
-        }
+        self.index.remove(hash, i);
         if end == FlowEnd::IdleTimeout {
             self.stats.flows_timed_out += 1;
         }
@@ -1132,8 +1195,10 @@ impl FlowTable {
         }
         out.push(f.record(end, &mut self.events));
         f.app = None;
-        f.class = C_FREE;
-        f.next = self.free;
+        self.links[i as usize] = Link {
+            next: self.free,
+            ..Link::FREE
+        };
         self.free = i;
         self.live -= 1;
     }
@@ -1141,50 +1206,47 @@ impl FlowTable {
     /// Mark activity and move `i` to the tail of `class`'s list.
     #[inline]
     fn touch(&mut self, i: u32, class: u8, now: Ts) {
-        let f = &self.slab[i as usize];
-        if f.class == class && self.lists[class as usize].tail == i {
-            self.slab[i as usize].activity = now;
+        self.links[i as usize].activity = now;
+        if self.links[i as usize].class == class && self.lists[class as usize].tail == i {
             return;
         }
         self.unlink(i);
-        self.slab[i as usize].class = class;
-        self.slab[i as usize].activity = now;
         self.link_tail(i, class);
     }
 
     fn unlink(&mut self, i: u32) {
-        let (prev, next, c) = {
-            let f = &self.slab[i as usize];
-            (f.prev, f.next, f.class as usize)
-        };
+        let Link {
+            prev, next, class, ..
+        } = self.links[i as usize];
+        let c = class as usize;
         if prev == NIL {
             self.lists[c].head = next;
         } else {
-            self.slab[prev as usize].next = next;
+            self.links[prev as usize].next = next;
         }
         if next == NIL {
             self.lists[c].tail = prev;
         } else {
-            self.slab[next as usize].prev = prev;
+            self.links[next as usize].prev = prev;
         }
-        let f = &mut self.slab[i as usize];
-        f.prev = NIL;
-        f.next = NIL;
+        let l = &mut self.links[i as usize];
+        l.prev = NIL;
+        l.next = NIL;
     }
 
     fn link_tail(&mut self, i: u32, class: u8) {
         let c = class as usize;
         let tail = self.lists[c].tail;
         {
-            let f = &mut self.slab[i as usize];
-            f.prev = tail;
-            f.next = NIL;
-            f.class = class;
+            let l = &mut self.links[i as usize];
+            l.prev = tail;
+            l.next = NIL;
+            l.class = class;
         }
         if tail == NIL {
             self.lists[c].head = i;
         } else {
-            self.slab[tail as usize].next = i;
+            self.links[tail as usize].next = i;
         }
         self.lists[c].tail = i;
     }
