@@ -174,9 +174,39 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
             .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
+/// A word in ASCII upper case, for matching against command keywords,
+/// without allocating: a word longer than every keyword becomes a marker
+/// that is not empty and matches none.
+struct Upper {
+    buf: [u8; Upper::MAX],
+    len: usize,
+}
+
+impl Upper {
+    /// Longer than every keyword matched (`CAPABILITIES`, `OVERVIEW.FMT`: 12).
+    const MAX: usize = 16;
+    const TOO_LONG: &'static [u8] = &[0xff];
+
+    fn of(word: &[u8]) -> Upper {
+        let mut buf = [0u8; Upper::MAX];
+        if let Some(dst) = buf.get_mut(..word.len()) {
+            dst.copy_from_slice(word);
+            dst.make_ascii_uppercase();
+        }
+        Upper {
+            buf,
+            len: word.len(),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(Upper::TOO_LONG)
+    }
+}
+
 /// The first line (without CR LF) if it is complete.
 fn first_line(b: &[u8]) -> Option<&[u8]> {
-    let end = b.iter().position(|&c| c == b'\n')?;
+    let end = memchr::memchr(b'\n', b)?;
     let line = &b[..end];
     Some(line.strip_suffix(b"\r").unwrap_or(line))
 }
@@ -197,7 +227,7 @@ fn detail(b: &[u8]) -> Option<String> {
 /// The first space-separated word of `b`.
 fn first_word(b: &[u8]) -> &[u8] {
     let b = trim_start(b);
-    let end = b.iter().position(|&c| c == b' ').unwrap_or(b.len());
+    let end = memchr::memchr(b' ', b).unwrap_or(b.len());
     &b[..end]
 }
 
@@ -579,7 +609,7 @@ fn pop3_command(client: &[u8]) -> bool {
     };
     let word = first_word(line);
     let rest = trim(&line[line.len().min(word.len())..]);
-    match word.to_ascii_uppercase().as_slice() {
+    match Upper::of(word).as_slice() {
         b"CAPA" | b"STLS" => rest.is_empty(),
         b"AUTH" => true,
         b"USER" | b"APOP" => !rest.is_empty(),
@@ -591,7 +621,7 @@ fn imap_command(client: &[u8]) -> bool {
     let Some(line) = first_line(client) else {
         return false;
     };
-    let Some(sp) = line.iter().position(|&c| c == b' ') else {
+    let Some(sp) = memchr::memchr(b' ', line) else {
         return false;
     };
     let (tag, rest) = (&line[..sp], &line[sp + 1..]);
@@ -600,7 +630,7 @@ fn imap_command(client: &[u8]) -> bool {
         && tag
             .iter()
             .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'));
-    let cmd = first_word(rest).to_ascii_uppercase();
+    let cmd = Upper::of(first_word(rest));
     tag_ok
         && matches!(
             cmd.as_slice(),
@@ -617,11 +647,12 @@ fn nntp_command(client: &[u8]) -> bool {
     if starts_with_ci(line, b"MODE READER") || starts_with_ci(line, b"MODE STREAM") {
         return true;
     }
-    let word = first_word(line).to_ascii_uppercase();
-    let arg = first_word(&line[line.len().min(word.len())..]).to_ascii_uppercase();
+    let word = first_word(line);
+    let arg = Upper::of(first_word(&line[line.len().min(word.len())..]));
+    let word = Upper::of(word);
     match word.as_slice() {
         b"ARTICLE" | b"CAPABILITIES" => true,
-        b"GROUP" | b"LISTGROUP" => !arg.is_empty(),
+        b"GROUP" | b"LISTGROUP" => !arg.as_slice().is_empty(),
         b"LIST" => matches!(
             arg.as_slice(),
             b"ACTIVE" | b"NEWSGROUPS" | b"OVERVIEW.FMT" | b"HEADERS" | b"ACTIVE.TIMES"
