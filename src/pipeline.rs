@@ -198,15 +198,16 @@ fn report_order(a: &FlowRecord, b: &FlowRecord) -> std::cmp::Ordering {
     prefix(a).cmp(&prefix(b)).then_with(|| flow_order(a, b))
 }
 
-/// Merges the workers' flow lists into one, sorted by [`report_order`],
-/// without holding two copies of them: each part is sorted in place, then
-/// the largest remaining record is moved out of the parts (which are shrunk
-/// as they empty) into the result, which is reversed at the end.
+/// Merges the workers' flow lists, each already sorted by [`report_order`]
+/// (every worker sorts its own, in parallel), into one, without holding two
+/// copies of them: the largest remaining record is moved out of the parts
+/// (which are shrunk as they empty) into the result, which is reversed at
+/// the end.
 fn merge_flows(mut parts: Vec<Vec<FlowRecord>>) -> Vec<FlowRecord> {
     const SHRINK_EVERY: usize = 1 << 16;
-    for p in &mut parts {
-        p.sort_unstable_by(report_order);
-    }
+    debug_assert!(parts
+        .iter()
+        .all(|p| p.is_sorted_by(|a, b| report_order(a, b).is_le())));
     parts.retain(|p| !p.is_empty());
     let total = parts.iter().map(Vec::len).sum();
     let mut out = Vec::with_capacity(total);
@@ -622,6 +623,8 @@ fn shard_worker(
             tracked: 0,
         });
     }
+    // Sorted here, in parallel with the other workers, for `merge_flows`.
+    out.sort_unstable_by(report_order);
     WorkerResult {
         flows: out,
         events,
