@@ -664,7 +664,9 @@ fn thin_out(
 
 /// Software-pipelined prefetch for work item `k` of `batch`: the index
 /// bucket of item `k + 2 * PREFETCH_AHEAD`, then (its bucket having arrived
-/// meanwhile) the flow and the header bytes of item `k + PREFETCH_AHEAD`.
+/// meanwhile) the flow and the header bytes of item `k + PREFETCH_AHEAD`,
+/// then (the flow having arrived) the parser state of item
+/// `k + PREFETCH_AHEAD / 2`.
 /// The flow lookups and header reads of a worker miss the cache (tens of
 /// thousands of open flows; frames last touched on the reader's core), and a
 /// packet's own work is too long for the CPU to overlap those misses with
@@ -674,6 +676,11 @@ fn prefetch_ahead(tables: &[Option<FlowTable>], batch: &ShardBatch, k: usize) {
     if let Some(Work::Frame { shard, hash, .. }) = batch.items.get(k + 2 * PREFETCH_AHEAD) {
         if let Some(table) = &tables[*shard as usize] {
             table.prefetch_index(*hash);
+        }
+    }
+    if let Some(Work::Frame { shard, hash, .. }) = batch.items.get(k + PREFETCH_AHEAD / 2) {
+        if let Some(table) = &tables[*shard as usize] {
+            table.prefetch_app(*hash);
         }
     }
     if let Some(Work::Frame { shard, hash, meta }) = batch.items.get(k + PREFETCH_AHEAD) {

@@ -238,22 +238,23 @@ mod tests;
 
 pub use table::{FlowTable, FLOW_BYTES, INDEX_BUCKET_BYTES, MAX_ICMP_EVIDENCE, MAX_SYN_GAPS};
 
-/// Per-flow state of an application-layer parser, hung off a flow as an
-/// `Option<Box<AppState>>` (8 bytes while unused). Allocated only for flows
-/// whose payload looks like a protocol exflow parses.
-// Always held boxed as a whole (`Option<Box<AppState>>`), and at most a few
-// hundred per shard: the size difference between variants costs little.
-#[allow(clippy::large_enum_variant)]
+/// Per-flow state of an application-layer parser, held in the flow as an
+/// `Option<AppState>` (16 bytes: which parser, and its boxed state), so
+/// that telling a flow with a parser from one without, or from one that is
+/// only labeled, reads nothing but the flow itself. Allocated only for flows
+/// whose payload looks like a protocol exflow parses or recognizes; each
+/// variant's box is its own size (a label is ~50 bytes, a DCE/RPC
+/// connection ~1 KB).
 #[derive(Debug)]
 pub enum AppState {
     /// Connection-oriented DCE/RPC (any port).
-    Rpc(crate::proto::rpc_conn::RpcConnection),
+    Rpc(Box<crate::proto::rpc_conn::RpcConnection>),
     /// Connectionless DCE/RPC over UDP (any port).
-    RpcCl(crate::proto::rpc_cl::RpcClFlow),
+    RpcCl(Box<crate::proto::rpc_cl::RpcClFlow>),
     /// TPKT/COTP (RFC 1006: X.400 MTAs, S7comm, MMS), any port.
     Rfc1006(Box<Rfc1006Flow>),
     /// A service recognized from the payload; nothing more to parse.
-    Label(AppLabel),
+    Label(Box<AppLabel>),
 }
 
 impl AppLabel {

@@ -3,17 +3,22 @@
 //! # Layout
 //!
 //! * `slab: Vec<Flow>` holds the flows; a flow is named by its `u32` index.
-//!   Freed slots are chained into a free list through `Flow::next`.
-//! * `index: hashbrown::HashTable<u32>` maps a flow's symmetric 5-tuple
-//!   hash ([`FiveTuple::symmetric_hash`]) to its slot; the key itself lives
-//!   only in the slab, so a bucket costs 4 bytes + 1 control byte.
+//! * `links: Vec<Link>`, beside it, each slot's last activity, timeout
+//!   class and list links (kept apart so that list moves touch this compact
+//!   array, not cold flows). Freed slots are chained through `Link::next`.
+//! * `index: FlowIndex` (`index.rs`) maps a flow's symmetric 5-tuple hash
+//!   ([`FiveTuple::symmetric_hash`]) to its slot; the key itself lives only
+//!   in the slab, the index entry holds the slot and a tag from the hash.
 //! * Four intrusive doubly-linked lists (by slot index, through
-//!   `Flow::prev/next`), one per timeout class (handshake, established,
+//!   `Link::prev/next`), one per timeout class (handshake, established,
 //!   closed, UDP). Every packet moves its flow to the tail of its class'
 //!   list, so each list is ordered by last activity, and since all its
 //!   members share one timeout, the expired flows of a class are always a
 //!   prefix of its list. Expiry is therefore O(1) per expired flow, and the
 //!   least recently active flow (for eviction) is the oldest of 4 heads.
+//! * Callers that know the packets ahead (the shard workers) prefetch in
+//!   stages: [`FlowTable::prefetch_index`], [`FlowTable::prefetch_flow`],
+//!   [`FlowTable::prefetch_app`].
 //!
 //! # Semantics and simplifications
 //!
@@ -67,11 +72,12 @@
 //!
 //! # Memory
 //!
-//! See [`FLOW_BYTES`]: `size_of::<Flow>()` is 168 bytes, plus the index at
-//! 5 bytes/bucket at a load factor between 7/16 and 7/8 (≈ 6–12 bytes per
-//! flow), about 175–180 bytes per tracked flow. Rare data (SYN retry gaps,
-//! ICMP evidence) lives in a lazily allocated box; the slab grows by
-//! doubling and reuses freed slots, so its resident size follows the peak.
+//! See [`FLOW_BYTES`]: `size_of::<Flow>()` is 160 bytes and its [`Link`] 24,
+//! plus the index at 8 bytes/bucket at a load factor between 1/4 and 1/2
+//! (16–32 bytes per flow), about 200–216 bytes per tracked flow. Rare data
+//! (SYN retry gaps, ICMP evidence) lives in a lazily allocated box; the slab
+//! grows by doubling and reuses freed slots, so its resident size follows
+//! the peak.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -95,6 +101,10 @@ use crate::Ts;
 /// Bytes a tracked flow takes in the slab: its [`Flow`] and its [`Link`]
 /// (asserted in tests; the index adds [`INDEX_BUCKET_BYTES`] per bucket).
 pub const FLOW_BYTES: usize = std::mem::size_of::<Flow>() + std::mem::size_of::<Link>();
+
+/// How much of a flow's parser state [`FlowTable::prefetch_app`] prefetches:
+/// the stream and framer state of both directions of a DCE/RPC connection.
+const APP_PREFETCH_BYTES: usize = 256;
 
 /// Bytes per index bucket (see `index.rs`: at most half the buckets are used).
 pub const INDEX_BUCKET_BYTES: usize = std::mem::size_of::<u64>();
@@ -142,9 +152,9 @@ struct FlowExtra {
 
 /// One tracked flow. Index 0 = originator, 1 = responder throughout.
 ///
-/// Accounting (x86_64): timestamps 24, counters 48, history order 8, two
-/// boxes 16, seq ranges 16, links 8, addresses 32, ports 4, small fields 12
-/// = 168 bytes.
+/// Accounting (x86_64): timestamps 16, counters 48, history order 8, the
+/// extra box 8, the parser 16, seq ranges 16, addresses 32, ports 4, small
+/// fields 12 = 160 bytes (expiry and LRU links are in [`Link`]).
 pub(crate) struct Flow {
     first_ts: Ts,
     /// Largest packet timestamp seen (reported).
@@ -155,7 +165,7 @@ pub(crate) struct Flow {
     history_order: u64,
     extra: Option<Box<FlowExtra>>,
     /// Hook for application parsers (8 bytes; always `None` for now).
-    app: Option<Box<AppState>>,
+    app: Option<AppState>,
     /// Per endpoint: ISN (if it sent a SYN) or first seq seen, and one past
     /// the highest sequence number it used. For ICMP quote checks.
     seq_lo: [u32; 2],
@@ -396,7 +406,7 @@ impl Flow {
         Option<Box<super::AppLabel>>,
     ) {
         let ctx = self.conn_ctx(self.last_ts);
-        match self.app.take().map(|b| *b) {
+        match self.app.take() {
             Some(AppState::Rpc(mut rpc)) => {
                 rpc.finish(&ctx, events);
                 (Some(Box::new(rpc.summary())), None)
@@ -421,7 +431,7 @@ impl Flow {
                 });
                 (None, label)
             }
-            Some(AppState::Label(l)) => (None, Some(Box::new(l))),
+            Some(AppState::Label(l)) => (None, Some(l)),
             None => (None, None),
         }
     }
@@ -850,7 +860,7 @@ impl FlowTable {
             Chunk::Data(b) => conn.on_data(d, b),
             Chunk::Gap { .. } => conn.gap(d),
         });
-        f.app = Some(Box::new(AppState::Rfc1006(Box::new(flow))));
+        f.app = Some(AppState::Rfc1006(Box::new(flow)));
         self.app_live += 1;
     }
 
@@ -876,7 +886,7 @@ impl FlowTable {
                     (pkt_dport(pkt), pkt_sport(pkt))
                 };
                 if let Some(r) = recognize_udp(o, r, op, rp) {
-                    f.app = Some(Box::new(AppState::Label(super::AppLabel::recognized(r))));
+                    f.app = Some(AppState::Label(Box::new(super::AppLabel::recognized(r))));
                 }
                 return;
             }
@@ -885,13 +895,13 @@ impl FlowTable {
                 f.flags |= MAX_APP_PROBES << APP_PROBE_SHIFT;
                 return;
             }
-            f.app = Some(Box::new(AppState::RpcCl(RpcClFlow::default())));
+            f.app = Some(AppState::RpcCl(Box::default()));
             self.app_live += 1;
             self.stats.app.rpc_flows += 1;
         }
-        if matches!(f.app.as_deref(), Some(AppState::RpcCl(_))) {
+        if matches!(f.app, Some(AppState::RpcCl(_))) {
             let ctx = f.conn_ctx(pkt.ts);
-            if let Some(AppState::RpcCl(cl)) = f.app.as_deref_mut() {
+            if let Some(AppState::RpcCl(cl)) = &mut f.app {
                 cl.on_datagram(if is_orig { 0 } else { 1 }, payload, &ctx, &mut self.events);
             }
         }
@@ -933,7 +943,7 @@ impl FlowTable {
                     recognize_tcp(&[], payload)
                 } {
                     self.slab[i as usize].app =
-                        Some(Box::new(AppState::Label(super::AppLabel::recognized(r))));
+                        Some(AppState::Label(Box::new(super::AppLabel::recognized(r))));
                 }
                 return;
             }
@@ -942,19 +952,19 @@ impl FlowTable {
                 f.flags |= MAX_APP_PROBES << APP_PROBE_SHIFT;
                 return;
             }
-            let mut rpc = RpcConnection::new();
+            let mut rpc = Box::new(RpcConnection::new());
             for d in 0..2 {
                 let syn_bit = if d == 0 { F_SYN0 } else { F_SYN1 };
                 if f.flags & syn_bit != 0 {
                     rpc.on_syn(d, f.seq_lo[d]);
                 }
             }
-            f.app = Some(Box::new(AppState::Rpc(rpc)));
+            f.app = Some(AppState::Rpc(rpc));
             self.app_live += 1;
             self.stats.app.rpc_flows += 1;
         }
         // Labeled flows (most recognized ones) need nothing more per packet.
-        if matches!(f.app.as_deref(), None | Some(AppState::Label(_))) {
+        if matches!(f.app, None | Some(AppState::Label(_))) {
             return;
         }
         // A bare ACK means nothing to a stream parser (the reassemblers
@@ -963,7 +973,7 @@ impl FlowTable {
             return;
         }
         let ctx = f.conn_ctx(pkt.ts);
-        let Some(app) = f.app.as_deref_mut() else {
+        let Some(app) = &mut f.app else {
             return;
         };
         match app {
@@ -1145,6 +1155,23 @@ impl FlowTable {
         }
     }
 
+    /// Third stage, a few packets later still (once the flow has arrived):
+    /// starts loading the first [`APP_PREFETCH_BYTES`] of the flow's parser
+    /// state (DCE/RPC, RFC 1006), which every segment of such a flow reads.
+    #[inline]
+    pub fn prefetch_app(&self, hash: u64) {
+        let Some(i) = self.index.candidate(hash) else {
+            return;
+        };
+        let state: *const u8 = match self.slab.get(i as usize).and_then(|f| f.app.as_ref()) {
+            Some(AppState::Rpc(rpc)) => (&**rpc as *const RpcConnection).cast(),
+            Some(AppState::Rfc1006(r)) => (&**r as *const Rfc1006Flow).cast(),
+            Some(AppState::RpcCl(cl)) => (&**cl as *const RpcClFlow).cast(),
+            Some(AppState::Label(_)) | None => return,
+        };
+        crate::prefetch::bytes(state, APP_PREFETCH_BYTES);
+    }
+
     /// Remove expired flows (their list prefixes) as of `now`.
     fn sweep(&mut self, now: Ts, out: &mut Vec<FlowRecord>) {
         for c in 0..CLASSES {
@@ -1188,7 +1215,7 @@ impl FlowTable {
         }
         let f = &mut self.slab[i as usize];
         if f.app
-            .as_deref()
+            .as_ref()
             .is_some_and(|a| !matches!(a, AppState::Label(_)))
         {
             self.app_live -= 1;
