@@ -2,6 +2,7 @@
 //! `../shared/spec/report-contract.md`), NDJSON (one record per line) and a
 //! human-readable text summary. They compute nothing new.
 
+mod flow_line;
 mod json;
 mod text;
 
