@@ -5,8 +5,8 @@ use std::io::{self, Write};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::flow_line::{write_flow, LineExtras};
 use super::proto_name;
+use super::records::{write_flow, write_verdict, LineExtras};
 use crate::capture::InputInfo;
 use crate::correlate::{Correlated, Endpoint, Handoff, Outcome};
 use crate::event::InterfaceId;
@@ -15,7 +15,7 @@ use crate::pipeline::{Analysis, Stats};
 use crate::proto::catalog;
 use crate::taps::TapReport;
 use crate::time::{rfc3339_micros, Rfc3339};
-use crate::verdict::{Evidence, Finding, Fix, TapView, Verdict};
+use crate::verdict::{Evidence, Finding, Fix, TapView};
 
 pub const SCHEMA: &str = "exflow.report/1";
 
@@ -432,24 +432,6 @@ pub(crate) fn taps_json(t: &TapReport) -> Value {
     })
 }
 
-pub(crate) fn verdict_json(v: &Verdict) -> Value {
-    json!({
-        "client_group": v.client_group,
-        "server": v.server.to_string(),
-        "service": v.service,
-        "proto": proto_name(v.proto),
-        "port": v.port,
-        "status": v.status,
-        "policy": v.policy,
-        "verdict": v.verdict,
-        "clients": v.clients.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-        "working": v.working,
-        "failed": v.failed,
-        "first_ts": (v.first_ts > 0).then(|| rfc3339_micros(v.first_ts)),
-        "last_ts": (v.last_ts > 0).then(|| rfc3339_micros(v.last_ts)),
-    })
-}
-
 /// Flows rendered per worker thread per round: bounds the memory of
 /// parallel rendering whatever the number of flows.
 const RENDER_CHUNK: usize = 4096;
@@ -467,7 +449,7 @@ fn write_flow_lines(
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let n = flows.len();
     let render = |lo: usize, hi: usize| -> io::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity((hi - lo) * 400);
+        let mut out = Vec::with_capacity((hi - lo) * 640);
         for (k, f) in flows.iter().enumerate().take(hi).skip(lo) {
             let extras = LineExtras {
                 record,
@@ -509,13 +491,25 @@ fn write_flow_lines(
 
 /// Writes `items` as a JSON array, one compact element per line.
 fn write_lines<T: Serialize>(w: &mut impl Write, items: &[T]) -> io::Result<()> {
+    write_lines_with(w, items, |out, v| Ok(serde_json::to_writer(out, v)?))
+}
+
+/// [`write_lines`] with each element written into a buffer by `element`.
+fn write_lines_with<T>(
+    w: &mut impl Write,
+    items: &[T],
+    mut element: impl FnMut(&mut Vec<u8>, &T) -> io::Result<()>,
+) -> io::Result<()> {
     if items.is_empty() {
         return w.write_all(b"[]");
     }
     w.write_all(b"[\n")?;
+    let mut out = Vec::new();
     for (k, v) in items.iter().enumerate() {
-        serde_json::to_writer(&mut *w, v)?;
-        w.write_all(if k + 1 < items.len() { b",\n" } else { b"\n" })?;
+        out.clear();
+        element(&mut out, v)?;
+        out.extend_from_slice(if k + 1 < items.len() { b",\n" } else { b"\n" });
+        w.write_all(&out)?;
     }
     w.write_all(b"]")
 }
@@ -553,10 +547,7 @@ pub fn write_json(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
         &c.findings.iter().map(finding_json).collect::<Vec<_>>(),
     )?;
     w.write_all(b",\n\"verdicts\":")?;
-    write_lines(
-        &mut w,
-        &a.verdicts.iter().map(verdict_json).collect::<Vec<_>>(),
-    )?;
+    write_lines_with(&mut w, &a.verdicts, |out, v| write_verdict(out, v, None))?;
     if let Some(t) = &a.taps {
         w.write_all(b",\n\"taps\":")?;
         serde_json::to_writer(&mut w, &taps_json(t))?;
@@ -596,10 +587,12 @@ fn write_ndjson_records(a: &Analysis, w: &mut impl Write) -> io::Result<()> {
         v["record"] = "finding".into();
         writeln!(w, "{}", v)?;
     }
-    for x in &a.verdicts {
-        let mut v = verdict_json(x);
-        v["record"] = "verdict".into();
-        writeln!(w, "{}", v)?;
+    let mut out = Vec::new();
+    for v in &a.verdicts {
+        out.clear();
+        write_verdict(&mut out, v, Some("verdict"))?;
+        out.push(b'\n');
+        w.write_all(&out)?;
     }
     if let Some(t) = &a.taps {
         let mut v = taps_json(t);

@@ -2,8 +2,8 @@
 //! `../shared/spec/report-contract.md`), NDJSON (one record per line) and a
 //! human-readable text summary. They compute nothing new.
 
-mod flow_line;
 mod json;
+mod records;
 mod text;
 
 pub use json::{write_json, write_ndjson, SCHEMA};

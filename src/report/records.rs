@@ -1,7 +1,9 @@
-//! `flows[]` records written by hand into a byte buffer: the report holds
-//! one per flow, so they skip serde's per-field machinery. The bytes are
+//! The report's bulk records, `flows[]` (one per flow) and `verdicts[]`
+//! (with every client address), written by hand into a byte buffer rather
+//! than through serde's per-field machinery or `Value` maps. The bytes are
 //! exactly serde_json's compact output (strings escaped by serde_json
-//! itself whenever they hold a byte it escapes, floats formatted by it).
+//! itself whenever they hold a byte it escapes, floats formatted by it,
+//! `Value` objects' keys in sorted order).
 
 use std::io;
 use std::net::IpAddr;
@@ -12,51 +14,73 @@ use crate::event::InterfaceId;
 use crate::flow::{FlowEnd, FlowRecord, IcmpEvidence};
 use crate::proto::rpc_conn::{BoundInterface, RpcSummary};
 use crate::time::Rfc3339;
+use crate::verdict::Verdict;
 
 /// Compact JSON appended to a byte buffer. Commas are placed by looking at
 /// the previous byte: none right after an opening `{` or `[`.
 pub(super) struct JsonBuf<'a>(pub &'a mut Vec<u8>);
 
 impl JsonBuf<'_> {
+    #[inline(always)]
     fn raw(&mut self, b: &[u8]) {
         self.0.extend_from_slice(b);
     }
 
     /// A comma, unless this is the first member of an object or array.
+    #[inline(always)]
     fn separate(&mut self) {
         if !matches!(self.0.last(), Some(b'{' | b'[')) {
             self.0.push(b',');
         }
     }
 
-    /// `"name":` (names are plain ASCII literals).
+    /// `"name":` (names are plain ASCII literals). Inlined so each copy
+    /// has a constant length.
+    #[inline(always)]
     fn key(&mut self, name: &str) {
         self.separate();
+        self.0.reserve(name.len() + 3);
         self.0.push(b'"');
         self.raw(name.as_bytes());
         self.raw(b"\":");
     }
 
+    /// One of this module's own fixed names (protocol, state, end reason):
+    /// plain ASCII that never needs escaping.
+    #[inline(always)]
+    fn name(&mut self, s: &'static str) {
+        debug_assert!(s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        self.0.push(b'"');
+        self.raw(s.as_bytes());
+        self.0.push(b'"');
+    }
+
+    #[inline]
     fn open(&mut self, b: u8) {
         self.0.push(b);
     }
 
+    #[inline]
     fn close(&mut self, b: u8) {
         self.0.push(b);
     }
 
+    #[inline]
     fn null(&mut self) {
         self.raw(b"null");
     }
 
+    #[inline]
     fn bool(&mut self, v: bool) {
         self.raw(if v { b"true" } else { b"false" });
     }
 
+    #[inline]
     fn uint(&mut self, v: impl Into<u64>) {
         self.raw(itoa::Buffer::new().format(v.into()).as_bytes());
     }
 
+    #[inline]
     fn opt_uint(&mut self, v: Option<impl Into<u64>>) {
         match v {
             Some(v) => self.uint(v),
@@ -64,6 +88,7 @@ impl JsonBuf<'_> {
         }
     }
 
+    #[inline]
     fn pair(&mut self, v: [u64; 2]) {
         self.open(b'[');
         self.uint(v[0]);
@@ -72,6 +97,7 @@ impl JsonBuf<'_> {
         self.close(b']');
     }
 
+    #[inline]
     fn opt_pair(&mut self, v: Option<[u64; 2]>) {
         match v {
             Some(v) => self.pair(v),
@@ -79,12 +105,14 @@ impl JsonBuf<'_> {
         }
     }
 
+    #[inline]
     fn f64(&mut self, v: f64) -> io::Result<()> {
         Ok(serde_json::to_writer(&mut *self.0, &v)?)
     }
 
     /// A string as serde_json writes it: bytes it would escape go through
     /// serde_json; the rest (nearly always) are copied between quotes.
+    #[inline]
     fn str(&mut self, s: &str) -> io::Result<()> {
         if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
             self.0.push(b'"');
@@ -96,6 +124,7 @@ impl JsonBuf<'_> {
         }
     }
 
+    #[inline]
     fn opt_str(&mut self, s: Option<&str>) -> io::Result<()> {
         match s {
             Some(s) => self.str(s),
@@ -107,6 +136,7 @@ impl JsonBuf<'_> {
     }
 
     /// An address as its `Display` (digits, hex, `.` and `:` only).
+    #[inline]
     fn ip(&mut self, ip: &IpAddr) -> io::Result<()> {
         self.0.push(b'"');
         match ip {
@@ -124,10 +154,21 @@ impl JsonBuf<'_> {
         Ok(())
     }
 
+    #[inline]
     fn ts(&mut self, ts: crate::Ts) {
         self.0.push(b'"');
         self.raw(&Rfc3339(ts).bytes());
         self.0.push(b'"');
+    }
+
+    /// A timestamp, or null for 0 (never).
+    #[inline]
+    fn ts_if_set(&mut self, ts: crate::Ts) {
+        if ts > 0 {
+            self.ts(ts);
+        } else {
+            self.null();
+        }
     }
 }
 
@@ -154,7 +195,7 @@ pub(super) fn write_flow(
         j.str(r)?;
     }
     j.key("proto");
-    j.str(proto_name(f.proto))?;
+    j.name(proto_name(f.proto));
     j.key("client");
     j.ip(&f.client)?;
     j.key("client_port");
@@ -183,7 +224,7 @@ pub(super) fn write_flow(
         j.close(b'}');
     }
     j.key("state");
-    j.str(f.state.as_str())?;
+    j.name(f.state.as_str());
     j.key("history");
     j.str(f.history.as_str())?;
     j.key("syn_retries");
@@ -220,7 +261,7 @@ pub(super) fn write_flow(
         None => j.null(),
     }
     j.key("end");
-    j.str(end_name(f.end))?;
+    j.name(end_name(f.end));
     if let Some(seen) = extras.taps {
         j.key("taps");
         j.open(b'{');
@@ -230,6 +271,54 @@ pub(super) fn write_flow(
         j.opt_pair(seen[1]);
         j.close(b'}');
     }
+    j.close(b'}');
+    Ok(())
+}
+
+/// A verdict row (keys sorted, as a `Value` object had them; `record`,
+/// for NDJSON, in its sorted place).
+pub(super) fn write_verdict(
+    out: &mut Vec<u8>,
+    v: &Verdict,
+    record: Option<&'static str>,
+) -> io::Result<()> {
+    let mut j = JsonBuf(out);
+    j.open(b'{');
+    j.key("client_group");
+    j.str(&v.client_group)?;
+    j.key("clients");
+    j.open(b'[');
+    for c in &v.clients {
+        j.separate();
+        j.ip(c)?;
+    }
+    j.close(b']');
+    j.key("failed");
+    j.uint(v.failed);
+    j.key("first_ts");
+    j.ts_if_set(v.first_ts);
+    j.key("last_ts");
+    j.ts_if_set(v.last_ts);
+    j.key("policy");
+    j.str(v.policy)?;
+    j.key("port");
+    j.uint(v.port);
+    j.key("proto");
+    j.str(proto_name(v.proto))?;
+    if let Some(r) = record {
+        j.key("record");
+        j.str(r)?;
+    }
+    j.key("server");
+    j.ip(&v.server)?;
+    j.key("service");
+    j.str(v.service)?;
+    j.key("status");
+    j.str(v.status)?;
+    j.key("verdict");
+    j.str(v.verdict)?;
+    j.key("working");
+    j.uint(v.working);
     j.close(b'}');
     Ok(())
 }
@@ -364,7 +453,7 @@ fn write_bound(j: &mut JsonBuf<'_>, b: &BoundInterface) -> io::Result<()> {
     j.key("name");
     j.opt_str(super::json::interface_name(&b.interface))?;
     j.key("transfer_syntax");
-    j.str(if b.ndr64 { "ndr64" } else { "ndr" })?;
+    j.name(if b.ndr64 { "ndr64" } else { "ndr" });
     write_uuid_version(j, &b.interface)?;
     j.close(b'}');
     Ok(())
@@ -382,6 +471,8 @@ fn end_name(e: FlowEnd) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::rfc3339_micros;
+    use serde_json::json;
 
     fn written(f: impl FnOnce(&mut JsonBuf<'_>) -> io::Result<()>) -> String {
         let mut out = Vec::new();
@@ -428,5 +519,63 @@ mod tests {
             }),
             u64::MAX.to_string()
         );
+    }
+
+    /// The verdict row as the report built it before (a `Value` object).
+    fn verdict_value(v: &Verdict) -> serde_json::Value {
+        json!({
+            "client_group": v.client_group,
+            "server": v.server.to_string(),
+            "service": v.service,
+            "proto": proto_name(v.proto),
+            "port": v.port,
+            "status": v.status,
+            "policy": v.policy,
+            "verdict": v.verdict,
+            "clients": v.clients.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            "working": v.working,
+            "failed": v.failed,
+            "first_ts": (v.first_ts > 0).then(|| rfc3339_micros(v.first_ts)),
+            "last_ts": (v.last_ts > 0).then(|| rfc3339_micros(v.last_ts)),
+        })
+    }
+
+    #[test]
+    fn verdict_rows_match_the_value_objects() {
+        let seen = Verdict {
+            client_group: "clients \"east\"\\\u{1}".into(),
+            server: "2001:db8::5".parse().unwrap(),
+            service: "exchange-store",
+            proto: crate::packet::PROTO_TCP,
+            port: 6001,
+            status: "working",
+            policy: "allowed",
+            verdict: "working",
+            clients: vec!["192.0.2.1".parse().unwrap(), "::1".parse().unwrap()],
+            working: 3,
+            failed: 1,
+            first_ts: 1_795_304_467_123_456_789,
+            last_ts: 1_795_304_468_000_000_000,
+        };
+        let never = Verdict {
+            clients: Vec::new(),
+            first_ts: 0,
+            last_ts: 0,
+            proto: crate::packet::PROTO_UDP,
+            ..seen.clone()
+        };
+        for v in [seen, never] {
+            let mut out = Vec::new();
+            write_verdict(&mut out, &v, None).unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                verdict_value(&v).to_string()
+            );
+            let mut out = Vec::new();
+            write_verdict(&mut out, &v, Some("verdict")).unwrap();
+            let mut value = verdict_value(&v);
+            value["record"] = "verdict".into();
+            assert_eq!(String::from_utf8(out).unwrap(), value.to_string());
+        }
     }
 }
