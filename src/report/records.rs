@@ -65,6 +65,21 @@ impl JsonBuf<'_> {
         self.0.push(b);
     }
 
+    /// `[...]` of `items`, each written by `element`.
+    fn array<T>(
+        &mut self,
+        items: impl IntoIterator<Item = T>,
+        mut element: impl FnMut(&mut Self, T) -> io::Result<()>,
+    ) -> io::Result<()> {
+        self.open(b'[');
+        for item in items {
+            self.separate();
+            element(self, item)?;
+        }
+        self.close(b']');
+        Ok(())
+    }
+
     #[inline]
     fn null(&mut self) {
         self.raw(b"null");
@@ -230,12 +245,7 @@ pub(super) fn write_flow(
     j.key("syn_retries");
     j.uint(f.syn_retries);
     j.key("syn_gaps_ms");
-    j.open(b'[');
-    for g in f.syn_gaps_us.iter() {
-        j.separate();
-        j.f64(*g as f64 / 1000.0)?;
-    }
-    j.close(b']');
+    j.array(f.syn_gaps_us.iter(), |j, g| j.f64(*g as f64 / 1000.0))?;
     j.key("packets");
     j.pair(f.packets);
     j.key("bytes");
@@ -247,12 +257,7 @@ pub(super) fn write_flow(
     j.key("responder_ip_id");
     j.opt_uint(f.responder_ip_id);
     j.key("icmp_errors");
-    j.open(b'[');
-    for e in f.icmp.iter() {
-        j.separate();
-        write_icmp(&mut j, e)?;
-    }
-    j.close(b']');
+    j.array(f.icmp.iter(), write_icmp)?;
     j.key("icmp_error_count");
     j.uint(f.icmp_count);
     j.key("rpc");
@@ -287,12 +292,7 @@ pub(super) fn write_verdict(
     j.key("client_group");
     j.str(&v.client_group)?;
     j.key("clients");
-    j.open(b'[');
-    for c in &v.clients {
-        j.separate();
-        j.ip(c)?;
-    }
-    j.close(b']');
+    j.array(&v.clients, |j, c| j.ip(c))?;
     j.key("failed");
     j.uint(v.failed);
     j.key("first_ts");
@@ -422,12 +422,7 @@ fn write_rpc(j: &mut JsonBuf<'_>, r: &RpcSummary) -> io::Result<()> {
     j.key("faults");
     j.uint(r.faults);
     j.key("interfaces");
-    j.open(b'[');
-    for b in &r.interfaces {
-        j.separate();
-        write_bound(j, b)?;
-    }
-    j.close(b']');
+    j.array(&r.interfaces, write_bound)?;
     j.key("malformed_pdus");
     j.uint(r.malformed);
     j.key("pdus");
