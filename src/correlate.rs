@@ -13,6 +13,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
+use hashbrown::{HashMap, HashSet};
+
 use crate::event::{EpmAnswerEvent, EpmOperation, Event, InterfaceId, RegistrationEvent};
 use crate::flow::{ConnState, FlowRecord, SECOND};
 use crate::packet::{PROTO_TCP, PROTO_UDP};
@@ -141,21 +143,32 @@ pub struct HandoffRef {
     pub other_client: bool,
 }
 
+/// A server endpoint: (server, IP protocol, port).
+type EndpointKey = (IpAddr, u8, u16);
+
+/// What the endpoint-mapper answers said about one server endpoint.
+#[derive(Clone, Debug, Default)]
+struct NamedEndpoint {
+    /// Hand-offs naming it (indices into `Correlated::handoffs`, in order).
+    handoffs: Vec<usize>,
+    /// Interfaces advertised at it.
+    advertised: Vec<InterfaceId>,
+}
+
 /// Everything the correlator produced.
 #[derive(Clone, Debug, Default)]
 pub struct Correlated {
     pub handoffs: Vec<Handoff>,
     pub endpoints: Vec<Endpoint>,
     pub findings: Vec<Finding>,
-    /// Hand-offs (indices into `handoffs`) and advertised interfaces by
-    /// (server, proto, port), for [`Correlated::label`].
-    handoffs_at: BTreeMap<(IpAddr, u8, u16), Vec<usize>>,
-    advertised_at: BTreeMap<(IpAddr, u8, u16), Vec<InterfaceId>>,
+    /// Hand-offs and advertised interfaces by (server, proto, port), for
+    /// [`Correlated::label`] (looked up once per flow: hashed, not ordered).
+    named_at: HashMap<EndpointKey, NamedEndpoint>,
     /// EMSMDB push registrations by callback (address, UDP port).
-    registrations: BTreeMap<(IpAddr, u16), Vec<RegistrationEvent>>,
+    registrations: HashMap<(IpAddr, u16), Vec<RegistrationEvent>>,
     /// Hosts known to be Exchange servers: from the roles, or seen serving
     /// EMSMDB or advertising it in an endpoint-mapper answer.
-    exchange_servers: BTreeSet<IpAddr>,
+    exchange_servers: HashSet<IpAddr>,
     roles: Roles,
 }
 
@@ -173,9 +186,9 @@ impl Correlated {
         if f.proto != PROTO_UDP {
             return None;
         }
-        let registered = self
-            .registrations
-            .get(&(f.server, f.server_port))
+        let registered = (!self.registrations.is_empty())
+            .then(|| self.registrations.get(&(f.server, f.server_port)))
+            .flatten()
             .is_some_and(|regs| regs.iter().any(|r| r.ts <= f.last_ts));
         if registered {
             return Some(FlowLabel {
@@ -209,20 +222,16 @@ impl Correlated {
         if let Some(l) = self.notification_label(f) {
             return l;
         }
-        let key = (f.server, f.proto, f.server_port);
-        let handoffs: Vec<&Handoff> = self
-            .handoffs_at
-            .get(&key)
-            .map(|v| v.iter().filter_map(|&i| self.handoffs.get(i)).collect())
-            .unwrap_or_default();
-        label_flow(
-            f,
-            &handoffs,
-            self.advertised_at
-                .get(&key)
-                .map(Vec::as_slice)
-                .unwrap_or(&[]),
-        )
+        let named = (!self.named_at.is_empty())
+            .then(|| self.named_at.get(&(f.server, f.proto, f.server_port)))
+            .flatten();
+        match named {
+            Some(n) => {
+                let handoffs = n.handoffs.iter().filter_map(|&i| self.handoffs.get(i));
+                label_flow(f, handoffs, &n.advertised)
+            }
+            None => label_flow(f, std::iter::empty(), &[]),
+        }
     }
 }
 
@@ -265,7 +274,7 @@ pub fn interface_service(i: &InterfaceId) -> &'static str {
 /// Joins `events` (any order) with `flows` (sorted by the report order).
 pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) -> Correlated {
     let mut answers: Vec<&EpmAnswerEvent> = Vec::new();
-    let mut registrations: BTreeMap<(IpAddr, u16), Vec<RegistrationEvent>> = BTreeMap::new();
+    let mut registrations: HashMap<(IpAddr, u16), Vec<RegistrationEvent>> = HashMap::new();
     for e in events {
         match e {
             Event::EpmAnswer(a) => answers.push(a),
@@ -288,15 +297,6 @@ pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) 
     }
     answers.sort_by_key(|a| (a.ts, a.client, a.client_port, a.mapper, a.call_id));
     let capture_end = flows.iter().map(|f| f.last_ts).max().unwrap_or(0);
-
-    // Flows by (server, proto, port), in report order (by first_ts).
-    let mut by_endpoint: BTreeMap<(IpAddr, u8, u16), Vec<usize>> = BTreeMap::new();
-    for (i, f) in flows.iter().enumerate() {
-        by_endpoint
-            .entry((f.server, f.proto, f.server_port))
-            .or_default()
-            .push(i);
-    }
 
     let mut handoffs = Vec::new();
     let mut endpoints: BTreeMap<(IpAddr, Transport, u16, Option<InterfaceId>), Endpoint> =
@@ -395,6 +395,7 @@ pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) 
         }
     }
 
+    let by_endpoint = flows_at_handoff_endpoints(flows, &handoffs);
     // A connection follows the latest hand-off of its endpoint to its
     // client: each hand-off's window ends where the next one's begins.
     let mut next_same: BTreeMap<(IpAddr, IpAddr, Transport, u16), Ts> = BTreeMap::new();
@@ -407,7 +408,7 @@ pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) 
         }
         next_same.insert(key, h.ts);
         let candidates = by_endpoint
-            .get(&(h.server, flow_proto(h.transport), h.port))
+            .get(&handoff_key(h))
             .map(Vec::as_slice)
             .unwrap_or(&[]);
         h.outcome = follow_up(h.ts, end, h.client, flows, candidates);
@@ -433,19 +434,16 @@ pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) 
             !h.outcome.followed() && capture_end < h.ts.saturating_add(cfg.handoff_window);
     }
 
-    let mut handoffs_at: BTreeMap<(IpAddr, u8, u16), Vec<usize>> = BTreeMap::new();
+    let mut named_at: HashMap<EndpointKey, NamedEndpoint> = HashMap::new();
     for (i, h) in handoffs.iter().enumerate() {
-        handoffs_at
-            .entry((h.server, flow_proto(h.transport), h.port))
-            .or_default()
-            .push(i);
+        named_at.entry(handoff_key(h)).or_default().handoffs.push(i);
     }
-    let mut advertised_at: BTreeMap<(IpAddr, u8, u16), Vec<InterfaceId>> = BTreeMap::new();
     for e in endpoints.values() {
         if let Some(i) = e.interface {
-            advertised_at
+            named_at
                 .entry((e.server, flow_proto(e.transport), e.port))
                 .or_default()
+                .advertised
                 .push(i);
         }
     }
@@ -462,7 +460,7 @@ pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) 
     });
     let mut findings: Vec<Finding> = not_registered.into_values().collect();
     findings.sort_by_key(|a| (a.first_ts, a.server, a.port));
-    let mut exchange_servers: BTreeSet<IpAddr> = BTreeSet::new();
+    let mut exchange_servers: HashSet<IpAddr> = HashSet::new();
     let store = |i: &InterfaceId| interface_service(i) == "exchange-store";
     for f in flows {
         let served = f.rpc.as_ref().is_some_and(|r| {
@@ -487,12 +485,37 @@ pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) 
         handoffs,
         endpoints,
         findings,
-        handoffs_at,
-        advertised_at,
+        named_at,
         registrations,
         exchange_servers,
         roles: cfg.roles.clone(),
     }
+}
+
+/// The (server, proto, port) a hand-off names.
+fn handoff_key(h: &Handoff) -> EndpointKey {
+    (h.server, flow_proto(h.transport), h.port)
+}
+
+/// The flows (indices, in report order) at each endpoint some hand-off
+/// names; flows elsewhere are never a hand-off's follow-up.
+fn flows_at_handoff_endpoints(
+    flows: &[FlowRecord],
+    handoffs: &[Handoff],
+) -> HashMap<EndpointKey, Vec<usize>> {
+    let mut by_endpoint: HashMap<EndpointKey, Vec<usize>> = handoffs
+        .iter()
+        .map(|h| (handoff_key(h), Vec::new()))
+        .collect();
+    if by_endpoint.is_empty() {
+        return by_endpoint;
+    }
+    for (i, f) in flows.iter().enumerate() {
+        if let Some(at) = by_endpoint.get_mut(&(f.server, f.proto, f.server_port)) {
+            at.push(i);
+        }
+    }
+    by_endpoint
 }
 
 /// What `client` did about a hand-off answered at `ts`, with connections
@@ -563,34 +586,33 @@ fn follow_up(
     Outcome::NoAttempt
 }
 
-/// `handoffs` and `advertised` are those naming this flow's server endpoint.
-fn label_flow(f: &FlowRecord, handoffs: &[&Handoff], advertised: &[InterfaceId]) -> FlowLabel {
-    let bound: Vec<InterfaceId> = f
-        .rpc
-        .as_ref()
-        .map(|r| {
-            r.interfaces
-                .iter()
-                .filter(|b| b.accepted)
-                .map(|b| b.interface)
-                .collect()
-        })
-        .unwrap_or_default();
-    // Hand-offs naming this endpoint before the flow began, latest first;
-    // one to this client, for an interface it then bound, is best.
-    let mut prior: Vec<&Handoff> = handoffs
+/// The interfaces the server accepted on `f` (none without DCE/RPC).
+fn bound_interfaces(f: &FlowRecord) -> impl Iterator<Item = &InterfaceId> + Clone {
+    f.rpc
         .iter()
-        .copied()
-        .filter(|h| h.ts <= f.first_ts)
-        .collect();
-    prior.sort_by_key(|h| {
+        .flat_map(|r| r.interfaces.iter())
+        .filter(|b| b.accepted)
+        .map(|b| &b.interface)
+}
+
+/// `handoffs` and `advertised` are those naming this flow's server endpoint.
+fn label_flow<'a>(
+    f: &FlowRecord,
+    handoffs: impl Iterator<Item = &'a Handoff>,
+    advertised: &[InterfaceId],
+) -> FlowLabel {
+    let bound = bound_interfaces(f);
+    // Hand-offs naming this endpoint before the flow began, latest first;
+    // one to this client, for an interface it then bound, is best (the
+    // first such in answer order).
+    let best = handoffs.filter(|h| h.ts <= f.first_ts).min_by_key(|h| {
         (
             h.client != f.client,
-            !bound.iter().any(|b| b.uuid == h.interface.uuid),
+            !bound.clone().any(|b| b.uuid == h.interface.uuid),
             std::cmp::Reverse(h.ts),
         )
     });
-    if let Some(h) = prior.first() {
+    if let Some(h) = best {
         return FlowLabel {
             service: interface_service(&h.interface),
             identified_by: "epm-handoff",
@@ -605,7 +627,11 @@ fn label_flow(f: &FlowRecord, handoffs: &[&Handoff], advertised: &[InterfaceId])
         };
     }
     // The bind itself names the interface (any port).
-    if let Some(i) = bound.iter().find(|i| i.uuid != UUID_EPM).or(bound.first()) {
+    if let Some(i) = bound
+        .clone()
+        .find(|i| i.uuid != UUID_EPM)
+        .or(bound.clone().next())
+    {
         return FlowLabel {
             service: interface_service(i),
             identified_by: "payload",

@@ -635,11 +635,16 @@ fn analyze(args: AnalyzeArgs) -> u8 {
 }
 
 fn render(a: &Analysis, format: Format, out: &mut dyn Write) -> io::Result<()> {
-    match format {
+    let started = Instant::now();
+    let rendered = match format {
         Format::Text => report::write_text(a, out),
         Format::Json => report::write_json(a, out),
         Format::Ndjson => report::write_ndjson(a, out),
+    };
+    if std::env::var_os("EXFLOW_TIMING").is_some() {
+        eprintln!("timing: rendered in {:?}", started.elapsed());
     }
+    rendered
 }
 
 /// `exflow live`: capture on an interface through the offline pipeline,

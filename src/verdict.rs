@@ -8,8 +8,10 @@
 //! service, proto, port). Single-threaded and deterministic: everything is
 //! keyed by ordered maps and sorted before it leaves.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+
+use hashbrown::{HashMap, HashSet};
 
 use crate::correlate::{interface_service, tcp_established, Correlated, Outcome};
 use crate::event::{EpmOperation, InterfaceId};
@@ -394,6 +396,25 @@ struct Attempt {
     extra: bool,
 }
 
+impl Attempt {
+    /// A stand-in for a slot about to be overwritten.
+    fn placeholder() -> Attempt {
+        let nobody = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+        Attempt {
+            client: nobody,
+            server: nobody,
+            proto: 0,
+            port: 0,
+            service: "unknown",
+            interface: None,
+            ts: 0,
+            last_ts: 0,
+            result: AttemptResult::Inconclusive,
+            extra: false,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 enum AttemptResult {
     Working,
@@ -408,16 +429,33 @@ enum AttemptResult {
     Inconclusive,
 }
 
+/// A set of TTL values (one bit each), iterated in ascending order.
+#[derive(Default)]
+struct TtlSet([u64; 4]);
+
+impl TtlSet {
+    fn insert(&mut self, ttl: u8) {
+        self.0[usize::from(ttl >> 6)] |= 1 << (ttl & 63);
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u8> + '_ {
+        (0..=u8::MAX).filter(|&t| self.0[usize::from(t >> 6)] & (1 << (t & 63)) != 0)
+    }
+}
+
 /// The normal look of a host's own answers.
 #[derive(Default)]
 struct HostProfile {
-    ttls: BTreeSet<u8>,
+    ttls: TtlSet,
     ip_id_zero: u32,
     ip_id_nonzero: u32,
 }
 
-fn host_profiles(flows: &[FlowRecord]) -> BTreeMap<IpAddr, HostProfile> {
-    let mut hosts: BTreeMap<IpAddr, HostProfile> = BTreeMap::new();
+/// Profiles of the servers that answered, looked up by address.
+type HostProfiles = HashMap<IpAddr, HostProfile>;
+
+fn host_profiles(flows: &[FlowRecord]) -> HostProfiles {
+    let mut hosts = HostProfiles::new();
     for f in flows {
         let answered = if f.proto == PROTO_TCP {
             tcp_established(f.state)
@@ -442,9 +480,7 @@ fn host_profiles(flows: &[FlowRecord]) -> BTreeMap<IpAddr, HostProfile> {
 fn judge_rst(f: &FlowRecord, host: Option<&HostProfile>) -> Evidence {
     let ttl = f.responder_ttl;
     let ip_id = f.responder_ip_id;
-    let host_ttls: Vec<u8> = host
-        .map(|h| h.ttls.iter().copied().collect())
-        .unwrap_or_default();
+    let host_ttls: Vec<u8> = host.map(|h| h.ttls.iter().collect()).unwrap_or_default();
     let host_zero = host.and_then(|h| match (h.ip_id_zero, h.ip_id_nonzero) {
         (0, 0) => None,
         (z, n) => Some(z >= n),
@@ -549,12 +585,7 @@ fn only_syns(f: &FlowRecord) -> bool {
     f.packets[1] == 0 && f.history.chars().all(|c| c == 'S' || c == 'R')
 }
 
-fn flow_attempt(
-    f: &FlowRecord,
-    c: &Correlated,
-    hosts: &BTreeMap<IpAddr, HostProfile>,
-    capture_end: Ts,
-) -> Attempt {
+fn flow_attempt(f: &FlowRecord, c: &Correlated, hosts: &HostProfiles, capture_end: Ts) -> Attempt {
     let label = c.label(f);
     let mut a = Attempt {
         client: f.client,
@@ -886,14 +917,178 @@ fn blocked_fix(f: &Finding, policy: Option<&Policy>) -> Fix {
 pub fn flow_outcomes(flows: &[FlowRecord], c: &Correlated) -> Vec<Option<bool>> {
     let capture_end = flows.iter().map(|f| f.last_ts).max().unwrap_or(0);
     let hosts = host_profiles(flows);
-    flows
-        .iter()
-        .map(|f| match flow_attempt(f, c, &hosts, capture_end).result {
+    map_flows(flows, None, |f| {
+        match flow_attempt(f, c, &hosts, capture_end).result {
             AttemptResult::Working => Some(true),
             AttemptResult::Failed { .. } => Some(false),
             AttemptResult::Unconfirmed | AttemptResult::Inconclusive => None,
-        })
-        .collect()
+        }
+    })
+}
+
+/// Below this many flows (or attempts) one thread does the work faster
+/// than several.
+const PARALLEL_FLOWS: usize = 8192;
+
+/// The size of each thread's contiguous part of `len` items, or `None`
+/// when one thread should do it all.
+fn thread_part(len: usize) -> Option<usize> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (threads > 1 && len >= PARALLEL_FLOWS).then(|| len.div_ceil(threads))
+}
+
+/// A verdict row's key while counting: (client group, server, service,
+/// proto, port).
+type RowKey = (GroupKey, IpAddr, &'static str, u8, u16);
+
+/// A verdict row while counting.
+struct Row {
+    /// Hashed while counting (one insert per attempt), sorted at the end.
+    clients: HashSet<IpAddr>,
+    working: u64,
+    failed: u64,
+    unconfirmed: u64,
+    refused: u64,
+    first_ts: Ts,
+    last_ts: Ts,
+    /// The first of the strongest decisions (allowed > denied >
+    /// unspecified) over the row's attempts, with a policy.
+    decision: Option<Decision>,
+}
+
+impl Row {
+    fn new(a: &Attempt) -> Row {
+        Row {
+            clients: HashSet::new(),
+            working: 0,
+            failed: 0,
+            unconfirmed: 0,
+            refused: 0,
+            first_ts: a.ts,
+            last_ts: a.last_ts,
+            decision: None,
+        }
+    }
+
+    fn add(&mut self, a: &Attempt, decision: Option<Decision>) {
+        self.clients.insert(a.client);
+        self.first_ts = self.first_ts.min(a.ts);
+        self.last_ts = self.last_ts.max(a.last_ts);
+        match &a.result {
+            AttemptResult::Working => self.working += 1,
+            AttemptResult::Unconfirmed => self.unconfirmed += 1,
+            AttemptResult::Failed { kind, .. } if *kind == KIND_REFUSED => self.refused += 1,
+            AttemptResult::Failed { .. } => self.failed += 1,
+            AttemptResult::Inconclusive => {}
+        }
+        if let Some(d) = decision {
+            self.offer(d);
+        }
+    }
+
+    /// Keeps `d` if it is stronger than the decision so far.
+    fn offer(&mut self, d: Decision) {
+        let better = matches!(
+            (&self.decision, &d),
+            (None, _)
+                | (
+                    Some(Decision::Unspecified),
+                    Decision::Allowed(_) | Decision::Denied(_)
+                )
+                | (Some(Decision::Denied(_)), Decision::Allowed(_))
+        );
+        if better {
+            self.decision = Some(d);
+        }
+    }
+
+    /// Adds the row counted over later attempts (the same as counting them
+    /// here one by one: the first strongest decision stays first).
+    fn merge(&mut self, later: Row) {
+        self.clients.extend(later.clients);
+        self.working += later.working;
+        self.failed += later.failed;
+        self.unconfirmed += later.unconfirmed;
+        self.refused += later.refused;
+        self.first_ts = self.first_ts.min(later.first_ts);
+        self.last_ts = self.last_ts.max(later.last_ts);
+        if let Some(d) = later.decision {
+            self.offer(d);
+        }
+    }
+}
+
+/// Counts the conclusive attempts into verdict rows by `key_of` (the key
+/// and, with a policy, the attempt's decision), on all cores: each thread
+/// counts a contiguous part, the parts are merged in order.
+fn count_rows(
+    attempts: &[Attempt],
+    key_of: impl Fn(&Attempt) -> (RowKey, Option<Decision>) + Sync,
+) -> HashMap<RowKey, Row> {
+    let count = |part: &[Attempt]| {
+        let mut rows: HashMap<RowKey, Row> = HashMap::new();
+        for a in part {
+            if matches!(a.result, AttemptResult::Inconclusive) || a.extra {
+                continue;
+            }
+            let (key, decision) = key_of(a);
+            rows.entry(key)
+                .or_insert_with(|| Row::new(a))
+                .add(a, decision);
+        }
+        rows
+    };
+    let Some(part) = thread_part(attempts.len()) else {
+        return count(attempts);
+    };
+    let counted: Vec<HashMap<RowKey, Row>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = attempts
+            .chunks(part)
+            .map(|p| sc.spawn(|| count(p)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let mut parts = counted.into_iter();
+    let mut rows = parts.next().unwrap_or_default();
+    for later in parts {
+        for (key, row) in later {
+            match rows.entry(key) {
+                hashbrown::hash_map::Entry::Occupied(mut e) => e.get_mut().merge(row),
+                hashbrown::hash_map::Entry::Vacant(e) => {
+                    e.insert(row);
+                }
+            }
+        }
+    }
+    rows
+}
+
+/// `judge(f)` of every flow, in flow order, computed on all cores: each
+/// thread fills its own contiguous part of the result (first filled with
+/// `placeholder`), so no second copy of the results is ever made.
+fn map_flows<T: Clone + Send>(
+    flows: &[FlowRecord],
+    placeholder: T,
+    judge: impl Fn(&FlowRecord) -> T + Sync,
+) -> Vec<T> {
+    let Some(part) = thread_part(flows.len()) else {
+        return flows.iter().map(judge).collect();
+    };
+    let mut out = vec![placeholder; flows.len()];
+    let judge = &judge;
+    std::thread::scope(|sc| {
+        for (slots, part) in out.chunks_mut(part).zip(flows.chunks(part)) {
+            sc.spawn(move || {
+                for (slot, f) in slots.iter_mut().zip(part) {
+                    *slot = judge(f);
+                }
+            });
+        }
+    });
+    out
 }
 
 /// Joins flows, hand-offs, policy and taps into findings and verdicts.
@@ -905,10 +1100,9 @@ pub fn evaluate(
 ) -> Verdicts {
     let capture_end = flows.iter().map(|f| f.last_ts).max().unwrap_or(0);
     let hosts = host_profiles(flows);
-    let mut attempts: Vec<Attempt> = flows
-        .iter()
-        .map(|f| flow_attempt(f, c, &hosts, capture_end))
-        .collect();
+    let mut attempts = map_flows(flows, Attempt::placeholder(), |f| {
+        flow_attempt(f, c, &hosts, capture_end)
+    });
 
     // Two taps: what crossed, what vanished.
     if let Some(t) = taps {
@@ -1148,16 +1342,6 @@ pub fn evaluate(
     }
 
     // Verdict rows per (client group, server, service, proto, port).
-    struct Row {
-        clients: BTreeSet<IpAddr>,
-        working: u64,
-        failed: u64,
-        unconfirmed: u64,
-        refused: u64,
-        first_ts: Ts,
-        last_ts: Ts,
-        decision: Option<Decision>,
-    }
     // Cheap keys while counting; names only for the rows at the end.
     let group_key = |ip: &IpAddr| -> GroupKey {
         policy
@@ -1168,48 +1352,10 @@ pub fn evaluate(
             })
             .map_or_else(|| GroupKey::Net(subnet_addr(ip)), GroupKey::Named)
     };
-    let mut rows: HashMap<(GroupKey, IpAddr, &'static str, u8, u16), Row> = HashMap::new();
-    for a in &attempts {
-        if matches!(a.result, AttemptResult::Inconclusive) || a.extra {
-            continue;
-        }
+    let rows = count_rows(&attempts, |a| {
         let key = (group_key(&a.client), a.server, a.service, a.proto, a.port);
-        let r = rows.entry(key).or_insert_with(|| Row {
-            clients: BTreeSet::new(),
-            working: 0,
-            failed: 0,
-            unconfirmed: 0,
-            refused: 0,
-            first_ts: a.ts,
-            last_ts: a.last_ts,
-            decision: None,
-        });
-        r.clients.insert(a.client);
-        r.first_ts = r.first_ts.min(a.ts);
-        r.last_ts = r.last_ts.max(a.last_ts);
-        match &a.result {
-            AttemptResult::Working => r.working += 1,
-            AttemptResult::Unconfirmed => r.unconfirmed += 1,
-            AttemptResult::Failed { kind, .. } if *kind == KIND_REFUSED => r.refused += 1,
-            AttemptResult::Failed { .. } => r.failed += 1,
-            AttemptResult::Inconclusive => {}
-        }
-        if policy.is_some() {
-            let d = decide(a);
-            let better = matches!(
-                (&r.decision, &d),
-                (None, _)
-                    | (
-                        Some(Decision::Unspecified),
-                        Decision::Allowed(_) | Decision::Denied(_)
-                    )
-                    | (Some(Decision::Denied(_)), Decision::Allowed(_))
-            );
-            if better {
-                r.decision = Some(d);
-            }
-        }
-    }
+        (key, policy.is_some().then(|| decide(a)))
+    });
     let mut rows: Vec<_> = rows
         .into_iter()
         .map(|((g, server, service, proto, port), r)| {
@@ -1217,13 +1363,15 @@ pub fn evaluate(
                 GroupKey::Named(i) => policy.map_or_else(String::new, |p| p.groups[i].name.clone()),
                 GroupKey::Net(ip) => subnet_of(&ip),
             };
-            ((name, server, service, proto, port), r)
+            let mut clients: Vec<IpAddr> = r.clients.iter().copied().collect();
+            clients.sort_unstable();
+            ((name, server, service, proto, port), r, clients)
         })
         .collect();
     rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut verdicts = Vec::new();
     let mut not_in_policy: BTreeMap<(IpAddr, u8, u16), OpenPort> = BTreeMap::new();
-    for ((client_group, server, service, proto, port), r) in rows {
+    for ((client_group, server, service, proto, port), r, clients) in rows {
         let decision = r.decision.clone().unwrap_or(Decision::Unspecified);
         let status = if r.working > 0 {
             "working"
@@ -1245,7 +1393,7 @@ pub fn evaluate(
         if verdict == "working-not-in-policy" {
             let p = policy.expect("policy present");
             // Only traffic the policy speaks about: one end in a group.
-            if p.group_of(&server).is_some() || r.clients.iter().any(|c| p.group_of(c).is_some()) {
+            if p.group_of(&server).is_some() || clients.iter().any(|c| p.group_of(c).is_some()) {
                 let e = not_in_policy
                     .entry((server, proto, port))
                     .or_insert_with(|| {
@@ -1263,7 +1411,7 @@ pub fn evaluate(
                 if !e.0.contains(&service) {
                     e.0.push(service);
                 }
-                e.1.extend(r.clients.iter().copied());
+                e.1.extend(clients.iter().copied());
                 e.2 = e.2.min(r.first_ts);
                 e.3 += r.working;
             }
@@ -1277,7 +1425,7 @@ pub fn evaluate(
             status,
             policy: decision.as_str(),
             verdict,
-            clients: r.clients.into_iter().collect(),
+            clients,
             working: r.working,
             failed: r.failed + r.refused,
             first_ts: r.first_ts,

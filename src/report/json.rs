@@ -6,92 +6,18 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::proto_name;
+use super::records::{write_flow, write_verdict, LineExtras};
 use crate::capture::InputInfo;
-use crate::correlate::{Correlated, Endpoint, FlowLabel, Handoff, Outcome};
+use crate::correlate::{Correlated, Endpoint, Handoff, Outcome};
 use crate::event::InterfaceId;
-use crate::flow::{FlowRecord, IcmpEvidence};
+use crate::flow::FlowRecord;
 use crate::pipeline::{Analysis, Stats};
 use crate::proto::catalog;
-use crate::proto::rpc_conn::RpcSummary;
 use crate::taps::TapReport;
 use crate::time::{rfc3339_micros, Rfc3339};
-use crate::verdict::{Evidence, Finding, Fix, TapView, Verdict};
+use crate::verdict::{Evidence, Finding, Fix, TapView};
 
 pub const SCHEMA: &str = "exflow.report/1";
-
-/// SYN gaps in milliseconds, serialized without collecting.
-struct GapsMs<'a>(&'a [u64]);
-
-impl Serialize for GapsMs<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|g| *g as f64 / 1000.0))
-    }
-}
-
-#[derive(Serialize)]
-struct JsonIcmp {
-    ts: Rfc3339,
-    sender: std::net::IpAddr,
-    icmp_version: u8,
-    #[serde(rename = "type")]
-    icmp_type: u8,
-    code: u8,
-    quotes_originator: bool,
-}
-
-struct Icmps<'a>(&'a [IcmpEvidence]);
-
-impl Serialize for Icmps<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|e| JsonIcmp {
-            ts: Rfc3339(e.ts),
-            sender: e.sender,
-            icmp_version: if e.v6 { 6 } else { 4 },
-            icmp_type: e.icmp_type,
-            code: e.code,
-            quotes_originator: e.quotes_originator,
-        }))
-    }
-}
-
-#[derive(Serialize)]
-struct JsonFlow<'a> {
-    /// `"flow"` in NDJSON, absent in the JSON report.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    record: Option<&'static str>,
-    proto: &'static str,
-    client: std::net::IpAddr,
-    client_port: u16,
-    server: std::net::IpAddr,
-    server_port: u16,
-    first_ts: Rfc3339,
-    last_ts: Rfc3339,
-    service: &'static str,
-    identified_by: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    port_service_mismatch: Option<&'static str>,
-    interface: Option<JsonInterface<'a>>,
-    handoff: Option<JsonFlowHandoff>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    app: Option<Value>,
-    state: &'static str,
-    history: &'a str,
-    syn_retries: u32,
-    syn_gaps_ms: GapsMs<'a>,
-    packets: [u64; 2],
-    bytes: [u64; 2],
-    payload_bytes: [u64; 2],
-    responder_ttl: Option<u8>,
-    responder_ip_id: Option<u16>,
-    icmp_errors: Icmps<'a>,
-    icmp_error_count: u32,
-    rpc: Option<JsonRpc<'a>>,
-    end: &'static str,
-    /// Two-tap analyses: packets [orig, resp] seen on each tap (null: not
-    /// seen there).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    taps: Option<Value>,
-}
 
 /// `{"uuid", "version": "major.minor", "name"}` as the contract wants.
 pub(crate) fn interface_json(i: &InterfaceId) -> Value {
@@ -102,7 +28,7 @@ pub(crate) fn interface_json(i: &InterfaceId) -> Value {
     })
 }
 
-fn interface_name(i: &InterfaceId) -> Option<&'static str> {
+pub(super) fn interface_name(i: &InterfaceId) -> Option<&'static str> {
     catalog::lookup(&i.uuid)
         .map(|c| c.name)
         .or((i.uuid == crate::proto::dcerpc::UUID_EPM).then_some("endpoint mapper"))
@@ -149,131 +75,8 @@ impl<'a> JsonInterface<'a> {
     }
 }
 
-/// A flow's `handoff`.
-#[derive(Serialize)]
-struct JsonFlowHandoff {
-    client: std::net::IpAddr,
-    latency_ms: f64,
-    other_client: bool,
-    ts: Rfc3339,
-}
-
-/// An interface bound on a flow (`rpc.interfaces[]`).
-#[derive(Serialize)]
-struct JsonBound<'a> {
-    accepted: bool,
-    name: Option<&'static str>,
-    transfer_syntax: &'static str,
-    uuid: Shown<&'a crate::proto::dcerpc::Uuid>,
-    version: Shown<Version>,
-}
-
-struct JsonBounds<'a>(&'a [crate::proto::rpc_conn::BoundInterface]);
-
-impl Serialize for JsonBounds<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|b| {
-            let i = JsonInterface::new(&b.interface);
-            JsonBound {
-                accepted: b.accepted,
-                name: i.name,
-                transfer_syntax: if b.ndr64 { "ndr64" } else { "ndr" },
-                uuid: i.uuid,
-                version: i.version,
-            }
-        }))
-    }
-}
-
-/// A flow's `rpc`.
-#[derive(Serialize)]
-struct JsonRpc<'a> {
-    auth_level: Option<u8>,
-    auth_type: Option<u8>,
-    binds_rejected: u64,
-    bytes_skipped: u64,
-    encrypted: bool,
-    epm_answers: u64,
-    faults: u64,
-    interfaces: JsonBounds<'a>,
-    malformed_pdus: u64,
-    pdus: u64,
-    registrations: u64,
-    requests: u64,
-    resyncs: u64,
-    stream_gaps: u64,
-}
-
-fn ms(ns: u64) -> f64 {
+pub(super) fn ms(ns: u64) -> f64 {
     (ns / 1_000) as f64 / 1_000.0
-}
-
-fn rpc_json(r: &RpcSummary) -> JsonRpc<'_> {
-    JsonRpc {
-        interfaces: JsonBounds(&r.interfaces),
-        auth_type: r.auth_type,
-        auth_level: r.auth_level,
-        encrypted: r.encrypted,
-        pdus: r.pdus,
-        requests: r.requests,
-        faults: r.faults,
-        binds_rejected: r.binds_rejected,
-        epm_answers: r.epm_answers,
-        registrations: r.registrations,
-        malformed_pdus: r.malformed,
-        stream_gaps: r.stream_gaps,
-        resyncs: r.resyncs,
-        bytes_skipped: r.bytes_skipped,
-    }
-}
-
-fn flow_json<'a>(f: &'a FlowRecord, label: &'a FlowLabel) -> JsonFlow<'a> {
-    JsonFlow {
-        record: None,
-        proto: proto_name(f.proto),
-        client: f.client,
-        client_port: f.client_port,
-        server: f.server,
-        server_port: f.server_port,
-        first_ts: Rfc3339(f.first_ts),
-        last_ts: Rfc3339(f.last_ts),
-        service: label.service,
-        identified_by: label.identified_by,
-        port_service_mismatch: label.port_mismatch,
-        interface: label.interface.as_ref().map(JsonInterface::new),
-        app: f.app.as_deref().map(|a| {
-            json!({
-                "service": a.service,
-                "detail": a.detail,
-                "rfc1006": a.rfc1006.as_ref().map(|r| serde_json::to_value(r).unwrap_or(Value::Null)),
-            })
-        }),
-        handoff: label.handoff.map(|h| JsonFlowHandoff {
-            ts: Rfc3339(h.ts),
-            client: h.client,
-            latency_ms: ms(h.latency),
-            other_client: h.other_client,
-        }),
-        state: f.state.as_str(),
-        history: f.history.as_str(),
-        syn_retries: f.syn_retries,
-        syn_gaps_ms: GapsMs(&f.syn_gaps_us),
-        packets: f.packets,
-        bytes: f.bytes,
-        payload_bytes: f.payload_bytes,
-        responder_ttl: f.responder_ttl,
-        responder_ip_id: f.responder_ip_id,
-        icmp_errors: Icmps(&f.icmp),
-        icmp_error_count: f.icmp_count,
-        rpc: f.rpc.as_deref().map(rpc_json),
-        end: match f.end {
-            crate::flow::FlowEnd::EndOfCapture => "end-of-capture",
-            crate::flow::FlowEnd::IdleTimeout => "idle-timeout",
-            crate::flow::FlowEnd::Evicted => "evicted",
-            crate::flow::FlowEnd::Reused => "reused",
-        },
-        taps: None,
-    }
 }
 
 /// The inputs; in a two-tap analysis each says which tap it is.
@@ -629,24 +432,6 @@ pub(crate) fn taps_json(t: &TapReport) -> Value {
     })
 }
 
-pub(crate) fn verdict_json(v: &Verdict) -> Value {
-    json!({
-        "client_group": v.client_group,
-        "server": v.server.to_string(),
-        "service": v.service,
-        "proto": proto_name(v.proto),
-        "port": v.port,
-        "status": v.status,
-        "policy": v.policy,
-        "verdict": v.verdict,
-        "clients": v.clients.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-        "working": v.working,
-        "failed": v.failed,
-        "first_ts": (v.first_ts > 0).then(|| rfc3339_micros(v.first_ts)),
-        "last_ts": (v.last_ts > 0).then(|| rfc3339_micros(v.last_ts)),
-    })
-}
-
 /// Flows rendered per worker thread per round: bounds the memory of
 /// parallel rendering whatever the number of flows.
 const RENDER_CHUNK: usize = 4096;
@@ -664,15 +449,13 @@ fn write_flow_lines(
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let n = flows.len();
     let render = |lo: usize, hi: usize| -> io::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity((hi - lo) * 400);
+        let mut out = Vec::with_capacity((hi - lo) * 640);
         for (k, f) in flows.iter().enumerate().take(hi).skip(lo) {
-            let label = c.label(f);
-            let mut j = flow_json(f, &label);
-            j.record = record;
-            if let Some(seen) = taps.and_then(|t| t.per_flow.get(k)) {
-                j.taps = Some(json!({"inside": seen[0], "outside": seen[1]}));
-            }
-            serde_json::to_writer(&mut out, &j)?;
+            let extras = LineExtras {
+                record,
+                taps: taps.and_then(|t| t.per_flow.get(k)),
+            };
+            write_flow(&mut out, f, &c.label(f), extras)?;
             if k + 1 < n {
                 out.extend_from_slice(sep);
             }
@@ -708,13 +491,25 @@ fn write_flow_lines(
 
 /// Writes `items` as a JSON array, one compact element per line.
 fn write_lines<T: Serialize>(w: &mut impl Write, items: &[T]) -> io::Result<()> {
+    write_lines_with(w, items, |out, v| Ok(serde_json::to_writer(out, v)?))
+}
+
+/// [`write_lines`] with each element written into a buffer by `element`.
+fn write_lines_with<T>(
+    w: &mut impl Write,
+    items: &[T],
+    mut element: impl FnMut(&mut Vec<u8>, &T) -> io::Result<()>,
+) -> io::Result<()> {
     if items.is_empty() {
         return w.write_all(b"[]");
     }
     w.write_all(b"[\n")?;
+    let mut out = Vec::new();
     for (k, v) in items.iter().enumerate() {
-        serde_json::to_writer(&mut *w, v)?;
-        w.write_all(if k + 1 < items.len() { b",\n" } else { b"\n" })?;
+        out.clear();
+        element(&mut out, v)?;
+        out.extend_from_slice(if k + 1 < items.len() { b",\n" } else { b"\n" });
+        w.write_all(&out)?;
     }
     w.write_all(b"]")
 }
@@ -752,10 +547,7 @@ pub fn write_json(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
         &c.findings.iter().map(finding_json).collect::<Vec<_>>(),
     )?;
     w.write_all(b",\n\"verdicts\":")?;
-    write_lines(
-        &mut w,
-        &a.verdicts.iter().map(verdict_json).collect::<Vec<_>>(),
-    )?;
+    write_lines_with(&mut w, &a.verdicts, |out, v| write_verdict(out, v, None))?;
     if let Some(t) = &a.taps {
         w.write_all(b",\n\"taps\":")?;
         serde_json::to_writer(&mut w, &taps_json(t))?;
@@ -795,10 +587,12 @@ fn write_ndjson_records(a: &Analysis, w: &mut impl Write) -> io::Result<()> {
         v["record"] = "finding".into();
         writeln!(w, "{}", v)?;
     }
-    for x in &a.verdicts {
-        let mut v = verdict_json(x);
-        v["record"] = "verdict".into();
-        writeln!(w, "{}", v)?;
+    let mut out = Vec::new();
+    for v in &a.verdicts {
+        out.clear();
+        write_verdict(&mut out, v, Some("verdict"))?;
+        out.push(b'\n');
+        w.write_all(&out)?;
     }
     if let Some(t) = &a.taps {
         let mut v = taps_json(t);

@@ -3,6 +3,7 @@
 //! human-readable text summary. They compute nothing new.
 
 mod json;
+mod records;
 mod text;
 
 pub use json::{write_json, write_ndjson, SCHEMA};
