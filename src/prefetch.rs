@@ -20,11 +20,12 @@ pub fn line<T>(p: *const T) {
 /// Prefetches every cache line of the `len` bytes at `p`.
 #[inline(always)]
 pub fn bytes(p: *const u8, len: usize) {
-    line(p);
-    if len > 64 {
-        line(p.wrapping_add(64));
+    let mut off = 0;
+    while off < len {
+        line(p.wrapping_add(off));
+        off += 64;
     }
-    if len > 128 {
+    if len > 0 && (p as usize + len - 1) / 64 != (p as usize + off - 64) / 64 {
         line(p.wrapping_add(len - 1));
     }
 }

@@ -103,8 +103,9 @@ use crate::Ts;
 pub const FLOW_BYTES: usize = std::mem::size_of::<Flow>() + std::mem::size_of::<Link>();
 
 /// How much of a flow's parser state [`FlowTable::prefetch_app`] prefetches:
-/// the stream and framer state of both directions of a DCE/RPC connection.
-const APP_PREFETCH_BYTES: usize = 256;
+/// what a DCE/RPC connection reads for every segment (the same span of the
+/// other parsers' state is at worst wasted).
+const APP_PREFETCH_BYTES: usize = crate::proto::rpc_conn::HOT_BYTES;
 
 /// Bytes per index bucket (see `index.rs`: at most half the buckets are used).
 pub const INDEX_BUCKET_BYTES: usize = std::mem::size_of::<u64>();

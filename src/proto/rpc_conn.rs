@@ -127,15 +127,25 @@ struct Calls {
 }
 
 /// DCE/RPC state of one TCP connection.
+///
+/// Laid out in the order a segment reads it (`repr(C)`): `skip` and the
+/// streams for every segment (most segments of large calls stop there), the
+/// framers for those that reach a PDU boundary, the call state last; the
+/// shard workers prefetch the first [`HOT_BYTES`] before the segment comes.
 #[derive(Debug)]
+#[repr(C)]
 pub struct RpcConnection {
-    streams: [StreamReassembler; 2],
-    framers: [PduFramer; 2],
     /// Bytes still to pass over, per direction: the rest of a large PDU
     /// whose contents do not matter (see [`deliver`]).
     skip: [usize; 2],
+    streams: [StreamReassembler; 2],
+    framers: [PduFramer; 2],
     calls: Calls,
 }
+
+/// The bytes at the start of an [`RpcConnection`] that a segment reads
+/// (everything before the call state), for prefetching.
+pub const HOT_BYTES: usize = std::mem::offset_of!(RpcConnection, calls);
 
 impl Default for RpcConnection {
     fn default() -> Self {
@@ -661,5 +671,17 @@ impl EpmAnswerEvent {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod layout {
+    use super::*;
+
+    #[test]
+    fn hot_state_comes_first() {
+        // Per-segment state within the first 8 cache lines, call state after.
+        assert!(HOT_BYTES <= 512, "{HOT_BYTES}");
+        assert_eq!(std::mem::offset_of!(RpcConnection, skip), 0);
     }
 }
