@@ -147,6 +147,9 @@ pub struct RpcConnection {
 /// (everything before the call state), for prefetching.
 pub const HOT_BYTES: usize = std::mem::offset_of!(RpcConnection, calls);
 
+// The per-segment state fits in 8 cache lines, and `skip` leads.
+const _: () = assert!(HOT_BYTES <= 512 && std::mem::offset_of!(RpcConnection, skip) == 0);
+
 impl Default for RpcConnection {
     fn default() -> Self {
         Self::new()
@@ -671,17 +674,5 @@ impl EpmAnswerEvent {
                 })
                 .collect(),
         }
-    }
-}
-
-#[cfg(test)]
-mod layout {
-    use super::*;
-
-    #[test]
-    fn hot_state_comes_first() {
-        // Per-segment state within the first 8 cache lines, call state after.
-        assert!(HOT_BYTES <= 512, "{HOT_BYTES}");
-        assert_eq!(std::mem::offset_of!(RpcConnection, skip), 0);
     }
 }
