@@ -151,6 +151,10 @@ type EndpointKey = (IpAddr, u8, u16);
 struct NamedEndpoint {
     /// Hand-offs naming it (indices into `Correlated::handoffs`, in order).
     handoffs: Vec<usize>,
+    /// The same, grouped by the client they answered (each in order): a
+    /// flow's label is a hand-off to its own client whenever there is one,
+    /// and a busy endpoint is named in hundreds of answers.
+    by_client: HashMap<IpAddr, Vec<usize>>,
     /// Interfaces advertised at it.
     advertised: Vec<InterfaceId>,
 }
@@ -216,6 +220,11 @@ impl Correlated {
         })
     }
 
+    /// The hand-offs at `ids` (indices into `handoffs`).
+    fn handoffs_of<'a>(&'a self, ids: &'a [usize]) -> impl Iterator<Item = &'a Handoff> + 'a {
+        ids.iter().filter_map(|&i| self.handoffs.get(i))
+    }
+
     /// The service label of `f` (computed on demand, so a million flows do
     /// not carry a million labels in memory).
     pub fn label(&self, f: &FlowRecord) -> FlowLabel {
@@ -227,8 +236,15 @@ impl Correlated {
             .flatten();
         match named {
             Some(n) => {
-                let handoffs = n.handoffs.iter().filter_map(|&i| self.handoffs.get(i));
-                label_flow(f, handoffs, &n.advertised)
+                // `label_flow` prefers a hand-off to the flow's own client:
+                // when one came before the flow, the best is among those
+                // (taken in the same order, so ties pick the same one).
+                if let Some(mine) = n.by_client.get(&f.client) {
+                    if self.handoffs_of(mine).any(|h| h.ts <= f.first_ts) {
+                        return label_flow(f, self.handoffs_of(mine), &n.advertised);
+                    }
+                }
+                label_flow(f, self.handoffs_of(&n.handoffs), &n.advertised)
             }
             None => label_flow(f, std::iter::empty(), &[]),
         }
@@ -436,7 +452,9 @@ pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) 
 
     let mut named_at: HashMap<EndpointKey, NamedEndpoint> = HashMap::new();
     for (i, h) in handoffs.iter().enumerate() {
-        named_at.entry(handoff_key(h)).or_default().handoffs.push(i);
+        let named = named_at.entry(handoff_key(h)).or_default();
+        named.handoffs.push(i);
+        named.by_client.entry(h.client).or_default().push(i);
     }
     for e in endpoints.values() {
         if let Some(i) = e.interface {

@@ -143,9 +143,10 @@ pub struct RpcConnection {
     calls: Calls,
 }
 
-/// The bytes at the start of an [`RpcConnection`] that a segment reads
-/// (everything before the call state), for prefetching.
-pub const HOT_BYTES: usize = std::mem::offset_of!(RpcConnection, calls);
+/// The bytes at the start of an [`RpcConnection`] that every segment reads
+/// (`skip` and the streams; the framers and the call state only at PDU
+/// boundaries), for prefetching.
+pub const HOT_BYTES: usize = std::mem::offset_of!(RpcConnection, framers);
 
 // The per-segment state fits in 8 cache lines, and `skip` leads.
 const _: () = assert!(HOT_BYTES <= 512 && std::mem::offset_of!(RpcConnection, skip) == 0);
