@@ -5,8 +5,11 @@
 //! Input: the sorted flows, the correlator's output (labels, hand-offs) and
 //! optionally the policy and a two-tap comparison. Output: findings (the
 //! report contract's `findings`) and one verdict per (client group, server,
-//! service, proto, port). Single-threaded and deterministic: everything is
-//! keyed by ordered maps and sorted before it leaves.
+//! service, proto, port). Deterministic whatever the number of cores: the
+//! flows are judged and counted in contiguous parts on all cores, merged in
+//! flow order, and everything is sorted before it leaves. Only failed
+//! attempts are kept one by one; working flows are counted straight into
+//! their rows, so judging costs no memory per flow.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
