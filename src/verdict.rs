@@ -5,8 +5,11 @@
 //! Input: the sorted flows, the correlator's output (labels, hand-offs) and
 //! optionally the policy and a two-tap comparison. Output: findings (the
 //! report contract's `findings`) and one verdict per (client group, server,
-//! service, proto, port). Single-threaded and deterministic: everything is
-//! keyed by ordered maps and sorted before it leaves.
+//! service, proto, port). Deterministic whatever the number of cores: the
+//! flows are judged and counted in contiguous parts on all cores, merged in
+//! flow order, and everything is sorted before it leaves. Only failed
+//! attempts are kept one by one; working flows are counted straight into
+//! their rows, so judging costs no memory per flow.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -396,22 +399,12 @@ struct Attempt {
     extra: bool,
 }
 
+/// (client, server, proto, port): what an attempt tried to reach, and from where.
+type AttemptKey = (IpAddr, IpAddr, u8, u16);
+
 impl Attempt {
-    /// A stand-in for a slot about to be overwritten.
-    fn placeholder() -> Attempt {
-        let nobody = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
-        Attempt {
-            client: nobody,
-            server: nobody,
-            proto: 0,
-            port: 0,
-            service: "unknown",
-            interface: None,
-            ts: 0,
-            last_ts: 0,
-            result: AttemptResult::Inconclusive,
-            extra: false,
-        }
+    fn key(&self) -> AttemptKey {
+        (self.client, self.server, self.proto, self.port)
     }
 }
 
@@ -917,13 +910,15 @@ fn blocked_fix(f: &Finding, policy: Option<&Policy>) -> Fix {
 pub fn flow_outcomes(flows: &[FlowRecord], c: &Correlated) -> Vec<Option<bool>> {
     let capture_end = flows.iter().map(|f| f.last_ts).max().unwrap_or(0);
     let hosts = host_profiles(flows);
-    map_flows(flows, None, |f| {
-        match flow_attempt(f, c, &hosts, capture_end).result {
-            AttemptResult::Working => Some(true),
-            AttemptResult::Failed { .. } => Some(false),
-            AttemptResult::Unconfirmed | AttemptResult::Inconclusive => None,
-        }
+    let outcome = |f: &FlowRecord| match flow_attempt(f, c, &hosts, capture_end).result {
+        AttemptResult::Working => Some(true),
+        AttemptResult::Failed { .. } => Some(false),
+        AttemptResult::Unconfirmed | AttemptResult::Inconclusive => None,
+    };
+    on_parts(flows, |_, part| {
+        part.iter().map(outcome).collect::<Vec<_>>()
     })
+    .concat()
 }
 
 /// Below this many flows (or attempts) one thread does the work faster
@@ -1018,77 +1013,248 @@ impl Row {
     }
 }
 
-/// Counts the conclusive attempts into verdict rows by `key_of` (the key
-/// and, with a policy, the attempt's decision), on all cores: each thread
-/// counts a contiguous part, the parts are merged in order.
-fn count_rows(
-    attempts: &[Attempt],
-    key_of: impl Fn(&Attempt) -> (RowKey, Option<Decision>) + Sync,
-) -> HashMap<RowKey, Row> {
-    let count = |part: &[Attempt]| {
-        let mut rows: HashMap<RowKey, Row> = HashMap::new();
-        for a in part {
-            if matches!(a.result, AttemptResult::Inconclusive) || a.extra {
-                continue;
+/// Adds the rows counted over later attempts to `rows` (the same as
+/// counting those attempts into `rows` one by one).
+fn merge_rows(rows: &mut HashMap<RowKey, Row>, later: HashMap<RowKey, Row>) {
+    for (key, row) in later {
+        match rows.entry(key) {
+            hashbrown::hash_map::Entry::Occupied(mut e) => e.get_mut().merge(row),
+            hashbrown::hash_map::Entry::Vacant(e) => {
+                e.insert(row);
             }
-            let (key, decision) = key_of(a);
-            rows.entry(key)
-                .or_insert_with(|| Row::new(a))
-                .add(a, decision);
         }
-        rows
+    }
+}
+
+/// `work(offset, part)` over contiguous parts of `flows` (each a multiple
+/// of 64 flows long but the last; `offset` is the index of the part's first
+/// flow), on all cores; the results in flow order.
+fn on_parts<T: Send>(
+    flows: &[FlowRecord],
+    work: impl Fn(usize, &[FlowRecord]) -> T + Sync,
+) -> Vec<T> {
+    let Some(part) = thread_part(flows.len()) else {
+        return vec![work(0, flows)];
     };
-    let Some(part) = thread_part(attempts.len()) else {
-        return count(attempts);
-    };
-    let counted: Vec<HashMap<RowKey, Row>> = std::thread::scope(|sc| {
-        let handles: Vec<_> = attempts
+    let part = part.next_multiple_of(64);
+    let work = &work;
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = flows
             .chunks(part)
-            .map(|p| sc.spawn(|| count(p)))
+            .enumerate()
+            .map(|(k, p)| sc.spawn(move || work(k * part, p)))
             .collect();
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
-    });
-    let mut parts = counted.into_iter();
-    let mut rows = parts.next().unwrap_or_default();
-    for later in parts {
-        for (key, row) in later {
-            match rows.entry(key) {
-                hashbrown::hash_map::Entry::Occupied(mut e) => e.get_mut().merge(row),
-                hashbrown::hash_map::Entry::Vacant(e) => {
-                    e.insert(row);
-                }
+    })
+}
+
+/// What the verdicts need of a run of attempts, counted as they are
+/// judged. Only failures stay attempts (findings list them one by one); a
+/// working flow leaves a count in its verdict row and one bit, so judging a
+/// million working flows allocates next to nothing.
+struct Tally {
+    /// Verdict rows over the conclusive attempts.
+    rows: HashMap<RowKey, Row>,
+    /// Failed flow attempts, in flow order.
+    failed: Vec<Attempt>,
+    /// Two taps: a measured drop beside a failure the packets already
+    /// showed on the tap, in flow order.
+    extra: Vec<Attempt>,
+    /// Bit `k % 64` of word `k / 64`: the run's flow `k` worked.
+    working: Vec<u64>,
+    /// Per allow rule of the policy: some conclusive attempt matches it.
+    rules_seen: Vec<bool>,
+}
+
+impl Tally {
+    /// Appends the tally of the attempts that follow this one's (a run of
+    /// flows must be a multiple of 64 long to be followed).
+    fn merge(&mut self, later: Tally) {
+        merge_rows(&mut self.rows, later.rows);
+        self.failed.extend(later.failed);
+        self.extra.extend(later.extra);
+        self.working.extend(later.working);
+        for (seen, later) in self.rules_seen.iter_mut().zip(later.rules_seen) {
+            *seen |= later;
+        }
+    }
+
+    fn worked(&self, k: usize) -> bool {
+        self.working[k / 64] & (1 << (k % 64)) != 0
+    }
+}
+
+/// What judging an attempt looks at besides the attempt.
+struct Judge<'a> {
+    c: &'a Correlated,
+    policy: Option<&'a Policy>,
+    taps: Option<&'a TapView>,
+    hosts: HostProfiles,
+    capture_end: Ts,
+}
+
+impl Judge<'_> {
+    fn tally(&self, flows: usize) -> Tally {
+        Tally {
+            rows: HashMap::new(),
+            failed: Vec::new(),
+            extra: Vec::new(),
+            working: vec![0; flows.div_ceil(64)],
+            rules_seen: vec![false; self.policy.map_or(0, |p| p.allow.len())],
+        }
+    }
+
+    /// Judges `flows` (the first being flow `offset`) and counts them.
+    fn judge_flows(&self, offset: usize, flows: &[FlowRecord]) -> Tally {
+        let mut t = self.tally(flows.len());
+        for (k, f) in flows.iter().enumerate() {
+            let mut a = flow_attempt(f, self.c, &self.hosts, self.capture_end);
+            self.pin(&mut a);
+            let extra = self
+                .taps
+                .and_then(|taps| crossed(taps, offset + k, f, &mut a));
+            self.count(&a, &mut t);
+            if let Some(e) = extra {
+                self.count(&e, &mut t);
+                t.extra.push(e);
+            }
+            match a.result {
+                AttemptResult::Working => t.working[k / 64] |= 1 << (k % 64),
+                AttemptResult::Failed { .. } => t.failed.push(a),
+                AttemptResult::Unconfirmed | AttemptResult::Inconclusive => {}
+            }
+        }
+        t
+    }
+
+    /// A flow to a port the policy pins, with no label of its own (a
+    /// blocked SYN never carries a bind): the pin says what it is. Without
+    /// this, a dropped pinned store port was "not mentioned by the policy"
+    /// (and its allow rule never seen) although the policy allows exactly
+    /// that port.
+    fn pin(&self, a: &mut Attempt) {
+        if let Some(p) = self.policy.filter(|_| a.service == "unknown") {
+            if let Some(s) = pinned_service(p, &a.server, a.proto, a.port) {
+                a.service = s;
             }
         }
     }
-    rows
+
+    fn decide(&self, a: &Attempt) -> Decision {
+        match self.policy {
+            Some(p) => p.decide(&a.client, &a.server, a.proto, a.port, a.service),
+            None => Decision::Unspecified,
+        }
+    }
+
+    /// A client group while counting: cheap keys, names only for the rows
+    /// at the end.
+    fn group_key(&self, ip: &IpAddr) -> GroupKey {
+        self.policy
+            .and_then(|p| {
+                p.groups
+                    .iter()
+                    .position(|g| g.members.iter().any(|c| c.contains(ip)))
+            })
+            .map_or_else(|| GroupKey::Net(subnet_addr(ip)), GroupKey::Named)
+    }
+
+    /// Counts a conclusive attempt into its verdict row (unless it is a
+    /// second piece of evidence) and the allow rules it matches.
+    fn count(&self, a: &Attempt, t: &mut Tally) {
+        if matches!(a.result, AttemptResult::Inconclusive) {
+            return;
+        }
+        if let Some(p) = self.policy {
+            for (seen, rule) in t.rules_seen.iter_mut().zip(&p.allow) {
+                *seen =
+                    *seen || p.rule_matches(rule, &a.client, &a.server, a.proto, a.port, a.service);
+            }
+        }
+        if a.extra {
+            return;
+        }
+        let key = (
+            self.group_key(&a.client),
+            a.server,
+            a.service,
+            a.proto,
+            a.port,
+        );
+        let decision = self.policy.is_some().then(|| self.decide(a));
+        t.rows
+            .entry(key)
+            .or_insert_with(|| Row::new(a))
+            .add(a, decision);
+    }
 }
 
-/// `judge(f)` of every flow, in flow order, computed on all cores: each
-/// thread fills its own contiguous part of the result (first filled with
-/// `placeholder`), so no second copy of the results is ever made.
-fn map_flows<T: Clone + Send>(
-    flows: &[FlowRecord],
-    placeholder: T,
-    judge: impl Fn(&FlowRecord) -> T + Sync,
-) -> Vec<T> {
-    let Some(part) = thread_part(flows.len()) else {
-        return flows.iter().map(judge).collect();
-    };
-    let mut out = vec![placeholder; flows.len()];
-    let judge = &judge;
-    std::thread::scope(|sc| {
-        for (slots, part) in out.chunks_mut(part).zip(flows.chunks(part)) {
-            sc.spawn(move || {
-                for (slot, f) in slots.iter_mut().zip(part) {
-                    *slot = judge(f);
-                }
-            });
+/// Two taps: what flow `i` did between them. A drop the taps measured
+/// becomes the attempt's result, or, when the packets on the tap already
+/// showed a failure (an unanswered SYN, a forged reset), is returned as a
+/// second attempt beside it; one-way UDP seen on both taps crossed.
+fn crossed(t: &TapView, i: usize, f: &FlowRecord, a: &mut Attempt) -> Option<Attempt> {
+    let seen = t.per_flow.get(i)?;
+    if t.icmp_senders.contains(&f.client) || t.icmp_senders.contains(&f.server) {
+        return None;
+    }
+    let drop = match (seen[0], seen[1]) {
+        (Some(p), None) | (None, Some(p)) => {
+            let on = if seen[0].is_some() {
+                Tap::Inside
+            } else {
+                Tap::Outside
+            };
+            let other_started = t.tap_start[on.other() as usize].is_some_and(|s| s <= f.first_ts);
+            (p[0] > 0 && other_started).then_some((on, "request", p[0]))
         }
-    });
-    out
+        (Some(a), Some(b)) => {
+            // The reply crossed one way but not the other.
+            if a[1] > 0 && b[1] == 0 && b[0] > 0 {
+                Some((Tap::Inside, "reply", a[1]))
+            } else if b[1] > 0 && a[1] == 0 && a[0] > 0 {
+                Some((Tap::Outside, "reply", b[1]))
+            } else {
+                None
+            }
+        }
+        (None, None) => None,
+    };
+    let Some((on, direction, packets)) = drop else {
+        if seen[0].is_some() && seen[1].is_some() {
+            if let AttemptResult::Unconfirmed = a.result {
+                // Seen on both sides: it crossed the firewall.
+                a.result = AttemptResult::Working;
+            }
+        }
+        return None;
+    };
+    let result = AttemptResult::Failed {
+        kind: KIND_BLOCKED,
+        evidence: Box::new(Evidence::DroppedBetweenTaps {
+            ts: f.first_ts,
+            client: f.client,
+            client_port: f.client_port,
+            direction,
+            seen_on: on,
+            missing_on: on.other(),
+            packets,
+        }),
+    };
+    match a.result {
+        AttemptResult::Failed { .. } => Some(Attempt {
+            result,
+            extra: true,
+            ..a.clone()
+        }),
+        _ => {
+            a.result = result;
+            None
+        }
+    }
 }
 
 /// Joins flows, hand-offs, policy and taps into findings and verdicts.
@@ -1098,145 +1264,78 @@ pub fn evaluate(
     policy: Option<&Policy>,
     taps: Option<&TapView>,
 ) -> Verdicts {
-    let capture_end = flows.iter().map(|f| f.last_ts).max().unwrap_or(0);
-    let hosts = host_profiles(flows);
-    let mut attempts = map_flows(flows, Attempt::placeholder(), |f| {
-        flow_attempt(f, c, &hosts, capture_end)
-    });
-
-    // Two taps: what crossed, what vanished.
-    if let Some(t) = taps {
-        for (i, f) in flows.iter().enumerate() {
-            let Some(seen) = t.per_flow.get(i) else {
-                continue;
-            };
-            if t.icmp_senders.contains(&f.client) || t.icmp_senders.contains(&f.server) {
-                continue;
-            }
-            let drop = match (seen[0], seen[1]) {
-                (Some(p), None) | (None, Some(p)) => {
-                    let on = if seen[0].is_some() {
-                        Tap::Inside
-                    } else {
-                        Tap::Outside
-                    };
-                    let other_started =
-                        t.tap_start[on.other() as usize].is_some_and(|s| s <= f.first_ts);
-                    (p[0] > 0 && other_started).then_some((on, "request", p[0]))
-                }
-                (Some(a), Some(b)) => {
-                    // The reply crossed one way but not the other.
-                    if a[1] > 0 && b[1] == 0 && b[0] > 0 {
-                        Some((Tap::Inside, "reply", a[1]))
-                    } else if b[1] > 0 && a[1] == 0 && a[0] > 0 {
-                        Some((Tap::Outside, "reply", b[1]))
-                    } else {
-                        None
-                    }
-                }
-                (None, None) => None,
-            };
-            if let Some((on, direction, packets)) = drop {
-                let result = AttemptResult::Failed {
-                    kind: KIND_BLOCKED,
-                    evidence: Box::new(Evidence::DroppedBetweenTaps {
-                        ts: f.first_ts,
-                        client: f.client,
-                        client_port: f.client_port,
-                        direction,
-                        seen_on: on,
-                        missing_on: on.other(),
-                        packets,
-                    }),
-                };
-                // Keep what the packets said on the tap (an unanswered SYN,
-                // a forged reset) beside the measured drop.
-                match attempts[i].result {
-                    AttemptResult::Failed { .. } => {
-                        let mut extra = attempts[i].clone();
-                        extra.result = result;
-                        extra.extra = true;
-                        attempts.push(extra);
-                    }
-                    _ => attempts[i].result = result,
-                }
-            } else if seen[0].is_some() && seen[1].is_some() {
-                if let AttemptResult::Unconfirmed = attempts[i].result {
-                    // Seen on both sides: it crossed the firewall.
-                    attempts[i].result = AttemptResult::Working;
-                }
-            }
-        }
+    let judge = Judge {
+        c,
+        policy,
+        taps,
+        hosts: host_profiles(flows),
+        capture_end: flows.iter().map(|f| f.last_ts).max().unwrap_or(0),
+    };
+    let capture_end = judge.capture_end;
+    let mut tally = judge.tally(0);
+    for part in on_parts(flows, |offset, part| judge.judge_flows(offset, part)) {
+        tally.merge(part);
     }
 
     // Hand-offs never followed (the server side's view of a block).
-    for h in &c.handoffs {
-        if h.outcome != Outcome::NoAttempt || capture_end.saturating_sub(h.ts) < HANDOFF_GRACE {
-            continue;
-        }
-        attempts.push(Attempt {
-            client: h.client,
-            server: h.server,
-            proto: transport_proto(h.transport),
-            port: h.port,
-            service: interface_service(&h.interface),
-            interface: Some(h.interface),
-            ts: h.ts,
-            last_ts: h.ts,
-            extra: false,
-            result: AttemptResult::Failed {
-                kind: KIND_BLOCKED,
-                evidence: Box::new(Evidence::HandoffUnfulfilled {
-                    ts: h.ts,
-                    client: h.client,
-                    mapper: h.mapper,
-                    interface: h.interface,
-                    operation: h.operation,
-                }),
-            },
-        });
+    let handoffs: Vec<Attempt> = c
+        .handoffs
+        .iter()
+        .filter(|h| {
+            h.outcome == Outcome::NoAttempt && capture_end.saturating_sub(h.ts) >= HANDOFF_GRACE
+        })
+        .map(|h| {
+            let mut a = Attempt {
+                client: h.client,
+                server: h.server,
+                proto: transport_proto(h.transport),
+                port: h.port,
+                service: interface_service(&h.interface),
+                interface: Some(h.interface),
+                ts: h.ts,
+                last_ts: h.ts,
+                extra: false,
+                result: AttemptResult::Failed {
+                    kind: KIND_BLOCKED,
+                    evidence: Box::new(Evidence::HandoffUnfulfilled {
+                        ts: h.ts,
+                        client: h.client,
+                        mapper: h.mapper,
+                        interface: h.interface,
+                        operation: h.operation,
+                    }),
+                },
+            };
+            judge.pin(&mut a);
+            a
+        })
+        .collect();
+    for a in &handoffs {
+        judge.count(a, &mut tally);
     }
-
-    // A flow to a port the policy pins, with no label of its own (a blocked
-    // SYN never carries a bind): the pin says what it is. Without this, a
-    // dropped pinned store port was "not mentioned by the policy" (and its
-    // allow rule never seen) although the policy allows exactly that port.
-    if let Some(p) = policy {
-        for a in &mut attempts {
-            if a.service == "unknown" {
-                if let Some(s) = pinned_service(p, &a.server, a.proto, a.port) {
-                    a.service = s;
-                }
-            }
-        }
-    }
+    let failed: Vec<&Attempt> = tally
+        .failed
+        .iter()
+        .chain(&tally.extra)
+        .chain(&handoffs)
+        .collect();
 
     // Which (client, server, proto, port) with a failure ever worked (only
     // those: a set of every working key would cost memory per flow).
-    let failed_keys: HashSet<(IpAddr, IpAddr, u8, u16)> = attempts
+    let failed_keys: HashSet<AttemptKey> = failed.iter().map(|a| a.key()).collect();
+    let worked: HashSet<AttemptKey> = flows
         .iter()
-        .filter(|a| matches!(a.result, AttemptResult::Failed { .. }))
-        .map(|a| (a.client, a.server, a.proto, a.port))
-        .collect();
-    let worked: HashSet<(IpAddr, IpAddr, u8, u16)> = attempts
-        .iter()
-        .filter(|a| matches!(a.result, AttemptResult::Working))
-        .map(|a| (a.client, a.server, a.proto, a.port))
+        .enumerate()
+        .filter(|&(k, _)| tally.worked(k))
+        .map(|(_, f)| (f.client, f.server, f.proto, f.server_port))
         .filter(|k| failed_keys.contains(k))
         .collect();
 
-    let decide = |a: &Attempt| -> Decision {
-        match policy {
-            Some(p) => p.decide(&a.client, &a.server, a.proto, a.port, a.service),
-            None => Decision::Unspecified,
-        }
-    };
-
     // Findings: failures per (kind, server, proto, port).
     let mut failures: BTreeMap<(&'static str, IpAddr, u8, u16), Vec<&Attempt>> = BTreeMap::new();
-    for a in &attempts {
+    for &a in &failed {
         if let AttemptResult::Failed { kind, .. } = &a.result {
-            if worked.contains(&(a.client, a.server, a.proto, a.port)) {
+            if worked.contains(&a.key()) {
                 continue;
             }
             failures
@@ -1290,7 +1389,7 @@ pub fn evaluate(
             .map(Evidence::confidence)
             .max()
             .unwrap_or(Confidence::Low);
-        let decisions: Vec<Decision> = list.iter().map(|a| decide(a)).collect();
+        let decisions: Vec<Decision> = list.iter().map(|a| judge.decide(a)).collect();
         let decision = decisions
             .iter()
             .find(|d| matches!(d, Decision::Allowed(_)))
@@ -1341,22 +1440,9 @@ pub fn evaluate(
         findings.push(finding);
     }
 
-    // Verdict rows per (client group, server, service, proto, port).
-    // Cheap keys while counting; names only for the rows at the end.
-    let group_key = |ip: &IpAddr| -> GroupKey {
-        policy
-            .and_then(|p| {
-                p.groups
-                    .iter()
-                    .position(|g| g.members.iter().any(|c| c.contains(ip)))
-            })
-            .map_or_else(|| GroupKey::Net(subnet_addr(ip)), GroupKey::Named)
-    };
-    let rows = count_rows(&attempts, |a| {
-        let key = (group_key(&a.client), a.server, a.service, a.proto, a.port);
-        (key, policy.is_some().then(|| decide(a)))
-    });
-    let mut rows: Vec<_> = rows
+    // Verdict rows per (client group, server, service, proto, port), as
+    // counted while judging.
+    let mut rows: Vec<_> = std::mem::take(&mut tally.rows)
         .into_iter()
         .map(|((g, server, service, proto, port), r)| {
             let name = match g {
@@ -1479,7 +1565,7 @@ pub fn evaluate(
         });
     }
     if let Some(p) = policy {
-        never_seen(p, &attempts, &mut findings, &mut verdicts);
+        never_seen(p, &tally.rules_seen, &mut findings, &mut verdicts);
     }
     findings.sort_by(|a, b| {
         (a.first_ts, a.kind, a.server, a.proto, a.port)
@@ -1500,22 +1586,10 @@ fn pinned_service(p: &Policy, server: &IpAddr, proto: u8, port: u16) -> Option<&
         .map(|spec| spec.name)
 }
 
-/// Allow rules no observed attempt matched, per server host of the rule's
-/// destination group.
-fn never_seen(
-    p: &Policy,
-    attempts: &[Attempt],
-    findings: &mut Vec<Finding>,
-    verdicts: &mut Vec<Verdict>,
-) {
-    for rule in &p.allow {
-        let matched = attempts.iter().any(|a| {
-            !matches!(a.result, AttemptResult::Inconclusive)
-                && p.rule_matches(rule, &a.client, &a.server, a.proto, a.port, a.service)
-        });
-        if matched {
-            continue;
-        }
+/// Allow rules no observed attempt matched (`seen[i]` false for
+/// `p.allow[i]`), per server host of the rule's destination group.
+fn never_seen(p: &Policy, seen: &[bool], findings: &mut Vec<Finding>, verdicts: &mut Vec<Verdict>) {
+    for (rule, _) in p.allow.iter().zip(seen).filter(|(_, &seen)| !seen) {
         let Some(to) = p.group(&rule.to) else {
             continue;
         };
