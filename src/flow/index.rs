@@ -115,6 +115,9 @@ impl FlowIndex {
     }
 
     /// Removes `slot`, indexed under `hash`; false if it was not there.
+    /// (Its probe loop repeats `find`'s on purpose: sharing one generic
+    /// probe helper measured ~5 % more CPU on the mixed capture, through
+    /// `find`'s inlining into the per-packet path.)
     pub(crate) fn remove(&mut self, hash: u64, slot: u32) -> bool {
         if self.len == 0 {
             return false;
