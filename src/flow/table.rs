@@ -165,7 +165,7 @@ pub(crate) struct Flow {
     payload: [u64; 2],
     history_order: u64,
     extra: Option<Box<FlowExtra>>,
-    /// Hook for application parsers (8 bytes; always `None` for now).
+    /// The flow's application parser or label, if any (see [`AppState`]).
     app: Option<AppState>,
     /// Per endpoint: ISN (if it sent a SYN) or first seq seen, and one past
     /// the highest sequence number it used. For ICMP quote checks.
@@ -739,6 +739,8 @@ impl FlowTable {
         let mut hit = None;
         if let Some(i) = found {
             let f = &self.slab[i as usize];
+            // Asked again rather than captured by `find`'s closure: that
+            // measured 3-4 % more CPU (the lookup's inlining suffers).
             let is_orig = f.direction(&key) == Some(true);
             if self.is_expired(i, now) {
                 self.remove(i, FlowEnd::IdleTimeout, out);
