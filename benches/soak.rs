@@ -119,7 +119,7 @@ impl Source for SynthLink {
             *s = (self.packets, self.conv);
         }
         Some(FrameBatch {
-            buffers: vec![Arc::new(bytes)],
+            buffers: vec![Arc::new(bytes.into())],
             frames,
         })
     }

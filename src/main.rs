@@ -293,8 +293,12 @@ enum Format {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Reader {
-    /// exflow's own zero-copy pcap/pcapng reader (fast, exact error offsets)
+    /// exflow's own zero-copy pcap/pcapng reader (fast, exact error offsets);
+    /// regular files are mapped into memory
     Native,
+    /// The native reader through read() into buffers, never mapping a file:
+    /// for a file another program may truncate while exflow reads it
+    Read,
     /// libpcap, through the pcap crate (for cross-checking)
     Libpcap,
 }
@@ -553,6 +557,15 @@ fn open_source(
         Reader::Native => capture::FileSource::open(inputs, filter)
             .map(|(s, w)| (Box::new(s) as Box<dyn Source>, w))
             .map_err(|e| e.to_string()),
+        Reader::Read => {
+            let options = capture::ReaderOptions {
+                map_window: None,
+                ..capture::ReaderOptions::default()
+            };
+            capture::FileSource::open_with(inputs, filter, &options)
+                .map(|(s, w)| (Box::new(s) as Box<dyn Source>, w))
+                .map_err(|e| e.to_string())
+        }
         Reader::Libpcap => capture::LibpcapSource::open(inputs, filter)
             .map(|(s, w)| (Box::new(s) as Box<dyn Source>, w))
             .map_err(|e| e.to_string()),

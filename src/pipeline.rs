@@ -389,7 +389,7 @@ pub fn collect(mut source: Box<dyn Source>, opts: &Options) -> Collected {
                     Some(datagram) => match datagram.decode() {
                         Ok(p) => {
                             let idx = (batch.buffers.len() + extra.len()) as u16;
-                            extra.push(std::sync::Arc::new(datagram.bytes));
+                            extra.push(std::sync::Arc::new(datagram.bytes.into()));
                             (p, idx, 0)
                         }
                         Err(e) => {

@@ -6,11 +6,25 @@
 //! a fresh chunk (or the same allocation, when no batch still holds it) and the
 //! rest is filled from the input. A record larger than a chunk gets a chunk of
 //! its own size.
+//!
+//! A regular file can instead be mapped ([`ChunkInput::Mapped`]): a "chunk"
+//! is then a window of the file mapped into memory, and a refill maps the
+//! next window from the page holding the first unread byte, so nothing is
+//! copied, neither the file's bytes nor a carried tail.
 
 use std::io::{self, Read};
 use std::sync::Arc;
 
-use super::Bytes;
+use super::mapped::{page_size, MappedFile};
+use super::{Buffer, Bytes};
+
+/// Where a [`ChunkReader`] gets its bytes.
+pub(crate) enum ChunkInput {
+    /// Any byte stream, read into heap chunks.
+    Stream(Box<dyn Read + Send>),
+    /// A regular file, mapped a window at a time.
+    Mapped(MappedFile),
+}
 
 /// The default chunk size: big enough that refills (one syscall or a few
 /// each) are rare, small enough to stay cache- and memory-friendly.
@@ -26,7 +40,7 @@ const MAX_SPARES: usize = 64;
 
 /// A chunked, zero-copy view over a byte stream.
 pub(crate) struct ChunkReader {
-    src: Box<dyn Read + Send>,
+    src: ChunkInput,
     chunk: Bytes,
     /// Valid bytes in `chunk` (the rest of the Vec is scratch).
     len: usize,
@@ -44,10 +58,12 @@ pub(crate) struct ChunkReader {
 
 impl ChunkReader {
     /// Wraps `src`; nothing is read until the first [`ensure`](Self::ensure).
-    pub(crate) fn new(src: Box<dyn Read + Send>, chunk_size: usize) -> Self {
+    /// `chunk_size` is the heap chunk size, or for a mapped file the window
+    /// size.
+    pub(crate) fn new(src: ChunkInput, chunk_size: usize) -> Self {
         ChunkReader {
             src,
-            chunk: Arc::new(Vec::new()),
+            chunk: Arc::new(Buffer::Heap(Vec::new())),
             len: 0,
             pos: 0,
             base: 0,
@@ -111,15 +127,20 @@ impl ChunkReader {
         if self.eof {
             return Ok(false);
         }
+        if matches!(self.src, ChunkInput::Mapped(_)) {
+            return self.map_next(n);
+        }
         let tail = self.len - self.pos;
         let cap = self.chunk_size.max(n);
-        match Arc::get_mut(&mut self.chunk) {
+        match Arc::get_mut(&mut self.chunk).and_then(Buffer::heap_mut) {
             // No batch references this chunk any more: reuse the allocation.
             Some(buf) if buf.len() >= cap => buf.copy_within(self.pos..self.len, 0),
             _ => {
                 let mut next = self.take_spare(cap);
                 if let (Some(dst), Some(src)) = (
-                    Arc::get_mut(&mut next).and_then(|b| b.get_mut(..tail)),
+                    Arc::get_mut(&mut next)
+                        .and_then(Buffer::heap_mut)
+                        .and_then(|b| b.get_mut(..tail)),
                     self.chunk.get(self.pos..self.len),
                 ) {
                     dst.copy_from_slice(src);
@@ -138,28 +159,57 @@ impl ChunkReader {
         Ok(self.len >= n)
     }
 
+    /// Mapped input: maps the next window, from the page holding the first
+    /// unread byte to at least `n` bytes past it (or the file's end).
+    fn map_next(&mut self, n: usize) -> io::Result<bool> {
+        let ChunkInput::Mapped(file) = &mut self.src else {
+            return Err(io::Error::other("not a mapped input"));
+        };
+        let off = self.base + self.pos as u64;
+        let start = off - off % page_size();
+        let delta = (off - start) as usize;
+        let want = start + delta.saturating_add(n).max(self.chunk_size) as u64;
+        let end = file.len_at_least(want)?.min(want);
+        if end <= self.base + self.len as u64 {
+            // Nothing beyond what is already mapped: the input ends here.
+            self.eof = true;
+            return Ok(false);
+        }
+        let window = file.window(start, (end - start) as usize)?;
+        self.chunk = Arc::new(Buffer::Mapped(window));
+        self.generation += 1;
+        self.base = start;
+        self.pos = delta;
+        self.len = (end - start) as usize;
+        Ok(self.len - self.pos >= n)
+    }
+
     /// A chunk of at least `cap` bytes that nobody else references: a
     /// recycled one whose batches were dropped (no page faults, no zeroing),
     /// else a fresh allocation.
     fn take_spare(&mut self, cap: usize) -> Bytes {
-        let free = self
-            .spares
-            .iter_mut()
-            .position(|s| Arc::get_mut(s).is_some_and(|b| b.len() >= cap));
+        let free = self.spares.iter_mut().position(|s| {
+            Arc::get_mut(s)
+                .and_then(Buffer::heap_mut)
+                .is_some_and(|b| b.len() >= cap)
+        });
         match free {
             Some(i) => self.spares.swap_remove(i),
-            None => Arc::new(vec![0u8; cap]),
+            None => Arc::new(Buffer::Heap(vec![0u8; cap])),
         }
     }
 
     /// Reads until the chunk is full or the input ends.
     fn fill(&mut self) -> io::Result<()> {
         // `refill` made `chunk` unique (fresh, or `get_mut` succeeded).
-        let Some(buf) = Arc::get_mut(&mut self.chunk) else {
+        let Some(buf) = Arc::get_mut(&mut self.chunk).and_then(Buffer::heap_mut) else {
             return Err(io::Error::other("chunk unexpectedly shared"));
         };
+        let ChunkInput::Stream(src) = &mut self.src else {
+            return Err(io::Error::other("not a stream input"));
+        };
         while self.len < buf.len() {
-            match self.src.read(&mut buf[self.len..]) {
+            match src.read(&mut buf[self.len..]) {
                 Ok(0) => {
                     self.eof = true;
                     self.spares = Vec::new();
@@ -193,7 +243,7 @@ mod tests {
     #[test]
     fn carries_tail_and_grows_for_big_records() {
         let data: Vec<u8> = (0..200u8).collect();
-        let mut r = ChunkReader::new(Box::new(Dribble(data.clone(), 0)), 16);
+        let mut r = ChunkReader::new(ChunkInput::Stream(Box::new(Dribble(data.clone(), 0))), 16);
         assert!(r.ensure(10).unwrap());
         assert_eq!(r.available().len(), 16);
         r.consume(10);
@@ -208,5 +258,34 @@ mod tests {
         r.consume(16);
         assert!(!r.ensure(1000).unwrap());
         assert_eq!(r.available(), &data[66..]);
+    }
+
+    #[test]
+    fn mapped_windows_cross_pages_and_end_like_a_stream() {
+        let page = page_size() as usize;
+        let data: Vec<u8> = (0..5 * page + 123).map(|i| (i * 7 % 256) as u8).collect();
+        let dir = std::env::temp_dir().join(format!("exflow-chunk-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.bin");
+        std::fs::write(&path, &data).unwrap();
+        let file =
+            MappedFile::new(std::fs::File::open(&path).unwrap()).unwrap_or_else(|_| panic!());
+        // Window of one page: every few records need a new mapping.
+        let mut r = ChunkReader::new(ChunkInput::Mapped(file), page);
+        let mut off = 0usize;
+        for step in [10, page - 3, 2 * page + 5, 17, page] {
+            assert!(r.ensure(step).unwrap(), "step {step} at {off}");
+            assert_eq!(r.offset(), off as u64);
+            assert_eq!(&r.available()[..step], &data[off..off + step]);
+            r.consume(step);
+            off += step;
+        }
+        // Asking past the end: false, and what is left stays available.
+        assert!(!r.ensure(data.len()).unwrap());
+        assert_eq!(r.available(), &data[off..]);
+        r.consume(r.available().len());
+        assert!(!r.ensure(1).unwrap());
+        assert!(r.available().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -4,6 +4,7 @@
 use std::io::Read;
 use std::path::Path;
 
+use super::chunk::ChunkInput;
 use super::filter::FilterSet;
 use super::merge::{MergeInput, Merger};
 use super::native::NativeInput;
@@ -33,19 +34,27 @@ impl FileSource {
         options: &ReaderOptions,
     ) -> Result<(FileSource, Vec<String>), SourceError> {
         let (specs, warnings) = expand(paths)?;
+        // Inputs merged together share one window's worth of mappings.
+        let map_window = options
+            .map_window
+            .map(|w| (w / specs.len().max(1)).max(MIN_MAP_WINDOW));
         let mut readers = Vec::with_capacity(specs.len());
         for spec in &specs {
+            let (input, window) = open_reader(spec, map_window)?;
             // A small file gets a small chunk: many inputs merged at once
             // must not each hold a full-size chunk.
-            let chunk = match spec {
-                InputSpec::File(p) => std::fs::metadata(p).map_or(options.chunk_size, |m| {
-                    options
-                        .chunk_size
-                        .min((m.len() as usize).saturating_add(1).max(SMALL_CHUNK))
-                }),
-                InputSpec::Stdin => options.chunk_size,
+            let chunk = match (window, spec) {
+                (Some(w), _) => w,
+                (None, InputSpec::File(p)) => {
+                    std::fs::metadata(p).map_or(options.chunk_size, |m| {
+                        options
+                            .chunk_size
+                            .min((m.len() as usize).saturating_add(1).max(SMALL_CHUNK))
+                    })
+                }
+                (None, InputSpec::Stdin) => options.chunk_size,
             };
-            readers.push((spec.display(), open_reader(spec)?, chunk));
+            readers.push((spec.display(), input, chunk));
         }
         Ok((Self::from_sized_readers(readers, filter)?, warnings))
     }
@@ -59,14 +68,17 @@ impl FileSource {
     ) -> Result<FileSource, SourceError> {
         let size = options.chunk_size;
         Self::from_sized_readers(
-            readers.into_iter().map(|(n, r)| (n, r, size)).collect(),
+            readers
+                .into_iter()
+                .map(|(n, r)| (n, ChunkInput::Stream(r), size))
+                .collect(),
             filter,
         )
     }
 
     /// Each reader with its own chunk size.
     fn from_sized_readers(
-        readers: Vec<(String, Box<dyn Read + Send>, usize)>,
+        readers: Vec<(String, ChunkInput, usize)>,
         filter: Option<&str>,
     ) -> Result<FileSource, SourceError> {
         if readers.len() > usize::from(u16::MAX) {
@@ -93,6 +105,9 @@ impl FileSource {
 
 /// The smallest chunk given to a file by its size hint.
 const SMALL_CHUNK: usize = 64 * 1024;
+
+/// The smallest mapping window, however many inputs share the default.
+const MIN_MAP_WINDOW: usize = 256 * 1024;
 
 impl Source for FileSource {
     fn next_batch(&mut self, max_frames: usize) -> Option<FrameBatch> {

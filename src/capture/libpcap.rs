@@ -218,7 +218,7 @@ impl MergeInput for LibpcapInput {
                     return false;
                 };
                 // Placeholder, replaced by the filled buffer in finish_batch.
-                batch.buffers.push(Arc::new(Vec::new()));
+                batch.buffers.push(Arc::new(Vec::new().into()));
                 self.owned = Some((seq, idx));
                 self.owned_bytes.clear();
                 idx
@@ -248,7 +248,7 @@ impl MergeInput for LibpcapInput {
                 let capacity = self.owned_bytes.capacity();
                 let bytes = mem::replace(&mut self.owned_bytes, Vec::with_capacity(capacity));
                 if let Some(slot) = batch.buffers.get_mut(usize::from(idx)) {
-                    *slot = Arc::new(bytes);
+                    *slot = Arc::new(bytes.into());
                 }
             }
         }
@@ -342,7 +342,10 @@ mod tests {
     #[test]
     fn native_matches_libpcap_with_tiny_chunks_and_filter() {
         for path in shared_captures() {
-            let opts = ReaderOptions { chunk_size: 200 };
+            let opts = ReaderOptions {
+                chunk_size: 200,
+                ..ReaderOptions::default()
+            };
             let (mut native, _) =
                 FileSource::open_with(&[&path], Some("tcp port 135"), &opts).expect("native");
             let (mut lib, _) = LibpcapSource::open(&[&path], Some("tcp port 135")).expect("lib");

@@ -475,7 +475,7 @@ impl Source for LiveSource {
             return None;
         }
         Some(FrameBatch {
-            buffers: vec![Arc::new(bytes)],
+            buffers: vec![Arc::new(bytes.into())],
             frames,
         })
     }

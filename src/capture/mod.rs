@@ -14,6 +14,7 @@ mod file;
 mod filter;
 mod libpcap;
 mod live;
+mod mapped;
 mod merge;
 mod native;
 mod paths;
@@ -79,9 +80,45 @@ impl fmt::Display for LinkType {
     }
 }
 
-/// Shared, immutable bytes that frames point into (a chunk read from a file,
-/// a buffer filled from libpcap, a reassembled datagram).
-pub type Bytes = Arc<Vec<u8>>;
+/// Shared, immutable bytes that frames point into (a chunk read from a file
+/// or a window of it mapped into memory, a buffer filled from libpcap, a
+/// reassembled datagram).
+pub type Bytes = Arc<Buffer>;
+
+/// The storage behind [`Bytes`]: derefs to its bytes.
+#[derive(Debug)]
+pub enum Buffer {
+    Heap(Vec<u8>),
+    Mapped(mapped::MappedWindow),
+}
+
+impl Buffer {
+    /// The heap vector, if this buffer is one (chunks are refilled in place).
+    #[inline]
+    pub(crate) fn heap_mut(&mut self) -> Option<&mut Vec<u8>> {
+        match self {
+            Buffer::Heap(v) => Some(v),
+            Buffer::Mapped(_) => None,
+        }
+    }
+}
+
+impl std::ops::Deref for Buffer {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            Buffer::Heap(v) => v,
+            Buffer::Mapped(m) => m.as_slice(),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Buffer {
+    fn from(v: Vec<u8>) -> Buffer {
+        Buffer::Heap(v)
+    }
+}
 
 /// One captured frame, by reference into [`FrameBatch::buffers`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -221,12 +258,20 @@ pub struct ReaderOptions {
     /// Bytes read per chunk (records larger than this get a chunk of their
     /// own size). Default [`DEFAULT_CHUNK_SIZE`].
     pub chunk_size: usize,
+    /// Map regular files into memory this many bytes at a time instead of
+    /// reading them into chunks (`None`: always read). Default
+    /// [`DEFAULT_MAP_WINDOW`]; shared out between inputs merged together.
+    pub map_window: Option<usize>,
 }
+
+/// Bytes of a file mapped at once by default.
+pub const DEFAULT_MAP_WINDOW: usize = 8 << 20;
 
 impl Default for ReaderOptions {
     fn default() -> Self {
         ReaderOptions {
             chunk_size: DEFAULT_CHUNK_SIZE,
+            map_window: Some(DEFAULT_MAP_WINDOW),
         }
     }
 }

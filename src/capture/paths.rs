@@ -5,6 +5,8 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use super::chunk::ChunkInput;
+use super::mapped::MappedFile;
 use super::native::{describe_io, sniff};
 use super::OpenError;
 
@@ -110,16 +112,26 @@ fn read_head(path: &Path, head: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// Opens `spec` for reading.
-pub(crate) fn open_reader(spec: &InputSpec) -> Result<Box<dyn Read + Send>, OpenError> {
+/// Opens `spec` for reading: a regular file mapped `map_window` bytes at a
+/// time when that is given, anything else (stdin, a pipe, a device) read.
+pub(crate) fn open_reader(
+    spec: &InputSpec,
+    map_window: Option<usize>,
+) -> Result<(ChunkInput, Option<usize>), OpenError> {
     match spec {
-        InputSpec::Stdin => Ok(Box::new(std::io::stdin())),
+        InputSpec::Stdin => Ok((ChunkInput::Stream(Box::new(std::io::stdin())), None)),
         InputSpec::File(path) => {
             if path.is_dir() {
                 return Err(open_error(path, "is a directory"));
             }
             let file = fs::File::open(path).map_err(|e| open_error(path, describe_io(&e)))?;
-            Ok(Box::new(file))
+            match map_window {
+                Some(w) => match MappedFile::new(file) {
+                    Ok(m) => Ok((ChunkInput::Mapped(m), Some(w))),
+                    Err(file) => Ok((ChunkInput::Stream(Box::new(file)), None)),
+                },
+                None => Ok((ChunkInput::Stream(Box::new(file)), None)),
+            }
         }
     }
 }

@@ -167,7 +167,14 @@ fn open_bytes(
             )
         })
         .collect();
-    FileSource::from_readers(readers, filter, &ReaderOptions { chunk_size })
+    FileSource::from_readers(
+        readers,
+        filter,
+        &ReaderOptions {
+            chunk_size,
+            ..ReaderOptions::default()
+        },
+    )
 }
 
 fn drain(src: &mut dyn Source, max: usize) -> Vec<F> {
@@ -691,10 +698,78 @@ fn short_reads_do_not_change_frames() {
             "-".to_owned(),
             Box::new(Trickle(Cursor::new(input))) as Box<dyn Read + Send>,
         )];
-        let mut src =
-            FileSource::from_readers(readers, None, &ReaderOptions { chunk_size: 100 }).unwrap();
+        let mut src = FileSource::from_readers(
+            readers,
+            None,
+            &ReaderOptions {
+                chunk_size: 100,
+                ..ReaderOptions::default()
+            },
+        )
+        .unwrap();
         assert_eq!(drain(&mut src, 100), reference);
     }
+}
+
+/// Frames and input facts of `path` read through `read()` and mapped with
+/// windows of `window` bytes.
+fn read_vs_mapped(path: &std::path::Path, window: usize) -> (Vec<F>, Vec<F>, InputInfo, InputInfo) {
+    let open = |map_window| {
+        let options = ReaderOptions {
+            map_window,
+            ..ReaderOptions::default()
+        };
+        let (mut src, _) = FileSource::open_with(&[path], None, &options).expect("open");
+        let frames = drain(&mut src, 50);
+        (frames, src.inputs().remove(0))
+    };
+    let (read, read_info) = open(None);
+    let (mapped, mapped_info) = open(Some(window));
+    (read, mapped, read_info, mapped_info)
+}
+
+#[test]
+fn mapped_files_give_the_same_frames_and_problems_as_read() {
+    let dir = temp_dir("mapped");
+    let mut files = Vec::new();
+    for (i, input) in varied_inputs().into_iter().enumerate() {
+        // Whole, and cut inside a record (the problem and the frames
+        // before it must be the same).
+        for (k, cut) in [input.len(), input.len() - 1000, input.len() / 2 + 3]
+            .into_iter()
+            .enumerate()
+        {
+            let p = dir.join(format!("in{i}-{k}.cap"));
+            std::fs::write(&p, &input[..cut]).unwrap();
+            files.push(p);
+        }
+    }
+    let lab = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps");
+    for e in std::fs::read_dir(&lab).into_iter().flatten().flatten() {
+        for f in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+            if f.path()
+                .extension()
+                .is_some_and(|x| x == "pcap" || x == "pcapng")
+            {
+                files.push(f.path());
+            }
+        }
+    }
+    assert!(
+        files.len() > 6,
+        "no shipped captures found in {}",
+        lab.display()
+    );
+    for p in &files {
+        // One page (the smallest), an odd size, and the default.
+        for window in [4096, 3 * 4096 + 5, crate::capture::DEFAULT_MAP_WINDOW] {
+            let (read, mapped, ri, mi) = read_vs_mapped(p, window);
+            assert!(!read.is_empty() || ri.problem.is_some(), "{}", p.display());
+            assert_eq!(mapped, read, "{} window {window}", p.display());
+            assert_eq!(mi, ri, "{} window {window}", p.display());
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -1166,6 +1166,14 @@ impl FlowTable {
         let Some(i) = self.index.candidate(hash) else {
             return;
         };
+        // The flow's list neighbours, whose links `touch` rewrites.
+        if let Some(l) = self.links.get(i as usize) {
+            for n in [l.prev, l.next] {
+                if let Some(nl) = self.links.get(n as usize) {
+                    crate::prefetch::line(nl);
+                }
+            }
+        }
         let state: *const u8 = match self.slab.get(i as usize).and_then(|f| f.app.as_ref()) {
             Some(AppState::Rpc(rpc)) => (&**rpc as *const RpcConnection).cast(),
             Some(AppState::Rfc1006(r)) => (&**r as *const Rfc1006Flow).cast(),
