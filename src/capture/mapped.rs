@@ -118,6 +118,16 @@ impl MappedFile {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
+        // Start reading the next window from disk now, if it is not cached
+        // yet: populating a mapping reads synchronously, without the
+        // read-ahead that read() gets (a cold file was read 3x slower).
+        let ahead = start.saturating_add(len as u64);
+        if let (Ok(at), Ok(n)) = (libc::off_t::try_from(ahead), libc::off_t::try_from(len)) {
+            // SAFETY: plain advice on an open descriptor.
+            unsafe {
+                libc::posix_fadvise(self.file.as_raw_fd(), at, n, libc::POSIX_FADV_WILLNEED);
+            }
+        }
         Ok(MappedWindow {
             ptr: ptr as *const u8,
             len,
