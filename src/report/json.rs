@@ -432,12 +432,67 @@ pub(crate) fn taps_json(t: &TapReport) -> Value {
     })
 }
 
-/// Flows rendered per worker thread per round: bounds the memory of
-/// parallel rendering whatever the number of flows.
+/// Items rendered per thread per round at most: bounds the memory of
+/// parallel rendering whatever the number of items.
 const RENDER_CHUNK: usize = 4096;
 
+/// Bytes reserved per item rendered (a flow line is ~550; a vector grows
+/// past the guess when needed).
+const RENDER_BYTES_GUESS: usize = 640;
+
+/// Renders `items` on all cores, in order: `element(out, k, item)` writes
+/// item `k`, and each item but the last is followed by `sep`. Rounds of
+/// `threads` chunks are rendered while the previous round is written, so
+/// a slow output (a file, a pipe) overlaps with the rendering.
+fn write_parallel<T: Sync>(
+    items: &[T],
+    sep: &[u8],
+    w: &mut impl Write,
+    element: impl Fn(&mut Vec<u8>, usize, &T) -> io::Result<()> + Sync,
+) -> io::Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let n = items.len();
+    let chunk = n.div_ceil(threads).clamp(1, RENDER_CHUNK);
+    let element = &element;
+    let render = move |lo: usize, hi: usize| -> io::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity((hi - lo) * RENDER_BYTES_GUESS);
+        for (k, item) in items.iter().enumerate().take(hi).skip(lo) {
+            element(&mut out, k, item)?;
+            if k + 1 < n {
+                out.extend_from_slice(sep);
+            }
+        }
+        Ok(out)
+    };
+    if n <= chunk {
+        return w.write_all(&render(0, n)?);
+    }
+    std::thread::scope(|sc| {
+        let spawn_round = |lo: usize| {
+            let end = (lo + threads * chunk).min(n);
+            let handles: Vec<_> = (lo..end)
+                .step_by(chunk)
+                .map(|a| sc.spawn(move || render(a, (a + chunk).min(end))))
+                .collect();
+            (handles, end)
+        };
+        let (mut round, mut end) = spawn_round(0);
+        while !round.is_empty() {
+            let (next, next_end) = spawn_round(end);
+            for h in round {
+                let part = h
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("rendering panicked")))?;
+                w.write_all(&part)?;
+            }
+            (round, end) = (next, next_end);
+        }
+        Ok(())
+    })
+}
+
 /// Renders `flows` as compact JSON objects, one per line, each line ending
-/// with `sep` except the last, in order. Chunks are rendered on all cores.
+/// with `sep` except the last, in order, on all cores.
 fn write_flow_lines(
     flows: &[FlowRecord],
     c: &Correlated,
@@ -446,72 +501,33 @@ fn write_flow_lines(
     sep: &[u8],
     w: &mut impl Write,
 ) -> io::Result<()> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let n = flows.len();
-    let render = |lo: usize, hi: usize| -> io::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity((hi - lo) * 640);
-        for (k, f) in flows.iter().enumerate().take(hi).skip(lo) {
-            let extras = LineExtras {
-                record,
-                taps: taps.and_then(|t| t.per_flow.get(k)),
-            };
-            write_flow(&mut out, f, &c.label(f), extras)?;
-            if k + 1 < n {
-                out.extend_from_slice(sep);
-            }
-        }
-        Ok(out)
-    };
-    let mut lo = 0;
-    while lo < n {
-        let round_end = (lo + threads * RENDER_CHUNK).min(n);
-        let parts: Vec<io::Result<Vec<u8>>> = std::thread::scope(|sc| {
-            let handles: Vec<_> = (lo..round_end)
-                .step_by(RENDER_CHUNK)
-                .map(|a| {
-                    let b = (a + RENDER_CHUNK).min(round_end);
-                    sc.spawn(move || render(a, b))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(io::Error::other("render panicked")))
-                })
-                .collect()
-        });
-        for p in parts {
-            w.write_all(&p?)?;
-        }
-        lo = round_end;
-    }
-    Ok(())
+    write_parallel(flows, sep, w, |out, k, f| {
+        let extras = LineExtras {
+            record,
+            taps: taps.and_then(|t| t.per_flow.get(k)),
+        };
+        write_flow(out, f, &c.label(f), extras)
+    })
 }
 
 /// Writes `items` as a JSON array, one compact element per line.
-fn write_lines<T: Serialize>(w: &mut impl Write, items: &[T]) -> io::Result<()> {
+fn write_lines<T: Serialize + Sync>(w: &mut impl Write, items: &[T]) -> io::Result<()> {
     write_lines_with(w, items, |out, v| Ok(serde_json::to_writer(out, v)?))
 }
 
-/// [`write_lines`] with each element written into a buffer by `element`.
-fn write_lines_with<T>(
+/// [`write_lines`] with each element written into a buffer by `element`,
+/// on all cores.
+fn write_lines_with<T: Sync>(
     w: &mut impl Write,
     items: &[T],
-    mut element: impl FnMut(&mut Vec<u8>, &T) -> io::Result<()>,
+    element: impl Fn(&mut Vec<u8>, &T) -> io::Result<()> + Sync,
 ) -> io::Result<()> {
     if items.is_empty() {
         return w.write_all(b"[]");
     }
     w.write_all(b"[\n")?;
-    let mut out = Vec::new();
-    for (k, v) in items.iter().enumerate() {
-        out.clear();
-        element(&mut out, v)?;
-        out.extend_from_slice(if k + 1 < items.len() { b",\n" } else { b"\n" });
-        w.write_all(&out)?;
-    }
-    w.write_all(b"]")
+    write_parallel(items, b",\n", w, |out, _, v| element(out, v))?;
+    w.write_all(b"\n]")
 }
 
 /// Writes the whole report as one JSON object, laid out one record per
@@ -524,15 +540,13 @@ pub fn write_json(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     w.write_all(b",\n\"stats\":")?;
     serde_json::to_writer(&mut w, &stats_json(&a.stats, a.flows.len()))?;
     w.write_all(b",\n\"handoffs\":")?;
-    write_lines(
-        &mut w,
-        &c.handoffs.iter().map(JsonHandoff::new).collect::<Vec<_>>(),
-    )?;
+    write_lines_with(&mut w, &c.handoffs, |out, h| {
+        Ok(serde_json::to_writer(out, &JsonHandoff::new(h))?)
+    })?;
     w.write_all(b",\n\"endpoints\":")?;
-    write_lines(
-        &mut w,
-        &c.endpoints.iter().map(endpoint_json).collect::<Vec<_>>(),
-    )?;
+    write_lines_with(&mut w, &c.endpoints, |out, e| {
+        Ok(serde_json::to_writer(out, &endpoint_json(e))?)
+    })?;
     w.write_all(b",\n\"flows\":")?;
     if a.flows.is_empty() {
         w.write_all(b"[]")?;
@@ -542,10 +556,9 @@ pub fn write_json(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
         w.write_all(b"\n]")?;
     }
     w.write_all(b",\n\"findings\":")?;
-    write_lines(
-        &mut w,
-        &c.findings.iter().map(finding_json).collect::<Vec<_>>(),
-    )?;
+    write_lines_with(&mut w, &c.findings, |out, f| {
+        Ok(serde_json::to_writer(out, &finding_json(f))?)
+    })?;
     w.write_all(b",\n\"verdicts\":")?;
     write_lines_with(&mut w, &a.verdicts, |out, v| write_verdict(out, v, None))?;
     if let Some(t) = &a.taps {
