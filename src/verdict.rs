@@ -447,6 +447,33 @@ struct HostProfile {
 /// Profiles of the servers that answered, looked up by address.
 type HostProfiles = HashMap<IpAddr, HostProfile>;
 
+/// The profiles of the hosts answering in `flows`, and the capture's end
+/// (the latest flow timestamp), counted on all cores.
+fn host_profiles_and_end(flows: &[FlowRecord]) -> (HostProfiles, Ts) {
+    let parts = on_parts(flows, |_, part| {
+        let end = part.iter().map(|f| f.last_ts).max().unwrap_or(0);
+        (host_profiles(part), end)
+    });
+    let mut all = HostProfiles::new();
+    let mut capture_end = 0;
+    for (hosts, end) in parts {
+        capture_end = capture_end.max(end);
+        if all.is_empty() {
+            all = hosts;
+            continue;
+        }
+        for (ip, h) in hosts {
+            let into = all.entry(ip).or_default();
+            for (a, b) in into.ttls.0.iter_mut().zip(h.ttls.0) {
+                *a |= b;
+            }
+            into.ip_id_zero += h.ip_id_zero;
+            into.ip_id_nonzero += h.ip_id_nonzero;
+        }
+    }
+    (all, capture_end)
+}
+
 fn host_profiles(flows: &[FlowRecord]) -> HostProfiles {
     let mut hosts = HostProfiles::new();
     for f in flows {
@@ -908,8 +935,7 @@ fn blocked_fix(f: &Finding, policy: Option<&Policy>) -> Fix {
 /// by the host), `None` inconclusive (mid-stream, capture cut) or one-way
 /// UDP that one tap cannot confirm. Same index as `flows`.
 pub fn flow_outcomes(flows: &[FlowRecord], c: &Correlated) -> Vec<Option<bool>> {
-    let capture_end = flows.iter().map(|f| f.last_ts).max().unwrap_or(0);
-    let hosts = host_profiles(flows);
+    let (hosts, capture_end) = host_profiles_and_end(flows);
     let outcome = |f: &FlowRecord| match flow_attempt(f, c, &hosts, capture_end).result {
         AttemptResult::Working => Some(true),
         AttemptResult::Failed { .. } => Some(false),
@@ -1264,12 +1290,13 @@ pub fn evaluate(
     policy: Option<&Policy>,
     taps: Option<&TapView>,
 ) -> Verdicts {
+    let (hosts, capture_end) = host_profiles_and_end(flows);
     let judge = Judge {
         c,
         policy,
         taps,
-        hosts: host_profiles(flows),
-        capture_end: flows.iter().map(|f| f.last_ts).max().unwrap_or(0),
+        hosts,
+        capture_end,
     };
     let capture_end = judge.capture_end;
     let mut tally = judge.tally(0);
@@ -1323,13 +1350,21 @@ pub fn evaluate(
     // Which (client, server, proto, port) with a failure ever worked (only
     // those: a set of every working key would cost memory per flow).
     let failed_keys: HashSet<AttemptKey> = failed.iter().map(|a| a.key()).collect();
-    let worked: HashSet<AttemptKey> = flows
-        .iter()
-        .enumerate()
-        .filter(|&(k, _)| tally.worked(k))
-        .map(|(_, f)| (f.client, f.server, f.proto, f.server_port))
-        .filter(|k| failed_keys.contains(k))
-        .collect();
+    let worked: HashSet<AttemptKey> = if failed_keys.is_empty() {
+        HashSet::new()
+    } else {
+        on_parts(flows, |offset, part| {
+            part.iter()
+                .enumerate()
+                .filter(|&(k, _)| tally.worked(offset + k))
+                .map(|(_, f)| (f.client, f.server, f.proto, f.server_port))
+                .filter(|k| failed_keys.contains(k))
+                .collect::<Vec<_>>()
+        })
+        .into_iter()
+        .flatten()
+        .collect()
+    };
 
     // Findings: failures per (kind, server, proto, port).
     let mut failures: BTreeMap<(&'static str, IpAddr, u8, u16), Vec<&Attempt>> = BTreeMap::new();

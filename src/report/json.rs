@@ -454,8 +454,9 @@ fn write_parallel<T: Sync>(
     let n = items.len();
     let chunk = n.div_ceil(threads).clamp(1, RENDER_CHUNK);
     let element = &element;
-    let render = move |lo: usize, hi: usize| -> io::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity((hi - lo) * RENDER_BYTES_GUESS);
+    let render = move |lo: usize, hi: usize, mut out: Vec<u8>| -> io::Result<Vec<u8>> {
+        out.clear();
+        out.reserve((hi - lo) * RENDER_BYTES_GUESS);
         for (k, item) in items.iter().enumerate().take(hi).skip(lo) {
             element(&mut out, k, item)?;
             if k + 1 < n {
@@ -465,25 +466,32 @@ fn write_parallel<T: Sync>(
         Ok(out)
     };
     if n <= chunk {
-        return w.write_all(&render(0, n)?);
+        return w.write_all(&render(0, n, Vec::new())?);
     }
+    // Written parts' buffers are handed to later chunks: fresh multi-MB
+    // buffers cost a page fault per 4 KiB each time.
+    let mut spare: Vec<Vec<u8>> = Vec::new();
     std::thread::scope(|sc| {
-        let spawn_round = |lo: usize| {
+        let spawn_round = |lo: usize, spare: &mut Vec<Vec<u8>>| {
             let end = (lo + threads * chunk).min(n);
             let handles: Vec<_> = (lo..end)
                 .step_by(chunk)
-                .map(|a| sc.spawn(move || render(a, (a + chunk).min(end))))
+                .map(|a| {
+                    let buf = spare.pop().unwrap_or_default();
+                    sc.spawn(move || render(a, (a + chunk).min(end), buf))
+                })
                 .collect();
             (handles, end)
         };
-        let (mut round, mut end) = spawn_round(0);
+        let (mut round, mut end) = spawn_round(0, &mut spare);
         while !round.is_empty() {
-            let (next, next_end) = spawn_round(end);
+            let (next, next_end) = spawn_round(end, &mut spare);
             for h in round {
                 let part = h
                     .join()
                     .unwrap_or_else(|_| Err(io::Error::other("rendering panicked")))?;
                 w.write_all(&part)?;
+                spare.push(part);
             }
             (round, end) = (next, next_end);
         }
