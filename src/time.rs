@@ -34,6 +34,33 @@ impl Rfc3339 {
     }
 }
 
+impl Rfc3339 {
+    /// [`Rfc3339::bytes`], reusing the date and time of day of the last
+    /// second formatted on this thread: records are written in time order,
+    /// thousands of them within one second.
+    pub fn bytes_cached(self) -> [u8; 27] {
+        thread_local! {
+            static LAST: std::cell::Cell<(u64, [u8; 27])> =
+                const { std::cell::Cell::new((u64::MAX, [0; 27])) };
+        }
+        let secs = self.0 / 1_000_000_000;
+        LAST.with(|last| {
+            let (s, mut b) = last.get();
+            if s != secs {
+                b = self.bytes();
+                last.set((secs, b));
+                return b;
+            }
+            let mut micros = ((self.0 % 1_000_000_000) / 1_000) as u32;
+            for k in (20..26).rev() {
+                b[k] = b'0' + (micros % 10) as u8;
+                micros /= 10;
+            }
+            b
+        })
+    }
+}
+
 impl std::fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let b = self.bytes();
@@ -71,6 +98,21 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cached_bytes_equal_bytes_in_any_order() {
+        let mut ts: Ts = 1_704_067_199_999_999_000;
+        let mut seen = Vec::new();
+        for k in 0..20_000u64 {
+            // Steps within a second, across seconds, days and back again.
+            ts += (k * 7919) % 1_300_000_000;
+            seen.push(ts);
+            assert_eq!(Rfc3339(ts).bytes_cached(), Rfc3339(ts).bytes(), "{ts}");
+        }
+        for &t in seen.iter().rev().step_by(7) {
+            assert_eq!(Rfc3339(t).bytes_cached(), Rfc3339(t).bytes(), "{t}");
+        }
+    }
 
     #[test]
     fn formats_epoch_and_known_dates() {

@@ -45,6 +45,17 @@ impl JsonBuf<'_> {
         self.raw(b"\":");
     }
 
+    /// `,"name":` for a member that is known to follow another (no look at
+    /// the previous byte).
+    #[inline(always)]
+    fn more(&mut self, name: &str) {
+        debug_assert!(!matches!(self.0.last(), Some(b'{' | b'[') | None));
+        self.0.reserve(name.len() + 4);
+        self.raw(b",\"");
+        self.raw(name.as_bytes());
+        self.raw(b"\":");
+    }
+
     /// One of this module's own fixed names (protocol, state, end reason):
     /// plain ASCII that never needs escaping.
     #[inline(always)]
@@ -172,7 +183,7 @@ impl JsonBuf<'_> {
     #[inline]
     fn ts(&mut self, ts: crate::Ts) {
         self.0.push(b'"');
-        self.raw(&Rfc3339(ts).bytes());
+        self.raw(&Rfc3339(ts).bytes_cached());
         self.0.push(b'"');
     }
 
@@ -211,68 +222,68 @@ pub(super) fn write_flow(
     }
     j.key("proto");
     j.name(proto_name(f.proto));
-    j.key("client");
+    j.more("client");
     j.ip(&f.client)?;
-    j.key("client_port");
+    j.more("client_port");
     j.uint(f.client_port);
-    j.key("server");
+    j.more("server");
     j.ip(&f.server)?;
-    j.key("server_port");
+    j.more("server_port");
     j.uint(f.server_port);
-    j.key("first_ts");
+    j.more("first_ts");
     j.ts(f.first_ts);
-    j.key("last_ts");
+    j.more("last_ts");
     j.ts(f.last_ts);
     write_label(&mut j, label)?;
     if let Some(app) = f.app.as_deref() {
-        j.key("app");
+        j.more("app");
         j.open(b'{');
         j.key("detail");
         j.opt_str(app.detail.as_deref())?;
-        j.key("rfc1006");
+        j.more("rfc1006");
         match &app.rfc1006 {
             Some(r) => serde_json::to_writer(&mut *j.0, &serde_json::to_value(r)?)?,
             None => j.null(),
         }
-        j.key("service");
+        j.more("service");
         j.str(app.service)?;
         j.close(b'}');
     }
-    j.key("state");
+    j.more("state");
     j.name(f.state.as_str());
-    j.key("history");
+    j.more("history");
     j.str(f.history.as_str())?;
-    j.key("syn_retries");
+    j.more("syn_retries");
     j.uint(f.syn_retries);
-    j.key("syn_gaps_ms");
+    j.more("syn_gaps_ms");
     j.array(f.syn_gaps_us.iter(), |j, g| j.f64(*g as f64 / 1000.0))?;
-    j.key("packets");
+    j.more("packets");
     j.pair(f.packets);
-    j.key("bytes");
+    j.more("bytes");
     j.pair(f.bytes);
-    j.key("payload_bytes");
+    j.more("payload_bytes");
     j.pair(f.payload_bytes);
-    j.key("responder_ttl");
+    j.more("responder_ttl");
     j.opt_uint(f.responder_ttl);
-    j.key("responder_ip_id");
+    j.more("responder_ip_id");
     j.opt_uint(f.responder_ip_id);
-    j.key("icmp_errors");
+    j.more("icmp_errors");
     j.array(f.icmp.iter(), write_icmp)?;
-    j.key("icmp_error_count");
+    j.more("icmp_error_count");
     j.uint(f.icmp_count);
-    j.key("rpc");
+    j.more("rpc");
     match f.rpc.as_deref() {
         Some(r) => write_rpc(&mut j, r)?,
         None => j.null(),
     }
-    j.key("end");
+    j.more("end");
     j.name(end_name(f.end));
     if let Some(seen) = extras.taps {
-        j.key("taps");
+        j.more("taps");
         j.open(b'{');
         j.key("inside");
         j.opt_pair(seen[0]);
-        j.key("outside");
+        j.more("outside");
         j.opt_pair(seen[1]);
         j.close(b'}');
     }
@@ -325,15 +336,15 @@ pub(super) fn write_verdict(
 
 /// `service` through `handoff`.
 fn write_label(j: &mut JsonBuf<'_>, label: &FlowLabel) -> io::Result<()> {
-    j.key("service");
+    j.more("service");
     j.str(label.service)?;
-    j.key("identified_by");
+    j.more("identified_by");
     j.str(label.identified_by)?;
     if let Some(p) = label.port_mismatch {
-        j.key("port_service_mismatch");
+        j.more("port_service_mismatch");
         j.str(p)?;
     }
-    j.key("interface");
+    j.more("interface");
     match &label.interface {
         Some(i) => {
             j.open(b'{');
@@ -342,7 +353,7 @@ fn write_label(j: &mut JsonBuf<'_>, label: &FlowLabel) -> io::Result<()> {
         }
         None => j.null(),
     }
-    j.key("handoff");
+    j.more("handoff");
     match &label.handoff {
         Some(h) => write_handoff(j, h)?,
         None => j.null(),
