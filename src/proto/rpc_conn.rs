@@ -126,6 +126,107 @@ struct Calls {
     summary: RpcSummary,
 }
 
+/// What deciding to pass over a large PDU needs, copied out of [`Calls`]
+/// after every PDU that reaches it, so that the segments of large calls
+/// (most of a DCE/RPC connection's bytes) are decided from the prefetched
+/// head of [`RpcConnection`] without touching the call state's heap data.
+#[derive(Debug, Default)]
+struct PassGate {
+    /// The bound contexts whose calls may matter: (id, interface kind).
+    watch: [(u16, Watched); 4],
+    watched: u8,
+    /// More such contexts than `watch` holds: ask [`Calls`].
+    overflow: bool,
+    /// Endpoint-mapper calls awaiting their response.
+    epm_in_flight: u8,
+    /// PDUs passed over here, and the requests among them (added to the
+    /// summary's counts).
+    passed_pdus: u64,
+    passed_requests: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Watched {
+    #[default]
+    Epm,
+    Emsmdb,
+}
+
+impl PassGate {
+    /// Copies what [`Calls::passes_over`] looks at from `calls`.
+    fn refresh(&mut self, calls: &Calls) {
+        self.watched = 0;
+        self.overflow = false;
+        for c in &calls.contexts {
+            let kind = if c.interface.uuid == UUID_EPM {
+                Watched::Epm
+            } else if c.interface.uuid == UUID_EMSMDB {
+                Watched::Emsmdb
+            } else {
+                continue;
+            };
+            match self.watch.get_mut(usize::from(self.watched)) {
+                Some(slot) => {
+                    *slot = (c.id, kind);
+                    self.watched += 1;
+                }
+                None => {
+                    self.overflow = true;
+                    break;
+                }
+            }
+        }
+        let epm = calls.in_flight.iter().filter(|c| c.epm.is_some()).count();
+        self.epm_in_flight = u8::try_from(epm).unwrap_or(u8::MAX);
+    }
+
+    /// [`Calls::passes_over`]'s answer when this gate knows it (`None`: ask
+    /// the call state). Counts what it passes over.
+    #[inline]
+    fn passes_over(&mut self, d: usize, h: &CoHeader, head: &[u8], ctx: &ConnCtx) -> Option<bool> {
+        if head.len() < 24 {
+            return Some(false);
+        }
+        let pass = match h.ptype {
+            PacketType::Request if d == 0 => {
+                // Without a bind, a call to TCP 135 is taken to be the
+                // endpoint mapper's: that is for the call state to say.
+                if self.overflow || ctx.server_port == 135 {
+                    return None;
+                }
+                let b = |at: usize| [head[at], head[at + 1]];
+                let (ctx_id, opnum) = if h.little_endian() {
+                    (u16::from_le_bytes(b(20)), u16::from_le_bytes(b(22)))
+                } else {
+                    (u16::from_be_bytes(b(20)), u16::from_be_bytes(b(22)))
+                };
+                let watched = &self.watch[..usize::from(self.watched).min(self.watch.len())];
+                !watched.iter().any(|&(id, kind)| {
+                    id == ctx_id
+                        && match kind {
+                            Watched::Epm => matches!(opnum, OPNUM_EPT_MAP | OPNUM_EPT_LOOKUP),
+                            Watched::Emsmdb => opnum == OPNUM_REGISTER_PUSH,
+                        }
+                })
+            }
+            PacketType::Response if d == 1 => {
+                if self.epm_in_flight > 0 {
+                    return None;
+                }
+                true
+            }
+            _ => return Some(false),
+        };
+        if pass {
+            self.passed_pdus += 1;
+            if d == 0 && h.first_frag() {
+                self.passed_requests += 1;
+            }
+        }
+        Some(pass)
+    }
+}
+
 /// DCE/RPC state of one TCP connection.
 ///
 /// Laid out in the order a segment reads it (`repr(C)`): `skip` and the
@@ -138,13 +239,14 @@ pub struct RpcConnection {
     /// Bytes still to pass over, per direction: the rest of a large PDU
     /// whose contents do not matter (see [`deliver`]).
     skip: [usize; 2],
+    gate: PassGate,
     streams: [StreamReassembler; 2],
     framers: [PduFramer; 2],
     calls: Calls,
 }
 
 /// The bytes at the start of an [`RpcConnection`] that every segment reads
-/// (`skip` and the streams; the framers and the call state only at PDU
+/// (`skip`, the pass-over gate and the streams; the framers and the call state only at PDU
 /// boundaries), for prefetching.
 pub const HOT_BYTES: usize = std::mem::offset_of!(RpcConnection, framers);
 
@@ -174,6 +276,7 @@ impl RpcConnection {
             ],
             framers: [PduFramer::new(FRAMER_BUFFER), PduFramer::new(FRAMER_BUFFER)],
             skip: [0; 2],
+            gate: PassGate::default(),
             calls: Calls {
                 reassemblers: [
                     CallReassembler::new(MAX_CALL_BYTES, MAX_CALLS),
@@ -207,6 +310,7 @@ impl RpcConnection {
             streams,
             framers,
             skip,
+            gate,
             calls,
         } = self;
         let framer = &mut framers[d];
@@ -218,7 +322,7 @@ impl RpcConnection {
             *skip -= data.len();
             return;
         }
-        let mut emit = |c: Chunk<'_>| deliver(framer, skip, calls, d, c, ctx, events);
+        let mut emit = |c: Chunk<'_>| deliver(framer, skip, gate, calls, d, c, ctx, events);
         streams[d].push(seq, data, fin && missing == 0, &mut emit);
         if missing > 0 {
             // The snaplen cut this segment: what follows it is a hole.
@@ -233,17 +337,20 @@ impl RpcConnection {
                 streams,
                 framers,
                 skip,
+                gate,
                 calls,
             } = self;
             let framer = &mut framers[d];
             let skip = &mut skip[d];
-            let mut emit = |c: Chunk<'_>| deliver(framer, skip, calls, d, c, ctx, events);
+            let mut emit = |c: Chunk<'_>| deliver(framer, skip, gate, calls, d, c, ctx, events);
             streams[d].flush(&mut emit);
         }
     }
 
     pub fn summary(&self) -> RpcSummary {
         let mut s = self.calls.summary.clone();
+        s.pdus += self.gate.passed_pdus;
+        s.requests += self.gate.passed_requests;
         for f in &self.framers {
             let st = f.stats();
             s.resyncs += st.resyncs;
@@ -263,6 +370,7 @@ impl RpcConnection {
 fn deliver(
     framer: &mut PduFramer,
     skip: &mut usize,
+    gate: &mut PassGate,
     calls: &mut Calls,
     d: usize,
     chunk: Chunk<'_>,
@@ -285,10 +393,15 @@ fn deliver(
                     if bytes.len() >= len {
                         let (pdu, rest) = bytes.split_at(len);
                         calls.on_pdu(d, pdu, ctx, events);
+                        gate.refresh(calls);
                         bytes = rest;
                         continue;
                     }
-                    if calls.passes_over(d, &h, bytes, ctx) {
+                    let pass = match gate.passes_over(d, &h, bytes, ctx) {
+                        Some(pass) => pass,
+                        None => calls.passes_over(d, &h, bytes, ctx),
+                    };
+                    if pass {
                         *skip = len - bytes.len();
                         bytes = &[];
                     }
@@ -299,6 +412,7 @@ fn deliver(
                 framer.push(bytes);
                 while let Some(pdu) = framer.next_pdu() {
                     calls.on_pdu(d, pdu, ctx, events);
+                    gate.refresh(calls);
                 }
             }
         }
@@ -675,5 +789,128 @@ impl EpmAnswerEvent {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    /// The first 24 bytes of a request (ptype 0) or response (ptype 2) whose
+    /// fragment is far longer than what is at hand.
+    fn head(ptype: u8, le: bool, call_id: u32, ctx_id: u16, opnum: u16) -> Vec<u8> {
+        let mut b = vec![5, 0, ptype, 3, if le { 0x10 } else { 0 }, 0, 0, 0];
+        let u16b = |v: u16| if le { v.to_le_bytes() } else { v.to_be_bytes() };
+        let u32b = |v: u32| if le { v.to_le_bytes() } else { v.to_be_bytes() };
+        b.extend(u16b(5000));
+        b.extend(u16b(0));
+        b.extend(u32b(call_id));
+        b.extend(u32b(4976));
+        b.extend(u16b(ctx_id));
+        b.extend(u16b(opnum));
+        b
+    }
+
+    fn context(id: u16, uuid: Uuid) -> Context {
+        Context {
+            id,
+            interface: InterfaceId {
+                uuid,
+                major: 1,
+                minor: 0,
+            },
+            ndr64: false,
+        }
+    }
+
+    /// Whatever the gate answers must be what the call state answers (and
+    /// count the same), and it answers the common cases itself.
+    #[test]
+    fn pass_gate_agrees_with_the_call_state() {
+        let other = Uuid::from_fields(0x1234_5678, 1, 2, [3, 4, 5, 6, 7, 8, 9, 10]);
+        let layouts: Vec<Vec<Context>> = vec![
+            vec![],
+            vec![context(0, other)],
+            vec![
+                context(0, UUID_EPM),
+                context(1, UUID_EMSMDB),
+                context(2, other),
+            ],
+            // More watched contexts than the gate holds.
+            (0..6).map(|i| context(i, UUID_EMSMDB)).collect(),
+        ];
+        let epm_call = InFlight {
+            call_id: 7,
+            opnum: OPNUM_EPT_MAP,
+            ndr64: false,
+            epm: Some(EpmQuery {
+                operation: EpmOperation::EptMap,
+                inquiry_type: None,
+                requested: None,
+                first_call: true,
+            }),
+        };
+        let (mut decided, mut kept) = (0, 0);
+        for contexts in &layouts {
+            for in_flight in [vec![], vec![epm_call]] {
+                for port in [135, 6001] {
+                    let ctx = ConnCtx {
+                        ts: 0,
+                        client: Ipv4Addr::new(192, 0, 2, 1).into(),
+                        client_port: 50000,
+                        server: Ipv4Addr::new(198, 51, 100, 2).into(),
+                        server_port: port,
+                    };
+                    let mut calls = Calls {
+                        contexts: contexts.clone(),
+                        in_flight: in_flight.clone(),
+                        ..Calls::default()
+                    };
+                    let mut gate = PassGate::default();
+                    gate.refresh(&calls);
+                    for (ptype, d) in [(0u8, 0usize), (2, 1), (0, 1), (2, 0)] {
+                        for le in [true, false] {
+                            for ctx_id in 0..4 {
+                                for opnum in
+                                    [0, OPNUM_EPT_LOOKUP, OPNUM_EPT_MAP, OPNUM_REGISTER_PUSH]
+                                {
+                                    for call_id in [7, 8] {
+                                        let b = head(ptype, le, call_id, ctx_id, opnum);
+                                        let h = parse_header(&b).unwrap();
+                                        let before = (gate.passed_pdus, gate.passed_requests);
+                                        let Some(g) = gate.passes_over(d, &h, &b, &ctx) else {
+                                            continue;
+                                        };
+                                        decided += 1;
+                                        kept += usize::from(!g);
+                                        let (p, r) = (calls.summary.pdus, calls.summary.requests);
+                                        assert_eq!(
+                                            g,
+                                            calls.passes_over(d, &h, &b, &ctx),
+                                            "ptype {ptype} dir {d} ctx {ctx_id} opnum {opnum} port {port} contexts {contexts:?}"
+                                        );
+                                        assert_eq!(
+                                            (
+                                                gate.passed_pdus - before.0,
+                                                gate.passed_requests - before.1
+                                            ),
+                                            (calls.summary.pdus - p, calls.summary.requests - r)
+                                        );
+                                        // Too short a head is never passed over.
+                                        assert_eq!(
+                                            gate.passes_over(d, &h, &b[..20], &ctx),
+                                            Some(false)
+                                        );
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(decided > 1000, "the gate decided only {decided} cases");
+        assert!(kept > 50 && decided - kept > 50, "kept {kept} of {decided}");
     }
 }
