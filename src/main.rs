@@ -296,7 +296,7 @@ enum Reader {
     /// exflow's own zero-copy pcap/pcapng reader (fast, exact error offsets);
     /// regular files are mapped into memory
     Native,
-    /// The native reader through read() into buffers, never mapping a file:
+    /// the native reader through read() into buffers, never mapping a file:
     /// for a file another program may truncate while exflow reads it
     Read,
     /// libpcap, through the pcap crate (for cross-checking)
