@@ -145,11 +145,49 @@ struct PassGate {
     passed_requests: u64,
 }
 
+/// The interfaces some of whose calls exflow reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum Watched {
     #[default]
     Epm,
     Emsmdb,
+}
+
+impl Watched {
+    fn of(uuid: &Uuid) -> Option<Watched> {
+        if *uuid == UUID_EPM {
+            Some(Watched::Epm)
+        } else if *uuid == UUID_EMSMDB {
+            Some(Watched::Emsmdb)
+        } else {
+            None
+        }
+    }
+
+    /// Calls whose stub matters: endpoint-mapper lookups (and their
+    /// answers), EMSMDB push registrations.
+    fn wants(self, opnum: u16) -> bool {
+        match self {
+            Watched::Epm => matches!(opnum, OPNUM_EPT_MAP | OPNUM_EPT_LOOKUP),
+            Watched::Emsmdb => opnum == OPNUM_REGISTER_PUSH,
+        }
+    }
+}
+
+/// A call to a context's interface whose stub matters.
+fn stub_matters(c: &Context, opnum: u16) -> bool {
+    Watched::of(&c.interface.uuid).is_some_and(|w| w.wants(opnum))
+}
+
+/// The context id and opnum of a request PDU from its first 24 bytes.
+fn request_ids(h: &CoHeader, head: &[u8]) -> Option<(u16, u16)> {
+    let b = |at: usize| Some([*head.get(at)?, *head.get(at + 1)?]);
+    let (c, o) = (b(20)?, b(22)?);
+    Some(if h.little_endian() {
+        (u16::from_le_bytes(c), u16::from_le_bytes(o))
+    } else {
+        (u16::from_be_bytes(c), u16::from_be_bytes(o))
+    })
 }
 
 impl PassGate {
@@ -158,11 +196,7 @@ impl PassGate {
         self.watched = 0;
         self.overflow = false;
         for c in &calls.contexts {
-            let kind = if c.interface.uuid == UUID_EPM {
-                Watched::Epm
-            } else if c.interface.uuid == UUID_EMSMDB {
-                Watched::Emsmdb
-            } else {
+            let Some(kind) = Watched::of(&c.interface.uuid) else {
                 continue;
             };
             match self.watch.get_mut(usize::from(self.watched)) {
@@ -194,20 +228,11 @@ impl PassGate {
                 if self.overflow || ctx.server_port == 135 {
                     return None;
                 }
-                let b = |at: usize| [head[at], head[at + 1]];
-                let (ctx_id, opnum) = if h.little_endian() {
-                    (u16::from_le_bytes(b(20)), u16::from_le_bytes(b(22)))
-                } else {
-                    (u16::from_be_bytes(b(20)), u16::from_be_bytes(b(22)))
-                };
+                let (ctx_id, opnum) = request_ids(h, head)?;
                 let watched = &self.watch[..usize::from(self.watched).min(self.watch.len())];
-                !watched.iter().any(|&(id, kind)| {
-                    id == ctx_id
-                        && match kind {
-                            Watched::Epm => matches!(opnum, OPNUM_EPT_MAP | OPNUM_EPT_LOOKUP),
-                            Watched::Emsmdb => opnum == OPNUM_REGISTER_PUSH,
-                        }
-                })
+                !watched
+                    .iter()
+                    .any(|&(id, kind)| id == ctx_id && kind.wants(opnum))
             }
             PacketType::Response if d == 1 => {
                 if self.epm_in_flight > 0 {
@@ -502,23 +527,13 @@ impl Calls {
         if head.len() < 24 {
             return false;
         }
-        let le = h.little_endian();
-        let u16_at = |at: usize| {
-            let b = [head[at], head[at + 1]];
-            if le {
-                u16::from_le_bytes(b)
-            } else {
-                u16::from_be_bytes(b)
-            }
-        };
         let wanted = match h.ptype {
             PacketType::Request if d == 0 => {
-                let (ctx_id, opnum) = (u16_at(20), u16_at(22));
-                self.context(ctx_id, ctx).is_some_and(|c| {
-                    (c.interface.uuid == UUID_EPM
-                        && matches!(opnum, OPNUM_EPT_MAP | OPNUM_EPT_LOOKUP))
-                        || (c.interface.uuid == UUID_EMSMDB && opnum == OPNUM_REGISTER_PUSH)
-                })
+                let Some((ctx_id, opnum)) = request_ids(h, head) else {
+                    return false;
+                };
+                self.context(ctx_id, ctx)
+                    .is_some_and(|c| stub_matters(&c, opnum))
             }
             PacketType::Response if d == 1 => self
                 .in_flight
@@ -541,11 +556,9 @@ impl Calls {
     /// else is counted from its header alone (no copy of its stub).
     fn wants_stub(&self, d: usize, pdu: &CoPdu<'_>, ctx: &ConnCtx) -> bool {
         match &pdu.body {
-            CoBody::Request(r) if d == 0 => self.context(r.context_id, ctx).is_some_and(|c| {
-                (c.interface.uuid == UUID_EPM
-                    && matches!(r.opnum, OPNUM_EPT_MAP | OPNUM_EPT_LOOKUP))
-                    || (c.interface.uuid == UUID_EMSMDB && r.opnum == OPNUM_REGISTER_PUSH)
-            }),
+            CoBody::Request(r) if d == 0 => self
+                .context(r.context_id, ctx)
+                .is_some_and(|c| stub_matters(&c, r.opnum)),
             CoBody::Response(_) if d == 1 => self
                 .in_flight
                 .iter()
