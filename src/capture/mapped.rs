@@ -87,10 +87,11 @@ impl MappedFile {
     }
 
     /// The file's size, asked again when a read reaches the size known so
-    /// far (a capture still being written grows).
+    /// far (a capture still being written grows; one cut shorter is then
+    /// not mapped past its new end).
     pub(crate) fn len_at_least(&mut self, end: u64) -> io::Result<u64> {
         if end > self.len {
-            self.len = self.file.metadata()?.len().max(self.len);
+            self.len = self.file.metadata()?.len();
         }
         Ok(self.len)
     }
