@@ -45,10 +45,11 @@ pub fn recognize_tcp(client_first: &[u8], server_first: &[u8]) -> Option<Recogni
     if let Some(r) = tcp_binary(client_first, true) {
         return Some(r);
     }
-    if let Some(r) = server_banner(client_first, server_first) {
+    let (client, server) = (Text::of(client_first), Text::of(server_first));
+    if let Some(r) = server_banner(client, server) {
         return Some(r);
     }
-    if let Some(r) = client_text(client_first, server_first) {
+    if let Some(r) = client_text(client, server) {
         return Some(r);
     }
     if let Some(r) = tcp_binary(server_first, false) {
@@ -211,9 +212,28 @@ fn first_line(b: &[u8]) -> Option<&[u8]> {
     Some(line.strip_suffix(b"\r").unwrap_or(line))
 }
 
-/// The first line, complete or not (banners are matched on their start).
-fn line_prefix(b: &[u8]) -> &[u8] {
-    first_line(b).unwrap_or(b)
+/// A first payload and its first line, searched for once: every text
+/// check wants the line, and a payload without a newline (most binary
+/// ones) is scanned to its end by the search.
+#[derive(Clone, Copy)]
+struct Text<'a> {
+    bytes: &'a [u8],
+    /// [`first_line`] of `bytes`.
+    line: Option<&'a [u8]>,
+}
+
+impl<'a> Text<'a> {
+    fn of(bytes: &'a [u8]) -> Self {
+        Text {
+            bytes,
+            line: first_line(bytes),
+        }
+    }
+
+    /// The first line, complete or not (banners are matched on their start).
+    fn prefix(&self) -> &'a [u8] {
+        self.line.unwrap_or(self.bytes)
+    }
 }
 
 /// A detail string from printable ASCII (no spaces), else `None`.
@@ -536,66 +556,68 @@ fn nbss_session_request(b: &[u8]) -> bool {
 // ---------------------------------------------------------------------------
 // Text protocols
 
-fn server_banner(client: &[u8], server: &[u8]) -> Option<Recognized> {
-    let line = line_prefix(server);
+fn server_banner(client: Text, server: Text) -> Option<Recognized> {
+    let line = server.prefix();
     if line.starts_with(b"ncacn_http/1.0") {
         return Some(Recognized::new("rpc-over-http", None));
     }
     if (line.starts_with(b"220 ") || line.starts_with(b"220-"))
-        && (contains_ci(line, b"SMTP") || smtp_ehlo(client).is_some())
+        && (contains_ci(line, b"SMTP") || smtp_ehlo(client.line).is_some())
     {
-        let host = smtp_ehlo(client)
+        let host = smtp_ehlo(client.line)
             .filter(|h| !h.is_empty())
             .or_else(|| detail(first_word(&line[4..])));
         return Some(Recognized::new("smtp", host));
     }
-    if line.starts_with(b"+OK") && first_line(server).is_some() {
+    if line.starts_with(b"+OK") && server.line.is_some() {
         return Some(Recognized::new("pop3", None));
     }
     if (line.starts_with(b"* OK") || line.starts_with(b"* PREAUTH")) && contains_ci(line, b"IMAP") {
         return Some(Recognized::new("imap", None));
     }
     if (line.starts_with(b"200 ") || line.starts_with(b"201 "))
-        && (contains_ci(line, b"NNTP") || contains_ci(line, b"news") || nntp_command(client))
+        && (contains_ci(line, b"NNTP") || contains_ci(line, b"news") || nntp_command(client.line))
     {
         return Some(Recognized::new("nntp", None));
     }
     None
 }
 
-fn client_text(client: &[u8], server: &[u8]) -> Option<Recognized> {
+fn client_text(client: Text, server: Text) -> Option<Recognized> {
     if let Some(r) = http_request(client) {
         return Some(r);
     }
-    let server_line = line_prefix(server);
-    if server.is_empty() || server_line.starts_with(b"220") {
-        if let Some(host) = smtp_ehlo(client) {
+    let server_line = server.prefix();
+    let no_server = server.bytes.is_empty();
+    if no_server || server_line.starts_with(b"220") {
+        if let Some(host) = smtp_ehlo(client.line) {
             return Some(Recognized::new(
                 "smtp",
                 Some(host).filter(|h| !h.is_empty()),
             ));
         }
     }
-    if (server.is_empty() || server_line.starts_with(b"+OK") || server_line.starts_with(b"-ERR"))
-        && pop3_command(client)
+    if (no_server || server_line.starts_with(b"+OK") || server_line.starts_with(b"-ERR"))
+        && pop3_command(client.line)
     {
         return Some(Recognized::new("pop3", None));
     }
-    if (server.is_empty() || server_line.starts_with(b"* ")) && imap_command(client) {
+    if (no_server || server_line.starts_with(b"* ")) && imap_command(client.line) {
         return Some(Recognized::new("imap", None));
     }
-    if (server.is_empty() || server_line.starts_with(b"200 ") || server_line.starts_with(b"201 "))
-        && nntp_command(client)
+    if (no_server || server_line.starts_with(b"200 ") || server_line.starts_with(b"201 "))
+        && nntp_command(client.line)
     {
         return Some(Recognized::new("nntp", None));
     }
     None
 }
 
-/// `EHLO host` / `HELO host` (complete line): `Some(host)`, the host empty
-/// when it is not printable; `None` when the line is not EHLO / HELO.
-fn smtp_ehlo(client: &[u8]) -> Option<String> {
-    let line = first_line(client)?;
+/// `EHLO host` / `HELO host` (complete first `line`): `Some(host)`, the
+/// host empty when it is not printable; `None` when the line is not EHLO /
+/// HELO.
+fn smtp_ehlo(line: Option<&[u8]>) -> Option<String> {
+    let line = line?;
     if !(starts_with_ci(line, b"EHLO ") || starts_with_ci(line, b"HELO ")) {
         return None;
     }
@@ -603,8 +625,8 @@ fn smtp_ehlo(client: &[u8]) -> Option<String> {
     Some(detail(host).unwrap_or_default())
 }
 
-fn pop3_command(client: &[u8]) -> bool {
-    let Some(line) = first_line(client) else {
+fn pop3_command(line: Option<&[u8]>) -> bool {
+    let Some(line) = line else {
         return false;
     };
     let word = first_word(line);
@@ -617,8 +639,8 @@ fn pop3_command(client: &[u8]) -> bool {
     }
 }
 
-fn imap_command(client: &[u8]) -> bool {
-    let Some(line) = first_line(client) else {
+fn imap_command(line: Option<&[u8]>) -> bool {
+    let Some(line) = line else {
         return false;
     };
     let Some(sp) = memchr::memchr(b' ', line) else {
@@ -640,8 +662,8 @@ fn imap_command(client: &[u8]) -> bool {
 
 /// NNTP client commands. A bare `LIST` is POP3 too, so `LIST` counts only
 /// with an NNTP keyword.
-fn nntp_command(client: &[u8]) -> bool {
-    let Some(line) = first_line(client) else {
+fn nntp_command(line: Option<&[u8]>) -> bool {
+    let Some(line) = line else {
         return false;
     };
     if starts_with_ci(line, b"MODE READER") || starts_with_ci(line, b"MODE STREAM") {
@@ -694,8 +716,8 @@ const HTTP_METHODS: &[&[u8]] = &[
 /// `METHOD target HTTP/1.x` with a complete request line. Detail: Host.
 /// `/rpc/rpcproxy.dll` (any case; also in an absolute URI) and the RPC_IN_DATA
 /// / RPC_OUT_DATA methods, which exist only for it, mean RPC over HTTP.
-fn http_request(client: &[u8]) -> Option<Recognized> {
-    let line = first_line(client)?;
+fn http_request(client: Text) -> Option<Recognized> {
+    let line = client.line?;
     let sp1 = line.iter().position(|&c| c == b' ')?;
     let method = &line[..sp1];
     if !HTTP_METHODS.contains(&method) {
@@ -726,6 +748,7 @@ fn http_request(client: &[u8]) -> Option<Recognized> {
         || method == b"RPC_IN_DATA"
         || method == b"RPC_OUT_DATA";
     let host = client
+        .bytes
         .split(|&c| c == b'\n')
         .skip(1)
         .find(|l| starts_with_ci(l, b"host:"))
