@@ -424,7 +424,7 @@ pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) 
         }
         next_same.insert(key, h.ts);
         let candidates = by_endpoint
-            .get(&handoff_key(h))
+            .get(&follow_key(h))
             .map(Vec::as_slice)
             .unwrap_or(&[]);
         h.outcome = follow_up(h.ts, end, h.client, flows, candidates);
@@ -515,21 +515,31 @@ fn handoff_key(h: &Handoff) -> EndpointKey {
     (h.server, flow_proto(h.transport), h.port)
 }
 
-/// The flows (indices, in report order) at each endpoint some hand-off
-/// names; flows elsewhere are never a hand-off's follow-up.
+/// A hand-off's endpoint (server, proto, port) and its client: only that
+/// client's flows there can follow it up.
+type FollowKey = (IpAddr, u8, u16, IpAddr);
+
+fn follow_key(h: &Handoff) -> FollowKey {
+    (h.server, flow_proto(h.transport), h.port, h.client)
+}
+
+/// The flows (indices, in report order) of each client at each endpoint a
+/// hand-off to that client names; other flows are never a hand-off's
+/// follow-up. (Per client: with one list per endpoint, every hand-off
+/// scanned every client's flows there.)
 fn flows_at_handoff_endpoints(
     flows: &[FlowRecord],
     handoffs: &[Handoff],
-) -> HashMap<EndpointKey, Vec<usize>> {
-    let mut by_endpoint: HashMap<EndpointKey, Vec<usize>> = handoffs
+) -> HashMap<FollowKey, Vec<usize>> {
+    let mut by_endpoint: HashMap<FollowKey, Vec<usize>> = handoffs
         .iter()
-        .map(|h| (handoff_key(h), Vec::new()))
+        .map(|h| (follow_key(h), Vec::new()))
         .collect();
     if by_endpoint.is_empty() {
         return by_endpoint;
     }
     for (i, f) in flows.iter().enumerate() {
-        if let Some(at) = by_endpoint.get_mut(&(f.server, f.proto, f.server_port)) {
+        if let Some(at) = by_endpoint.get_mut(&(f.server, f.proto, f.server_port, f.client)) {
             at.push(i);
         }
     }
