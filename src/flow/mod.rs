@@ -257,6 +257,25 @@ pub enum AppState {
     Label(Box<AppLabel>),
 }
 
+impl AppState {
+    /// Where the boxed state lives, and whether it is a parser's (a label
+    /// is not parsed further), for prefetching.
+    pub(crate) fn state_ptr(&self) -> (*const u8, bool) {
+        match self {
+            AppState::Rpc(rpc) => (
+                (&**rpc as *const crate::proto::rpc_conn::RpcConnection).cast(),
+                true,
+            ),
+            AppState::RpcCl(cl) => (
+                (&**cl as *const crate::proto::rpc_cl::RpcClFlow).cast(),
+                true,
+            ),
+            AppState::Rfc1006(r) => ((&**r as *const Rfc1006Flow).cast(), true),
+            AppState::Label(l) => ((&**l as *const AppLabel).cast(), false),
+        }
+    }
+}
+
 impl AppLabel {
     /// A label from a payload recognizer's answer.
     pub fn recognized(r: crate::proto::recognize::Recognized) -> AppLabel {

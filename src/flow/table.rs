@@ -94,7 +94,6 @@ use crate::packet::{FiveTuple, IcmpMeta, Packet, QuotedFlow, Transport, PROTO_TC
 use crate::proto::dcerpc::{looks_like_dcerpc, looks_like_dcerpc_cl};
 use crate::proto::recognize::{recognize_tcp, recognize_udp};
 use crate::proto::rfc1006::{looks_like_tpkt, Rfc1006Conn};
-use crate::proto::rpc_cl::RpcClFlow;
 use crate::proto::rpc_conn::{ConnCtx, RpcConnection};
 use crate::Ts;
 
@@ -704,12 +703,7 @@ impl FlowTable {
         out.reserve(self.live);
         let mut order = std::mem::take(&mut self.doomed);
         for c in 0..CLASSES {
-            order.clear();
-            let mut i = self.lists[c].head;
-            while i != NIL {
-                order.push(i);
-                i = self.links[i as usize].next;
-            }
+            self.list_prefix(c, |_| true, &mut order);
             for (k, &i) in order.iter().enumerate() {
                 self.prefetch_ending(&order, k);
                 let link = self.links[i as usize];
@@ -1185,13 +1179,10 @@ impl FlowTable {
                 }
             }
         }
-        let state: *const u8 = match self.slab.get(i as usize).and_then(|f| f.app.as_ref()) {
-            Some(AppState::Rpc(rpc)) => (&**rpc as *const RpcConnection).cast(),
-            Some(AppState::Rfc1006(r)) => (&**r as *const Rfc1006Flow).cast(),
-            Some(AppState::RpcCl(cl)) => (&**cl as *const RpcClFlow).cast(),
-            Some(AppState::Label(_)) | None => return,
-        };
-        crate::prefetch::bytes(state, APP_PREFETCH_BYTES);
+        let app = self.slab.get(i as usize).and_then(|f| f.app.as_ref());
+        if let Some((state, true)) = app.map(AppState::state_ptr) {
+            crate::prefetch::bytes(state, APP_PREFETCH_BYTES);
+        }
     }
 
     /// Remove expired flows (their list prefixes) as of `now`.
@@ -1204,24 +1195,34 @@ impl FlowTable {
     /// loaded ([`FlowTable::prefetch_ending`]).
     fn sweep(&mut self, now: Ts, out: &mut Vec<FlowRecord>) {
         for c in 0..CLASSES {
-            let expired = |t: &Self, i: u32| {
-                i != NIL && now.saturating_sub(t.links[i as usize].activity) > t.timeouts[c]
-            };
-            if !expired(self, self.lists[c].head) {
+            let timeout = self.timeouts[c];
+            let stale = |l: &Link| now.saturating_sub(l.activity) > timeout;
+            // Most calls (one per new flow) end nothing: the head tells.
+            if !self
+                .links
+                .get(self.lists[c].head as usize)
+                .is_some_and(stale)
+            {
                 continue;
             }
             let mut doomed = std::mem::take(&mut self.doomed);
-            doomed.clear();
-            let mut i = self.lists[c].head;
-            while expired(self, i) {
-                doomed.push(i);
-                i = self.links[i as usize].next;
-            }
+            self.list_prefix(c, stale, &mut doomed);
             for (k, &i) in doomed.iter().enumerate() {
                 self.prefetch_ending(&doomed, k);
                 self.remove(i, FlowEnd::IdleTimeout, out);
             }
             self.doomed = doomed;
+        }
+    }
+
+    /// The slots of `class`'s list from its head, for as long as `take`
+    /// holds of their links, into `into` (cleared first).
+    fn list_prefix(&self, class: usize, take: impl Fn(&Link) -> bool, into: &mut Vec<u32>) {
+        into.clear();
+        let mut i = self.lists[class].head;
+        while let Some(l) = self.links.get(i as usize).filter(|l| take(l)) {
+            into.push(i);
+            i = l.next;
         }
     }
 
@@ -1242,14 +1243,9 @@ impl FlowTable {
             .and_then(|&j| self.slab.get(j as usize))
         {
             self.index.prefetch(f.tuple().symmetric_hash());
-            let state: *const u8 = match &f.app {
-                Some(AppState::Rpc(rpc)) => (&**rpc as *const RpcConnection).cast(),
-                Some(AppState::Rfc1006(r)) => (&**r as *const Rfc1006Flow).cast(),
-                Some(AppState::RpcCl(cl)) => (&**cl as *const RpcClFlow).cast(),
-                Some(AppState::Label(l)) => (&**l as *const super::AppLabel).cast(),
-                None => return,
-            };
-            crate::prefetch::line(state);
+            if let Some((state, _)) = f.app.as_ref().map(AppState::state_ptr) {
+                crate::prefetch::line(state);
+            }
         }
     }
 
