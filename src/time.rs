@@ -36,21 +36,29 @@ impl Rfc3339 {
 
 impl Rfc3339 {
     /// [`Rfc3339::bytes`], reusing the date and time of day of the last
-    /// second formatted on this thread: records are written in time order,
-    /// thousands of them within one second.
+    /// two seconds formatted on this thread: records are written in time
+    /// order, thousands of them within one second.
     pub fn bytes_cached(self) -> [u8; 27] {
+        // The two seconds formatted last: a flow's first and last
+        // timestamps often fall in different seconds, and they alternate.
+        type Entry = (u64, [u8; 27]);
         thread_local! {
-            static LAST: std::cell::Cell<(u64, [u8; 27])> =
-                const { std::cell::Cell::new((u64::MAX, [0; 27])) };
+            static LAST: std::cell::Cell<[Entry; 2]> =
+                const { std::cell::Cell::new([(u64::MAX, [0; 27]); 2]) };
         }
         let secs = self.0 / 1_000_000_000;
         LAST.with(|last| {
-            let (s, mut b) = last.get();
-            if s != secs {
-                b = self.bytes();
-                last.set((secs, b));
+            let [recent, older] = last.get();
+            let mut b = if recent.0 == secs {
+                recent.1
+            } else if older.0 == secs {
+                last.set([older, recent]);
+                older.1
+            } else {
+                let b = self.bytes();
+                last.set([(secs, b), recent]);
                 return b;
-            }
+            };
             let mut micros = ((self.0 % 1_000_000_000) / 1_000) as u32;
             for k in (20..26).rev() {
                 b[k] = b'0' + (micros % 10) as u8;

@@ -104,6 +104,11 @@ impl HistoryStr {
         h
     }
 
+    /// The letters as bytes (ASCII only).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+
     pub fn as_str(&self) -> &str {
         // Only ASCII bytes are ever stored.
         std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")

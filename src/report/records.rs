@@ -16,6 +16,99 @@ use crate::proto::rpc_conn::{BoundInterface, RpcSummary};
 use crate::time::Rfc3339;
 use crate::verdict::Verdict;
 
+/// `"name":`, with a comma before it unless it opens its object: one
+/// constant-length copy (the name is a literal).
+macro_rules! key {
+    ($j:expr, $name:literal) => {
+        $j.key_literal(concat!("\"", $name, "\":").as_bytes())
+    };
+}
+
+/// `,"name":` for a member that follows another.
+macro_rules! more {
+    ($j:expr, $name:literal) => {
+        $j.more_literal(concat!(",\"", $name, "\":").as_bytes())
+    };
+}
+
+/// "00" to "99", two bytes each.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Digits in the decimal form of `v`.
+#[inline(always)]
+fn decimal_len(v: u64) -> usize {
+    v.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+/// Writes the `n` = [`decimal_len`]`(v)` digits of `v` at `dst[at..at + n]`.
+#[inline(always)]
+fn write_decimal<const N: usize>(dst: &mut [u8; N], at: usize, n: usize, mut v: u64) {
+    let mut end = at + n;
+    while v >= 100 {
+        let r = (v % 100) as usize * 2;
+        v /= 100;
+        end -= 2;
+        dst[end] = DIGIT_PAIRS[r];
+        dst[end + 1] = DIGIT_PAIRS[r + 1];
+    }
+    if v >= 10 {
+        let r = v as usize * 2;
+        dst[end - 2] = DIGIT_PAIRS[r];
+        dst[end - 1] = DIGIT_PAIRS[r + 1];
+    } else {
+        dst[end - 1] = b'0' + v as u8;
+    }
+}
+
+/// Appends the first `n` bytes of `buf`, copying all `N` of them (one
+/// fixed-size move instead of a `memmove` call for a variable length;
+/// measured) into spare capacity and keeping `n`.
+#[inline(always)]
+fn push_prefix<const N: usize>(out: &mut Vec<u8>, buf: &[u8; N], n: usize) {
+    assert!(n <= N);
+    out.reserve(N);
+    let len = out.len();
+    // SAFETY: `reserve(N)` leaves at least `N` bytes of spare capacity
+    // after `len`, which the copy fills (from a `[u8; N]` that cannot
+    // overlap the vector); the new length `len + n <= len + N` only
+    // covers written bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(buf.as_ptr(), out.as_mut_ptr().add(len), N);
+        out.set_len(len + n);
+    }
+}
+
+/// Appends `v` in decimal, as itoa and serde_json write it.
+#[inline(always)]
+fn push_decimal(out: &mut Vec<u8>, v: u64) {
+    let n = decimal_len(v);
+    let mut buf = [0u8; 20];
+    write_decimal(&mut buf, 0, n, v);
+    push_prefix(out, &buf, n);
+}
+
+/// Appends the dotted quad `a.b.c.d` (as `Ipv4Addr`'s `Display`).
+#[inline]
+fn push_ipv4(out: &mut Vec<u8>, octets: [u8; 4]) {
+    let mut buf = [0u8; 16];
+    let mut at = 0;
+    for (k, o) in octets.into_iter().enumerate() {
+        if k > 0 {
+            buf[at] = b'.';
+            at += 1;
+        }
+        let n = decimal_len(u64::from(o));
+        write_decimal(&mut buf, at, n, u64::from(o));
+        at += n;
+    }
+    push_prefix(out, &buf, at);
+}
+
 /// Compact JSON appended to a byte buffer. Commas are placed by looking at
 /// the previous byte: none right after an opening `{` or `[`.
 pub(super) struct JsonBuf<'a>(pub &'a mut Vec<u8>);
@@ -34,26 +127,20 @@ impl JsonBuf<'_> {
         }
     }
 
-    /// `"name":` (names are plain ASCII literals). Inlined so each copy
-    /// has a constant length.
+    /// `"name":` after a separating comma if one is due: `quoted` is
+    /// `"name":` itself, built by [`key!`] at compile time.
     #[inline(always)]
-    fn key(&mut self, name: &str) {
+    fn key_literal(&mut self, quoted: &'static [u8]) {
         self.separate();
-        self.0.reserve(name.len() + 3);
-        self.0.push(b'"');
-        self.raw(name.as_bytes());
-        self.raw(b"\":");
+        self.raw(quoted);
     }
 
     /// `,"name":` for a member that is known to follow another (no look at
-    /// the previous byte).
+    /// the previous byte), built by [`more!`] at compile time.
     #[inline(always)]
-    fn more(&mut self, name: &str) {
+    fn more_literal(&mut self, comma_quoted: &'static [u8]) {
         debug_assert!(!matches!(self.0.last(), Some(b'{' | b'[') | None));
-        self.0.reserve(name.len() + 4);
-        self.raw(b",\"");
-        self.raw(name.as_bytes());
-        self.raw(b"\":");
+        self.raw(comma_quoted);
     }
 
     /// One of this module's own fixed names (protocol, state, end reason):
@@ -64,6 +151,20 @@ impl JsonBuf<'_> {
         self.0.push(b'"');
         self.raw(s.as_bytes());
         self.0.push(b'"');
+    }
+
+    /// ASCII bytes as a string (a flow's history letters): copied between
+    /// quotes unless a byte needs escaping, with no UTF-8 check.
+    #[inline]
+    fn ascii(&mut self, s: &[u8]) -> io::Result<()> {
+        if s.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
+            self.0.push(b'"');
+            self.raw(s);
+            self.0.push(b'"');
+            Ok(())
+        } else {
+            self.str(std::str::from_utf8(s).map_err(io::Error::other)?)
+        }
     }
 
     #[inline]
@@ -103,7 +204,7 @@ impl JsonBuf<'_> {
 
     #[inline]
     fn uint(&mut self, v: impl Into<u64>) {
-        self.raw(itoa::Buffer::new().format(v.into()).as_bytes());
+        push_decimal(self.0, v.into());
     }
 
     #[inline]
@@ -166,14 +267,7 @@ impl JsonBuf<'_> {
     fn ip(&mut self, ip: &IpAddr) -> io::Result<()> {
         self.0.push(b'"');
         match ip {
-            IpAddr::V4(a) => {
-                for (k, o) in a.octets().into_iter().enumerate() {
-                    if k > 0 {
-                        self.0.push(b'.');
-                    }
-                    self.uint(o);
-                }
-            }
+            IpAddr::V4(a) => push_ipv4(self.0, a.octets()),
             IpAddr::V6(a) => io::Write::write_fmt(&mut *self.0, format_args!("{a}"))?,
         }
         self.0.push(b'"');
@@ -217,73 +311,73 @@ pub(super) fn write_flow(
     let mut j = JsonBuf(out);
     j.open(b'{');
     if let Some(r) = extras.record {
-        j.key("record");
+        key!(j, "record");
         j.str(r)?;
     }
-    j.key("proto");
+    key!(j, "proto");
     j.name(proto_name(f.proto));
-    j.more("client");
+    more!(j, "client");
     j.ip(&f.client)?;
-    j.more("client_port");
+    more!(j, "client_port");
     j.uint(f.client_port);
-    j.more("server");
+    more!(j, "server");
     j.ip(&f.server)?;
-    j.more("server_port");
+    more!(j, "server_port");
     j.uint(f.server_port);
-    j.more("first_ts");
+    more!(j, "first_ts");
     j.ts(f.first_ts);
-    j.more("last_ts");
+    more!(j, "last_ts");
     j.ts(f.last_ts);
     write_label(&mut j, label)?;
     if let Some(app) = f.app.as_deref() {
-        j.more("app");
+        more!(j, "app");
         j.open(b'{');
-        j.key("detail");
+        key!(j, "detail");
         j.opt_str(app.detail.as_deref())?;
-        j.more("rfc1006");
+        more!(j, "rfc1006");
         match &app.rfc1006 {
             Some(r) => serde_json::to_writer(&mut *j.0, &serde_json::to_value(r)?)?,
             None => j.null(),
         }
-        j.more("service");
+        more!(j, "service");
         j.str(app.service)?;
         j.close(b'}');
     }
-    j.more("state");
+    more!(j, "state");
     j.name(f.state.as_str());
-    j.more("history");
-    j.str(f.history.as_str())?;
-    j.more("syn_retries");
+    more!(j, "history");
+    j.ascii(f.history.as_bytes())?;
+    more!(j, "syn_retries");
     j.uint(f.syn_retries);
-    j.more("syn_gaps_ms");
+    more!(j, "syn_gaps_ms");
     j.array(f.syn_gaps_us.iter(), |j, g| j.f64(*g as f64 / 1000.0))?;
-    j.more("packets");
+    more!(j, "packets");
     j.pair(f.packets);
-    j.more("bytes");
+    more!(j, "bytes");
     j.pair(f.bytes);
-    j.more("payload_bytes");
+    more!(j, "payload_bytes");
     j.pair(f.payload_bytes);
-    j.more("responder_ttl");
+    more!(j, "responder_ttl");
     j.opt_uint(f.responder_ttl);
-    j.more("responder_ip_id");
+    more!(j, "responder_ip_id");
     j.opt_uint(f.responder_ip_id);
-    j.more("icmp_errors");
+    more!(j, "icmp_errors");
     j.array(f.icmp.iter(), write_icmp)?;
-    j.more("icmp_error_count");
+    more!(j, "icmp_error_count");
     j.uint(f.icmp_count);
-    j.more("rpc");
+    more!(j, "rpc");
     match f.rpc.as_deref() {
         Some(r) => write_rpc(&mut j, r)?,
         None => j.null(),
     }
-    j.more("end");
+    more!(j, "end");
     j.name(end_name(f.end));
     if let Some(seen) = extras.taps {
-        j.more("taps");
+        more!(j, "taps");
         j.open(b'{');
-        j.key("inside");
+        key!(j, "inside");
         j.opt_pair(seen[0]);
-        j.more("outside");
+        more!(j, "outside");
         j.opt_pair(seen[1]);
         j.close(b'}');
     }
@@ -300,35 +394,35 @@ pub(super) fn write_verdict(
 ) -> io::Result<()> {
     let mut j = JsonBuf(out);
     j.open(b'{');
-    j.key("client_group");
+    key!(j, "client_group");
     j.str(&v.client_group)?;
-    j.key("clients");
+    key!(j, "clients");
     j.array(&v.clients, |j, c| j.ip(c))?;
-    j.key("failed");
+    key!(j, "failed");
     j.uint(v.failed);
-    j.key("first_ts");
+    key!(j, "first_ts");
     j.ts_if_set(v.first_ts);
-    j.key("last_ts");
+    key!(j, "last_ts");
     j.ts_if_set(v.last_ts);
-    j.key("policy");
+    key!(j, "policy");
     j.str(v.policy)?;
-    j.key("port");
+    key!(j, "port");
     j.uint(v.port);
-    j.key("proto");
+    key!(j, "proto");
     j.str(proto_name(v.proto))?;
     if let Some(r) = record {
-        j.key("record");
+        key!(j, "record");
         j.str(r)?;
     }
-    j.key("server");
+    key!(j, "server");
     j.ip(&v.server)?;
-    j.key("service");
+    key!(j, "service");
     j.str(v.service)?;
-    j.key("status");
+    key!(j, "status");
     j.str(v.status)?;
-    j.key("verdict");
+    key!(j, "verdict");
     j.str(v.verdict)?;
-    j.key("working");
+    key!(j, "working");
     j.uint(v.working);
     j.close(b'}');
     Ok(())
@@ -336,15 +430,15 @@ pub(super) fn write_verdict(
 
 /// `service` through `handoff`.
 fn write_label(j: &mut JsonBuf<'_>, label: &FlowLabel) -> io::Result<()> {
-    j.more("service");
+    more!(j, "service");
     j.str(label.service)?;
-    j.more("identified_by");
+    more!(j, "identified_by");
     j.str(label.identified_by)?;
     if let Some(p) = label.port_mismatch {
-        j.more("port_service_mismatch");
+        more!(j, "port_service_mismatch");
         j.str(p)?;
     }
-    j.more("interface");
+    more!(j, "interface");
     match &label.interface {
         Some(i) => {
             j.open(b'{');
@@ -353,7 +447,7 @@ fn write_label(j: &mut JsonBuf<'_>, label: &FlowLabel) -> io::Result<()> {
         }
         None => j.null(),
     }
-    j.more("handoff");
+    more!(j, "handoff");
     match &label.handoff {
         Some(h) => write_handoff(j, h)?,
         None => j.null(),
@@ -363,18 +457,18 @@ fn write_label(j: &mut JsonBuf<'_>, label: &FlowLabel) -> io::Result<()> {
 
 /// `"name", "uuid", "version"` of an interface (keys in sorted order).
 fn write_interface_members(j: &mut JsonBuf<'_>, i: &InterfaceId) -> io::Result<()> {
-    j.key("name");
+    key!(j, "name");
     j.opt_str(super::json::interface_name(i))?;
     write_uuid_version(j, i)
 }
 
 /// `"uuid", "version": "major.minor"` of an interface.
 fn write_uuid_version(j: &mut JsonBuf<'_>, i: &InterfaceId) -> io::Result<()> {
-    j.key("uuid");
+    key!(j, "uuid");
     j.0.push(b'"');
     io::Write::write_fmt(&mut *j.0, format_args!("{}", i.uuid))?;
     j.0.push(b'"');
-    j.key("version");
+    key!(j, "version");
     j.0.push(b'"');
     j.uint(i.major);
     j.0.push(b'.');
@@ -385,13 +479,13 @@ fn write_uuid_version(j: &mut JsonBuf<'_>, i: &InterfaceId) -> io::Result<()> {
 
 fn write_handoff(j: &mut JsonBuf<'_>, h: &HandoffRef) -> io::Result<()> {
     j.open(b'{');
-    j.key("client");
+    key!(j, "client");
     j.ip(&h.client)?;
-    j.key("latency_ms");
+    key!(j, "latency_ms");
     j.f64(super::json::ms(h.latency))?;
-    j.key("other_client");
+    key!(j, "other_client");
     j.bool(h.other_client);
-    j.key("ts");
+    key!(j, "ts");
     j.ts(h.ts);
     j.close(b'}');
     Ok(())
@@ -399,17 +493,17 @@ fn write_handoff(j: &mut JsonBuf<'_>, h: &HandoffRef) -> io::Result<()> {
 
 fn write_icmp(j: &mut JsonBuf<'_>, e: &IcmpEvidence) -> io::Result<()> {
     j.open(b'{');
-    j.key("ts");
+    key!(j, "ts");
     j.ts(e.ts);
-    j.key("sender");
+    key!(j, "sender");
     j.ip(&e.sender)?;
-    j.key("icmp_version");
+    key!(j, "icmp_version");
     j.uint(if e.v6 { 6u8 } else { 4 });
-    j.key("type");
+    key!(j, "type");
     j.uint(e.icmp_type);
-    j.key("code");
+    key!(j, "code");
     j.uint(e.code);
-    j.key("quotes_originator");
+    key!(j, "quotes_originator");
     j.bool(e.quotes_originator);
     j.close(b'}');
     Ok(())
@@ -418,33 +512,33 @@ fn write_icmp(j: &mut JsonBuf<'_>, e: &IcmpEvidence) -> io::Result<()> {
 /// A flow's `rpc` (keys in sorted order).
 fn write_rpc(j: &mut JsonBuf<'_>, r: &RpcSummary) -> io::Result<()> {
     j.open(b'{');
-    j.key("auth_level");
+    key!(j, "auth_level");
     j.opt_uint(r.auth_level);
-    j.key("auth_type");
+    key!(j, "auth_type");
     j.opt_uint(r.auth_type);
-    j.key("binds_rejected");
+    key!(j, "binds_rejected");
     j.uint(r.binds_rejected);
-    j.key("bytes_skipped");
+    key!(j, "bytes_skipped");
     j.uint(r.bytes_skipped);
-    j.key("encrypted");
+    key!(j, "encrypted");
     j.bool(r.encrypted);
-    j.key("epm_answers");
+    key!(j, "epm_answers");
     j.uint(r.epm_answers);
-    j.key("faults");
+    key!(j, "faults");
     j.uint(r.faults);
-    j.key("interfaces");
+    key!(j, "interfaces");
     j.array(&r.interfaces, write_bound)?;
-    j.key("malformed_pdus");
+    key!(j, "malformed_pdus");
     j.uint(r.malformed);
-    j.key("pdus");
+    key!(j, "pdus");
     j.uint(r.pdus);
-    j.key("registrations");
+    key!(j, "registrations");
     j.uint(r.registrations);
-    j.key("requests");
+    key!(j, "requests");
     j.uint(r.requests);
-    j.key("resyncs");
+    key!(j, "resyncs");
     j.uint(r.resyncs);
-    j.key("stream_gaps");
+    key!(j, "stream_gaps");
     j.uint(r.stream_gaps);
     j.close(b'}');
     Ok(())
@@ -453,12 +547,12 @@ fn write_rpc(j: &mut JsonBuf<'_>, r: &RpcSummary) -> io::Result<()> {
 /// An interface bound on a flow (`rpc.interfaces[]`, keys in sorted order).
 fn write_bound(j: &mut JsonBuf<'_>, b: &BoundInterface) -> io::Result<()> {
     j.open(b'{');
-    j.key("accepted");
+    key!(j, "accepted");
     j.bool(b.accepted);
     // `name` sorts before `transfer_syntax`, `uuid` and `version` after it.
-    j.key("name");
+    key!(j, "name");
     j.opt_str(super::json::interface_name(&b.interface))?;
-    j.key("transfer_syntax");
+    key!(j, "transfer_syntax");
     j.name(if b.ndr64 { "ndr64" } else { "ndr" });
     write_uuid_version(j, &b.interface)?;
     j.close(b'}');
@@ -518,13 +612,30 @@ mod tests {
         for v in [0.0, 0.001, 1.5, 3.0, 1e21, 123456.789] {
             assert_eq!(written(|j| j.f64(v)), serde_json::to_string(&v).unwrap());
         }
-        assert_eq!(
-            written(|j| {
-                j.uint(u64::MAX);
+        let mut numbers = vec![0, 9, 10, 99, 100, 101, 999, 1000, 65535, u64::MAX];
+        numbers.extend((0..20).map(|k| 10u64.pow(k)));
+        numbers.extend((1..20).map(|k| 10u64.pow(k) - 1));
+        numbers.extend((0..64).map(|k| 1u64 << k));
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            numbers.push(x >> (x % 64));
+        }
+        for v in numbers {
+            let out = written(|j| {
+                j.uint(v);
                 Ok(())
-            }),
-            u64::MAX.to_string()
-        );
+            });
+            assert_eq!(out, v.to_string());
+        }
+        for a in [0u8, 1, 9, 10, 99, 100, 199, 255] {
+            for b in [0u8, 7, 42, 250] {
+                let ip = IpAddr::V4(std::net::Ipv4Addr::new(a, b, 255 - a, b / 3));
+                assert_eq!(written(|j| j.ip(&ip)), serde_json::to_string(&ip).unwrap());
+            }
+        }
     }
 
     /// The verdict row as the report built it before (a `Value` object).
