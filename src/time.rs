@@ -41,31 +41,32 @@ impl Rfc3339 {
     pub fn bytes_cached(self) -> [u8; 27] {
         // The two seconds formatted last: a flow's first and last
         // timestamps often fall in different seconds, and they alternate.
-        type Entry = (u64, [u8; 27]);
         thread_local! {
-            static LAST: std::cell::Cell<[Entry; 2]> =
-                const { std::cell::Cell::new([(u64::MAX, [0; 27]); 2]) };
+            static LAST: std::cell::RefCell<[(u64, [u8; 27]); 2]> =
+                const { std::cell::RefCell::new([(u64::MAX, [0; 27]); 2]) };
         }
         let secs = self.0 / 1_000_000_000;
-        LAST.with(|last| {
-            let [recent, older] = last.get();
-            let mut b = if recent.0 == secs {
-                recent.1
-            } else if older.0 == secs {
-                last.set([older, recent]);
-                older.1
-            } else {
-                let b = self.bytes();
-                last.set([(secs, b), recent]);
-                return b;
-            };
-            let mut micros = ((self.0 % 1_000_000_000) / 1_000) as u32;
-            for k in (20..26).rev() {
-                b[k] = b'0' + (micros % 10) as u8;
-                micros /= 10;
+        let mut b = LAST.with(|last| {
+            let mut last = last.borrow_mut();
+            if last[0].0 != secs {
+                if last[1].0 == secs {
+                    last.swap(0, 1);
+                } else {
+                    last[1] = last[0];
+                    last[0] = (secs, self.bytes());
+                }
             }
-            b
-        })
+            last[0].1
+        });
+        let micros = ((self.0 % 1_000_000_000) / 1_000) as usize;
+        for (k, pair) in [micros / 10_000, micros / 100 % 100, micros % 100]
+            .into_iter()
+            .enumerate()
+        {
+            b[20 + 2 * k] = b'0' + (pair / 10) as u8;
+            b[21 + 2 * k] = b'0' + (pair % 10) as u8;
+        }
+        b
     }
 }
 

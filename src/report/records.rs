@@ -92,19 +92,38 @@ fn push_decimal(out: &mut Vec<u8>, v: u64) {
     push_prefix(out, &buf, n);
 }
 
-/// Appends the dotted quad `a.b.c.d` (as `Ipv4Addr`'s `Display`).
+/// Each octet's decimal digits (padded to 4 bytes) and their count.
+const OCTET_DIGITS: [([u8; 4], u8); 256] = {
+    let mut t = [([0u8; 4], 0u8); 256];
+    let mut o = 0;
+    while o < 256 {
+        t[o] = if o >= 100 {
+            ([b'0' + (o / 100) as u8, b'0' + (o / 10 % 10) as u8, b'0' + (o % 10) as u8, 0], 3)
+        } else if o >= 10 {
+            ([b'0' + (o / 10) as u8, b'0' + (o % 10) as u8, 0, 0], 2)
+        } else {
+            ([b'0' + o as u8, 0, 0, 0], 1)
+        };
+        o += 1;
+    }
+    t
+};
+
+/// Appends the dotted quad `a.b.c.d` (as `Ipv4Addr`'s `Display`): each
+/// octet is a 4-byte copy from [`OCTET_DIGITS`], advanced by its length.
 #[inline]
 fn push_ipv4(out: &mut Vec<u8>, octets: [u8; 4]) {
-    let mut buf = [0u8; 16];
+    // 4 octets of up to 3 digits, 3 dots, and room for the last 4-byte copy.
+    let mut buf = [0u8; 20];
     let mut at = 0;
     for (k, o) in octets.into_iter().enumerate() {
         if k > 0 {
             buf[at] = b'.';
             at += 1;
         }
-        let n = decimal_len(u64::from(o));
-        write_decimal(&mut buf, at, n, u64::from(o));
-        at += n;
+        let (digits, n) = OCTET_DIGITS[o as usize];
+        buf[at..at + 4].copy_from_slice(&digits);
+        at += n as usize;
     }
     push_prefix(out, &buf, at);
 }
