@@ -595,6 +595,76 @@ fn cap_evicts_least_recently_active() {
     assert_eq!(r.len(), 5);
 }
 
+/// Flows touched at the same clock are evicted in the order they were
+/// last touched, although touches within a list generation do not move
+/// them (the freeze sorts by touch order, not only by activity).
+#[test]
+fn cap_breaks_activity_ties_by_last_touch() {
+    let config = FlowConfig {
+        max_flows_per_shard: 3,
+        ..FlowConfig::default()
+    };
+    let p = [
+        tcp_on(0, 1, C2S, SYN, 1, 0),
+        tcp_on(0, 2, C2S, SYN, 1, 0),
+        tcp_on(0, 3, C2S, SYN, 1, 0),
+        tcp_on(5, 4, C2S, SYN, 1, 0), // evicts port 1 (freezes the list)
+        // Same clock (the older timestamps do not move it back); 3, then 2.
+        tcp_on(7, 3, C2S, SYN, 1, 0),
+        tcp_on(6, 2, C2S, SYN, 1, 0),
+        tcp_on(7, 4, C2S, SYN, 1, 0),
+        tcp_on(8, 5, C2S, SYN, 1, 0), // evicts 3: last touched before 2 and 4
+        tcp_on(8, 6, C2S, SYN, 1, 0), // evicts 2
+    ];
+    let (r, stats) = run_with(config, &p);
+    let evicted: Vec<_> = r
+        .iter()
+        .filter(|r| r.end == FlowEnd::Evicted)
+        .map(|r| r.client_port)
+        .collect();
+    assert_eq!(evicted, vec![1, 3, 2]);
+    assert_eq!(stats.flows_evicted, 3);
+}
+
+/// Expiry is exact across list generations: flows active again after a
+/// freeze leave the frozen part, the ones that were not expire on time.
+#[test]
+fn expiry_is_exact_across_freezes() {
+    // UDP: 120 s timeout. Ports 1..=4 start at 0 s.
+    let mut p = Vec::new();
+    for port in 1..=4u16 {
+        let mut u = udp(0, C2S, 10);
+        if let Transport::Udp(ref mut m) = u.transport {
+            m.sport = port;
+        }
+        p.push(u);
+    }
+    let on = |ts_ms: u64, port: u16| {
+        let mut u = udp(ts_ms, C2S, 10);
+        if let Transport::Udp(ref mut m) = u.transport {
+            m.sport = port;
+        }
+        u
+    };
+    p.push(on(60_000, 2)); // 2 and 4 active again at 60 s and 100 s
+    p.push(on(100_000, 4));
+    p.push(on(121_000, 9)); // a new flow sweeps: 1 and 3 are idle 121 s
+    p.push(on(170_000, 2)); // 2 kept alive (idle 110 s)
+    p.push(on(221_000, 8)); // 4 idle 121 s: gone; 2 idle 51 s: kept
+    let mut t = FlowTable::new(FlowConfig::default());
+    let mut out = Vec::new();
+    let mut ended_at = Vec::new();
+    for pkt in &p {
+        t.process(pkt, &[], &mut out);
+        ended_at.push(out.iter().map(|r| r.client_port).collect::<Vec<_>>());
+    }
+    assert_eq!(ended_at[6], vec![1, 3]);
+    assert_eq!(ended_at[7], vec![1, 3]);
+    assert_eq!(ended_at[8], vec![1, 3, 4]);
+    assert!(out.iter().all(|r| r.end == FlowEnd::IdleTimeout));
+    assert_eq!(t.len(), 3); // 2, 9 and 8
+}
+
 #[test]
 fn cap_expires_idle_flows_before_evicting() {
     let config = FlowConfig {
@@ -861,4 +931,85 @@ fn bench_process_throughput() {
     let secs = start.elapsed().as_secs_f64();
     println!("{:.1} Mpps ({:.0} ns/pkt)", n / secs / 1e6, secs * 1e9 / n);
     assert_eq!(t.len(), flows as usize);
+}
+
+/// The shard workers' per-packet work (decode, flow table) alone, on one
+/// thread over every frame of a real capture held in memory: no reader,
+/// no channels, no other thread to share the cores with. A steadier
+/// measure of a flow-table change than whole runs on a noisy machine:
+/// `EXFLOW_TABLE_BENCH=<capture> cargo test --release --lib
+/// bench_table_on_capture -- --ignored --nocapture`.
+#[test]
+#[ignore = "a benchmark: needs EXFLOW_TABLE_BENCH=<capture>"]
+fn bench_table_on_capture() {
+    use crate::capture::{FileSource, Source};
+    let Some(path) = std::env::var_os("EXFLOW_TABLE_BENCH") else {
+        eprintln!("set EXFLOW_TABLE_BENCH to a capture");
+        return;
+    };
+    let (mut source, _) = FileSource::open(&[path], None).expect("opening the capture");
+    let mut batches = Vec::new();
+    while let Some(b) = source.next_batch(4096) {
+        batches.push(b);
+    }
+    let shards = crate::pipeline::LOGICAL_SHARDS;
+    // (batch, frame, shard, hash) of every frame the reader would hash.
+    let mut work = Vec::new();
+    for (bi, b) in batches.iter().enumerate() {
+        for (fi, meta) in b.frames.iter().enumerate() {
+            if let Some(hash) = crate::packet::fast_flow_hash(meta.link, b.data(meta)) {
+                work.push((bi as u32, fi as u32, (hash % shards as u64) as usize, hash));
+            }
+        }
+    }
+    // As the workers do (pipeline.rs): the bucket 12 items ahead, the flow
+    // and frame 6 ahead, the parser state and list neighbours 3 ahead.
+    const AHEAD: usize = 6;
+    let no_payload = std::env::var_os("EXFLOW_TABLE_BENCH_NO_PAYLOAD").is_some();
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let mut tables: Vec<FlowTable> = (0..shards)
+            .map(|_| FlowTable::new(FlowConfig::default()))
+            .collect();
+        let mut out = Vec::new();
+        let mut packets = 0u64;
+        let start = std::time::Instant::now();
+        for (k, &(bi, fi, shard, hash)) in work.iter().enumerate() {
+            if let Some(&(_, _, s, h)) = work.get(k + 2 * AHEAD) {
+                tables[s].prefetch_index(h);
+            }
+            if let Some(&(_, _, s, h)) = work.get(k + AHEAD / 2) {
+                tables[s].prefetch_app(h);
+            }
+            if let Some(&(b2, f2, s, h)) = work.get(k + AHEAD) {
+                tables[s].prefetch_flow(h);
+                let b = &batches[b2 as usize];
+                let d = b.data(&b.frames[f2 as usize]);
+                crate::prefetch::bytes(d.as_ptr(), d.len().min(128));
+            }
+            let b = &batches[bi as usize];
+            let meta = &b.frames[fi as usize];
+            let data = b.data(meta);
+            let Ok(crate::packet::Decoded::Packet(pkt)) =
+                crate::packet::decode(meta.link, meta.ts, meta.orig_len, data)
+            else {
+                continue;
+            };
+            let payload = pkt
+                .payload()
+                .and_then(|p| data.get(p.offset as usize..(p.offset + p.len) as usize))
+                .unwrap_or(&[]);
+            let payload = if no_payload { &[][..] } else { payload };
+            tables[shard].process_hashed(&pkt, hash, payload, &mut out);
+            packets += 1;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        times.push(secs * 1e9 / packets as f64);
+        drop(tables);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "decode + flow table: {:.1} ns/pkt best, {:.1} median (3 rounds)",
+        times[0], times[1]
+    );
 }

@@ -98,7 +98,15 @@ const OCTET_DIGITS: [([u8; 4], u8); 256] = {
     let mut o = 0;
     while o < 256 {
         t[o] = if o >= 100 {
-            ([b'0' + (o / 100) as u8, b'0' + (o / 10 % 10) as u8, b'0' + (o % 10) as u8, 0], 3)
+            (
+                [
+                    b'0' + (o / 100) as u8,
+                    b'0' + (o / 10 % 10) as u8,
+                    b'0' + (o % 10) as u8,
+                    0,
+                ],
+                3,
+            )
         } else if o >= 10 {
             ([b'0' + (o / 10) as u8, b'0' + (o % 10) as u8, 0, 0], 2)
         } else {
