@@ -568,6 +568,15 @@ fn finish_reports_expired_flows_as_timed_out() {
 
 // ---- cap --------------------------------------------------------------------
 
+/// Client ports of the evicted flows, in the order they were evicted.
+fn evicted_ports(records: &[FlowRecord]) -> Vec<u16> {
+    records
+        .iter()
+        .filter(|r| r.end == FlowEnd::Evicted)
+        .map(|r| r.client_port)
+        .collect()
+}
+
 #[test]
 fn cap_evicts_least_recently_active() {
     let config = FlowConfig {
@@ -584,12 +593,7 @@ fn cap_evicts_least_recently_active() {
         tcp_on(6, 5, C2S, SYN, 1, 0), // evicts port 1
     ];
     let (r, stats) = run_with(config, &p);
-    let evicted: Vec<_> = r
-        .iter()
-        .filter(|r| r.end == FlowEnd::Evicted)
-        .map(|r| r.client_port)
-        .collect();
-    assert_eq!(evicted, vec![2, 1]);
+    assert_eq!(evicted_ports(&r), vec![2, 1]);
     assert_eq!(stats.flows_evicted, 2);
     assert_eq!(stats.peak_tracked, 3);
     assert_eq!(r.len(), 5);
@@ -617,12 +621,7 @@ fn cap_breaks_activity_ties_by_last_touch() {
         tcp_on(8, 6, C2S, SYN, 1, 0), // evicts 2
     ];
     let (r, stats) = run_with(config, &p);
-    let evicted: Vec<_> = r
-        .iter()
-        .filter(|r| r.end == FlowEnd::Evicted)
-        .map(|r| r.client_port)
-        .collect();
-    assert_eq!(evicted, vec![1, 3, 2]);
+    assert_eq!(evicted_ports(&r), vec![1, 3, 2]);
     assert_eq!(stats.flows_evicted, 3);
 }
 
