@@ -220,9 +220,39 @@ impl Correlated {
         })
     }
 
-    /// The hand-offs at `ids` (indices into `handoffs`).
-    fn handoffs_of<'a>(&'a self, ids: &'a [usize]) -> impl Iterator<Item = &'a Handoff> + 'a {
-        ids.iter().filter_map(|&i| self.handoffs.get(i))
+    /// The hand-off that labels `f` among `ids` (indices into `handoffs`
+    /// naming `f`'s endpoint, in answer order, so by time), all of whose
+    /// hand-offs that came before `f` answered the same side (`f`'s own
+    /// client, or only others): the latest one for an interface `f` bound,
+    /// else the latest; the first in answer order among those of the same
+    /// time. Searched from the end, since the latest is wanted: a busy
+    /// endpoint is named in thousands of answers to other clients.
+    fn latest_handoff(&self, ids: &[usize], f: &FlowRecord) -> Option<&Handoff> {
+        let at = |k: usize| ids.get(k).and_then(|&i| self.handoffs.get(i));
+        let before = ids.partition_point(|&i| {
+            self.handoffs
+                .get(i)
+                .is_some_and(|h| h.ts <= f.first_ts)
+        });
+        let latest = at(before.checked_sub(1)?)?.ts;
+        let bound = bound_interfaces(f);
+        if bound.clone().next().is_some() {
+            let mut best: Option<&Handoff> = None;
+            for k in (0..before).rev() {
+                let Some(h) = at(k) else { continue };
+                if best.is_some_and(|b| h.ts < b.ts) {
+                    break;
+                }
+                if bound.clone().any(|b| b.uuid == h.interface.uuid) {
+                    best = Some(h);
+                }
+            }
+            if best.is_some() {
+                return best;
+            }
+        }
+        // None for a bound interface: the first of the latest.
+        at(ids[..before].partition_point(|&i| self.handoffs.get(i).is_some_and(|h| h.ts < latest)))
     }
 
     /// The service label of `f` (computed on demand, so a million flows do
@@ -236,17 +266,17 @@ impl Correlated {
             .flatten();
         match named {
             Some(n) => {
-                // `label_flow` prefers a hand-off to the flow's own client:
-                // when one came before the flow, the best is among those
-                // (taken in the same order, so ties pick the same one).
-                if let Some(mine) = n.by_client.get(&f.client) {
-                    if self.handoffs_of(mine).any(|h| h.ts <= f.first_ts) {
-                        return label_flow(f, self.handoffs_of(mine), &n.advertised);
-                    }
-                }
-                label_flow(f, self.handoffs_of(&n.handoffs), &n.advertised)
+                // A hand-off to the flow's own client is preferred: when
+                // one came before the flow, the best is among those; else
+                // every earlier one answered another client.
+                let mine = n
+                    .by_client
+                    .get(&f.client)
+                    .and_then(|mine| self.latest_handoff(mine, f));
+                let best = mine.or_else(|| self.latest_handoff(&n.handoffs, f));
+                label_flow(f, best, &n.advertised)
             }
-            None => label_flow(f, std::iter::empty(), &[]),
+            None => label_flow(f, None, &[]),
         }
     }
 }
@@ -623,23 +653,11 @@ fn bound_interfaces(f: &FlowRecord) -> impl Iterator<Item = &InterfaceId> + Clon
         .map(|b| &b.interface)
 }
 
-/// `handoffs` and `advertised` are those naming this flow's server endpoint.
-fn label_flow<'a>(
-    f: &FlowRecord,
-    handoffs: impl Iterator<Item = &'a Handoff>,
-    advertised: &[InterfaceId],
-) -> FlowLabel {
+/// `best` is the hand-off naming this flow's server endpoint that labels
+/// it (see [`Correlated::latest_handoff`]); `advertised`, the interfaces
+/// advertised there.
+fn label_flow(f: &FlowRecord, best: Option<&Handoff>, advertised: &[InterfaceId]) -> FlowLabel {
     let bound = bound_interfaces(f);
-    // Hand-offs naming this endpoint before the flow began, latest first;
-    // one to this client, for an interface it then bound, is best (the
-    // first such in answer order).
-    let best = handoffs.filter(|h| h.ts <= f.first_ts).min_by_key(|h| {
-        (
-            h.client != f.client,
-            !bound.clone().any(|b| b.uuid == h.interface.uuid),
-            std::cmp::Reverse(h.ts),
-        )
-    });
     if let Some(h) = best {
         return FlowLabel {
             service: interface_service(&h.interface),
