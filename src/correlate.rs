@@ -229,11 +229,8 @@ impl Correlated {
     /// endpoint is named in thousands of answers to other clients.
     fn latest_handoff(&self, ids: &[usize], f: &FlowRecord) -> Option<&Handoff> {
         let at = |k: usize| ids.get(k).and_then(|&i| self.handoffs.get(i));
-        let before = ids.partition_point(|&i| {
-            self.handoffs
-                .get(i)
-                .is_some_and(|h| h.ts <= f.first_ts)
-        });
+        let before =
+            ids.partition_point(|&i| self.handoffs.get(i).is_some_and(|h| h.ts <= f.first_ts));
         let latest = at(before.checked_sub(1)?)?.ts;
         let bound = bound_interfaces(f);
         if bound.clone().next().is_some() {
@@ -734,5 +731,156 @@ fn label_flow(f: &FlowRecord, best: Option<&Handoff>, advertised: &[InterfaceId]
             interface: None,
             handoff: None,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{FlowEnd, HistoryStr};
+    use crate::proto::rpc_conn::{BoundInterface, RpcSummary};
+
+    fn interface(k: u8) -> InterfaceId {
+        InterfaceId {
+            uuid: crate::proto::dcerpc::Uuid([k; 16]),
+            major: 1,
+            minor: 0,
+        }
+    }
+
+    fn flow(client: IpAddr, server: IpAddr, port: u16, first_ts: Ts, bound: &[u8]) -> FlowRecord {
+        let rpc = (!bound.is_empty()).then(|| {
+            Box::new(RpcSummary {
+                interfaces: bound
+                    .iter()
+                    .map(|&k| BoundInterface {
+                        interface: interface(k),
+                        accepted: k % 3 != 0,
+                        ndr64: false,
+                    })
+                    .collect(),
+                ..RpcSummary::default()
+            })
+        });
+        FlowRecord {
+            proto: PROTO_TCP,
+            client,
+            client_port: 50000,
+            server,
+            server_port: port,
+            first_ts,
+            last_ts: first_ts,
+            state: ConnState::SF,
+            history: HistoryStr::new("ShADadFf"),
+            syn_retries: 0,
+            syn_gaps_us: Box::new([]),
+            packets: [4, 4],
+            bytes: [300, 300],
+            payload_bytes: [60, 60],
+            responder_ttl: None,
+            responder_ip_id: None,
+            icmp: Box::new([]),
+            icmp_count: 0,
+            rpc,
+            app: None,
+            end: FlowEnd::EndOfCapture,
+        }
+    }
+
+    /// The rule `label` had before it searched from the latest hand-off:
+    /// over the hand-offs naming the endpoint that came before the flow,
+    /// the first in answer order with the least (another client's, not for
+    /// a bound interface, earlier).
+    fn reference(c: &Correlated, f: &FlowRecord) -> Option<HandoffRef> {
+        let n = c.named_at.get(&(f.server, f.proto, f.server_port))?;
+        let mine: Vec<usize> = n.by_client.get(&f.client).cloned().unwrap_or_default();
+        let ids = if mine.iter().any(|&i| c.handoffs[i].ts <= f.first_ts) {
+            mine
+        } else {
+            n.handoffs.clone()
+        };
+        let h = ids
+            .iter()
+            .map(|&i| &c.handoffs[i])
+            .filter(|h| h.ts <= f.first_ts)
+            .min_by_key(|h| {
+                (
+                    h.client != f.client,
+                    !bound_interfaces(f).any(|b| b.uuid == h.interface.uuid),
+                    std::cmp::Reverse(h.ts),
+                )
+            })?;
+        Some(HandoffRef {
+            ts: h.ts,
+            client: h.client,
+            latency: f.first_ts - h.ts,
+            other_client: h.client != f.client,
+        })
+    }
+
+    #[test]
+    fn the_latest_handoff_search_picks_what_a_scan_of_every_handoff_picks() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut rand = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let server = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 10));
+        let client = |k: u64| IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1 + k as u8));
+        let mut compared = 0;
+        for _ in 0..300 {
+            // Answers in time order (several at one time), naming two
+            // ports, to three clients, for three interfaces.
+            let mut ts = 0;
+            let handoffs: Vec<Handoff> = (0..rand(40))
+                .map(|_| {
+                    ts += rand(3);
+                    Handoff {
+                        ts,
+                        client: client(rand(3)),
+                        server,
+                        mapper: server,
+                        transport: Transport::Tcp,
+                        port: 49152 + rand(2) as u16,
+                        interface: interface(1 + rand(3) as u8),
+                        operation: EpmOperation::EptMap,
+                        outcome: Outcome::NoAttempt,
+                        window_cut: false,
+                    }
+                })
+                .collect();
+            let mut named_at: HashMap<EndpointKey, NamedEndpoint> = HashMap::new();
+            for (i, h) in handoffs.iter().enumerate() {
+                let named = named_at.entry(handoff_key(h)).or_default();
+                named.handoffs.push(i);
+                named.by_client.entry(h.client).or_default().push(i);
+            }
+            let c = Correlated {
+                handoffs,
+                named_at,
+                ..Correlated::default()
+            };
+            for _ in 0..20 {
+                let bound: Vec<u8> = (0..rand(3)).map(|_| 1 + rand(4) as u8).collect();
+                let f = flow(
+                    client(rand(4)),
+                    server,
+                    49152 + rand(2) as u16,
+                    rand(ts + 2),
+                    &bound,
+                );
+                let want = reference(&c, &f);
+                let got = c.label(&f);
+                assert_eq!(got.handoff, want, "flow {f:?} among {:?}", c.handoffs);
+                if want.is_some() {
+                    assert_eq!(got.identified_by, "epm-handoff");
+                    compared += 1;
+                }
+            }
+        }
+        // Most cases found a hand-off, so the comparison says something.
+        assert!(compared > 3000, "only {compared} labelled by a hand-off");
     }
 }
