@@ -891,6 +891,21 @@ impl PduFramer {
         self.in_sync && self.buffered() == 0
     }
 
+    /// In sync, with the start of a PDU buffered (its header at least) but
+    /// not all of it: those bytes.
+    pub fn partial(&self) -> Option<&[u8]> {
+        let avail = &self.buf[self.start..];
+        (self.in_sync && avail.len() >= CO_HEADER_LEN).then_some(avail)
+    }
+
+    /// Forgets the [`PduFramer::partial`] PDU: the caller passes over the
+    /// rest of it. The framer is idle again (not counted as skipped: no
+    /// sync was lost).
+    pub fn pass_partial(&mut self) {
+        self.buf.clear();
+        self.start = 0;
+    }
+
     /// Append stream bytes. Drain with [`PduFramer::next_pdu`] after each
     /// push; if the buffer would exceed its bound, the oldest bytes are
     /// dropped (counted in `bytes_skipped`) and the framer resyncs.

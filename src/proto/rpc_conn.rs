@@ -439,6 +439,28 @@ fn deliver(
                     calls.on_pdu(d, pdu, ctx, events);
                     gate.refresh(calls);
                 }
+                // The framer holds the start of a PDU (a header cut by a
+                // segment boundary, or the start of one that mattered and
+                // then was followed by others): once its head is there, a
+                // PDU whose stub does not matter is passed over as above,
+                // and the framer is idle again. Else one cut header made
+                // the framer copy and parse every later PDU of the
+                // connection whole (PDU ends rarely meet segment ends).
+                let pass = framer.partial().and_then(|head| {
+                    let h = parse_header(head).ok()?;
+                    // (Longer than what is buffered, or the framer had
+                    // handed it out.)
+                    let rest = (h.frag_length as usize).checked_sub(head.len())?;
+                    let pass = match gate.passes_over(d, &h, head, ctx) {
+                        Some(pass) => pass,
+                        None => calls.passes_over(d, &h, head, ctx),
+                    };
+                    pass.then_some(rest)
+                });
+                if let Some(rest) = pass {
+                    *skip = rest;
+                    framer.pass_partial();
+                }
             }
         }
         Chunk::Gap { .. } => {
@@ -925,5 +947,73 @@ mod tests {
         }
         assert!(decided > 1000, "the gate decided only {decided} cases");
         assert!(kept > 50 && decided - kept > 50, "kept {kept} of {decided}");
+    }
+
+    /// One request of `frags` fragments of `frag_len` bytes (context 0,
+    /// which no bind names: nothing in it matters).
+    fn fragmented_request(call_id: u32, frags: usize, frag_len: u16) -> Vec<u8> {
+        let mut out = Vec::new();
+        for k in 0..frags {
+            let flags = u8::from(k == 0) | if k + 1 == frags { 2 } else { 0 };
+            let mut p = vec![5, 0, 0, flags, 0x10, 0, 0, 0];
+            p.extend(frag_len.to_le_bytes());
+            p.extend(0u16.to_le_bytes());
+            p.extend(call_id.to_le_bytes());
+            p.extend((u32::from(frag_len) - 24).to_le_bytes());
+            p.extend(0u16.to_le_bytes());
+            p.extend(9u16.to_le_bytes());
+            p.resize(usize::from(frag_len), 0xab);
+            out.extend(p);
+        }
+        out
+    }
+
+    /// A fragment header cut by a segment boundary is passed over once its
+    /// head has come, like any other: the framer does not go on copying
+    /// and parsing every later fragment whole. Counted as when the
+    /// fragments arrive whole.
+    #[test]
+    fn a_header_cut_by_a_segment_does_not_make_the_framer_copy_what_follows() {
+        let ctx = ConnCtx {
+            ts: 0,
+            client: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            client_port: 50000,
+            server: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)),
+            server_port: 6001,
+        };
+        let stream = [
+            fragmented_request(1, 12, 4280),
+            fragmented_request(2, 3, 4280),
+        ]
+        .concat();
+        let run = |cuts: &[usize]| {
+            let mut c = RpcConnection::new();
+            let mut events = Vec::new();
+            c.on_syn(0, 99);
+            let (mut off, mut most_buffered) = (0, 0);
+            for &end in cuts.iter().chain([stream.len()].iter()) {
+                let seq = 100u32.wrapping_add(off as u32);
+                c.on_segment(0, seq, &stream[off..end], 0, false, &ctx, &mut events);
+                most_buffered = most_buffered.max(c.framers[0].buffered());
+                off = end;
+            }
+            (c.summary(), c.framers[0].stats().pdus, most_buffered)
+        };
+        // Whole, in one segment: every fragment is framed from the chunk.
+        let (whole, _, _) = run(&[]);
+        assert_eq!((whole.pdus, whole.requests), (15, 2));
+        // The first segment ends 10 bytes into the second fragment's
+        // header; then 1,460-byte segments (the message's last ends it).
+        let mut cuts = vec![4280 + 10];
+        while cuts[cuts.len() - 1] + 1460 < stream.len() {
+            cuts.push(cuts[cuts.len() - 1] + 1460);
+        }
+        let (cut, framed, most_buffered) = run(&cuts);
+        assert_eq!(cut, whole);
+        assert_eq!(framed, 0, "fragments copied through the framer");
+        assert!(
+            most_buffered < 24,
+            "{most_buffered} bytes held between segments"
+        );
     }
 }
