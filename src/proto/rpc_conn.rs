@@ -143,6 +143,11 @@ struct PassGate {
     /// summary's counts).
     passed_pdus: u64,
     passed_requests: u64,
+    /// Per direction: the framer is not idle (it holds bytes, or is out
+    /// of sync). Mirrors `!PduFramer::is_idle`, updated wherever the
+    /// framer changes, so that a chunk framed straight from the segment
+    /// does not first wait for the framer's own cache lines.
+    framer_busy: [bool; 2],
 }
 
 /// The interfaces some of whose calls exflow reads.
@@ -409,7 +414,8 @@ fn deliver(
                 *skip -= n;
                 bytes = &bytes[n..];
             }
-            if framer.is_idle() {
+            debug_assert_eq!(gate.framer_busy[d], !framer.is_idle());
+            if !gate.framer_busy[d] {
                 while let Ok(h) = parse_header(bytes) {
                     let len = h.frag_length as usize;
                     if !h.ptype.is_connection_oriented() {
@@ -461,12 +467,14 @@ fn deliver(
                     *skip = rest;
                     framer.pass_partial();
                 }
+                gate.framer_busy[d] = !framer.is_idle();
             }
         }
         Chunk::Gap { .. } => {
             calls.summary.stream_gaps += 1;
             *skip = 0;
             framer.gap();
+            gate.framer_busy[d] = !framer.is_idle();
         }
     }
 }
