@@ -88,7 +88,7 @@ enum PolicyCommand {
         /// Built-in profiles to enable (see `exflow policy profiles`)
         #[arg(long = "profile", value_name = "NAME", value_delimiter = ',')]
         profiles: Vec<String>,
-        /// Where to write it [default: standard output]
+        /// Where to write it (- for standard output, the default)
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
         /// Overwrite FILE if it exists
@@ -107,7 +107,7 @@ enum PolicyCommand {
         /// A baseline file (`exflow baseline`)
         #[arg(value_name = "BASELINE")]
         baseline: PathBuf,
-        /// Where to write it [default: standard output]
+        /// Where to write it (- for standard output, the default)
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
         /// Overwrite FILE if it exists
@@ -315,7 +315,7 @@ struct AnalysisArgs {
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     format: Format,
 
-    /// Write the report to this file instead of standard output
+    /// Write the report to this file instead of standard output (- for standard output)
     #[arg(short, long, value_name = "OUT")]
     output: Option<PathBuf>,
 
@@ -417,7 +417,7 @@ impl AnalysisArgs {
 
     /// Where the report goes: `-o FILE` or standard output.
     fn report_writer(&self) -> Result<Box<dyn Write>, String> {
-        Ok(match &self.output {
+        Ok(match output_file(self.output.as_deref()) {
             Some(path) => match File::create(path) {
                 Ok(f) => Box::new(BufWriter::with_capacity(1 << 20, f)),
                 Err(e) => return Err(format!("{}: cannot create: {e}", path.display())),
@@ -514,7 +514,7 @@ fn policy_command(cmd: PolicyCommand) -> u8 {
             }
             let names: Vec<&str> = profiles.iter().map(String::as_str).collect();
             let text = Policy::starter_json(&names);
-            match output {
+            match output_file(output.as_deref()) {
                 None => {
                     print!("{text}");
                     exit::CLEAN
@@ -527,7 +527,7 @@ fn policy_command(cmd: PolicyCommand) -> u8 {
                         );
                         return exit::ERROR;
                     }
-                    match std::fs::write(&path, text) {
+                    match std::fs::write(path, text) {
                         Ok(()) => {
                             eprintln!(
                                 "exflow: wrote {}: edit the groups' addresses, then run `exflow policy check {}`",
@@ -984,7 +984,7 @@ enum BaselineCommand {
         /// Baseline files
         #[arg(value_name = "BASELINE", required = true)]
         files: Vec<PathBuf>,
-        /// Where to write the merged baseline [default: standard output]
+        /// Where to write the merged baseline (- for standard output, the default)
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
     },
@@ -997,7 +997,7 @@ struct BaselineArgs {
     /// Capture files (pcap or pcapng), directories of captures, or - for standard input
     #[arg(value_name = "FILE", required = true)]
     inputs: Vec<String>,
-    /// Where to write the baseline [default: standard output]
+    /// Where to write the baseline (- for standard output, the default)
     #[arg(short, long, value_name = "OUT")]
     output: Option<PathBuf>,
     #[command(flatten)]
@@ -1037,7 +1037,7 @@ struct DiffArgs {
     /// Output format
     #[arg(short, long, value_enum, default_value_t = DiffFormat::Text)]
     format: DiffFormat,
-    /// Write the diff to this file instead of standard output
+    /// Write the diff to this file instead of standard output (- for standard output)
     #[arg(short, long, value_name = "OUT")]
     output: Option<PathBuf>,
     #[command(flatten)]
@@ -1077,14 +1077,20 @@ struct RulesArgs {
     /// Dynamic RPC ports: recommend pinning them, or allow the observed range
     #[arg(long, value_enum, default_value_t = DynamicMode::Pin)]
     dynamic: DynamicMode,
-    /// Write the rules to this file instead of standard output
+    /// Write the rules to this file instead of standard output (- for standard output)
     #[arg(short, long, value_name = "OUT")]
     output: Option<PathBuf>,
 }
 
+/// The file an `-o` option names, or `None` for standard output: no `-o`,
+/// or `-o -` (as `-` means standard input for the captures).
+fn output_file(output: Option<&std::path::Path>) -> Option<&std::path::Path> {
+    output.filter(|p| p.as_os_str() != "-")
+}
+
 /// Writes `text` to `output` or standard output.
 fn write_out(output: Option<&std::path::Path>, text: &str) -> u8 {
-    let r = match output {
+    let r = match output_file(output) {
         Some(p) => {
             std::fs::write(p, text).map_err(|e| format!("{}: cannot write: {e}", p.display()))
         }
@@ -1266,7 +1272,7 @@ fn policy_from_baseline(
         eprintln!("exflow: error: internal: the generated policy does not validate: {e}");
         return exit::ERROR;
     }
-    if let Some(p) = output {
+    if let Some(p) = output_file(output) {
         if p.exists() && !force {
             eprintln!(
                 "exflow: error: {}: already exists (use --force to overwrite)",

@@ -186,3 +186,46 @@ fn stdin_reads_a_capture() {
     assert_eq!(from_stdin["flows"], from_file["flows"]);
     assert_eq!(from_stdin["inputs"][0]["path"], "-");
 }
+
+/// `-o -` is standard output, as `-` is standard input for captures: for
+/// every command that writes a file, the same bytes as without `-o`, and no
+/// file named `-` (which `-o -` used to create).
+#[test]
+fn dash_as_output_is_standard_output() {
+    let dir = tmp_path("dash-output");
+    std::fs::create_dir_all(&dir).unwrap();
+    let demo = crate_root().join(DEMO);
+    let demo = path_str(&demo);
+    let baseline = tmp_path("dash-output-baseline.json");
+    let o = run(&["baseline", demo, "-o", path_str(&baseline)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let baseline = path_str(&baseline);
+    let commands: [&[&str]; 6] = [
+        &["analyze", "--format", "json", demo],
+        &["analyze", "--format", "text", demo],
+        &["baseline", demo],
+        &["baseline", "merge", baseline, baseline],
+        &["policy", "init", "--profile", "exchange2000-mapi-clients"],
+        &["rules", baseline],
+    ];
+    for args in commands {
+        let plain = exflow().current_dir(&dir).args(args).output().unwrap();
+        let dashed = exflow()
+            .current_dir(&dir)
+            .args(args)
+            .args(["-o", "-"])
+            .output()
+            .unwrap();
+        assert!(
+            !plain.stdout.is_empty(),
+            "exflow {args:?}: {}",
+            stderr(&plain)
+        );
+        assert_eq!(dashed.status.code(), plain.status.code(), "exflow {args:?}");
+        assert_eq!(dashed.stdout, plain.stdout, "exflow {args:?} -o -");
+        assert!(
+            !dir.join("-").exists(),
+            "exflow {args:?} -o - wrote a file named -"
+        );
+    }
+}
