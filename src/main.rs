@@ -720,8 +720,8 @@ fn live(args: LiveArgs) -> u8 {
             return exit::ERROR;
         }
     }
-    let events: Box<dyn Write + Send> = match &args.events {
-        Some(p) if p.as_os_str() != "-" => match File::create(p) {
+    let events: Box<dyn Write + Send> = match output_file(args.events.as_deref()) {
+        Some(p) => match File::create(p) {
             Ok(f) => Box::new(BufWriter::new(f)),
             Err(e) => {
                 eprintln!("exflow: error: {}: cannot create: {e}", p.display());
