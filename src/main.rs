@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,9 @@ mod exit {
     pub const ERROR: u8 = 2;
     /// Analyzed partially: an input was corrupt or truncated.
     pub const PARTIAL: u8 = 3;
+    /// `exflow live` could not write its outputs within `--stop-timeout`
+    /// of the stop.
+    pub const STUCK: u8 = 4;
     /// `exflow live` stopped by a second signal, without its report.
     pub const INTERRUPTED: u8 = 130;
 }
@@ -152,9 +155,12 @@ Streaming records (NDJSON, field names as in the JSON report):
 
 Permissions: capturing needs root, or the CAP_NET_RAW and CAP_NET_ADMIN capabilities
   (setcap cap_net_raw,cap_net_admin=eip /usr/local/bin/exflow).
+Outputs: by default the streaming records and then, at the stop, the report both go to standard
+  output; --events FILE and -o FILE separate them.
 Signals: SIGINT or SIGTERM stops capturing, drains the pipeline, writes the final report (the same
   report `exflow analyze` gives for the same packets) and exits 0; a second signal exits at once
-  (status 130).
+  (status 130). If the outputs cannot be written within --stop-timeout of the stop (a reader that
+  stopped reading), exflow says what it was waiting for and exits 4.
 A status line (packets/s, kernel and interface drops, flows tracked, problems) is drawn on stderr
   every 2 seconds when stderr is a terminal.";
 
@@ -232,6 +238,11 @@ struct LiveArgs {
     /// Never draw the status line
     #[arg(long)]
     no_status: bool,
+
+    /// Once the capture stops, how long writing the records, the report and the baseline may
+    /// take; past it exflow says what it was waiting for and exits 4 rather than hang
+    #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "60s")]
+    stop_timeout: std::time::Duration,
 
     #[command(flatten)]
     analysis: AnalysisArgs,
@@ -730,12 +741,19 @@ fn live(args: LiveArgs) -> u8 {
         },
         _ => Box::new(io::stdout()),
     };
-    let mut out = match args.analysis.report_writer() {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("exflow: error: {e}");
-            return exit::ERROR;
-        }
+    // A report file is created now, so a path that cannot be written fails
+    // before the capture. Standard output is taken only once the streaming
+    // records are all written: they go there too by default, and the report
+    // holding it from the start stalled them, then the workers, then the stop.
+    let mut report_file = match output_file(args.analysis.output.as_deref()) {
+        Some(_) => match args.analysis.report_writer() {
+            Ok(w) => Some(w),
+            Err(e) => {
+                eprintln!("exflow: error: {e}");
+                return exit::ERROR;
+            }
+        },
+        None => None,
     };
 
     let (tx, rx) = crossbeam_channel::bounded::<pipeline::StreamMsg>(1024);
@@ -778,6 +796,9 @@ fn live(args: LiveArgs) -> u8 {
         source.link()
     );
 
+    let phase = Arc::new(AtomicU8::new(StopPhase::Pipeline as u8));
+    stop_deadline(Arc::clone(&stop), Arc::clone(&phase), args.stop_timeout);
+
     let analysis = pipeline::run(Box::new(source), &opts);
     // The workers are done: closing the stream lets the correlator decide
     // what is still pending and finish.
@@ -786,6 +807,7 @@ fn live(args: LiveArgs) -> u8 {
     if let Some(t) = status {
         let _ = t.join();
     }
+    phase.store(StopPhase::Records as u8, Ordering::Relaxed);
     let mut code = exit::CLEAN;
     match stream_thread.join() {
         Ok(Ok(())) => {}
@@ -810,12 +832,18 @@ fn live(args: LiveArgs) -> u8 {
             eprintln!("exflow: warning: {}: {}", input.path, p.message);
         }
     }
+    phase.store(StopPhase::Report as u8, Ordering::Relaxed);
+    let mut out = match report_file.take() {
+        Some(w) => w,
+        None => Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())),
+    };
     if let Err(e) = render(&analysis, args.analysis.format, &mut out).and_then(|_| out.flush()) {
         if e.kind() != io::ErrorKind::BrokenPipe {
             eprintln!("exflow: error: writing the report: {e}");
             return exit::ERROR;
         }
     }
+    phase.store(StopPhase::Baseline as u8, Ordering::Relaxed);
     if let Some(path) = &args.baseline {
         let b = exflow::baseline::from_analysis(&analysis, opts.policy.as_deref());
         let written = File::create(path).and_then(|f| {
@@ -832,6 +860,69 @@ fn live(args: LiveArgs) -> u8 {
         }
     }
     code
+}
+
+/// What `exflow live` is doing once the capture has stopped, for the stop
+/// deadline's message.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum StopPhase {
+    Pipeline,
+    Records,
+    Report,
+    Baseline,
+}
+
+impl StopPhase {
+    fn from_u8(v: u8) -> StopPhase {
+        match v {
+            0 => StopPhase::Pipeline,
+            1 => StopPhase::Records,
+            2 => StopPhase::Report,
+            _ => StopPhase::Baseline,
+        }
+    }
+
+    fn waiting_for(self) -> &'static str {
+        match self {
+            StopPhase::Pipeline => {
+                "the shard workers to finish the packets already captured \
+                 (or the streaming records' output to take more)"
+            }
+            StopPhase::Records => {
+                "the last streaming records to be written (is their reader stuck?)"
+            }
+            StopPhase::Report => "the report to be written (is its reader stuck?)",
+            StopPhase::Baseline => "the --baseline file to be written",
+        }
+    }
+}
+
+/// Once the stop has begun (a signal, `--duration`, `--count`: all set
+/// `stop`), `exflow live` has `timeout` to write its outputs; past it, it
+/// says what it was still waiting for and exits with [`exit::STUCK`]
+/// rather than hang.
+fn stop_deadline(stop: Arc<AtomicBool>, phase: Arc<AtomicU8>, timeout: std::time::Duration) {
+    let watch = move || {
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        std::thread::sleep(timeout);
+        let waiting = StopPhase::from_u8(phase.load(Ordering::Relaxed)).waiting_for();
+        eprintln!(
+            "exflow: error: the capture stopped {} s ago and exflow is still waiting for \
+             {waiting}; exiting without it (see --stop-timeout)",
+            timeout.as_secs()
+        );
+        std::process::exit(exit::STUCK.into());
+    };
+    // Without the thread there is no deadline, but the capture still works.
+    if let Err(e) = std::thread::Builder::new()
+        .name("exflow-deadline".into())
+        .spawn(watch)
+    {
+        eprintln!("exflow: warning: no stop deadline (cannot start its thread: {e})");
+    }
 }
 
 fn list_interfaces() -> u8 {

@@ -868,3 +868,222 @@ fn live_writes_the_baseline_on_stop() {
     assert!(!live.is_empty());
     assert_eq!(live, strip(&offline_baseline));
 }
+
+/// `exflow live -i IFACE` with its default outputs, run as `ns.live` runs it
+/// but with neither `--events` nor `-o`: records and report both go to
+/// standard output, read while it runs (a pipe that nobody reads would
+/// itself stall it). Returns once the interface is open.
+struct DefaultRun {
+    child: Child,
+    /// What was read of standard output; `None` when nobody reads it.
+    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
+    /// The unread standard output, kept open.
+    _unread: Option<std::process::ChildStdout>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Netns {
+    fn live_default(&self, args: &[&str]) -> DefaultRun {
+        self.live_spawn(args, true)
+    }
+
+    /// `read`: whether standard output is read; if not, its pipe is cut to
+    /// one page, so a few records fill it.
+    fn live_spawn(&self, args: &[&str], read: bool) -> DefaultRun {
+        use std::io::BufRead;
+        use std::os::fd::AsRawFd;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.b, env!("CARGO_BIN_EXE_exflow")])
+            .args(["live", "-i", &self.vb, "--no-status"])
+            .args(args)
+            .current_dir(common::crate_root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting exflow live");
+        let mut out = child.stdout.take().unwrap();
+        let (stdout, unread) = if read {
+            let reader = std::thread::spawn(move || {
+                let mut v = Vec::new();
+                out.read_to_end(&mut v).unwrap();
+                v
+            });
+            (Some(reader), None)
+        } else {
+            // SAFETY: fcntl on a pipe descriptor this process owns.
+            let r = unsafe { libc::fcntl(out.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) };
+            assert!(r > 0, "F_SETPIPE_SZ: {}", std::io::Error::last_os_error());
+            (None, Some(out))
+        };
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let err = child.stderr.take().unwrap();
+        let sink = std::sync::Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let t0 = Instant::now();
+        while !stderr.lock().unwrap().contains("capturing on") {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "exflow live did not open {} within 20 s; stderr:\n{}",
+                self.vb,
+                stderr.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        DefaultRun {
+            child,
+            stdout,
+            _unread: unread,
+            stderr,
+        }
+    }
+}
+
+impl DefaultRun {
+    /// Sends `sig` (when given), then waits at most 20 s for the exit.
+    fn finish(mut self, sig: Option<i32>, what: &str) -> Stopped {
+        if let Some(sig) = sig {
+            // SAFETY: kill(2) on our own child's pid (`ip netns exec` execs exflow).
+            unsafe { libc::kill(self.child.id() as i32, sig) };
+        }
+        let t0 = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("waiting for exflow") {
+                break s;
+            }
+            if t0.elapsed() > Duration::from_secs(20) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "exflow live with default outputs did not stop on {what} within 20 s; \
+                     stderr:\n{}",
+                    self.stderr.lock().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stdout = self
+            .stdout
+            .take()
+            .map(|t| t.join().unwrap())
+            .unwrap_or_default();
+        // The stderr reader ends with the pipe; give it a moment.
+        std::thread::sleep(Duration::from_millis(50));
+        let stderr = self.stderr.lock().unwrap().clone();
+        Stopped {
+            code: status.code(),
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// Standard output of a default run: the streaming records (one JSON object
+/// a line), then the text report, nothing after it.
+fn records_then_report(stopped: &Stopped, what: &str) -> Vec<Value> {
+    assert_eq!(
+        stopped.code,
+        Some(0),
+        "{what}: exit code; stderr:\n{}",
+        stopped.stderr
+    );
+    let text = String::from_utf8(stopped.stdout.clone()).unwrap();
+    let start = text
+        .find("exflow report: ")
+        .unwrap_or_else(|| panic!("{what}: no report on standard output:\n{text}"));
+    let (records, report) = text.split_at(start);
+    assert!(
+        !report.contains("{\"record\""),
+        "{what}: a record after the report began"
+    );
+    assert!(report.contains("\nFlows"), "{what}: the report is whole");
+    records
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("{what}: not a record ({e}): {l}"))
+        })
+        .collect()
+}
+
+/// Issue #18: the help's own example shape (`exflow live -i IFACE
+/// --duration N`, both outputs on standard output) hung as soon as a record
+/// was written while capturing. With default outputs every stop works:
+/// --duration, --count, and the first SIGTERM or SIGINT.
+#[test]
+fn live_default_outputs_stop_on_duration_and_count() {
+    let pcap = lab("allow-all");
+    let ns = Netns::new();
+    let offline = common::analyze_json(&[path_str(&pcap)], &[0, 1]);
+    let handoffs_offline = offline["handoffs"].as_array().unwrap().len();
+    assert!(handoffs_offline > 0, "allow-all has hand-offs");
+
+    // --duration: longer than the replay (4.6 s), so every hand-off is streamed.
+    let run = ns.live_default(&["--duration", "7"]);
+    let sent = ns.replay(&pcap, &[]);
+    let stopped = run.finish(None, "--duration 7");
+    let records = records_then_report(&stopped, "--duration");
+    let streamed = records.iter().filter(|r| r["record"] == "handoff").count();
+    assert_eq!(streamed, handoffs_offline, "--duration: hand-offs streamed");
+    let text = String::from_utf8_lossy(&stopped.stdout);
+    assert!(
+        text.contains(&format!("{sent} packets")),
+        "--duration: the report counts the {sent} packets sent"
+    );
+
+    // --count: stops by itself in the middle of the replay, records written.
+    let run = ns.live_default(&["--count", "250"]);
+    ns.replay(&pcap, &[]);
+    let stopped = run.finish(None, "--count 250");
+    let records = records_then_report(&stopped, "--count");
+    assert!(
+        records.iter().any(|r| r["record"] == "handoff"),
+        "--count: hand-offs streamed before the stop"
+    );
+    assert!(String::from_utf8_lossy(&stopped.stdout).contains("250 packets"));
+}
+
+#[test]
+fn live_default_outputs_stop_on_the_first_sigterm_and_sigint() {
+    let pcap = lab("allow-all");
+    let ns = Netns::new();
+    for (sig, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
+        let run = ns.live_default(&[]);
+        let sent = ns.replay(&pcap, &[]);
+        std::thread::sleep(Duration::from_millis(300));
+        let stopped = run.finish(Some(sig), name);
+        let records = records_then_report(&stopped, name);
+        assert!(
+            records.iter().any(|r| r["record"] == "handoff"),
+            "{name}: hand-offs streamed"
+        );
+        assert!(
+            String::from_utf8_lossy(&stopped.stdout).contains(&format!("{sent} packets")),
+            "{name}: every packet in the report"
+        );
+    }
+}
+
+/// A reader that stops reading must not hang the stop: past
+/// `--stop-timeout` exflow says what it was waiting for and exits 4. Here
+/// standard output is a one-page pipe that nobody reads.
+#[test]
+fn live_stop_deadline_names_what_it_waits_for() {
+    let pcap = lab("allow-all");
+    let ns = Netns::new();
+    let run = ns.live_spawn(&["--duration", "2", "--stop-timeout", "2"], false);
+    ns.replay(&pcap, &["--topspeed"]);
+    let t0 = Instant::now();
+    let stopped = run.finish(None, "--duration 2 with a stalled standard output");
+    assert!(t0.elapsed() < Duration::from_secs(15));
+    assert_eq!(stopped.code, Some(4), "stderr:\n{}", stopped.stderr);
+    assert!(
+        stopped.stderr.contains("still waiting for"),
+        "stderr:\n{}",
+        stopped.stderr
+    );
+}

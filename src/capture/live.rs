@@ -325,6 +325,10 @@ impl LiveSource {
                     .is_some_and(|d| self.started.elapsed() >= d);
             if limit || self.stop.load(Ordering::Relaxed) {
                 self.stopping = Some((Instant::now(), wall_ns()));
+                // One flag says "the stop has begun" to every thread (the
+                // stop deadline of `exflow live` watches it), whatever
+                // began it.
+                self.stop.store(true, Ordering::Relaxed);
             }
         }
         match self.stopping {
