@@ -16,8 +16,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use hashbrown::{HashMap, HashSet};
 
 use crate::event::{EpmAnswerEvent, EpmOperation, Event, InterfaceId, RegistrationEvent};
-use crate::flow::{ConnState, FlowRecord, SECOND};
-use crate::packet::{PROTO_TCP, PROTO_UDP};
+use crate::flow::{ConnState, FlowRecord, FlowUp, SECOND};
+use crate::packet::PROTO_UDP;
 use crate::proto::catalog;
 use crate::proto::dcerpc::UUID_EPM;
 use crate::proto::epm::{Transport, EPT_S_NOT_REGISTERED};
@@ -25,6 +25,10 @@ use crate::proto::wellknown::service_for_port;
 use crate::roles::Roles;
 use crate::verdict::{Confidence, Evidence, Finding, Fix, KIND_NOT_REGISTERED};
 use crate::Ts;
+
+mod handoffs;
+
+pub use handoffs::HandoffTracker;
 
 /// Correlation settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,15 +150,24 @@ pub struct HandoffRef {
 /// A server endpoint: (server, IP protocol, port).
 type EndpointKey = (IpAddr, u8, u16);
 
+/// A hand-off as labels need it: when, to whom, for what.
+#[derive(Clone, Copy, Debug)]
+struct Named {
+    ts: Ts,
+    client: IpAddr,
+    interface: InterfaceId,
+}
+
 /// What the endpoint-mapper answers said about one server endpoint.
 #[derive(Clone, Debug, Default)]
 struct NamedEndpoint {
-    /// Hand-offs naming it (indices into `Correlated::handoffs`, in order).
-    handoffs: Vec<usize>,
-    /// The same, grouped by the client they answered (each in order): a
-    /// flow's label is a hand-off to its own client whenever there is one,
-    /// and a busy endpoint is named in hundreds of answers.
-    by_client: HashMap<IpAddr, Vec<usize>>,
+    /// Hand-offs naming it, in answer order.
+    handoffs: Vec<Named>,
+    /// The same, grouped by the client they answered (indices into
+    /// `handoffs`, each in order): a flow's label is a hand-off to its own
+    /// client whenever there is one, and a busy endpoint is named in
+    /// hundreds of answers.
+    by_client: HashMap<IpAddr, Vec<u32>>,
     /// Interfaces advertised at it.
     advertised: Vec<InterfaceId>,
 }
@@ -220,21 +233,33 @@ impl Correlated {
         })
     }
 
-    /// The hand-off that labels `f` among `ids` (indices into `handoffs`
-    /// naming `f`'s endpoint, in answer order, so by time), all of whose
-    /// hand-offs that came before `f` answered the same side (`f`'s own
-    /// client, or only others): the latest one for an interface `f` bound,
-    /// else the latest; the first in answer order among those of the same
-    /// time. Searched from the end, since the latest is wanted: a busy
-    /// endpoint is named in thousands of answers to other clients.
-    fn latest_handoff(&self, ids: &[usize], f: &FlowRecord) -> Option<&Handoff> {
-        let at = |k: usize| ids.get(k).and_then(|&i| self.handoffs.get(i));
-        let before =
-            ids.partition_point(|&i| self.handoffs.get(i).is_some_and(|h| h.ts <= f.first_ts));
+    /// The hand-off that labels `f` among the first `len` of `at(k)` (the
+    /// hand-offs naming `f`'s endpoint to one side, in answer order, so by
+    /// time), all of whose hand-offs that came before `f` answered the
+    /// same side (`f`'s own client, or only others): the latest one for an
+    /// interface `f` bound, else the latest; the first in answer order
+    /// among those of the same time. Searched from the end, since the
+    /// latest is wanted: a busy endpoint is named in thousands of answers
+    /// to other clients.
+    fn latest_handoff<'a>(
+        at: impl Fn(usize) -> Option<&'a Named>,
+        len: usize,
+        f: &FlowRecord,
+    ) -> Option<&'a Named> {
+        let (mut lo, mut hi) = (0, len);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if at(mid).is_some_and(|h| h.ts <= f.first_ts) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let before = lo;
         let latest = at(before.checked_sub(1)?)?.ts;
         let bound = bound_interfaces(f);
         if bound.clone().next().is_some() {
-            let mut best: Option<&Handoff> = None;
+            let mut best: Option<&Named> = None;
             for k in (0..before).rev() {
                 let Some(h) = at(k) else { continue };
                 if best.is_some_and(|b| h.ts < b.ts) {
@@ -249,7 +274,16 @@ impl Correlated {
             }
         }
         // None for a bound interface: the first of the latest.
-        at(ids[..before].partition_point(|&i| self.handoffs.get(i).is_some_and(|h| h.ts < latest)))
+        let (mut lo, mut hi) = (0, before);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if at(mid).is_some_and(|h| h.ts < latest) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        at(lo)
     }
 
     /// The service label of `f` (computed on demand, so a million flows do
@@ -266,15 +300,48 @@ impl Correlated {
                 // A hand-off to the flow's own client is preferred: when
                 // one came before the flow, the best is among those; else
                 // every earlier one answered another client.
-                let mine = n
-                    .by_client
-                    .get(&f.client)
-                    .and_then(|mine| self.latest_handoff(mine, f));
-                let best = mine.or_else(|| self.latest_handoff(&n.handoffs, f));
+                let mine = n.by_client.get(&f.client).and_then(|mine| {
+                    let at = |k: usize| mine.get(k).and_then(|&i| n.handoffs.get(i as usize));
+                    Self::latest_handoff(at, mine.len(), f)
+                });
+                let best = mine
+                    .or_else(|| Self::latest_handoff(|k| n.handoffs.get(k), n.handoffs.len(), f));
                 label_flow(f, best, &n.advertised)
             }
             None => label_flow(f, None, &[]),
         }
+    }
+
+    fn name(&mut self, h: &Handoff) {
+        let named = self.named_at.entry(handoff_key(h)).or_default();
+        let i = named.handoffs.len() as u32;
+        named.handoffs.push(Named {
+            ts: h.ts,
+            client: h.client,
+            interface: h.interface,
+        });
+        named.by_client.entry(h.client).or_default().push(i);
+    }
+
+    /// Forgets the hand-offs answered and the registrations made before
+    /// `horizon` (live capture over days: the labels of later flows need
+    /// the recent ones only).
+    pub fn forget_before(&mut self, horizon: Ts) {
+        self.named_at.retain(|_, n| {
+            let old = n.handoffs.partition_point(|h| h.ts < horizon);
+            if old > 0 {
+                n.handoffs.drain(..old);
+                n.by_client.clear();
+                for (i, h) in n.handoffs.iter().enumerate() {
+                    n.by_client.entry(h.client).or_default().push(i as u32);
+                }
+            }
+            !n.handoffs.is_empty() || !n.advertised.is_empty()
+        });
+        self.registrations.retain(|_, regs| {
+            regs.retain(|r| r.ts >= horizon);
+            !regs.is_empty()
+        });
     }
 }
 
@@ -289,13 +356,6 @@ pub fn tcp_established(s: ConnState) -> bool {
             | ConnState::RSTO
             | ConnState::RSTR
     )
-}
-
-fn flow_proto(t: Transport) -> u8 {
-    match t {
-        Transport::Tcp | Transport::Http => PROTO_TCP,
-        Transport::Udp => PROTO_UDP,
-    }
 }
 
 fn tower_server(e: &EpmAnswerEvent, tower_ip: Option<IpAddr>) -> IpAddr {
@@ -314,44 +374,101 @@ pub fn interface_service(i: &InterfaceId) -> &'static str {
     }
 }
 
-/// Joins `events` (any order) with `flows` (sorted by the report order).
-pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) -> Correlated {
-    let mut answers: Vec<&EpmAnswerEvent> = Vec::new();
-    let mut registrations: HashMap<(IpAddr, u16), Vec<RegistrationEvent>> = HashMap::new();
-    for e in events {
-        match e {
-            Event::EpmAnswer(a) => answers.push(a),
-            Event::Registration(r) => {
-                // A callback to 0.0.0.0 means the registering client itself.
-                let ip = if r.callback.ip().is_unspecified() {
-                    r.client
-                } else {
-                    r.callback.ip()
-                };
-                registrations
-                    .entry((ip, r.callback.port()))
-                    .or_default()
-                    .push(r.clone());
-            }
+/// The `not-registered` finding of one answer: an ept_map (or a lookup by
+/// interface) answered "not registered" with no endpoint, the first call
+/// of its connection. `None` for any other answer.
+pub fn not_registered_finding(a: &EpmAnswerEvent) -> Option<Finding> {
+    if !(a.is_single_interface_query()
+        && a.first_call
+        && a.status == EPT_S_NOT_REGISTERED
+        && a.endpoints.is_empty())
+    {
+        return None;
+    }
+    let service = a.requested.as_ref().map_or("rpc-other", interface_service);
+    let name = a
+        .requested
+        .as_ref()
+        .and_then(|i| catalog::lookup(&i.uuid))
+        .map(|c| c.name.to_string())
+        .or_else(|| a.requested.map(|i| i.uuid.to_string()))
+        .unwrap_or_else(|| "the requested interface".into());
+    Some(Finding {
+        kind: KIND_NOT_REGISTERED,
+        proto: a.mapper_proto,
+        server: a.mapper,
+        port: a.mapper_port,
+        service,
+        services: vec![service],
+        interface: a.requested,
+        clients: vec![a.client],
+        first_ts: a.ts,
+        evidence: vec![Evidence::EpmNotRegistered {
+            ts: a.ts,
+            client: a.client,
+            operation: a.operation,
+            status: a.status,
+        }],
+        confidence: Confidence::High,
+        policy: "unspecified",
+        policy_rule: None,
+        verdict: format!(
+            "the endpoint mapper on {} does not know {}: the service is not running there",
+            a.mapper, name
+        ),
+        consequence: None,
+        fix: Some(Fix {
+            summary: format!(
+                "{} is not registered with the endpoint mapper on {}: start the service that provides it there, or point the clients at a server that runs it",
+                name, a.mapper
+            ),
+            ..Fix::default()
+        }),
+    })
+}
+
+/// The correlator: fed events and flows in capture-time order (a whole
+/// capture at once, or batch by batch while capturing), it builds the
+/// [`Correlated`] state; hand-offs are decided by its [`HandoffTracker`].
+pub struct Correlator {
+    out: Correlated,
+    tracker: HandoffTracker,
+    endpoints: BTreeMap<(IpAddr, Transport, u16, Option<InterfaceId>), Endpoint>,
+    not_registered: BTreeMap<(IpAddr, u16, Option<InterfaceId>), Finding>,
+}
+
+impl Correlator {
+    pub fn new(cfg: &CorrelateConfig, tracker: HandoffTracker) -> Correlator {
+        Correlator {
+            out: Correlated {
+                roles: cfg.roles.clone(),
+                ..Correlated::default()
+            },
+            tracker,
+            endpoints: BTreeMap::new(),
+            not_registered: BTreeMap::new(),
         }
     }
-    for regs in registrations.values_mut() {
-        regs.sort_by_key(|r| (r.ts, r.client, r.server));
-    }
-    answers.sort_by_key(|a| (a.ts, a.client, a.client_port, a.mapper, a.call_id));
-    let capture_end = flows.iter().map(|f| f.last_ts).max().unwrap_or(0);
 
-    let mut handoffs = Vec::new();
-    let mut endpoints: BTreeMap<(IpAddr, Transport, u16, Option<InterfaceId>), Endpoint> =
-        BTreeMap::new();
-    let mut not_registered: BTreeMap<(IpAddr, u16, Option<InterfaceId>), Finding> = BTreeMap::new();
-    for a in &answers {
+    /// What is known so far (labels of flows).
+    pub fn state(&self) -> &Correlated {
+        &self.out
+    }
+
+    pub fn tracker(&self) -> &HandoffTracker {
+        &self.tracker
+    }
+
+    /// An endpoint-mapper answer (answers come in time order). Returns
+    /// whether it made a `not-registered` finding, or added a client to
+    /// one.
+    pub fn answer(&mut self, a: &EpmAnswerEvent) -> bool {
         let mut seen = BTreeSet::new();
         for ep in &a.endpoints {
             let server = tower_server(a, ep.tower_ip);
-            endpoints
-                .entry((server, ep.transport, ep.port, ep.interface))
-                .or_insert_with(|| Endpoint {
+            let key = (server, ep.transport, ep.port, ep.interface);
+            if let std::collections::btree_map::Entry::Vacant(v) = self.endpoints.entry(key) {
+                v.insert(Endpoint {
                     server,
                     transport: ep.transport,
                     port: ep.port,
@@ -359,6 +476,18 @@ pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) 
                     annotation: ep.annotation.clone(),
                     first_ts: a.ts,
                 });
+                if let Some(i) = ep.interface {
+                    if interface_service(&i) == "exchange-store" {
+                        self.out.exchange_servers.insert(server);
+                    }
+                    self.out
+                        .named_at
+                        .entry((server, ep.transport.ip_proto(), ep.port))
+                        .or_default()
+                        .advertised
+                        .push(i);
+                }
+            }
             if !a.is_single_interface_query() {
                 continue;
             }
@@ -368,7 +497,7 @@ pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) 
             if !seen.insert((server, ep.transport, ep.port, interface)) {
                 continue;
             }
-            handoffs.push(Handoff {
+            let h = Handoff {
                 ts: a.ts,
                 client: a.client,
                 server,
@@ -379,266 +508,133 @@ pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) 
                 operation: a.operation,
                 window_cut: false,
                 outcome: Outcome::NoAttempt,
-            });
+            };
+            self.out.name(&h);
+            self.tracker.handoff(h);
         }
-        if a.is_single_interface_query()
-            && a.first_call
-            && a.status == EPT_S_NOT_REGISTERED
-            && a.endpoints.is_empty()
-        {
-            let f = not_registered
-                .entry((a.mapper, a.mapper_port, a.requested))
-                .or_insert_with(|| {
-                    let service = a.requested.as_ref().map_or("rpc-other", interface_service);
-                    let name = a
-                        .requested
-                        .as_ref()
-                        .and_then(|i| catalog::lookup(&i.uuid))
-                        .map(|c| c.name.to_string())
-                        .or_else(|| a.requested.map(|i| i.uuid.to_string()))
-                        .unwrap_or_else(|| "the requested interface".into());
-                    Finding {
-                        kind: KIND_NOT_REGISTERED,
-                        proto: a.mapper_proto,
-                        server: a.mapper,
-                        port: a.mapper_port,
-                        service,
-                        services: vec![service],
-                        interface: a.requested,
-                        clients: Vec::new(),
-                        first_ts: a.ts,
-                        evidence: Vec::new(),
-                        confidence: Confidence::High,
-                        policy: "unspecified",
-                        policy_rule: None,
-                        verdict: format!(
-                            "the endpoint mapper on {} does not know {}: the service is not running there",
-                            a.mapper, name
-                        ),
-                        consequence: None,
-                        fix: Some(Fix {
-                            summary: format!(
-                                "{} is not registered with the endpoint mapper on {}: start the service that provides it there, or point the clients at a server that runs it",
-                                name, a.mapper
-                            ),
-                            ..Fix::default()
-                        }),
-                    }
-                });
-            if !f.clients.contains(&a.client) {
-                f.clients.push(a.client);
-                f.clients.sort();
+        let Some(one) = not_registered_finding(a) else {
+            return false;
+        };
+        match self.not_registered.entry((a.mapper, a.mapper_port, a.requested)) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(one);
+                true
             }
-            f.evidence.push(Evidence::EpmNotRegistered {
-                ts: a.ts,
-                client: a.client,
-                operation: a.operation,
-                status: a.status,
-            });
-        }
-    }
-
-    let by_endpoint = flows_at_handoff_endpoints(flows, &handoffs);
-    // A connection follows the latest hand-off of its endpoint to its
-    // client: each hand-off's window ends where the next one's begins.
-    let mut next_same: BTreeMap<(IpAddr, IpAddr, Transport, u16), Ts> = BTreeMap::new();
-    for h in handoffs.iter_mut().rev() {
-        let key = (h.client, h.server, h.transport, h.port);
-        let mut end = h.ts.saturating_add(cfg.handoff_window);
-        let superseded_by = next_same.get(&key).copied().filter(|&n| n > h.ts);
-        if let Some(next) = superseded_by {
-            end = end.min(next);
-        }
-        next_same.insert(key, h.ts);
-        let candidates = by_endpoint
-            .get(&follow_key(h))
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        h.outcome = follow_up(h.ts, end, h.client, flows, candidates);
-        if h.outcome == Outcome::NoAttempt {
-            // Asked again within the window: did the later answer's
-            // connection come? Then this one was superseded, not ignored.
-            if let Some(next) =
-                superseded_by.filter(|&n| n <= h.ts.saturating_add(cfg.handoff_window))
-            {
-                let later = follow_up(
-                    next,
-                    next.saturating_add(cfg.handoff_window),
-                    h.client,
-                    flows,
-                    candidates,
-                );
-                if later.followed() {
-                    h.outcome = Outcome::Superseded;
+            std::collections::btree_map::Entry::Occupied(mut o) => {
+                let f = o.get_mut();
+                f.evidence.extend(one.evidence);
+                let new = !f.clients.contains(&a.client);
+                if new {
+                    f.clients.push(a.client);
+                    f.clients.sort();
                 }
+                new
             }
         }
-        h.window_cut =
-            !h.outcome.followed() && capture_end < h.ts.saturating_add(cfg.handoff_window);
     }
 
-    let mut named_at: HashMap<EndpointKey, NamedEndpoint> = HashMap::new();
-    for (i, h) in handoffs.iter().enumerate() {
-        let named = named_at.entry(handoff_key(h)).or_default();
-        named.handoffs.push(i);
-        named.by_client.entry(h.client).or_default().push(i);
+    /// An EMSMDB push registration.
+    pub fn registration(&mut self, r: &RegistrationEvent) {
+        // A callback to 0.0.0.0 means the registering client itself.
+        let ip = if r.callback.ip().is_unspecified() {
+            r.client
+        } else {
+            r.callback.ip()
+        };
+        self.out.exchange_servers.insert(r.server);
+        self.out
+            .registrations
+            .entry((ip, r.callback.port()))
+            .or_default()
+            .push(r.clone());
     }
-    for e in endpoints.values() {
-        if let Some(i) = e.interface {
-            named_at
-                .entry((e.server, flow_proto(e.transport), e.port))
-                .or_default()
-                .advertised
-                .push(i);
+
+    /// A connection came up (live).
+    pub fn up(&mut self, u: &FlowUp) {
+        self.tracker.up(u);
+    }
+
+    /// A flow ended (over a whole capture: every flow, in report order).
+    pub fn flow(&mut self, f: &FlowRecord) {
+        if self.tracker.wants(&(f.server, f.proto, f.server_port, f.client)) {
+            self.tracker.ended(f);
         }
-    }
-
-    let mut endpoints: Vec<Endpoint> = endpoints.into_values().collect();
-    endpoints.sort_by(|a, b| {
-        (a.first_ts, a.server, a.transport, a.port, a.interface).cmp(&(
-            b.first_ts,
-            b.server,
-            b.transport,
-            b.port,
-            b.interface,
-        ))
-    });
-    let mut findings: Vec<Finding> = not_registered.into_values().collect();
-    findings.sort_by_key(|a| (a.first_ts, a.server, a.port));
-    let mut exchange_servers: HashSet<IpAddr> = HashSet::new();
-    let store = |i: &InterfaceId| interface_service(i) == "exchange-store";
-    for f in flows {
+        let store = |i: &InterfaceId| interface_service(i) == "exchange-store";
         let served = f.rpc.as_ref().is_some_and(|r| {
             r.interfaces
                 .iter()
                 .any(|b| b.accepted && store(&b.interface))
         });
         if served {
-            exchange_servers.insert(f.server);
+            self.out.exchange_servers.insert(f.server);
         }
-    }
-    for e in &endpoints {
-        if e.interface.as_ref().is_some_and(store) {
-            exchange_servers.insert(e.server);
-        }
-    }
-    for regs in registrations.values() {
-        exchange_servers.extend(regs.iter().map(|r| r.server));
     }
 
-    Correlated {
-        handoffs,
-        endpoints,
-        findings,
-        named_at,
-        registrations,
-        exchange_servers,
-        roles: cfg.roles.clone(),
+    /// The hand-offs whose fate capture time `clock` settles (live).
+    pub fn decide(&mut self, clock: Ts) -> Vec<Handoff> {
+        self.tracker.decide(clock, false, clock)
     }
+
+    /// Forgets what is older than `horizon` (live capture over days).
+    pub fn forget_before(&mut self, horizon: Ts) {
+        self.out.forget_before(horizon);
+        self.endpoints.retain(|_, e| e.first_ts >= horizon);
+        self.not_registered.retain(|_, f| f.first_ts >= horizon);
+    }
+
+    /// Every hand-off still pending decided as the capture ended at
+    /// `capture_end` (the latest packet).
+    pub fn finish_handoffs(&mut self, capture_end: Ts) -> Vec<Handoff> {
+        self.tracker.decide(capture_end, true, capture_end)
+    }
+
+    /// The whole result (over a whole capture).
+    pub fn finish(mut self, capture_end: Ts) -> Correlated {
+        let mut out = std::mem::take(&mut self.out);
+        out.handoffs = self.finish_handoffs(capture_end);
+        out.endpoints = self.endpoints.into_values().collect();
+        out.endpoints.sort_by(|a, b| {
+            (a.first_ts, a.server, a.transport, a.port, a.interface).cmp(&(
+                b.first_ts,
+                b.server,
+                b.transport,
+                b.port,
+                b.interface,
+            ))
+        });
+        out.findings = self.not_registered.into_values().collect();
+        out.findings.sort_by_key(|a| (a.first_ts, a.server, a.port));
+        for regs in out.registrations.values_mut() {
+            regs.sort_by_key(|r| (r.ts, r.client, r.server));
+        }
+        out
+    }
+}
+
+/// Joins `events` (any order) with `flows` (sorted by the report order).
+pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) -> Correlated {
+    let mut answers: Vec<&EpmAnswerEvent> = Vec::new();
+    let mut c = Correlator::new(cfg, HandoffTracker::batch(cfg.handoff_window));
+    for e in events {
+        match e {
+            Event::EpmAnswer(a) => answers.push(a),
+            Event::Registration(r) => c.registration(r),
+        }
+    }
+    answers.sort_by_key(|a| (a.ts, a.client, a.client_port, a.mapper, a.call_id));
+    for a in answers {
+        c.answer(a);
+    }
+    for f in flows {
+        c.flow(f);
+    }
+    let capture_end = flows.iter().map(|f| f.last_ts).max().unwrap_or(0);
+    c.finish(capture_end)
 }
 
 /// The (server, proto, port) a hand-off names.
 fn handoff_key(h: &Handoff) -> EndpointKey {
-    (h.server, flow_proto(h.transport), h.port)
-}
-
-/// A hand-off's endpoint (server, proto, port) and its client: only that
-/// client's flows there can follow it up.
-type FollowKey = (IpAddr, u8, u16, IpAddr);
-
-fn follow_key(h: &Handoff) -> FollowKey {
-    (h.server, flow_proto(h.transport), h.port, h.client)
-}
-
-/// The flows (indices, in report order) of each client at each endpoint a
-/// hand-off to that client names; other flows are never a hand-off's
-/// follow-up. (Per client: with one list per endpoint, every hand-off
-/// scanned every client's flows there.)
-fn flows_at_handoff_endpoints(
-    flows: &[FlowRecord],
-    handoffs: &[Handoff],
-) -> HashMap<FollowKey, Vec<usize>> {
-    let mut by_endpoint: HashMap<FollowKey, Vec<usize>> = handoffs
-        .iter()
-        .map(|h| (follow_key(h), Vec::new()))
-        .collect();
-    if by_endpoint.is_empty() {
-        return by_endpoint;
-    }
-    for (i, f) in flows.iter().enumerate() {
-        if let Some(at) = by_endpoint.get_mut(&(f.server, f.proto, f.server_port, f.client)) {
-            at.push(i);
-        }
-    }
-    by_endpoint
-}
-
-/// What `client` did about a hand-off answered at `ts`, with connections
-/// starting up to `end`.
-fn follow_up(
-    ts: Ts,
-    end: Ts,
-    client: IpAddr,
-    flows: &[FlowRecord],
-    candidates: &[usize],
-) -> Outcome {
-    let attempts: Vec<&FlowRecord> = candidates
-        .iter()
-        .map(|&i| &flows[i])
-        .filter(|f| f.client == client && f.first_ts >= ts && f.first_ts <= end)
-        .collect();
-    if let Some(f) = attempts.iter().find(|f| {
-        if f.proto == PROTO_UDP {
-            f.packets[1] > 0
-        } else {
-            tcp_established(f.state)
-        }
-    }) {
-        return Outcome::Followed {
-            latency: f.first_ts - ts,
-            client_port: f.client_port,
-        };
-    }
-    if let Some(e) = attempts
-        .iter()
-        .flat_map(|f| f.icmp.iter())
-        .find(|e| e.quotes_originator)
-    {
-        return Outcome::IcmpUnreachable {
-            sender: e.sender,
-            v6: e.v6,
-            icmp_type: e.icmp_type,
-            code: e.code,
-        };
-    }
-    let n = attempts.len() as u32;
-    if let Some(f) = attempts.iter().find(|f| f.state == ConnState::REJ) {
-        return Outcome::Reset {
-            attempts: n,
-            ttl: f.responder_ttl,
-        };
-    }
-    if attempts.iter().any(|f| f.proto == PROTO_UDP) {
-        return Outcome::UdpUnanswered;
-    }
-    if n > 0 {
-        return Outcome::SynUnanswered {
-            attempts: n,
-            syns: attempts.iter().map(|f| f.syn_retries + 1).sum(),
-        };
-    }
-    let open = candidates.iter().map(|&i| &flows[i]).find(|f| {
-        f.client == client
-            && f.first_ts < ts
-            && f.last_ts >= ts
-            && (f.proto == PROTO_UDP || tcp_established(f.state))
-    });
-    if let Some(f) = open {
-        return Outcome::ExistingConnection {
-            client_port: f.client_port,
-        };
-    }
-    Outcome::NoAttempt
+    (h.server, h.transport.ip_proto(), h.port)
 }
 
 /// The interfaces the server accepted on `f` (none without DCE/RPC).
@@ -653,7 +649,7 @@ fn bound_interfaces(f: &FlowRecord) -> impl Iterator<Item = &InterfaceId> + Clon
 /// `best` is the hand-off naming this flow's server endpoint that labels
 /// it (see [`Correlated::latest_handoff`]); `advertised`, the interfaces
 /// advertised there.
-fn label_flow(f: &FlowRecord, best: Option<&Handoff>, advertised: &[InterfaceId]) -> FlowLabel {
+fn label_flow(f: &FlowRecord, best: Option<&Named>, advertised: &[InterfaceId]) -> FlowLabel {
     let bound = bound_interfaces(f);
     if let Some(h) = best {
         return FlowLabel {

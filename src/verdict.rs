@@ -22,7 +22,6 @@ use crate::flow::{ConnState, FlowRecord, SECOND};
 use crate::packet::{PROTO_TCP, PROTO_UDP};
 use crate::policy::{Decision, Policy};
 use crate::proto::catalog;
-use crate::proto::epm::Transport;
 use crate::Ts;
 
 /// A TCP attempt whose only SYN was sent less than this before the capture
@@ -708,13 +707,6 @@ fn flow_attempt(f: &FlowRecord, c: &Correlated, hosts: &HostProfiles, capture_en
     a
 }
 
-fn transport_proto(t: Transport) -> u8 {
-    match t {
-        Transport::Udp => PROTO_UDP,
-        Transport::Tcp | Transport::Http => PROTO_TCP,
-    }
-}
-
 /// A client group while counting: a policy group (index) or a network.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum GroupKey {
@@ -1315,7 +1307,7 @@ pub fn evaluate(
             let mut a = Attempt {
                 client: h.client,
                 server: h.server,
-                proto: transport_proto(h.transport),
+                proto: h.transport.ip_proto(),
                 port: h.port,
                 service: interface_service(&h.interface),
                 interface: Some(h.interface),

@@ -107,6 +107,15 @@ impl Transport {
             Transport::Http => "http",
         }
     }
+
+    /// The IP protocol a connection to such an endpoint uses (ncacn_http
+    /// runs over TCP).
+    pub fn ip_proto(self) -> u8 {
+        match self {
+            Transport::Tcp | Transport::Http => crate::packet::PROTO_TCP,
+            Transport::Udp => crate::packet::PROTO_UDP,
+        }
+    }
 }
 
 /// A decoded protocol tower. Floors are walked generically; the typed

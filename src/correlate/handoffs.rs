@@ -1,0 +1,382 @@
+//! What became of each hand-off: the one implementation of the hand-off
+//! window, used over a whole capture (`correlate`) and batch by batch while
+//! capturing (`crate::stream`).
+//!
+//! It is fed, in capture-time order batch by batch, the hand-offs the
+//! endpoint-mapper answers create ([`HandoffTracker::handoff`]), the
+//! connections that came up ([`HandoffTracker::up`], live only) and the
+//! connections that ended ([`HandoffTracker::ended`]; over a whole capture,
+//! every flow). [`HandoffTracker::decide`] settles each hand-off whose fate
+//! the clock has made certain; at the end every hand-off is settled, with
+//! the same rule.
+//!
+//! The rule, for a hand-off answered at `ts` to `client` naming an endpoint:
+//! the client's connections there starting in `[ts, end]` are its attempts,
+//! where `end` is `ts + window`, cut at the next answer naming the same
+//! endpoint to the same client (a connection follows the latest answer).
+//! The first attempt (in report order) that came up follows it; else an ICMP
+//! error quoting an attempt, a reset, unanswered UDP, unanswered SYNs; else a
+//! connection already open when the answer came; else nothing was tried —
+//! unless the next answer's own connection came, which supersedes this one.
+
+use std::net::IpAddr;
+
+use hashbrown::HashMap;
+
+use super::{tcp_established, Handoff, Outcome};
+use crate::flow::{FlowRecord, FlowUp};
+use crate::packet::PROTO_UDP;
+use crate::proto::epm::Transport;
+use crate::Ts;
+
+/// A hand-off's endpoint and client: only that client's flows there can
+/// follow it up.
+pub(crate) type FollowKey = (IpAddr, u8, u16, IpAddr);
+
+/// What the tracker knows of one of a client's connections to an endpoint.
+#[derive(Clone, Debug)]
+struct Seen {
+    first_ts: Ts,
+    client_port: u16,
+    /// `None` while the connection is open (live).
+    last_ts: Option<Ts>,
+    /// Established (TCP) or answered (UDP): final once true.
+    up: bool,
+    udp: bool,
+    /// The first ICMP error quoting the client's packets.
+    icmp: Option<Outcome>,
+    /// Answered by a reset (REJ), with the reset's TTL.
+    reset: Option<Option<u8>>,
+    syns: u32,
+}
+
+impl Seen {
+    fn of(f: &FlowRecord) -> Seen {
+        let udp = f.proto == PROTO_UDP;
+        Seen {
+            first_ts: f.first_ts,
+            client_port: f.client_port,
+            last_ts: Some(f.last_ts),
+            up: if udp {
+                f.packets[1] > 0
+            } else {
+                tcp_established(f.state)
+            },
+            udp,
+            icmp: f
+                .icmp
+                .iter()
+                .find(|e| e.quotes_originator)
+                .map(|e| Outcome::IcmpUnreachable {
+                    sender: e.sender,
+                    v6: e.v6,
+                    icmp_type: e.icmp_type,
+                    code: e.code,
+                }),
+            reset: (f.state == crate::flow::ConnState::REJ).then_some(f.responder_ttl),
+            syns: f.syn_retries + 1,
+        }
+    }
+
+    /// Report order among one client's flows at one endpoint.
+    fn order(&self) -> (Ts, u16) {
+        (self.first_ts, self.client_port)
+    }
+}
+
+/// A hand-off waiting for its fate.
+#[derive(Debug)]
+struct Pending {
+    /// Creation order (the answers' order): the order of `handoffs[]`.
+    seq: u64,
+    h: Handoff,
+    /// When the next hand-off naming the same endpoint to the same client
+    /// was answered.
+    next: Option<Ts>,
+}
+
+/// The same endpoint named to the same client (the transport counts:
+/// ncacn_http and ncacn_ip_tcp on one port are two questions).
+type SameKey = (IpAddr, IpAddr, Transport, u16);
+
+fn same_key(h: &Handoff) -> SameKey {
+    (h.client, h.server, h.transport, h.port)
+}
+
+pub(crate) fn follow_key(h: &Handoff) -> FollowKey {
+    (h.server, h.transport.ip_proto(), h.port, h.client)
+}
+
+/// Incremental hand-off correlation (see the module docs).
+#[derive(Debug)]
+pub struct HandoffTracker {
+    window: Ts,
+    /// How long after a connection starts it has surely come up or ended
+    /// (the handshake or UDP timeout plus the closed timeout): a connection
+    /// the workers have not reported by then never started.
+    grace: Ts,
+    /// Keep connections that came up at endpoints with no hand-off yet: a
+    /// later answer may find them open (live; over a whole capture every
+    /// hand-off is known before any flow).
+    keep_open: bool,
+    /// Most connections kept that way; past it they are counted.
+    max_open: usize,
+    pending: Vec<Pending>,
+    /// Pending hand-offs per follow key.
+    pending_at: HashMap<FollowKey, u32>,
+    /// The latest hand-off per same-key: (seq, ts), to set its `next`.
+    latest: HashMap<SameKey, u64>,
+    /// Connections at follow keys, in report order.
+    seen: HashMap<FollowKey, Vec<Seen>>,
+    open: usize,
+    /// Connections that came up but were not kept (`max_open`).
+    pub open_not_kept: u64,
+    next_seq: u64,
+}
+
+impl HandoffTracker {
+    /// Over a whole capture: every hand-off is given before any flow.
+    pub fn batch(window: Ts) -> HandoffTracker {
+        HandoffTracker::new(window, 0, false, 0)
+    }
+
+    /// While capturing: flows come as they come up and end.
+    pub fn live(window: Ts, grace: Ts, max_open: usize) -> HandoffTracker {
+        HandoffTracker::new(window, grace, true, max_open)
+    }
+
+    fn new(window: Ts, grace: Ts, keep_open: bool, max_open: usize) -> HandoffTracker {
+        HandoffTracker {
+            window,
+            grace,
+            keep_open,
+            max_open,
+            pending: Vec::new(),
+            pending_at: HashMap::new(),
+            latest: HashMap::new(),
+            seen: HashMap::new(),
+            open: 0,
+            open_not_kept: 0,
+            next_seq: 0,
+        }
+    }
+
+    /// Hand-offs not decided yet.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether a flow at this endpoint, from this client, may matter.
+    pub fn wants(&self, key: &FollowKey) -> bool {
+        self.seen.contains_key(key)
+    }
+
+    /// A new hand-off (its outcome is decided here). Hand-offs come in
+    /// answer order.
+    pub fn handoff(&mut self, h: Handoff) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if let Some(prev) = self.latest.insert(same_key(&h), seq) {
+            if let Some(p) = self.pending.iter_mut().rev().find(|p| p.seq == prev) {
+                p.next = Some(h.ts);
+            }
+        }
+        let key = follow_key(&h);
+        *self.pending_at.entry(key).or_default() += 1;
+        self.seen.entry(key).or_default();
+        self.pending.push(Pending { seq, h, next: None });
+    }
+
+    /// A connection came up (live): known established before it ends.
+    pub fn up(&mut self, u: &FlowUp) {
+        if !self.keep_open {
+            return;
+        }
+        let key = (u.server, u.proto, u.server_port, u.client);
+        if !self.seen.contains_key(&key) && self.open >= self.max_open {
+            self.open_not_kept += 1;
+            return;
+        }
+        let s = Seen {
+            first_ts: u.first_ts,
+            client_port: u.client_port,
+            last_ts: None,
+            up: true,
+            udp: u.proto == PROTO_UDP,
+            icmp: None,
+            reset: None,
+            syns: 1,
+        };
+        let list = self.seen.entry(key).or_default();
+        let at = list.partition_point(|x| x.order() <= s.order());
+        list.insert(at, s);
+        self.open += 1;
+    }
+
+    /// A connection ended (over a whole capture: every flow, in report
+    /// order, so each is appended).
+    pub fn ended(&mut self, f: &FlowRecord) {
+        let key = (f.server, f.proto, f.server_port, f.client);
+        let Some(list) = self.seen.get_mut(&key) else {
+            return;
+        };
+        let s = Seen::of(f);
+        // Came up before (live): now it has ended.
+        let was_open = if self.open > 0 {
+            list.iter()
+                .position(|x| x.last_ts.is_none() && x.order() == s.order())
+        } else {
+            None
+        };
+        match was_open {
+            Some(i) => {
+                list[i] = s;
+                self.open -= 1;
+            }
+            None => {
+                let at = list.partition_point(|x| x.order() <= s.order());
+                list.insert(at, s);
+            }
+        }
+        if !self.pending_at.contains_key(&key) && list.iter().all(|x| x.last_ts.is_some()) {
+            self.seen.remove(&key);
+        }
+    }
+
+    /// Decides what the clock (capture time) has settled; with `complete`,
+    /// everything (the capture has ended). `capture_end` (the latest
+    /// packet) tells which windows the capture cut. Decided hand-offs are
+    /// returned in answer order.
+    pub fn decide(&mut self, clock: Ts, complete: bool, capture_end: Ts) -> Vec<Handoff> {
+        let mut decided = Vec::new();
+        let mut waiting = Vec::new();
+        for mut p in std::mem::take(&mut self.pending) {
+            match self.fate(&p, clock, complete) {
+                Some(outcome) => {
+                    p.h.window_cut = !outcome.followed()
+                        && capture_end < p.h.ts.saturating_add(self.window);
+                    p.h.outcome = outcome;
+                    decided.push(p);
+                }
+                None => waiting.push(p),
+            }
+        }
+        self.pending = waiting;
+        for p in &decided {
+            let key = follow_key(&p.h);
+            if let Some(n) = self.pending_at.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    self.pending_at.remove(&key);
+                    // Only connections still open stay (a later answer may
+                    // find them); none over a whole capture.
+                    if let Some(list) = self.seen.get_mut(&key) {
+                        list.retain(|x| x.last_ts.is_none());
+                        if list.is_empty() {
+                            self.seen.remove(&key);
+                        }
+                    }
+                }
+            }
+            if self.latest.get(&same_key(&p.h)) == Some(&p.seq) {
+                self.latest.remove(&same_key(&p.h));
+            }
+        }
+        decided.into_iter().map(|p| p.h).collect()
+    }
+
+    /// The outcome of `p` if it is settled.
+    fn fate(&self, p: &Pending, clock: Ts, complete: bool) -> Option<Outcome> {
+        let h = &p.h;
+        let seen = self
+            .seen
+            .get(&follow_key(h))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let window_end = h.ts.saturating_add(self.window);
+        let next = p.next.filter(|&n| n > h.ts);
+        let end = next.map_or(window_end, |n| n.min(window_end));
+        let outcome = follow_up(h.ts, end, seen);
+        // A connection that came up settles it at once (the first up among
+        // the attempts known; an earlier attempt that comes up later is
+        // the one race this leaves: its SYN answered only after a later
+        // connection's).
+        if outcome.followed() || complete {
+            return self.superseded(outcome, h.ts, next, seen);
+        }
+        // Otherwise, once no attempt can start in the window any more and
+        // every attempt in it has come up or ended.
+        if clock <= window_end.saturating_add(self.grace) {
+            return None;
+        }
+        if outcome == Outcome::NoAttempt {
+            if let Some(n) = next.filter(|&n| n <= window_end) {
+                // Superseded only if the later answer's connection came:
+                // wait for its window too, unless it already did.
+                let later = follow_up(n, n.saturating_add(self.window), seen);
+                if !later.followed() && clock <= n.saturating_add(self.window + self.grace) {
+                    return None;
+                }
+            }
+        }
+        self.superseded(outcome, h.ts, next, seen)
+    }
+
+    fn superseded(
+        &self,
+        outcome: Outcome,
+        ts: Ts,
+        next: Option<Ts>,
+        seen: &[Seen],
+    ) -> Option<Outcome> {
+        if outcome == Outcome::NoAttempt {
+            // Asked again within the window: did the later answer's
+            // connection come? Then this one was superseded, not ignored.
+            if let Some(n) = next.filter(|&n| n <= ts.saturating_add(self.window)) {
+                if follow_up(n, n.saturating_add(self.window), seen).followed() {
+                    return Some(Outcome::Superseded);
+                }
+            }
+        }
+        Some(outcome)
+    }
+}
+
+/// What the client did about a hand-off answered at `ts`, with its
+/// connections there (`seen`, in report order) starting up to `end`.
+fn follow_up(ts: Ts, end: Ts, seen: &[Seen]) -> Outcome {
+    let from = seen.partition_point(|s| s.first_ts < ts);
+    let to = seen.partition_point(|s| s.first_ts <= end);
+    let attempts = &seen[from..to.max(from)];
+    if let Some(s) = attempts.iter().find(|s| s.up) {
+        return Outcome::Followed {
+            latency: s.first_ts - ts,
+            client_port: s.client_port,
+        };
+    }
+    if let Some(o) = attempts.iter().find_map(|s| s.icmp.clone()) {
+        return o;
+    }
+    let n = attempts.len() as u32;
+    if let Some(ttl) = attempts.iter().find_map(|s| s.reset) {
+        return Outcome::Reset { attempts: n, ttl };
+    }
+    if attempts.iter().any(|s| s.udp) {
+        return Outcome::UdpUnanswered;
+    }
+    if n > 0 {
+        return Outcome::SynUnanswered {
+            attempts: n,
+            syns: attempts.iter().map(|s| s.syns).sum(),
+        };
+    }
+    let open = seen[..from]
+        .iter()
+        .find(|s| s.last_ts.is_none_or(|l| l >= ts) && (s.udp || s.up));
+    if let Some(s) = open {
+        return Outcome::ExistingConnection {
+            client_port: s.client_port,
+        };
+    }
+    Outcome::NoAttempt
+}
