@@ -515,7 +515,10 @@ impl Correlator {
         let Some(one) = not_registered_finding(a) else {
             return false;
         };
-        match self.not_registered.entry((a.mapper, a.mapper_port, a.requested)) {
+        match self
+            .not_registered
+            .entry((a.mapper, a.mapper_port, a.requested))
+        {
             std::collections::btree_map::Entry::Vacant(v) => {
                 v.insert(one);
                 true
@@ -556,7 +559,10 @@ impl Correlator {
 
     /// A flow ended (over a whole capture: every flow, in report order).
     pub fn flow(&mut self, f: &FlowRecord) {
-        if self.tracker.wants(&(f.server, f.proto, f.server_port, f.client)) {
+        if self
+            .tracker
+            .wants(&(f.server, f.proto, f.server_port, f.client))
+        {
             self.tracker.ended(f);
         }
         let store = |i: &InterfaceId| interface_service(i) == "exchange-store";
@@ -572,7 +578,7 @@ impl Correlator {
 
     /// The hand-offs whose fate capture time `clock` settles (live).
     pub fn decide(&mut self, clock: Ts) -> Vec<Handoff> {
-        self.tracker.decide(clock, false, clock)
+        self.tracker.decide(clock)
     }
 
     /// Forgets what is older than `horizon` (live capture over days).
@@ -585,7 +591,7 @@ impl Correlator {
     /// Every hand-off still pending decided as the capture ended at
     /// `capture_end` (the latest packet).
     pub fn finish_handoffs(&mut self, capture_end: Ts) -> Vec<Handoff> {
-        self.tracker.decide(capture_end, true, capture_end)
+        self.tracker.finish(capture_end)
     }
 
     /// The whole result (over a whole capture).
@@ -734,6 +740,7 @@ fn label_flow(f: &FlowRecord, best: Option<&Named>, advertised: &[InterfaceId]) 
 mod tests {
     use super::*;
     use crate::flow::{FlowEnd, HistoryStr};
+    use crate::packet::PROTO_TCP;
     use crate::proto::rpc_conn::{BoundInterface, RpcSummary};
 
     fn interface(k: u8) -> InterfaceId {
@@ -789,15 +796,19 @@ mod tests {
     /// a bound interface, earlier).
     fn reference(c: &Correlated, f: &FlowRecord) -> Option<HandoffRef> {
         let n = c.named_at.get(&(f.server, f.proto, f.server_port))?;
-        let mine: Vec<usize> = n.by_client.get(&f.client).cloned().unwrap_or_default();
-        let ids = if mine.iter().any(|&i| c.handoffs[i].ts <= f.first_ts) {
+        let all: Vec<&Named> = n.handoffs.iter().collect();
+        let mine: Vec<&Named> = all
+            .iter()
+            .copied()
+            .filter(|h| h.client == f.client)
+            .collect();
+        let ids = if mine.iter().any(|h| h.ts <= f.first_ts) {
             mine
         } else {
-            n.handoffs.clone()
+            all
         };
         let h = ids
-            .iter()
-            .map(|&i| &c.handoffs[i])
+            .into_iter()
             .filter(|h| h.ts <= f.first_ts)
             .min_by_key(|h| {
                 (
@@ -847,17 +858,11 @@ mod tests {
                     }
                 })
                 .collect();
-            let mut named_at: HashMap<EndpointKey, NamedEndpoint> = HashMap::new();
-            for (i, h) in handoffs.iter().enumerate() {
-                let named = named_at.entry(handoff_key(h)).or_default();
-                named.handoffs.push(i);
-                named.by_client.entry(h.client).or_default().push(i);
+            let mut c = Correlated::default();
+            for h in &handoffs {
+                c.name(h);
             }
-            let c = Correlated {
-                handoffs,
-                named_at,
-                ..Correlated::default()
-            };
+            c.handoffs = handoffs;
             for _ in 0..20 {
                 let bound: Vec<u8> = (0..rand(3)).map(|_| 1 + rand(4) as u8).collect();
                 let f = flow(

@@ -147,10 +147,11 @@ const LIVE_EXAMPLES: &str = "Examples:
       records on standard output, the JSON report to a file; say who is who as for analyze
 
 Streaming records (NDJSON, field names as in the JSON report):
-  {\"record\":\"handoff\", ...}         an endpoint-mapper hand-off, once its follow-up connection
-                                    is up (followed: true) or its window is over without one
-  {\"record\":\"attempt-failed\", ...}  a connection attempt that failed (SYN unanswered after the
-                                    handshake timeout, reset, ICMP unreachable), when it ends
+  {\"record\":\"handoff\", ...}         an endpoint-mapper hand-off, as the final report will have it:
+                                    at once when its follow-up connection is up (followed: true),
+                                    else once every attempt in its window has surely ended
+  {\"record\":\"attempt-failed\", ...}  a connection attempt the verdicts judge failed (blocked or
+                                    refused, with the report's evidence), when its flow ends
   {\"record\":\"finding\", ...}         an endpoint mapper answered 'not registered'
 
 Permissions: capturing needs root, or the CAP_NET_RAW and CAP_NET_ADMIN capabilities

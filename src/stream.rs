@@ -1,57 +1,60 @@
-//! The live correlator: what `exflow live` streams while it captures.
+//! The live stream: what `exflow live` writes while it captures.
 //!
-//! The full correlator (`correlate.rs`) runs once at the end over every
-//! flow; it makes the final report. This one runs incrementally on what the
-//! shard workers send after each batch ([`StreamMsg`]): EPM answers, flows
-//! that just became established ([`FlowUp`]) and flows that ended. It writes
-//! one NDJSON record per line, flushed, as soon as a fact is known:
+//! The shard workers send, after each batch, what it taught them
+//! ([`StreamMsg`]): events (EPM answers, push registrations), flows that just
+//! came up ([`FlowUp`]) and flows that ended. [`LiveCorrelator`] feeds them,
+//! batch by batch, to the very correlator `exflow analyze` runs over a whole
+//! capture ([`Correlator`], its hand-offs decided by the one
+//! [`crate::correlate::HandoffTracker`]), and judges each ended flow by the
+//! verdicts' own rule ([`crate::verdict::flow_attempt`]). It writes one
+//! NDJSON record per line, flushed, as soon as a fact is known:
 //!
 //! * `handoff` — an endpoint named to a client asking for one interface,
-//!   once its fate is known: the client's connection to it is up
-//!   (`followed: true`, at once); a failed attempt ended (S0 after the
-//!   handshake timeout, REJ, an ICMP error) and the hand-off window is over;
-//!   nothing came within the window plus the handshake (or UDP) and closed timeouts
-//!   (`no-attempt`); a later answer's connection came (`superseded`); or the
-//!   capture stopped. Fields as in the report's `handoffs[]`.
-//! * `attempt-failed` — a connection attempt that failed (TCP S0, REJ,
-//!   RSTOS0, SH; anything an ICMP error quoted), when its flow ends.
-//! * `finding` — an ept_map answered "not registered", at once (as in the
-//!   report's `findings[]`).
+//!   once its fate is settled: at once when its follow-up connection comes
+//!   up; otherwise once no attempt can start in its window any more and
+//!   every attempt in it has come up or ended (the window plus the
+//!   handshake or UDP timeout plus the closed timeout); everything pending
+//!   at the stop. Fields as in the report's `handoffs[]`.
+//! * `attempt-failed` — a connection attempt the verdicts judge failed
+//!   (blocked or refused, with the report's evidence), when its flow ends.
+//! * `finding` — an ept_map answered "not registered", at once, once per
+//!   client (as in the report's `findings[]`).
 //!
 //! Determinism: the messages of batch `n` from every worker are gathered
-//! and processed together, answers before connections, each sorted by time
-//! and key; decisions use the batch's capture clock. The final report (made
-//! by `correlate.rs` over the same flows) stays the reference: the stream is
-//! its early, per-fact preview.
+//! and processed together — answers, then registrations, connections up and
+//! connections ended, each sorted by time and key — and decisions use the
+//! batch's capture clock. The final report (made by `correlate` over the
+//! same flows) stays the reference; the stream is its early preview.
 //!
-//! Memory: pending hand-offs are decided within a bounded capture time, the
-//! endpoints announced are forgotten after [`ANNOUNCED_TTL`], and at most
-//! one batch per worker waits for the others.
+//! Memory: hand-offs are decided within a bounded capture time; what the
+//! answers named is forgotten after [`ANNOUNCED_TTL`]; connections that came
+//! up are kept (for an answer that finds them open) up to
+//! [`MAX_OPEN_KEPT`]; at most one batch per worker waits for the others.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 
 use crate::correlate::{
-    correlate, interface_service, tcp_established, CorrelateConfig, Handoff, Outcome,
+    not_registered_finding, CorrelateConfig, Correlator, Handoff, HandoffTracker,
 };
-use crate::event::{EpmAnswerEvent, Event, InterfaceId};
-use crate::flow::{ConnState, FlowConfig, FlowRecord, FlowUp, SECOND};
-use crate::packet::{PROTO_TCP, PROTO_UDP};
+use crate::event::{EpmAnswerEvent, Event, RegistrationEvent};
+use crate::flow::{FlowConfig, FlowRecord, FlowUp, SECOND};
 use crate::pipeline::StreamMsg;
-use crate::proto::epm::{Transport, EPT_S_NOT_REGISTERED};
-use crate::proto::wellknown::service_for_port;
-use crate::report::{finding_json, handoff_json, proto_name};
+use crate::report::{evidence_json, finding_json, handoff_json, interface_json, proto_name};
 use crate::time::rfc3339_micros;
+use crate::verdict::{flow_attempt, AttemptResult, HostProfiles};
 use crate::Ts;
 
-/// How long (capture time) an endpoint named by a mapper is remembered to
-/// name the service of a failed attempt.
+/// How long (capture time) what an endpoint mapper named is remembered to
+/// label later flows.
 pub const ANNOUNCED_TTL: Ts = 3600 * SECOND;
+
+/// Connections that came up kept for answers that may find them open.
+pub const MAX_OPEN_KEPT: usize = 1 << 20;
 
 /// Counters for the status line, shared with other threads.
 #[derive(Debug, Default)]
@@ -64,46 +67,16 @@ pub struct StreamCounters {
     pub records: AtomicU64,
 }
 
-/// A hand-off waiting for its fate.
-struct Pending {
-    h: Handoff,
-    /// Connections starting up to here may follow it.
-    window_end: Ts,
-    /// Failed attempts seen so far (ended flows in the window).
-    attempts: u32,
-    syns: u32,
-    reset: Option<Option<u8>>,
-    icmp: Option<Outcome>,
-    udp: bool,
-    /// A later answer for the same client and endpoint came in the window.
-    superseded_by: Option<Ts>,
-}
-
-type EndpointKey = (IpAddr, IpAddr, u8, u16);
-
-fn flow_proto(t: Transport) -> u8 {
-    match t {
-        Transport::Tcp | Transport::Http => PROTO_TCP,
-        Transport::Udp => PROTO_UDP,
-    }
-}
-
 /// Consumes [`StreamMsg`]s, writes NDJSON records to `out`.
 pub struct LiveCorrelator<W: Write> {
-    correlate: CorrelateConfig,
-    window: Ts,
-    /// How long after its window a hand-off with no attempt is decided.
-    grace: Ts,
+    correlator: Correlator,
+    /// The look of each host's own answers so far (forged resets).
+    hosts: HostProfiles,
     out: W,
     counters: Arc<StreamCounters>,
     /// Messages by batch, until every worker's has come.
     waiting: BTreeMap<u64, Vec<StreamMsg>>,
     tracked: Vec<u64>,
-    pending: Vec<Pending>,
-    /// (server, proto, port) → interfaces named there, and when (in order).
-    announced: BTreeMap<(IpAddr, u8, u16), Vec<(InterfaceId, Ts)>>,
-    /// not-registered findings already reported: (mapper, port, interface, client).
-    not_registered: BTreeMap<(IpAddr, u16, Option<InterfaceId>, IpAddr), ()>,
     clock: Ts,
     last_prune: Ts,
     /// First write error (the stream stops; the capture goes on).
@@ -112,21 +85,22 @@ pub struct LiveCorrelator<W: Write> {
 
 impl<W: Write> LiveCorrelator<W> {
     pub fn new(flow: &FlowConfig, correlate: &CorrelateConfig, out: W) -> Self {
+        // A connection starting in a hand-off's window has come up or ended
+        // this long after the window: the longer of the handshake and UDP
+        // timeouts, plus the closed timeout (a reset is kept that long).
+        let grace = flow
+            .tcp_handshake_timeout
+            .max(flow.udp_timeout)
+            .saturating_add(flow.tcp_closed_timeout)
+            .saturating_add(SECOND);
+        let tracker = HandoffTracker::live(correlate.handoff_window, grace, MAX_OPEN_KEPT);
         LiveCorrelator {
-            correlate: correlate.clone(),
-            window: correlate.handoff_window,
-            grace: flow
-                .tcp_handshake_timeout
-                .max(flow.udp_timeout)
-                .saturating_add(flow.tcp_closed_timeout)
-                .saturating_add(SECOND),
+            correlator: Correlator::new(correlate, tracker),
+            hosts: HostProfiles::default(),
             out,
             counters: Arc::default(),
             waiting: BTreeMap::new(),
             tracked: Vec::new(),
-            pending: Vec::new(),
-            announced: BTreeMap::new(),
-            not_registered: BTreeMap::new(),
             clock: 0,
             last_prune: 0,
             error: None,
@@ -139,7 +113,7 @@ impl<W: Write> LiveCorrelator<W> {
 
     /// Hand-offs still waiting for their fate.
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.correlator.tracker().pending()
     }
 
     /// Takes one worker message; processes every batch all workers have
@@ -171,9 +145,7 @@ impl<W: Write> LiveCorrelator<W> {
             .into_values()
             .flatten()
             .collect();
-        if !rest.is_empty() {
-            self.process(rest, true);
-        }
+        self.process(rest, true);
         match self.error.take() {
             Some(e) => Err(e),
             None => Ok(self.out),
@@ -182,19 +154,22 @@ impl<W: Write> LiveCorrelator<W> {
 
     fn process(&mut self, msgs: Vec<StreamMsg>, last: bool) {
         let mut answers: Vec<EpmAnswerEvent> = Vec::new();
+        let mut registrations: Vec<RegistrationEvent> = Vec::new();
         let mut ups: Vec<FlowUp> = Vec::new();
         let mut flows: Vec<FlowRecord> = Vec::new();
         for m in msgs {
             self.clock = self.clock.max(m.clock);
             for e in m.events {
-                if let Event::EpmAnswer(a) = e {
-                    answers.push(a);
+                match e {
+                    Event::EpmAnswer(a) => answers.push(a),
+                    Event::Registration(r) => registrations.push(r),
                 }
             }
             ups.extend(m.ups);
             flows.extend(m.flows);
         }
         answers.sort_by_key(|a| (a.ts, a.client, a.client_port, a.mapper, a.call_id));
+        registrations.sort_by_key(|r| (r.ts, r.client, r.server, r.callback));
         ups.sort_by_key(|u| {
             (
                 u.first_ts,
@@ -207,15 +182,37 @@ impl<W: Write> LiveCorrelator<W> {
         });
         flows.sort_by(crate::pipeline::flow_order);
         for a in &answers {
-            self.answer(a);
+            if self.correlator.answer(a) {
+                if let Some(f) = not_registered_finding(a) {
+                    self.counters.problems.fetch_add(1, Ordering::Relaxed);
+                    self.write("finding", finding_json(&f));
+                }
+            }
+        }
+        for r in &registrations {
+            self.correlator.registration(r);
         }
         for u in &ups {
-            self.up(u);
+            self.correlator.up(u);
         }
         for f in &flows {
-            self.ended(f);
+            self.hosts.add(f);
+            self.correlator.flow(f);
+            self.judge(f);
         }
-        self.expire(last);
+        let decided = if last {
+            self.correlator.finish_handoffs(self.clock)
+        } else {
+            self.correlator.decide(self.clock)
+        };
+        for h in &decided {
+            self.emit_handoff(h);
+        }
+        if self.clock.saturating_sub(self.last_prune) > 60 * SECOND {
+            self.last_prune = self.clock;
+            self.correlator
+                .forget_before(self.clock.saturating_sub(ANNOUNCED_TTL));
+        }
     }
 
     fn write(&mut self, record: &'static str, mut v: Value) {
@@ -245,212 +242,14 @@ impl<W: Write> LiveCorrelator<W> {
         self.write("handoff", handoff_json(h));
     }
 
-    fn answer(&mut self, a: &EpmAnswerEvent) {
-        let single = a.is_single_interface_query();
-        let mut seen = Vec::new();
-        for ep in &a.endpoints {
-            let server = match ep.tower_ip {
-                Some(ip) if ip != IpAddr::V4(Ipv4Addr::UNSPECIFIED) => ip,
-                _ => a.mapper,
-            };
-            let Some(interface) = ep.interface.or(a.requested) else {
-                continue;
-            };
-            let named = self
-                .announced
-                .entry((server, flow_proto(ep.transport), ep.port))
-                .or_default();
-            if !named.contains(&(interface, a.ts)) {
-                named.push((interface, a.ts));
-            }
-            if !single || seen.contains(&(server, ep.transport, ep.port, interface)) {
-                continue;
-            }
-            seen.push((server, ep.transport, ep.port, interface));
-            let proto = flow_proto(ep.transport);
-            // A connection follows the latest answer: an earlier one for
-            // the same client and endpoint has its window cut here.
-            for p in &mut self.pending {
-                if p.h.client == a.client
-                    && p.h.server == server
-                    && flow_proto(p.h.transport) == proto
-                    && p.h.port == ep.port
-                    && p.h.ts < a.ts
-                {
-                    if a.ts <= p.h.ts.saturating_add(self.window) {
-                        p.superseded_by = Some(a.ts);
-                    }
-                    p.window_end = p.window_end.min(a.ts);
-                }
-            }
-            self.pending.push(Pending {
-                h: Handoff {
-                    ts: a.ts,
-                    client: a.client,
-                    server,
-                    mapper: a.mapper,
-                    transport: ep.transport,
-                    port: ep.port,
-                    interface,
-                    operation: a.operation,
-                    outcome: Outcome::NoAttempt,
-                    window_cut: false,
-                },
-                window_end: a.ts.saturating_add(self.window),
-                attempts: 0,
-                syns: 0,
-                reset: None,
-                icmp: None,
-                udp: false,
-                superseded_by: None,
-            });
-        }
-        if single && a.first_call && a.status == EPT_S_NOT_REGISTERED && a.endpoints.is_empty() {
-            let key = (a.mapper, a.mapper_port, a.requested, a.client);
-            if self.not_registered.insert(key, ()).is_none() {
-                // The full correlator over this one answer: the very finding
-                // the final report will hold (for this client).
-                let one = correlate(&[], &[Event::EpmAnswer(a.clone())], &self.correlate);
-                for f in &one.findings {
-                    self.counters.problems.fetch_add(1, Ordering::Relaxed);
-                    self.write("finding", finding_json(f));
-                }
-            }
-        }
-    }
-
-    /// The pending hand-off a connection from `client` to `key` starting
-    /// at `first_ts` follows: the latest whose window holds it.
-    fn follows(&self, key: EndpointKey, first_ts: Ts) -> Option<usize> {
-        let (client, server, proto, port) = key;
-        self.pending
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| {
-                p.h.client == client
-                    && p.h.server == server
-                    && flow_proto(p.h.transport) == proto
-                    && p.h.port == port
-                    && p.h.ts <= first_ts
-                    && first_ts <= p.window_end
-            })
-            .max_by_key(|(_, p)| p.h.ts)
-            .map(|(i, _)| i)
-    }
-
-    fn up(&mut self, u: &FlowUp) {
-        let key = (u.client, u.server, u.proto, u.server_port);
-        self.followed(key, u.first_ts, u.client_port);
-    }
-
-    fn followed(&mut self, key: EndpointKey, first_ts: Ts, client_port: u16) {
-        let Some(i) = self.follows(key, first_ts) else {
+    /// An ended flow the verdicts judge a failed attempt (with what is
+    /// known now: the capture so far) becomes an `attempt-failed` record.
+    fn judge(&mut self, f: &FlowRecord) {
+        let a = flow_attempt(f, self.correlator.state(), &self.hosts, self.clock);
+        let AttemptResult::Failed { kind, evidence } = &a.result else {
             return;
         };
-        let mut p = self.pending.swap_remove(i);
-        p.h.outcome = Outcome::Followed {
-            latency: first_ts - p.h.ts,
-            client_port,
-        };
-        let h = p.h.clone();
-        self.emit_handoff(&h);
-        // Earlier answers to the same question that got no attempt were
-        // superseded by this one.
-        let (client, server, proto, port) = key;
-        let mut k = 0;
-        while k < self.pending.len() {
-            let q = &self.pending[k];
-            if q.h.client == client
-                && q.h.server == server
-                && flow_proto(q.h.transport) == proto
-                && q.h.port == port
-                && q.superseded_by == Some(h.ts)
-                && q.attempts == 0
-            {
-                let mut q = self.pending.swap_remove(k);
-                q.h.outcome = Outcome::Superseded;
-                self.emit_handoff(&q.h);
-            } else {
-                k += 1;
-            }
-        }
-    }
-
-    fn ended(&mut self, f: &FlowRecord) {
-        let icmp = f.icmp.iter().find(|e| e.quotes_originator);
-        let established = if f.proto == PROTO_UDP {
-            f.packets[1] > 0
-        } else {
-            tcp_established(f.state)
-        };
-        let key = (f.client, f.server, f.proto, f.server_port);
-        if established {
-            // Normally reported when it came up; a flow whose SYN was not
-            // seen never is, and matches nothing then either.
-            self.followed(key, f.first_ts, f.client_port);
-            return;
-        }
-        let syn_failed = f.proto == PROTO_TCP
-            && matches!(
-                f.state,
-                ConnState::S0 | ConnState::REJ | ConnState::RSTOS0 | ConnState::SH
-            );
-        if syn_failed || icmp.is_some() {
-            self.attempt_failed(f);
-        }
-        let Some(i) = self.follows(key, f.first_ts) else {
-            return;
-        };
-        let p = &mut self.pending[i];
-        p.attempts += 1;
-        if let Some(e) = icmp {
-            p.icmp.get_or_insert(Outcome::IcmpUnreachable {
-                sender: e.sender,
-                v6: e.v6,
-                icmp_type: e.icmp_type,
-                code: e.code,
-            });
-        }
-        if f.state == ConnState::REJ {
-            p.reset.get_or_insert(f.responder_ttl);
-        }
-        if f.proto == PROTO_UDP {
-            p.udp = true;
-        }
-        p.syns += f.syn_retries + 1;
-    }
-
-    fn attempt_failed(&mut self, f: &FlowRecord) {
-        let evidence = if let Some(e) = f.icmp.iter().find(|e| e.quotes_originator) {
-            json!({
-                "type": "icmp-unreachable",
-                "ts": rfc3339_micros(e.ts),
-                "sender": e.sender.to_string(),
-                "icmp_version": if e.v6 { 6 } else { 4 },
-                "code": e.code,
-                "icmp_type": e.icmp_type,
-            })
-        } else if f.state == ConnState::REJ {
-            json!({ "type": "rst", "rst_ttl": f.responder_ttl })
-        } else {
-            json!({
-                "type": "syn-unanswered",
-                "syns": f.syn_retries + 1,
-                "syn_gaps_ms": f.syn_gaps_us.iter().map(|g| *g as f64 / 1000.0).collect::<Vec<_>>(),
-            })
-        };
-        // The latest interface named at this endpoint before the attempt.
-        let announced = self
-            .announced
-            .get(&(f.server, f.proto, f.server_port))
-            .and_then(|v| v.iter().rev().find(|(_, ts)| *ts <= f.first_ts));
-        let (service, interface) = match announced {
-            Some((i, _)) => (interface_service(i), Some(crate::report::interface_json(i))),
-            _ => (
-                service_for_port(f.proto, f.server_port).unwrap_or("unknown"),
-                None,
-            ),
-        };
+        let label = self.correlator.state().label(f);
         self.counters.problems.fetch_add(1, Ordering::Relaxed);
         let v = json!({
             "ts": rfc3339_micros(f.first_ts),
@@ -460,76 +259,30 @@ impl<W: Write> LiveCorrelator<W> {
             "client_port": f.client_port,
             "server": f.server.to_string(),
             "port": f.server_port,
-            "service": service,
-            "interface": interface,
-            "epm_announced": interface.is_some(),
+            "service": label.service,
+            "identified_by": label.identified_by,
+            "interface": label.interface.as_ref().map(interface_json),
+            "epm_announced": matches!(label.identified_by, "epm-handoff" | "epm-endpoint"),
+            "kind": kind,
             "state": f.state.as_str(),
             "syn_retries": f.syn_retries,
             "packets": f.packets,
-            "evidence": evidence,
+            "evidence": evidence_json(evidence),
         });
         self.write("attempt-failed", v);
-    }
-
-    /// Decides the hand-offs whose fate the clock (or the end) settles.
-    fn expire(&mut self, last: bool) {
-        let clock = self.clock;
-        let (window, grace) = (self.window, self.grace);
-        let mut decided = Vec::new();
-        let mut k = 0;
-        while k < self.pending.len() {
-            let p = &self.pending[k];
-            let ready = last
-                || (p.attempts > 0 && clock > p.window_end)
-                || clock > p.window_end.saturating_add(grace);
-            if ready {
-                decided.push(self.pending.swap_remove(k));
-            } else {
-                k += 1;
-            }
-        }
-        decided.sort_by_key(|p| (p.h.ts, p.h.client, p.h.server, p.h.port, p.h.interface));
-        for mut p in decided {
-            p.h.outcome = if let Some(o) = p.icmp.take() {
-                o
-            } else if let Some(ttl) = p.reset {
-                Outcome::Reset {
-                    attempts: p.attempts,
-                    ttl,
-                }
-            } else if p.udp {
-                Outcome::UdpUnanswered
-            } else if p.attempts > 0 {
-                Outcome::SynUnanswered {
-                    attempts: p.attempts,
-                    syns: p.syns,
-                }
-            } else {
-                Outcome::NoAttempt
-            };
-            p.h.window_cut = last && clock < p.h.ts.saturating_add(window);
-            self.emit_handoff(&p.h);
-        }
-        if clock.saturating_sub(self.last_prune) > 60 * SECOND {
-            self.last_prune = clock;
-            let horizon = clock.saturating_sub(ANNOUNCED_TTL);
-            self.announced.retain(|_, v| {
-                v.retain(|(_, ts)| *ts >= horizon);
-                !v.is_empty()
-            });
-            if self.not_registered.len() > 100_000 {
-                self.not_registered.clear();
-            }
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{EpmEndpoint, EpmOperation};
+    use crate::event::{EpmEndpoint, EpmOperation, InterfaceId};
+    use crate::flow::ConnState;
     use crate::flow::{FlowEnd, HistoryStr};
+    use crate::packet::PROTO_TCP;
     use crate::proto::dcerpc::Uuid;
+    use crate::proto::epm::{Transport, EPT_S_NOT_REGISTERED};
+    use std::net::{IpAddr, Ipv4Addr};
 
     const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
     const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10));
@@ -652,7 +405,7 @@ mod tests {
     }
 
     /// An unanswered follow-up: `attempt-failed` when the flow ends, the
-    /// hand-off once its window is over (not before).
+    /// hand-off once every attempt in its window has surely ended.
     #[test]
     fn failed_follow_up_waits_for_the_window() {
         let mut c = correlator();
@@ -666,15 +419,24 @@ mod tests {
         c.push(f);
         c.push(msg(1, 1, T0 + 10 * SECOND));
         assert_eq!(c.pending(), 1, "the window (30 s) is not over");
+        // Past the window, another attempt that started in it may still
+        // end (S0 after the 75 s handshake timeout, REJ after the 10 s
+        // closed one, UDP after 120 s): its count and fate are not known.
         c.push(msg(0, 2, T0 + 31 * SECOND));
         c.push(msg(1, 2, T0 + 31 * SECOND));
+        assert_eq!(c.pending(), 1, "attempts in the window may still end");
+        let settled = T0 + (30 + 120 + 10 + 2) * SECOND;
+        c.push(msg(0, 3, settled));
+        c.push(msg(1, 3, settled));
         assert_eq!(c.pending(), 0);
         let r = records(c);
         assert_eq!(r.len(), 2);
         assert_eq!(r[0]["record"], "attempt-failed");
         assert_eq!(r[0]["evidence"]["type"], "syn-unanswered");
         assert_eq!(r[0]["evidence"]["syns"], 3);
+        assert_eq!(r[0]["kind"], "blocked");
         assert_eq!(r[0]["epm_announced"], true);
+        assert_eq!(r[0]["identified_by"], "epm-handoff");
         assert_eq!(r[1]["record"], "handoff");
         assert_eq!(r[1]["followed"], false);
         assert_eq!(r[1]["outcome"]["kind"], "syn-unanswered");

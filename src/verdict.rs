@@ -384,7 +384,7 @@ pub struct Verdicts {
 
 /// What one flow (or hand-off) says about reaching server:port.
 #[derive(Clone, Debug)]
-struct Attempt {
+pub struct Attempt {
     client: IpAddr,
     server: IpAddr,
     proto: u8,
@@ -393,7 +393,7 @@ struct Attempt {
     interface: Option<InterfaceId>,
     ts: Ts,
     last_ts: Ts,
-    result: AttemptResult,
+    pub result: AttemptResult,
     /// A second piece of evidence about an attempt already counted.
     extra: bool,
 }
@@ -408,7 +408,7 @@ impl Attempt {
 }
 
 #[derive(Clone, Debug)]
-enum AttemptResult {
+pub enum AttemptResult {
     Working,
     /// One-way UDP: left this tap, delivery unknown.
     Unconfirmed,
@@ -444,47 +444,21 @@ struct HostProfile {
 }
 
 /// Profiles of the servers that answered, looked up by address.
-type HostProfiles = HashMap<IpAddr, HostProfile>;
+#[derive(Default)]
+pub struct HostProfiles(HashMap<IpAddr, HostProfile>);
 
-/// The profiles of the hosts answering in `flows`, and the capture's end
-/// (the latest flow timestamp), counted on all cores.
-fn host_profiles_and_end(flows: &[FlowRecord]) -> (HostProfiles, Ts) {
-    let parts = on_parts(flows, |_, part| {
-        let end = part.iter().map(|f| f.last_ts).max().unwrap_or(0);
-        (host_profiles(part), end)
-    });
-    let mut all = HostProfiles::new();
-    let mut capture_end = 0;
-    for (hosts, end) in parts {
-        capture_end = capture_end.max(end);
-        if all.is_empty() {
-            all = hosts;
-            continue;
-        }
-        for (ip, h) in hosts {
-            let into = all.entry(ip).or_default();
-            for (a, b) in into.ttls.0.iter_mut().zip(h.ttls.0) {
-                *a |= b;
-            }
-            into.ip_id_zero += h.ip_id_zero;
-            into.ip_id_nonzero += h.ip_id_nonzero;
-        }
-    }
-    (all, capture_end)
-}
-
-fn host_profiles(flows: &[FlowRecord]) -> HostProfiles {
-    let mut hosts = HostProfiles::new();
-    for f in flows {
+impl HostProfiles {
+    /// Learns from `f` how its server answers (flows it answered only).
+    pub fn add(&mut self, f: &FlowRecord) {
         let answered = if f.proto == PROTO_TCP {
             tcp_established(f.state)
         } else {
             f.packets[1] > 0
         };
         let Some(ttl) = f.responder_ttl.filter(|_| answered) else {
-            continue;
+            return;
         };
-        let h = hosts.entry(f.server).or_default();
+        let h = self.0.entry(f.server).or_default();
         h.ttls.insert(ttl);
         match f.responder_ip_id {
             Some(0) => h.ip_id_zero += 1,
@@ -492,7 +466,45 @@ fn host_profiles(flows: &[FlowRecord]) -> HostProfiles {
             None => {}
         }
     }
-    hosts
+
+    fn get(&self, ip: &IpAddr) -> Option<&HostProfile> {
+        self.0.get(ip)
+    }
+
+    fn merge(&mut self, later: HostProfiles) {
+        if self.0.is_empty() {
+            *self = later;
+            return;
+        }
+        for (ip, h) in later.0 {
+            let into = self.0.entry(ip).or_default();
+            for (a, b) in into.ttls.0.iter_mut().zip(h.ttls.0) {
+                *a |= b;
+            }
+            into.ip_id_zero += h.ip_id_zero;
+            into.ip_id_nonzero += h.ip_id_nonzero;
+        }
+    }
+}
+
+/// The profiles of the hosts answering in `flows`, and the capture's end
+/// (the latest flow timestamp), counted on all cores.
+fn host_profiles_and_end(flows: &[FlowRecord]) -> (HostProfiles, Ts) {
+    let parts = on_parts(flows, |_, part| {
+        let end = part.iter().map(|f| f.last_ts).max().unwrap_or(0);
+        let mut hosts = HostProfiles::default();
+        for f in part {
+            hosts.add(f);
+        }
+        (hosts, end)
+    });
+    let mut all = HostProfiles::default();
+    let mut capture_end = 0;
+    for (hosts, end) in parts {
+        capture_end = capture_end.max(end);
+        all.merge(hosts);
+    }
+    (all, capture_end)
 }
 
 /// Was a reset answering a SYN forged by something on the way?
@@ -604,7 +616,15 @@ fn only_syns(f: &FlowRecord) -> bool {
     f.packets[1] == 0 && f.history.chars().all(|c| c == 'S' || c == 'R')
 }
 
-fn flow_attempt(f: &FlowRecord, c: &Correlated, hosts: &HostProfiles, capture_end: Ts) -> Attempt {
+/// The judgement of one flow as an attempt to reach its server's port:
+/// worked, failed (how, with what evidence), or cannot be told. `hosts`:
+/// how the servers answer elsewhere; `capture_end`: the latest packet seen.
+pub fn flow_attempt(
+    f: &FlowRecord,
+    c: &Correlated,
+    hosts: &HostProfiles,
+    capture_end: Ts,
+) -> Attempt {
     let label = c.label(f);
     let mut a = Attempt {
         client: f.client,

@@ -168,7 +168,8 @@ impl HandoffTracker {
 
     /// Whether a flow at this endpoint, from this client, may matter.
     pub fn wants(&self, key: &FollowKey) -> bool {
-        self.seen.contains_key(key)
+        // Most captures name few endpoints: no hashing of every flow then.
+        !self.seen.is_empty() && self.seen.contains_key(key)
     }
 
     /// A new hand-off (its outcome is decided here). Hand-offs come in
@@ -243,18 +244,26 @@ impl HandoffTracker {
         }
     }
 
-    /// Decides what the clock (capture time) has settled; with `complete`,
-    /// everything (the capture has ended). `capture_end` (the latest
-    /// packet) tells which windows the capture cut. Decided hand-offs are
-    /// returned in answer order.
-    pub fn decide(&mut self, clock: Ts, complete: bool, capture_end: Ts) -> Vec<Handoff> {
+    /// Decides what capture time `clock` has settled (the capture goes
+    /// on). Decided hand-offs are returned in answer order.
+    pub fn decide(&mut self, clock: Ts) -> Vec<Handoff> {
+        self.settle(clock, false, Ts::MAX)
+    }
+
+    /// Decides every hand-off: the capture ended at `capture_end` (the
+    /// latest packet), which tells which windows it cut.
+    pub fn finish(&mut self, capture_end: Ts) -> Vec<Handoff> {
+        self.settle(capture_end, true, capture_end)
+    }
+
+    fn settle(&mut self, clock: Ts, complete: bool, capture_end: Ts) -> Vec<Handoff> {
         let mut decided = Vec::new();
         let mut waiting = Vec::new();
         for mut p in std::mem::take(&mut self.pending) {
             match self.fate(&p, clock, complete) {
                 Some(outcome) => {
-                    p.h.window_cut = !outcome.followed()
-                        && capture_end < p.h.ts.saturating_add(self.window);
+                    p.h.window_cut =
+                        !outcome.followed() && capture_end < p.h.ts.saturating_add(self.window);
                     p.h.outcome = outcome;
                     decided.push(p);
                 }
@@ -304,9 +313,11 @@ impl HandoffTracker {
         if outcome.followed() || complete {
             return self.superseded(outcome, h.ts, next, seen);
         }
-        // Otherwise, once no attempt can start in the window any more and
-        // every attempt in it has come up or ended.
-        if clock <= window_end.saturating_add(self.grace) {
+        // Otherwise, once no attempt can start in the window any more (its
+        // end is final once the next answer is known or the window is
+        // over) and every attempt in it has come up or ended.
+        let end_final = p.next.is_some() || clock > window_end;
+        if !end_final || clock <= end.saturating_add(self.grace) {
             return None;
         }
         if outcome == Outcome::NoAttempt {
@@ -379,4 +390,193 @@ fn follow_up(ts: Ts, end: Ts, seen: &[Seen]) -> Outcome {
         };
     }
     Outcome::NoAttempt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EpmOperation, InterfaceId};
+    use crate::flow::{ConnState, FlowEnd, HistoryStr, SECOND};
+    use crate::packet::PROTO_TCP;
+    use std::net::Ipv4Addr;
+
+    const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10));
+    const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
+    const WINDOW: Ts = 30 * SECOND;
+    const GRACE: Ts = 20 * SECOND;
+
+    fn handoff(ts: Ts, port: u16) -> Handoff {
+        Handoff {
+            ts,
+            client: CLIENT,
+            server: SERVER,
+            mapper: SERVER,
+            transport: Transport::Tcp,
+            port,
+            interface: InterfaceId {
+                uuid: crate::proto::dcerpc::Uuid([9; 16]),
+                major: 1,
+                minor: 0,
+            },
+            operation: EpmOperation::EptMap,
+            outcome: Outcome::NoAttempt,
+            window_cut: false,
+        }
+    }
+
+    fn flow(
+        first_ts: Ts,
+        last_ts: Ts,
+        port: u16,
+        client_port: u16,
+        state: ConnState,
+    ) -> FlowRecord {
+        FlowRecord {
+            proto: PROTO_TCP,
+            client: CLIENT,
+            client_port,
+            server: SERVER,
+            server_port: port,
+            first_ts,
+            last_ts,
+            state,
+            history: HistoryStr::new("S"),
+            syn_retries: 0,
+            syn_gaps_us: Box::default(),
+            packets: [1, u64::from(state != ConnState::S0)],
+            bytes: [60, 0],
+            payload_bytes: [0, 0],
+            responder_ttl: Some(64),
+            responder_ip_id: None,
+            icmp: Box::default(),
+            icmp_count: 0,
+            rpc: None,
+            app: None,
+            end: FlowEnd::EndOfCapture,
+        }
+    }
+
+    /// The live feeding (answers, connections up, connections ended, batch
+    /// by batch, decided by the clock) settles every hand-off as the whole
+    /// capture does, on random answers and connections at two endpoints,
+    /// including answers repeated within the window (superseded, cut
+    /// windows) and connections open before an answer (existing).
+    #[test]
+    fn live_feeding_decides_what_the_whole_capture_decides() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut rand = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut early = 0;
+        let mut kinds = std::collections::BTreeMap::new();
+        for round in 0..400 {
+            let mut handoffs: Vec<Handoff> = (0..1 + rand(4))
+                .map(|_| handoff(rand(90) * SECOND, 55_000 + rand(2) as u16))
+                .collect();
+            handoffs.sort_by_key(|h| h.ts);
+            let states = [ConnState::SF, ConnState::S0, ConnState::REJ, ConnState::S1];
+            let mut flows: Vec<FlowRecord> = (0..rand(6))
+                .map(|k| {
+                    let first = rand(120) * SECOND + 1;
+                    let state = states[rand(4) as usize];
+                    // A failed attempt ends within the grace; one that came
+                    // up may last.
+                    let len = match state {
+                        ConnState::SF | ConnState::S1 => rand(200) * SECOND,
+                        _ => rand(GRACE / SECOND) * SECOND,
+                    };
+                    flow(
+                        first,
+                        first + len,
+                        55_000 + rand(2) as u16,
+                        50_000 + k as u16,
+                        state,
+                    )
+                })
+                .collect();
+            flows.sort_by(crate::pipeline::flow_order);
+            let end = flows
+                .iter()
+                .map(|f| f.last_ts)
+                .chain(handoffs.iter().map(|h| h.ts))
+                .max()
+                .unwrap_or(0);
+
+            let mut whole = HandoffTracker::batch(WINDOW);
+            for h in &handoffs {
+                whole.handoff(h.clone());
+            }
+            for f in &flows {
+                whole.ended(f);
+            }
+            let want = whole.finish(end);
+
+            // Live: a connection is reported up 1 ns after it starts (if it
+            // came up) and ended at its last packet; batches of 5 s.
+            let mut live = HandoffTracker::live(WINDOW, GRACE, 1 << 20);
+            let mut got: Vec<Handoff> = Vec::new();
+            let mut clock = 0;
+            while clock <= end {
+                let next = clock + 5 * SECOND;
+                for h in handoffs.iter().filter(|h| h.ts >= clock && h.ts < next) {
+                    live.handoff(h.clone());
+                }
+                for f in flows
+                    .iter()
+                    .filter(|f| f.first_ts + 1 >= clock && f.first_ts + 1 < next)
+                {
+                    if tcp_established(f.state) {
+                        live.up(&FlowUp {
+                            proto: f.proto,
+                            client: f.client,
+                            client_port: f.client_port,
+                            server: f.server,
+                            server_port: f.server_port,
+                            first_ts: f.first_ts,
+                            ts: f.first_ts + 1,
+                        });
+                    }
+                }
+                for f in flows
+                    .iter()
+                    .filter(|f| f.last_ts >= clock && f.last_ts < next && f.last_ts < end)
+                {
+                    live.ended(f);
+                }
+                clock = next;
+                let decided = live.decide(clock.min(end));
+                early += decided.len();
+                got.extend(decided);
+            }
+            // The stop: flows still open end with the capture.
+            for f in flows.iter().filter(|f| f.last_ts >= end) {
+                live.ended(f);
+            }
+            got.extend(live.finish(end));
+            got.sort_by_key(|h| (h.ts, h.port));
+            let mut want = want;
+            want.sort_by_key(|h| (h.ts, h.port));
+            assert_eq!(got, want, "round {round}: {handoffs:?}\n{flows:?}");
+            for h in &want {
+                *kinds.entry(h.outcome.kind()).or_insert(0) += 1;
+            }
+            assert_eq!(live.pending(), 0);
+        }
+        // Most were settled while capturing, not at the stop; every outcome
+        // the rule has came up.
+        assert!(early > 300, "only {early} settled before the stop");
+        for kind in [
+            "established",
+            "no-attempt",
+            "syn-unanswered",
+            "reset",
+            "existing-connection",
+            "superseded",
+        ] {
+            assert!(kinds.get(kind).is_some_and(|&n| n > 5), "{kind}: {kinds:?}");
+        }
+    }
 }

@@ -234,7 +234,7 @@ pub(crate) fn endpoint_json(e: &Endpoint) -> Value {
     })
 }
 
-fn evidence_json(e: &Evidence) -> Value {
+pub(crate) fn evidence_json(e: &Evidence) -> Value {
     let mut v = match e {
         Evidence::EpmNotRegistered {
             client,

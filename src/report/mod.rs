@@ -8,7 +8,7 @@ mod text;
 
 pub use json::{write_json, write_ndjson, SCHEMA};
 // The live stream (`crate::stream`) writes its records with the report's own fields.
-pub(crate) use json::{finding_json, handoff_json, interface_json};
+pub(crate) use json::{evidence_json, finding_json, handoff_json, interface_json};
 pub use text::write_text;
 
 /// `"tcp"`, `"udp"` or the protocol number.
