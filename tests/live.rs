@@ -399,6 +399,20 @@ fn live_matches_analyze_with(scenario: &str, sig: i32, args: &[&str]) {
         "{scenario}: kernel drops: {}",
         stopped.stderr
     );
+    // libpcap's drop counters are in the report's stats (live only: the
+    // offline report has no such fields).
+    assert_eq!(
+        live["stats"]["kernel_drops"].as_u64(),
+        Some(0),
+        "{scenario}"
+    );
+    assert_eq!(
+        live["stats"]["interface_drops"].as_u64(),
+        Some(0),
+        "{scenario}"
+    );
+    assert!(offline["stats"].get("kernel_drops").is_none());
+    assert!(offline["stats"].get("interface_drops").is_none());
 
     // The final report: the same hand-offs, flows, endpoints and findings.
     let live_h = handoffs(live["handoffs"].as_array().unwrap());

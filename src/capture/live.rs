@@ -302,16 +302,16 @@ impl LiveSource {
         self.link
     }
 
-    /// Re-reads libpcap's drop counters into [`LiveCounters`].
+    /// Re-reads libpcap's drop counters into [`LiveCounters`] and the
+    /// input's facts.
     fn read_stats(&mut self) {
         self.last_stats = Instant::now();
         if let Ok(s) = self.cap.stats() {
-            self.counters
-                .kernel_drops
-                .store(u64::from(s.dropped), Ordering::Relaxed);
-            self.counters
-                .if_drops
-                .store(u64::from(s.if_dropped), Ordering::Relaxed);
+            let (kernel, interface) = (u64::from(s.dropped), u64::from(s.if_dropped));
+            self.counters.kernel_drops.store(kernel, Ordering::Relaxed);
+            self.counters.if_drops.store(interface, Ordering::Relaxed);
+            self.info.kernel_drops = Some(kernel);
+            self.info.interface_drops = Some(interface);
         }
     }
 
