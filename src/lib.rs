@@ -10,6 +10,7 @@ pub mod capture;
 pub mod correlate;
 pub mod event;
 pub mod flow;
+pub mod live_out;
 pub mod packet;
 pub mod pipeline;
 pub mod policy;

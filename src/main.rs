@@ -9,13 +9,14 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use exflow::capture::{self, Source};
 use exflow::correlate::CorrelateConfig;
 use exflow::flow::{FlowConfig, SECOND};
+use exflow::live_out::{EventsOutput, Notice, ReportFile};
 use exflow::pipeline::{self, Analysis, Options, LOGICAL_SHARDS};
 use exflow::policy::Policy;
 use exflow::report;
@@ -29,7 +30,9 @@ mod exit {
     pub const FINDINGS: u8 = 1;
     /// Could not analyze: bad arguments or unreadable input.
     pub const ERROR: u8 = 2;
-    /// Analyzed partially: an input was corrupt or truncated.
+    /// Analyzed partially: an input was corrupt or truncated; `exflow
+    /// live`: the capture stopped early or had a gap (the interface went
+    /// down or disappeared), or an output (`--events`, `-w`) failed.
     pub const PARTIAL: u8 = 3;
     /// `exflow live` could not write its outputs within `--stop-timeout`
     /// of the stop.
@@ -49,7 +52,9 @@ mod exit {
                   traffic has to cross a firewall.",
     after_help = "Exit codes: 0 analyzed, nothing to act on; 1 findings present; \
                   2 could not analyze (bad arguments, unreadable input); \
-                  3 partial (an input was corrupt or truncated; the report covers what was read).\n\n\
+                  3 partial (an input was corrupt or truncated; the report covers what was read; \
+                  live: see exflow live --help); 4 live: the outputs were not written within \
+                  --stop-timeout.\n\n\
                   Start with: exflow analyze --help"
 )]
 struct Cli {
@@ -153,15 +158,39 @@ Streaming records (NDJSON, field names as in the JSON report):
   {\"record\":\"attempt-failed\", ...}  a connection attempt the verdicts judge failed (blocked or
                                     refused, with the report's evidence), when its flow ends
   {\"record\":\"finding\", ...}         an endpoint mapper answered 'not registered'
+  {\"record\":\"stats\", ...}           every --stats-interval (default 60 s) and once at the stop:
+                                    ts, interface, interface_up, packets, bytes, kernel_drops,
+                                    interface_drops (totals since the start), flows_tracked,
+                                    records_written, records_lost (so loss is seen as it happens;
+                                    the final report's stats record has a \"schema\" field)
 
 Permissions: capturing needs root, or the CAP_NET_RAW and CAP_NET_ADMIN capabilities
   (setcap cap_net_raw,cap_net_admin=eip /usr/local/bin/exflow).
 Outputs: by default the streaming records and then, at the stop, the report both go to standard
   output; --events FILE and -o FILE separate them.
+  --events FILE  appended to, never emptied (a restart loses nothing); reopened on SIGHUP
+                 (logrotate moves it, then signals): records after the signal go to a new FILE
+                 (appended to if FILE was not moved); never half a record in either.
+  -o FILE        opened at the start (a bad path fails at once; the previous report stays until
+                 this one replaces it), written once, at the stop, to FILE (created anew if it was
+                 moved or deleted meanwhile); SIGHUP changes nothing.
+  -w FILE        rotated by exflow itself (--rotate-size: FILE.1, FILE.2, ...; keep logrotate away
+                 from them); SIGHUP changes nothing.
+  A full disk: the output that failed is named once on stderr, -w stops (its file ends with the
+  last whole packet), --events drops records until a SIGHUP reopens it (e.g. after making room;
+  counted in records_lost); capture and report go on, and the exit code is 3.
 Signals: SIGINT or SIGTERM stops capturing, drains the pipeline, writes the final report (the same
-  report `exflow analyze` gives for the same packets) and exits 0; a second signal exits at once
-  (status 130). If the outputs cannot be written within --stop-timeout of the stop (a reader that
-  stopped reading), exflow says what it was waiting for and exits 4.
+  report `exflow analyze` gives for the same packets) and exits; a second signal exits at once
+  (status 130). SIGHUP reopens --events FILE. If the outputs cannot be written within
+  --stop-timeout of the stop (a reader that stopped reading), exflow says what it was waiting for
+  and exits 4.
+The interface: if it is taken down or loses its carrier, exflow says so on stderr and goes on
+  (capture resumes when it is up again); if it disappears, the capture stops there and the report
+  of what was captured is written. Either way the report's input says what happened.
+Exit codes: 0 stopped and everything written; 3 partial: the interface was down a while or
+  disappeared, or --events or -w could not be written (the report covers what was captured);
+  2 could not start (or could not write the report); 4 outputs not written within --stop-timeout;
+  130 a second signal.
 A status line (packets/s, kernel and interface drops, flows tracked, problems) is drawn on stderr
   every 2 seconds when stderr is a terminal.";
 
@@ -206,11 +235,18 @@ struct LiveArgs {
     #[arg(short = 'c', long, value_name = "N")]
     count: Option<u64>,
 
-    /// Write the streaming records to this file (- for standard output, the default)
+    /// Append the streaming records to this file (- for standard output, the default); it is
+    /// never emptied, so a restart loses nothing, and SIGHUP reopens it (for logrotate)
     #[arg(long, value_name = "FILE")]
     events: Option<PathBuf>,
 
-    /// Also write the captured packets to this pcap file, rotated by --rotate-size
+    /// Write a stats record (packets, drops, flows tracked, records written) to the streaming
+    /// records this often, and once at the stop: seconds, or a number with s, m, h or d; 0: never
+    #[arg(long, value_name = "D", value_parser = parse_interval, default_value = "60s")]
+    stats_interval: std::time::Duration,
+
+    /// Also write the captured packets to this pcap file, rotated by --rotate-size (not by
+    /// SIGHUP)
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     write: Option<PathBuf>,
 
@@ -247,6 +283,15 @@ struct LiveArgs {
 
     #[command(flatten)]
     analysis: AnalysisArgs,
+}
+
+/// A duration as [`parse_duration`] takes it, or 0 (`0`, `0s`, ...) for never.
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let num = s.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    if num.parse::<f64>() == Ok(0.0) {
+        return Ok(std::time::Duration::ZERO);
+    }
+    parse_duration(s)
 }
 
 /// `90`, `90s`, `10m`, `8h`, `2d`.
@@ -703,6 +748,13 @@ fn live(args: LiveArgs) -> u8 {
             return exit::ERROR;
         }
     }
+    // SIGHUP (logrotate): reopen --events at its next record boundary.
+    let hup = Arc::new(AtomicBool::new(false));
+    if let Err(e) = signal_hook::flag::register(SIGHUP, Arc::clone(&hup)) {
+        eprintln!("exflow: error: cannot handle signals: {e}");
+        return exit::ERROR;
+    }
+    let notice: Notice = Arc::new(|m: &str| eprintln!("exflow: {m}"));
 
     let config = capture::LiveConfig {
         interface: interface.clone(),
@@ -720,6 +772,7 @@ fn live(args: LiveArgs) -> u8 {
             return exit::ERROR;
         }
     };
+    source.on_notice(Arc::clone(&notice));
     if let Some(user) = &args.user {
         if let Err(e) = drop_privileges(user) {
             eprintln!("exflow: error: --user {user}: {e}");
@@ -732,25 +785,25 @@ fn live(args: LiveArgs) -> u8 {
             return exit::ERROR;
         }
     }
-    let events: Box<dyn Write + Send> = match output_file(args.events.as_deref()) {
-        Some(p) => match File::create(p) {
-            Ok(f) => Box::new(BufWriter::new(f)),
+    let events = match output_file(args.events.as_deref()) {
+        Some(p) => match EventsOutput::open(p, Arc::clone(&hup), Arc::clone(&notice)) {
+            Ok(o) => o,
             Err(e) => {
                 eprintln!("exflow: error: {}: cannot create: {e}", p.display());
                 return exit::ERROR;
             }
         },
-        _ => Box::new(io::stdout()),
+        _ => EventsOutput::stdout(Arc::clone(&hup), Arc::clone(&notice)),
     };
     // A report file is created now, so a path that cannot be written fails
     // before the capture. Standard output is taken only once the streaming
     // records are all written: they go there too by default, and the report
     // holding it from the start stalled them, then the workers, then the stop.
     let mut report_file = match output_file(args.analysis.output.as_deref()) {
-        Some(_) => match args.analysis.report_writer() {
-            Ok(w) => Some(w),
+        Some(p) => match ReportFile::create(p) {
+            Ok(r) => Some(r),
             Err(e) => {
-                eprintln!("exflow: error: {e}");
+                eprintln!("exflow: error: {}: cannot create: {e}", p.display());
                 return exit::ERROR;
             }
         },
@@ -763,17 +816,22 @@ fn live(args: LiveArgs) -> u8 {
         retain_flows: (args.retain_flows > 0).then_some(args.retain_flows),
         ..args.analysis.options(policy)
     };
-    let correlator = exflow::stream::LiveCorrelator::new(&opts.flow, &opts.correlate, events);
+    let correlator =
+        exflow::stream::LiveCorrelator::new(&opts.flow, &opts.correlate, events.clone());
     let stream_counters = correlator.counters();
-    let stream_thread = std::thread::Builder::new()
-        .name("exflow-stream".into())
-        .spawn(move || {
-            let mut c = correlator;
-            for msg in rx {
-                c.push(msg);
-            }
-            c.finish().map(|_| ())
-        });
+    let counters = source.counters();
+    let stream_thread = {
+        let stats = StatsRecord {
+            interface: interface.clone(),
+            capture: Arc::clone(&counters),
+            stream: Arc::clone(&stream_counters),
+            events: events.clone(),
+        };
+        let every = args.stats_interval;
+        std::thread::Builder::new()
+            .name("exflow-stream".into())
+            .spawn(move || stream_records(correlator, &rx, &stats, every))
+    };
     let stream_thread = match stream_thread {
         Ok(t) => t,
         Err(e) => {
@@ -781,7 +839,6 @@ fn live(args: LiveArgs) -> u8 {
             return exit::ERROR;
         }
     };
-    let counters = source.counters();
     let capturing = Arc::new(AtomicBool::new(true));
     let status = (!args.no_status && io::stderr().is_terminal()).then(|| {
         let (counters, stream, capturing) = (
@@ -815,12 +872,16 @@ fn live(args: LiveArgs) -> u8 {
         Ok(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => {}
         Ok(Err(e)) => {
             eprintln!("exflow: error: writing the streaming records: {e}");
-            code = exit::ERROR;
+            code = exit::PARTIAL;
         }
         Err(_) => {
             eprintln!("exflow: error: the stream thread failed");
             code = exit::ERROR;
         }
+    }
+    // Failed outputs were named on stderr when they failed.
+    if events.incomplete() || counters.write_failed.load(Ordering::Relaxed) {
+        code = code.max(exit::PARTIAL);
     }
     eprintln!(
         "exflow: {} packets captured on {interface}; dropped by the kernel: {}, by the interface: {}",
@@ -830,12 +891,22 @@ fn live(args: LiveArgs) -> u8 {
     );
     for input in &analysis.inputs {
         if let Some(p) = &input.problem {
-            eprintln!("exflow: warning: {}: {}", input.path, p.message);
+            eprintln!(
+                "exflow: error: {}: {}; the report covers the {} packets captured",
+                input.path, p.message, input.packets
+            );
+            code = code.max(exit::PARTIAL);
         }
     }
     phase.store(StopPhase::Report as u8, Ordering::Relaxed);
-    let mut out = match report_file.take() {
-        Some(w) => w,
+    let mut out: Box<dyn Write> = match report_file.take() {
+        Some(r) => {
+            let (file, note) = r.reopen_at_stop();
+            if let Some(n) = note {
+                notice(&n);
+            }
+            Box::new(BufWriter::with_capacity(1 << 20, file))
+        }
         None => Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())),
     };
     if let Err(e) = render(&analysis, args.analysis.format, &mut out).and_then(|_| out.flush()) {
@@ -861,6 +932,78 @@ fn live(args: LiveArgs) -> u8 {
         }
     }
     code
+}
+
+/// What the periodic `stats` record of `exflow live` reads.
+struct StatsRecord {
+    interface: String,
+    capture: Arc<capture::LiveCounters>,
+    stream: Arc<exflow::stream::StreamCounters>,
+    events: EventsOutput,
+}
+
+impl StatsRecord {
+    fn json(&self) -> serde_json::Value {
+        let c = &self.capture;
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        serde_json::json!({
+            "ts": exflow::time::rfc3339_micros(wall),
+            "interface": self.interface,
+            "interface_up": !c.link_down.load(Ordering::Relaxed),
+            "packets": c.packets.load(Ordering::Relaxed),
+            "bytes": c.bytes.load(Ordering::Relaxed),
+            "kernel_drops": c.kernel_drops.load(Ordering::Relaxed),
+            "interface_drops": c.if_drops.load(Ordering::Relaxed),
+            "flows_tracked": self.stream.tracked.load(Ordering::Relaxed),
+            "records_written": self.events.written(),
+            "records_lost": self.events.lost(),
+        })
+    }
+}
+
+/// The stream thread of `exflow live`: feeds the workers' messages to the
+/// live correlator until the pipeline is done; meanwhile writes a `stats`
+/// record every `every` (never when zero; once more at the end) and, while
+/// the link is quiet, reopens --events when a SIGHUP asked for it.
+fn stream_records(
+    mut c: exflow::stream::LiveCorrelator<EventsOutput>,
+    rx: &crossbeam_channel::Receiver<pipeline::StreamMsg>,
+    stats: &StatsRecord,
+    every: Duration,
+) -> io::Result<()> {
+    use crossbeam_channel::RecvTimeoutError;
+    /// A SIGHUP is acted on within this even when no record is written.
+    const TICK: Duration = Duration::from_millis(200);
+    let mut next = (!every.is_zero()).then(|| Instant::now() + every);
+    loop {
+        let wait = next.map_or(TICK, |t| {
+            t.saturating_duration_since(Instant::now()).min(TICK)
+        });
+        match rx.recv_timeout(wait) {
+            Ok(msg) => c.push(msg),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        stats.events.reopen_if_requested();
+        if let Some(t) = next {
+            let now = Instant::now();
+            if now >= t {
+                c.write_record("stats", stats.json());
+                // Late (a slow output): the next one a whole interval on.
+                next = Some(if t + every > now {
+                    t + every
+                } else {
+                    now + every
+                });
+            }
+        }
+    }
+    if next.is_some() {
+        c.write_record("stats", stats.json());
+    }
+    c.finish().map(|_| ())
 }
 
 /// What `exflow live` is doing once the capture has stopped, for the stop

@@ -215,6 +215,12 @@ impl<W: Write> LiveCorrelator<W> {
         }
     }
 
+    /// Writes a record of another kind between the correlator's own,
+    /// through the same output (`exflow live`'s periodic `stats`).
+    pub fn write_record(&mut self, record: &'static str, v: Value) {
+        self.write(record, v);
+    }
+
     fn write(&mut self, record: &'static str, mut v: Value) {
         if self.error.is_some() {
             return;

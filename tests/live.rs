@@ -180,19 +180,30 @@ struct Stopped {
 
 impl LiveRun {
     /// Sends `sig` and waits (at most 30 s) for the exit.
-    fn stop(mut self, sig: i32) -> Stopped {
-        let mut child = self.child.take().expect("running");
+    fn stop(self, sig: i32) -> Stopped {
+        self.signal(sig);
+        self.wait(Duration::from_secs(30), &format!("signal {sig}"))
+    }
+
+    /// Sends `sig` without waiting.
+    fn signal(&self, sig: i32) {
+        let child = self.child.as_ref().expect("running");
         // `ip netns exec` execs exflow: the child's pid is exflow's.
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(child.id() as i32, sig) };
+    }
+
+    /// Waits at most `within` for exflow to exit (after `what`).
+    fn wait(mut self, within: Duration, what: &str) -> Stopped {
+        let mut child = self.child.take().expect("running");
         let t0 = Instant::now();
         let status = loop {
             if let Some(s) = child.try_wait().expect("waiting for exflow") {
                 break s;
             }
-            if t0.elapsed() > Duration::from_secs(30) {
+            if t0.elapsed() > within {
                 let _ = child.kill();
-                panic!("exflow live did not exit within 30 s of signal {sig}");
+                panic!("exflow live did not exit within {within:?} of {what}");
             }
             std::thread::sleep(Duration::from_millis(20));
         };
@@ -399,6 +410,20 @@ fn live_matches_analyze_with(scenario: &str, sig: i32, args: &[&str]) {
         "{scenario}: kernel drops: {}",
         stopped.stderr
     );
+    // libpcap's drop counters are in the report's stats (live only: the
+    // offline report has no such fields).
+    assert_eq!(
+        live["stats"]["kernel_drops"].as_u64(),
+        Some(0),
+        "{scenario}"
+    );
+    assert_eq!(
+        live["stats"]["interface_drops"].as_u64(),
+        Some(0),
+        "{scenario}"
+    );
+    assert!(offline["stats"].get("kernel_drops").is_none());
+    assert!(offline["stats"].get("interface_drops").is_none());
 
     // The final report: the same hand-offs, flows, endpoints and findings.
     let live_h = handoffs(live["handoffs"].as_array().unwrap());
@@ -473,11 +498,32 @@ fn live_matches_analyze_with(scenario: &str, sig: i32, args: &[&str]) {
         assert!(
             matches!(
                 r["record"].as_str(),
-                Some("handoff" | "attempt-failed" | "finding")
+                Some("handoff" | "attempt-failed" | "finding" | "stats")
             ),
             "unexpected record {r}"
         );
     }
+    // The last record: the stats at the stop (a run shorter than
+    // --stats-interval has no other), counting what was captured and
+    // written.
+    let last = records.last().expect("records");
+    assert_eq!(last["record"], "stats", "{scenario}: ends with stats");
+    assert_eq!(last["interface"], ns.vb.as_str());
+    assert_eq!(last["packets"].as_u64(), Some(sent), "{scenario}");
+    assert_eq!(last["kernel_drops"].as_u64(), Some(0), "{scenario}");
+    assert_eq!(last["interface_drops"].as_u64(), Some(0), "{scenario}");
+    assert_eq!(last["interface_up"], true);
+    assert_eq!(
+        last["records_written"].as_u64(),
+        Some(records.len() as u64 - 1),
+        "{scenario}: records written before the last"
+    );
+    assert_eq!(last["records_lost"].as_u64(), Some(0));
+    assert_eq!(
+        records.iter().filter(|r| r["record"] == "stats").count(),
+        1,
+        "{scenario}: one stats record (the run is shorter than 60 s)"
+    );
 }
 
 /// With --policy too: the final report's verdicts and findings are those
@@ -1088,4 +1134,463 @@ fn live_stop_deadline_names_what_it_waits_for() {
         "stderr:\n{}",
         stopped.stderr
     );
+}
+
+/// Waits at most 15 s for `cond`.
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "{what}: not within 15 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl DefaultRun {
+    /// Waits until stderr holds `needle` `times` times.
+    fn wait_stderr(&self, needle: &str, times: usize) {
+        let t0 = Instant::now();
+        while self.stderr.lock().unwrap().matches(needle).count() < times {
+            assert!(
+                t0.elapsed() < Duration::from_secs(15),
+                "no '{needle}' (x{times}) on stderr within 15 s; stderr:\n{}",
+                self.stderr.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid (`ip netns exec` execs exflow).
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+}
+
+impl Netns {
+    /// Waits until `dev` in namespace `ns` is up with a carrier, so what
+    /// tcpreplay sends through it arrives.
+    fn wait_running(&self, ns: &str, dev: &str) {
+        wait_for(&format!("{dev} up with a carrier"), || {
+            let out = Command::new("ip")
+                .args(["-n", ns, "-o", "link", "show", dev])
+                .output()
+                .expect("ip link show");
+            let text = String::from_utf8_lossy(&out.stdout);
+            text.contains(",UP") && text.contains("LOWER_UP") && text.contains("state UP")
+        });
+    }
+}
+
+/// A small tmpfs (a disk that fills), unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        sh(&[
+            "mount",
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size}"),
+            "tmpfs",
+            path_str(dir),
+        ]);
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount")
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+}
+
+/// Lines of stderr that report an error.
+fn error_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.contains("error")).collect()
+}
+
+fn of_kind<'a>(records: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    records.iter().filter(|r| r["record"] == kind).collect()
+}
+
+fn handoff_set(records: &[Value]) -> BTreeSet<HandoffKey> {
+    of_kind(records, "handoff")
+        .into_iter()
+        .map(handoff_key)
+        .collect()
+}
+
+/// Issue #18, logrotate: the events file is moved, then SIGHUP. Records up
+/// to the signal stay in the moved file, later ones go to a new file at
+/// the path; none is lost, repeated or split. The report (-o), moved too
+/// (a logrotate glob), is still written at its path at the stop.
+#[test]
+fn live_sighup_reopens_the_events_file() {
+    let ns = Netns::new();
+    let tag = format!("hup-{}", ns.vb);
+    let events = tmp_path(&format!("{tag}.ndjson"));
+    let moved = tmp_path(&format!("{tag}.ndjson.1"));
+    let report = tmp_path(&format!("{tag}.json"));
+    let report_moved = tmp_path(&format!("{tag}.json.1"));
+    let _ = std::fs::remove_file(&moved);
+    let _ = std::fs::remove_file(&report);
+    let run = ns.live(&events, &["--format", "json", "-o", path_str(&report)]);
+    let (first, second) = (lab("allow-all"), lab("dyn-reject-rst"));
+    let sent1 = ns.replay(&first, &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::rename(&events, &moved).unwrap();
+    std::fs::rename(&report, &report_moved).unwrap();
+    run.signal(libc::SIGHUP);
+    // Reopened while the link is quiet, not only at the next record.
+    wait_for("the events file created anew after SIGHUP", || {
+        events.exists()
+    });
+    let sent2 = ns.replay(&second, &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped = run.stop(libc::SIGINT);
+    assert_eq!(stopped.code, Some(0), "stderr:\n{}", stopped.stderr);
+
+    for f in [&moved, &events] {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(
+            text.ends_with('\n'),
+            "{}: ends with a whole record",
+            f.display()
+        );
+    }
+    // read_ndjson parses every line: no record is split.
+    let old = read_ndjson(&moved);
+    let new = read_ndjson(&events);
+    let off1 = common::analyze_json(&[path_str(&first)], &[0, 1]);
+    let off2 = common::analyze_json(&[path_str(&second)], &[0, 1]);
+    // The first capture's followed hand-offs are known while it is
+    // replayed: in the moved file, each once. Those it superseded are
+    // settled only once every attempt in their windows has surely ended
+    // (here: at the stop), so they are in the new file.
+    let (followed1, settled_later1): (Vec<Value>, Vec<Value>) = off1["handoffs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .cloned()
+        .partition(|h| h["followed"] == true);
+    assert!(!followed1.is_empty() && !settled_later1.is_empty());
+    assert_eq!(of_kind(&old, "handoff").len(), followed1.len());
+    assert_eq!(handoff_set(&old), handoffs(&followed1));
+    // The second capture's, and those, in the new file, each once.
+    let mut later: Vec<Value> = off2["handoffs"].as_array().unwrap().clone();
+    later.extend(settled_later1);
+    assert_eq!(of_kind(&new, "handoff").len(), later.len());
+    assert_eq!(handoff_set(&new), handoffs(&later));
+    assert!(
+        !of_kind(&new, "attempt-failed").is_empty(),
+        "dyn-reject-rst's failed attempts are in the new file"
+    );
+    // The stats at the stop count every record of both files.
+    let last = new.last().unwrap();
+    assert_eq!(last["record"], "stats");
+    assert_eq!(
+        last["records_written"].as_u64(),
+        Some((old.len() + new.len() - 1) as u64)
+    );
+    assert_eq!(last["packets"].as_u64(), Some(sent1 + sent2));
+    assert_eq!(
+        read_json(&report)["stats"]["packets"].as_u64(),
+        Some(sent1 + sent2)
+    );
+    assert_eq!(std::fs::metadata(&report_moved).unwrap().len(), 0);
+    assert!(
+        stopped.stderr.contains("was moved or deleted"),
+        "{}",
+        stopped.stderr
+    );
+}
+
+/// An interface deleted while it is down: the kernel sends the socket no
+/// new error then (it is unhooked from the device since the down); libpcap
+/// may still notice (it looks for the device after a down), else exflow's
+/// own check does. Either way: one error, the report, exit code 3.
+#[test]
+fn live_interface_deleted_while_down_ends_the_capture() {
+    let ns = Netns::new();
+    let tag = format!("gone-down-{}", ns.vb);
+    let events = tmp_path(&format!("{tag}.ndjson"));
+    let report = tmp_path(&format!("{tag}.json"));
+    let run = ns.live_spawn(
+        &[
+            "--events",
+            path_str(&events),
+            "--format",
+            "json",
+            "-o",
+            path_str(&report),
+        ],
+        true,
+    );
+    let sent = ns.replay(&lab("dyn-reject-rst"), &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    sh(&["ip", "-n", &ns.b, "link", "set", &ns.vb, "down"]);
+    run.wait_stderr("the interface was taken down", 1);
+    sh(&["ip", "-n", &ns.b, "link", "del", &ns.vb]);
+    let stopped = run.finish(None, "deleting the interface while down");
+    assert_eq!(stopped.code, Some(3), "stderr:\n{}", stopped.stderr);
+    let errors = error_lines(&stopped.stderr);
+    assert_eq!(errors.len(), 1, "one error: {}", stopped.stderr);
+    assert!(
+        errors[0].contains(&ns.vb)
+            && errors[0]
+                .to_lowercase()
+                .contains("the interface disappeared"),
+        "{}",
+        errors[0]
+    );
+    let live = read_json(&report);
+    assert_eq!(live["stats"]["packets"].as_u64(), Some(sent));
+    assert_eq!(live["inputs"][0]["complete"], false);
+}
+
+/// Issue #18: the interface vanishes mid-capture. The capture stops there
+/// by itself, with one error naming the interface, the report of what was
+/// captured, and exit code 3.
+#[test]
+fn live_interface_that_disappears_ends_the_capture_with_exit_3() {
+    let ns = Netns::new();
+    let tag = format!("gone-{}", ns.vb);
+    let events = tmp_path(&format!("{tag}.ndjson"));
+    let report = tmp_path(&format!("{tag}.json"));
+    let run = ns.live(&events, &["--format", "json", "-o", path_str(&report)]);
+    let sent = ns.replay(&lab("allow-all"), &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    // Deleting one end of a veth pair deletes both.
+    sh(&["ip", "-n", &ns.b, "link", "del", &ns.vb]);
+    let stopped = run.wait(Duration::from_secs(15), "deleting the interface");
+    assert_eq!(stopped.code, Some(3), "stderr:\n{}", stopped.stderr);
+    let errors = error_lines(&stopped.stderr);
+    assert_eq!(errors.len(), 1, "one error: {}", stopped.stderr);
+    assert!(
+        errors[0].contains(&ns.vb) && errors[0].contains("disappeared"),
+        "names the interface and what happened: {}",
+        errors[0]
+    );
+
+    let live = read_json(&report);
+    assert_eq!(live["stats"]["packets"].as_u64(), Some(sent));
+    assert_eq!(live["stats"]["kernel_drops"].as_u64(), Some(0));
+    let input = &live["inputs"][0];
+    assert_eq!(input["complete"], false);
+    assert!(
+        s(&input["problem"]["message"]).contains("disappeared"),
+        "{input}"
+    );
+    let records = read_ndjson(&events);
+    assert!(!of_kind(&records, "handoff").is_empty());
+    assert_eq!(records.last().unwrap()["packets"].as_u64(), Some(sent));
+}
+
+/// Issue #18: the interface taken down, or losing its carrier, is a gap,
+/// not the end: exflow says so at once, capture resumes when it is up
+/// again, the stats records show it, the report says how long, exit 3.
+#[test]
+fn live_interface_down_and_carrier_loss_are_reported_gaps() {
+    let ns = Netns::new();
+    let tag = format!("down-{}", ns.vb);
+    let events = tmp_path(&format!("{tag}.ndjson"));
+    let report = tmp_path(&format!("{tag}.json"));
+    let run = ns.live_spawn(
+        &[
+            "--events",
+            path_str(&events),
+            "--format",
+            "json",
+            "-o",
+            path_str(&report),
+            "--stats-interval",
+            "1",
+        ],
+        true,
+    );
+    let sent1 = ns.replay(&lab("dyn-reject-rst"), &[]);
+    std::thread::sleep(Duration::from_millis(300));
+
+    sh(&["ip", "-n", &ns.b, "link", "set", &ns.vb, "down"]);
+    run.wait_stderr(&format!("{}: the interface was taken down", ns.vb), 1);
+    // Long enough for a stats record (every second) to see it.
+    std::thread::sleep(Duration::from_millis(1500));
+    sh(&["ip", "-n", &ns.b, "link", "set", &ns.vb, "up"]);
+    run.wait_stderr("the interface is up again", 1);
+
+    // The peer down: vb loses its carrier (a pulled cable).
+    sh(&["ip", "-n", &ns.a, "link", "set", &ns.va, "down"]);
+    run.wait_stderr(&format!("{}: the interface lost its carrier", ns.vb), 1);
+    sh(&["ip", "-n", &ns.a, "link", "set", &ns.va, "up"]);
+    run.wait_stderr("the interface is up again", 2);
+    ns.wait_running(&ns.a, &ns.va);
+
+    // Capturing again.
+    let sent2 = ns.replay(&lab("allow-all"), &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped = run.finish(Some(libc::SIGINT), "SIGINT");
+    assert_eq!(stopped.code, Some(3), "stderr:\n{}", stopped.stderr);
+    let errors = error_lines(&stopped.stderr);
+    assert_eq!(errors.len(), 1, "one error, at the end: {}", stopped.stderr);
+    assert!(
+        errors[0].contains(&ns.vb) && errors[0].contains("down 2 times"),
+        "{}",
+        errors[0]
+    );
+
+    let live = read_json(&report);
+    assert_eq!(live["stats"]["packets"].as_u64(), Some(sent1 + sent2));
+    let input = &live["inputs"][0];
+    assert_eq!(input["complete"], false);
+    assert!(
+        s(&input["problem"]["message"]).contains("the interface was down 2 times"),
+        "{input}"
+    );
+    let records = read_ndjson(&events);
+    let stats = of_kind(&records, "stats");
+    assert!(
+        stats.iter().any(|r| r["interface_up"] == false),
+        "a stats record saw the interface down"
+    );
+    assert_eq!(stats.last().unwrap()["interface_up"], true);
+    assert_eq!(
+        stats.last().unwrap()["packets"].as_u64(),
+        Some(sent1 + sent2)
+    );
+    // Capture after the gaps was analyzed: allow-all's hand-offs streamed.
+    let off2 = common::analyze_json(&[path_str(&lab("allow-all"))], &[0, 1]);
+    assert!(handoff_set(&records).is_superset(&handoffs(off2["handoffs"].as_array().unwrap())));
+}
+
+/// Issue #18: -w on a disk that fills. One error naming the file, the file
+/// cut back to its last whole packet (a valid capture), capture, records
+/// and report go on, exit code 3.
+#[test]
+fn live_full_disk_under_w_is_one_error_and_exit_3() {
+    let ns = Netns::new();
+    let tag = format!("wfull-{}", ns.vb);
+    let events = tmp_path(&format!("{tag}.ndjson"));
+    let report = tmp_path(&format!("{tag}.json"));
+    let disk = Tmpfs::mount(&tmp_path(&tag), "64k");
+    let out = disk.0.join("capture.pcap");
+    let run = ns.live(
+        &events,
+        &[
+            "--format",
+            "json",
+            "-o",
+            path_str(&report),
+            "-w",
+            path_str(&out),
+        ],
+    );
+    // allow-all is about 64 KB: three times over fills the disk.
+    let sent = ns.replay(&lab("allow-all"), &["--loop=3", "--pps=2000"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped = run.stop(libc::SIGINT);
+    assert_eq!(stopped.code, Some(3), "stderr:\n{}", stopped.stderr);
+    let errors = error_lines(&stopped.stderr);
+    assert_eq!(errors.len(), 1, "one error: {}", stopped.stderr);
+    assert!(
+        errors[0].contains(path_str(&out)) && errors[0].contains("No space left on device"),
+        "{}",
+        errors[0]
+    );
+
+    // The report is whole: the capture itself lost nothing.
+    let live = read_json(&report);
+    assert_eq!(live["stats"]["packets"].as_u64(), Some(sent));
+    assert_eq!(live["inputs"][0]["complete"], true);
+    let records = read_ndjson(&events);
+    assert!(!of_kind(&records, "handoff").is_empty());
+    assert_eq!(records.last().unwrap()["packets"].as_u64(), Some(sent));
+
+    // The -w file holds whole packets only: analyze reads it to its end.
+    let written = common::analyze_json(&[path_str(&out)], &[0, 1]);
+    assert_eq!(
+        written["inputs"][0]["complete"], true,
+        "{}",
+        written["inputs"]
+    );
+    let packets = written["stats"]["packets"].as_u64().unwrap();
+    assert!(packets > 0 && packets < sent, "{packets} of {sent} packets");
+}
+
+/// Issue #18: --events on a disk that fills. One error naming the file,
+/// records dropped (counted) meanwhile, never half a record in the file;
+/// after making room, a SIGHUP resumes them; the report (elsewhere) is
+/// whole; exit code 3.
+#[test]
+fn live_full_disk_under_events_is_one_error_and_sighup_resumes() {
+    let ns = Netns::new();
+    let tag = format!("efull-{}", ns.vb);
+    let report = tmp_path(&format!("{tag}.json"));
+    let disk = Tmpfs::mount(&tmp_path(&tag), "64k");
+    let events = disk.0.join("events.ndjson");
+    // Leave one 4 KiB page: allow-all's records fit, the next ones do not.
+    let filler = disk.0.join("filler");
+    std::fs::write(&filler, vec![0u8; 60 << 10]).unwrap();
+    let run = ns.live_spawn(
+        &[
+            "--events",
+            path_str(&events),
+            "--format",
+            "json",
+            "-o",
+            path_str(&report),
+        ],
+        true,
+    );
+    let sent1 = ns.replay(&lab("allow-all"), &[]);
+    let sent2 = ns.replay(&lab("static-port"), &[]);
+    run.wait_stderr("No space left on device", 1);
+
+    std::fs::remove_file(&filler).unwrap();
+    run.signal(libc::SIGHUP);
+    run.wait_stderr("reopened", 1);
+    let third = lab("dyn-reject-rst");
+    let sent3 = ns.replay(&third, &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped = run.finish(Some(libc::SIGINT), "SIGINT");
+    assert_eq!(stopped.code, Some(3), "stderr:\n{}", stopped.stderr);
+    let errors = error_lines(&stopped.stderr);
+    assert_eq!(errors.len(), 1, "one error: {}", stopped.stderr);
+    assert!(
+        errors[0].contains(path_str(&events)) && errors[0].contains("No space left on device"),
+        "{}",
+        errors[0]
+    );
+
+    let text = std::fs::read_to_string(&events).unwrap();
+    assert!(text.ends_with('\n'));
+    // Every line parses: the record that did not fit left nothing behind.
+    let records = read_ndjson(&events);
+    let off1 = common::analyze_json(&[path_str(&lab("allow-all"))], &[0, 1]);
+    let off3 = common::analyze_json(&[path_str(&third)], &[0, 1]);
+    let got = handoff_set(&records);
+    assert!(got.is_superset(&handoffs(off1["handoffs"].as_array().unwrap())));
+    assert!(
+        got.is_superset(&handoffs(off3["handoffs"].as_array().unwrap())),
+        "records are written again after the SIGHUP"
+    );
+    let last = records.last().unwrap();
+    assert_eq!(last["record"], "stats");
+    assert!(last["records_lost"].as_u64().unwrap() > 0, "{last}");
+    assert_eq!(
+        last["records_written"].as_u64(),
+        Some(records.len() as u64 - 1)
+    );
+    let total = sent1 + sent2 + sent3;
+    assert_eq!(last["packets"].as_u64(), Some(total));
+    assert_eq!(read_json(&report)["stats"]["packets"].as_u64(), Some(total));
 }

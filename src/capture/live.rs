@@ -10,18 +10,32 @@
 //! the pipeline that capture time has moved on ([`Source::clock_hint`]).
 //! When told to stop, the kernel buffer is drained first, so nothing
 //! captured before the stop is lost.
+//!
+//! The interface is watched (a poll error, and every [`STATS_INTERVAL`]):
+//! when it is taken down or loses its carrier, libpcap keeps the socket and
+//! capture resumes once it is up again, so the source says so (a notice)
+//! and records the gap; when it disappears, the capture stops there. Both
+//! end up in the input's problem (the report is partial, exit code 3).
+//!
+//! `-w` files are written by [`RotatingWriter`] in whole packets: on a
+//! write error (a full disk) the file is cut back to its last whole packet
+//! (still a valid capture), the operator is told once, and capture and
+//! analysis go on without it.
 
 use std::fmt;
+use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use pcap::{Active, Capture, Device, Precision, Savefile};
+use pcap::{Active, Capture, Device, Precision};
 
 use super::filter::dlt_to_link;
 use super::{FrameBatch, FrameMeta, InputInfo, InputProblem, LinkType, Source};
+use crate::live_out::{Notice, RecordFile};
+use crate::time::rfc3339_micros;
 use crate::Ts;
 
 /// The longest a read waits on a quiet link (ms).
@@ -30,7 +44,8 @@ const READ_TIMEOUT_MS: i32 = 50;
 pub const BATCH_LATENCY: Duration = Duration::from_millis(50);
 /// Bytes copied into one batch buffer at most.
 const BATCH_BYTES: usize = 4 << 20;
-/// How often libpcap's drop counters are read.
+/// How often libpcap's drop counters are read and the interface's state
+/// is checked.
 const STATS_INTERVAL: Duration = Duration::from_millis(500);
 /// Capture time given to the pipeline while the link is quiet: the wall
 /// clock minus this margin (a frame read late still has an earlier stamp).
@@ -70,6 +85,10 @@ pub struct LiveCounters {
     pub kernel_drops: AtomicU64,
     /// libpcap's `ps_ifdrop`: frames the interface or driver dropped.
     pub if_drops: AtomicU64,
+    /// The interface is down or has no carrier (nothing can be captured).
+    pub link_down: AtomicBool,
+    /// Writing the `-w` capture failed (it is no longer written).
+    pub write_failed: AtomicBool,
 }
 
 /// Why an interface could not be opened (exit code 2).
@@ -113,21 +132,48 @@ pub fn list_interfaces() -> Result<Vec<InterfaceInfo>, String> {
 }
 
 /// Writes every captured frame to pcap files rotated by size: `FILE`,
-/// `FILE.1`, `FILE.2`, ...
+/// `FILE.1`, `FILE.2`, ... (nanosecond pcap, as libpcap writes it). Packets
+/// are gathered and written once per batch through a [`RecordFile`], so a
+/// write error is seen at once and never leaves half a packet behind.
 struct RotatingWriter {
     base: PathBuf,
     /// Rotate once a file holds this many bytes (0: never).
     max_bytes: u64,
     index: u32,
-    written: u64,
-    file: Savefile,
+    /// The file header, the same for every file.
+    header: [u8; PCAP_HEADER as usize],
+    file: RecordFile,
+    /// Whole packet records not written yet.
+    pending: Vec<u8>,
 }
 
 /// Bytes of a pcap file header and of a record header.
 const PCAP_HEADER: u64 = 24;
 const RECORD_HEADER: u64 = 16;
+/// Pending packet bytes written at once, even in the middle of a batch.
+const WRITE_CHUNK: usize = 1 << 20;
 
 impl RotatingWriter {
+    fn open(base: &Path, max_bytes: u64, snaplen: u32, link: LinkType) -> Result<Self, String> {
+        let mut header = [0u8; PCAP_HEADER as usize];
+        // Nanosecond pcap, in host byte order (as libpcap's savefiles).
+        header[0..4].copy_from_slice(&0xa1b2_3c4d_u32.to_ne_bytes());
+        header[4..6].copy_from_slice(&2u16.to_ne_bytes());
+        header[6..8].copy_from_slice(&4u16.to_ne_bytes());
+        // thiszone and sigfigs: 0.
+        header[16..20].copy_from_slice(&snaplen.to_ne_bytes());
+        header[20..24].copy_from_slice(&u32::from(link.0).to_ne_bytes());
+        let file = Self::start(base, &header)?;
+        Ok(RotatingWriter {
+            base: base.to_path_buf(),
+            max_bytes,
+            index: 0,
+            header,
+            file,
+            pending: Vec::with_capacity(WRITE_CHUNK + (1 << 18)),
+        })
+    }
+
     fn path(base: &Path, index: u32) -> PathBuf {
         if index == 0 {
             base.to_path_buf()
@@ -138,23 +184,133 @@ impl RotatingWriter {
         }
     }
 
-    fn write(&mut self, cap: &Capture<Active>, packet: &pcap::Packet<'_>) -> Result<(), String> {
-        let size = RECORD_HEADER + packet.data.len() as u64;
-        if self.max_bytes > 0 && self.written > PCAP_HEADER && self.written + size > self.max_bytes
-        {
-            self.file.flush().map_err(|e| e.to_string())?;
+    /// The file being written.
+    fn current(&self) -> PathBuf {
+        Self::path(&self.base, self.index)
+    }
+
+    fn start(path: &Path, header: &[u8]) -> Result<RecordFile, String> {
+        let mut f = RecordFile::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        f.write_record(header)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(f)
+    }
+
+    /// Bytes the current file holds once `pending` is written.
+    fn size(&self) -> u64 {
+        self.file.len() + self.pending.len() as u64
+    }
+
+    fn write(&mut self, ts: Ts, data: &[u8], orig_len: u32) -> Result<(), String> {
+        let size = RECORD_HEADER + data.len() as u64;
+        if self.max_bytes > 0 && self.size() > PCAP_HEADER && self.size() + size > self.max_bytes {
+            self.flush()?;
             let next = self.index + 1;
-            let path = Self::path(&self.base, next);
-            self.file = cap
-                .savefile(&path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            self.file = Self::start(&Self::path(&self.base, next), &self.header)?;
             self.index = next;
-            self.written = PCAP_HEADER;
         }
-        self.file.write(packet);
-        self.written += size;
+        let secs = u32::try_from(ts / 1_000_000_000).unwrap_or(u32::MAX);
+        let nanos = (ts % 1_000_000_000) as u32;
+        let caplen = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        for v in [secs, nanos, caplen, orig_len] {
+            self.pending.extend_from_slice(&v.to_ne_bytes());
+        }
+        self.pending.extend_from_slice(data);
+        if self.pending.len() >= WRITE_CHUNK {
+            self.flush()?;
+        }
         Ok(())
     }
+
+    /// Writes the pending packets (all or none of them).
+    fn flush(&mut self) -> Result<(), String> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let res = self.file.write_record(&self.pending);
+        self.pending.clear();
+        res.map_err(|e| format!("{}: {e}", self.current().display()))
+    }
+}
+
+/// What the interface looks like now.
+enum LinkState {
+    Up,
+    /// Down: administratively (else: no carrier).
+    Down {
+        admin: bool,
+    },
+    /// Gone (or another interface has its name now): why.
+    Gone(String),
+}
+
+/// An `ifreq` naming `name`; `None` if no interface can have that name.
+fn ifreq(name: &str) -> Option<libc::ifreq> {
+    let b = name.as_bytes();
+    if b.is_empty() || b.len() >= libc::IFNAMSIZ || b.contains(&0) {
+        return None;
+    }
+    // SAFETY: ifreq is plain data (a name and a union of integers and
+    // addresses); all zeroes is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b) {
+        *d = *s as libc::c_char;
+    }
+    Some(req)
+}
+
+/// The index of interface `name` (an ioctl on any socket, here `fd`).
+fn if_index(fd: i32, name: &str) -> io::Result<i32> {
+    let mut req = ifreq(name).ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV))?;
+    // SAFETY: SIOCGIFINDEX reads the name of a valid ifreq and writes its
+    // index; `fd` is an open socket.
+    if unsafe { libc::ioctl(fd, libc::SIOCGIFINDEX as _, &mut req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel filled the union's index.
+    Ok(unsafe { req.ifr_ifru.ifru_ifindex })
+}
+
+/// The flags (IFF_*) of interface `name`.
+fn if_flags(fd: i32, name: &str) -> io::Result<i32> {
+    let mut req = ifreq(name).ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV))?;
+    // SAFETY: as in `if_index`, for SIOCGIFFLAGS.
+    if unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel filled the union's flags.
+    Ok(i32::from(unsafe { req.ifr_ifru.ifru_flags }) & 0xffff)
+}
+
+/// Whether interface `name` (index `ifindex`, flags `flags`) has a
+/// carrier. sysfs says at once (the driver's carrier flag); IFF_RUNNING (the
+/// operational state) follows it up to a second later, so it is only the
+/// fallback where sysfs shows another network namespace's interfaces.
+fn has_carrier(name: &str, ifindex: i32, flags: i32) -> bool {
+    let sys = |file: &str| std::fs::read_to_string(format!("/sys/class/net/{name}/{file}"));
+    match (sys("ifindex"), sys("carrier")) {
+        (Ok(i), Ok(c)) if i.trim().parse() == Ok(ifindex) => c.trim() == "1",
+        _ => flags & libc::IFF_RUNNING != 0,
+    }
+}
+
+/// Down periods of the interface while capturing.
+#[derive(Default)]
+struct LinkWatch {
+    /// The interface's index when it was opened; 0: not a single real
+    /// interface (`any`), not watched.
+    ifindex: i32,
+    /// Since when it is down (instant, wall clock), and whether that is a
+    /// gap in the capture (it was up before) or the state it started in.
+    down: Option<(Instant, Ts, bool)>,
+    /// It was up at some point: from then on, down periods are gaps.
+    was_up: bool,
+    /// Gaps so far, their total length, when the first began.
+    downs: u32,
+    down_total: Duration,
+    first_down: Option<Ts>,
+    /// A poll reported an error: check before waiting again.
+    check_soon: bool,
 }
 
 /// Frames from one network interface.
@@ -174,6 +330,10 @@ pub struct LiveSource {
     /// pipeline may assume has passed.
     quiet_clock: Option<Ts>,
     writer: Option<RotatingWriter>,
+    link_watch: LinkWatch,
+    /// Why the capture ended before it was asked to stop.
+    fatal: Option<String>,
+    notice: Notice,
 }
 
 fn wall_ns() -> Ts {
@@ -257,7 +417,8 @@ impl LiveSource {
             ..InputInfo::default()
         };
         let now = Instant::now();
-        Ok(LiveSource {
+        let ifindex = if_index(cap.as_raw_fd(), &config.interface).unwrap_or(0);
+        let mut source = LiveSource {
             cap,
             link,
             config,
@@ -270,7 +431,21 @@ impl LiveSource {
             last_stats: now,
             quiet_clock: None,
             writer: None,
-        })
+            link_watch: LinkWatch {
+                ifindex,
+                ..LinkWatch::default()
+            },
+            fatal: None,
+            notice: Arc::new(|m: &str| eprintln!("exflow: {m}")),
+        };
+        source.watch_link();
+        Ok(source)
+    }
+
+    /// Where messages for the operator go (the interface went down, the
+    /// `-w` file could not be written): stderr by default.
+    pub fn on_notice(&mut self, notice: Notice) {
+        self.notice = notice;
     }
 
     /// Also write every captured frame to `path` (pcap), starting a new
@@ -278,18 +453,138 @@ impl LiveSource {
     /// (0: never). Call after dropping privileges: the files belong to the
     /// user that runs the capture.
     pub fn write_to(&mut self, path: &Path, rotate_bytes: u64) -> Result<(), String> {
-        let file = self
-            .cap
-            .savefile(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        self.writer = Some(RotatingWriter {
-            base: path.to_path_buf(),
-            max_bytes: rotate_bytes,
-            index: 0,
-            written: PCAP_HEADER,
-            file,
-        });
+        self.writer = Some(RotatingWriter::open(
+            path,
+            rotate_bytes,
+            self.config.snaplen,
+            self.link,
+        )?);
         Ok(())
+    }
+
+    /// A `-w` write failed: say so once, and stop writing.
+    fn write_failed(&mut self, e: &str) {
+        self.writer = None;
+        self.counters.write_failed.store(true, Ordering::Relaxed);
+        (self.notice)(&format!(
+            "error: -w {e}: the capture is no longer written (the file ends with the last whole \
+             packet written); capture, streaming records and the report go on"
+        ));
+    }
+
+    /// Writes the packets gathered for `-w`.
+    fn flush_writer(&mut self) {
+        if let Some(w) = &mut self.writer {
+            if let Err(e) = w.flush() {
+                self.write_failed(&e);
+            }
+        }
+    }
+
+    /// Checks the interface: notes when it goes down or comes back up, and
+    /// begins the stop when it is gone.
+    fn watch_link(&mut self) {
+        self.link_watch.check_soon = false;
+        let w = &mut self.link_watch;
+        if w.ifindex == 0 || self.stopping.is_some() {
+            return;
+        }
+        let fd = self.cap.as_raw_fd();
+        let name = self.config.interface.as_str();
+        let state = match if_index(fd, name) {
+            Ok(i) if i != w.ifindex => {
+                LinkState::Gone("the interface disappeared (another one has its name now)".into())
+            }
+            Ok(_) => match if_flags(fd, name) {
+                Ok(f) if f & libc::IFF_UP == 0 => LinkState::Down { admin: true },
+                Ok(f) if !has_carrier(name, w.ifindex, f) => LinkState::Down { admin: false },
+                Ok(_) => LinkState::Up,
+                Err(e) => LinkState::Gone(format!("the interface disappeared ({e})")),
+            },
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => {
+                LinkState::Gone("the interface disappeared".into())
+            }
+            // Cannot tell: assume nothing changed.
+            Err(_) => return,
+        };
+        match (state, w.down) {
+            (LinkState::Up, None) => w.was_up = true,
+            (LinkState::Down { .. }, Some(_)) => {}
+            (LinkState::Down { admin }, None) => {
+                let at = wall_ns();
+                let gap = w.was_up;
+                w.down = Some((Instant::now(), at, gap));
+                self.counters.link_down.store(true, Ordering::Relaxed);
+                let msg = if gap {
+                    w.downs += 1;
+                    w.first_down.get_or_insert(at);
+                    format!(
+                        "warning: {name}: the interface {} at {}: nothing is captured until it \
+                         is up again (the report will say so; exit code 3)",
+                        if admin {
+                            "was taken down"
+                        } else {
+                            "lost its carrier"
+                        },
+                        rfc3339_micros(at)
+                    )
+                } else {
+                    // Opened down (or its carrier not reported yet, as
+                    // just after it was set up): not a gap.
+                    format!(
+                        "warning: {name}: the interface {}: nothing is captured until it is up",
+                        if admin { "is down" } else { "has no carrier" }
+                    )
+                };
+                (self.notice)(&msg);
+            }
+            (LinkState::Up, Some((since, _, gap))) => {
+                w.down = None;
+                w.was_up = true;
+                self.counters.link_down.store(false, Ordering::Relaxed);
+                let msg = if gap {
+                    w.down_total += since.elapsed();
+                    format!(
+                        "{name}: the interface is up again after {:.1} s; capturing goes on",
+                        since.elapsed().as_secs_f64()
+                    )
+                } else {
+                    format!("{name}: the interface is up")
+                };
+                (self.notice)(&msg);
+            }
+            (LinkState::Gone(why), _) => {
+                let at = wall_ns();
+                self.fatal
+                    .get_or_insert_with(|| format!("{why} at {}", rfc3339_micros(at)));
+                // Stop as on a signal: drain what the kernel holds, then end.
+                self.stopping = Some((Instant::now(), at));
+                self.stop.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// What went wrong with the capture itself, for the input's problem.
+    fn problem(&mut self) -> Option<String> {
+        let w = &mut self.link_watch;
+        if let Some((since, _, true)) = w.down.take() {
+            w.down_total += since.elapsed();
+        }
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(f) = &self.fatal {
+            parts.push(format!("capture stopped: {f}"));
+        }
+        if let Some(first) = w.first_down {
+            parts.push(format!(
+                "the interface was down {} time{}, {:.1} s in all (the first at {}): nothing \
+                 was captured meanwhile",
+                w.downs,
+                if w.downs == 1 { "" } else { "s" },
+                w.down_total.as_secs_f64(),
+                rfc3339_micros(first)
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
     }
 
     /// Counters for a status line (shared, updated while capturing).
@@ -302,16 +597,16 @@ impl LiveSource {
         self.link
     }
 
-    /// Re-reads libpcap's drop counters into [`LiveCounters`].
+    /// Re-reads libpcap's drop counters into [`LiveCounters`] and the
+    /// input's facts.
     fn read_stats(&mut self) {
         self.last_stats = Instant::now();
         if let Ok(s) = self.cap.stats() {
-            self.counters
-                .kernel_drops
-                .store(u64::from(s.dropped), Ordering::Relaxed);
-            self.counters
-                .if_drops
-                .store(u64::from(s.if_dropped), Ordering::Relaxed);
+            let (kernel, interface) = (u64::from(s.dropped), u64::from(s.if_dropped));
+            self.counters.kernel_drops.store(kernel, Ordering::Relaxed);
+            self.counters.if_drops.store(interface, Ordering::Relaxed);
+            self.info.kernel_drops = Some(kernel);
+            self.info.interface_drops = Some(interface);
         }
     }
 
@@ -339,8 +634,9 @@ impl LiveSource {
         }
     }
 
-    /// Waits up to [`READ_TIMEOUT_MS`] for frames; whether some came.
-    fn wait_readable(&self) -> bool {
+    /// Waits up to [`READ_TIMEOUT_MS`] for frames; whether some came (or
+    /// something happened to the socket: the next read tells).
+    fn wait_readable(&mut self) -> bool {
         let mut fds = libc::pollfd {
             fd: self.cap.as_raw_fd(),
             events: libc::POLLIN,
@@ -349,19 +645,43 @@ impl LiveSource {
         // SAFETY: one valid pollfd, the capture's descriptor, open while
         // `self.cap` lives. EINTR (a signal) just ends the wait early.
         let n = unsafe { libc::poll(&mut fds, 1, READ_TIMEOUT_MS) };
+        if n > 0 && fds.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+            // The socket's error is read (and cleared) by libpcap's next
+            // read: ENETDOWN when the interface went down (libpcap goes on:
+            // capture resumes when it is up again) or disappeared (libpcap
+            // fails). Either way, look at the interface.
+            self.link_watch.check_soon = true;
+            if fds.revents & (libc::POLLHUP | libc::POLLNVAL) != 0 {
+                // Would be reported again at once, forever: not a capture
+                // that can go on.
+                let at = wall_ns();
+                self.fatal.get_or_insert_with(|| {
+                    format!(
+                        "the capture socket failed (poll: {}) at {}",
+                        if fds.revents & libc::POLLNVAL != 0 {
+                            "POLLNVAL"
+                        } else {
+                            "POLLHUP"
+                        },
+                        rfc3339_micros(at)
+                    )
+                });
+                self.stop.store(true, Ordering::Relaxed);
+                self.finish();
+                return false;
+            }
+        }
         n > 0
     }
 
     fn finish(&mut self) {
         self.done = true;
         self.read_stats();
-        if let Some(w) = &mut self.writer {
-            if let Err(e) = w.file.flush() {
-                self.info.problem.get_or_insert(InputProblem {
-                    offset: 0,
-                    message: format!("writing {}: {e}", w.base.display()),
-                });
-            }
+        self.flush_writer();
+        if let Some(message) = self.problem() {
+            self.info
+                .problem
+                .get_or_insert(InputProblem { offset: 0, message });
         }
     }
 }
@@ -376,6 +696,10 @@ impl Source for LiveSource {
         let begun = Instant::now();
         self.quiet_clock = None;
         loop {
+            // Finished inside a wait (the socket failed).
+            if self.done {
+                break;
+            }
             if self.should_stop() {
                 self.finish();
                 break;
@@ -398,13 +722,8 @@ impl Source for LiveSource {
                     };
                     bytes.extend_from_slice(packet.data);
                     if let Some(w) = &mut self.writer {
-                        let data = &bytes[offset as usize..];
-                        if let Err(e) = w.write(&self.cap, &pcap::Packet::new(&h, data)) {
-                            self.info.problem.get_or_insert(InputProblem {
-                                offset: 0,
-                                message: format!("writing the capture: {e} (no longer written)"),
-                            });
-                            self.writer = None;
+                        if let Err(e) = w.write(ts, &bytes[offset as usize..], h.len) {
+                            self.write_failed(&e);
                         }
                     }
                     frames.push(FrameMeta {
@@ -448,6 +767,12 @@ impl Source for LiveSource {
                         self.finish();
                         break;
                     }
+                    if self.link_watch.check_soon {
+                        self.watch_link();
+                        if self.stopping.is_some() {
+                            continue;
+                        }
+                    }
                     // Hand out what we have; else wait for the link a little.
                     if !frames.is_empty() {
                         break;
@@ -463,17 +788,28 @@ impl Source for LiveSource {
                     break;
                 }
                 Err(e) => {
-                    self.info.problem.get_or_insert(InputProblem {
-                        offset: 0,
-                        message: format!("capture stopped: {e}"),
-                    });
+                    // libpcap says "The interface disappeared" (its own
+                    // check after ENETDOWN) when the interface is gone.
+                    let msg = match e {
+                        pcap::Error::PcapError(m) => m,
+                        other => other.to_string(),
+                    };
+                    let at = wall_ns();
+                    self.fatal
+                        .get_or_insert_with(|| format!("libpcap: {msg} at {}", rfc3339_micros(at)));
+                    // The stop has begun (the stop deadline watches this).
+                    self.stop.store(true, Ordering::Relaxed);
                     self.finish();
                     break;
                 }
             }
         }
-        if self.last_stats.elapsed() >= STATS_INTERVAL {
-            self.read_stats();
+        if !self.done {
+            if self.last_stats.elapsed() >= STATS_INTERVAL {
+                self.read_stats();
+                self.watch_link();
+            }
+            self.flush_writer();
         }
         if frames.is_empty() && self.done {
             return None;
@@ -490,5 +826,58 @@ impl Source for LiveSource {
 
     fn clock_hint(&self) -> Option<Ts> {
         self.quiet_clock
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checks the interface watch makes, on `lo` and on a name no
+    /// interface has (no privileges needed: any socket will do).
+    #[test]
+    fn interface_checks() {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let fd = sock.as_raw_fd();
+        let lo = if_index(fd, "lo").unwrap();
+        assert!(lo > 0);
+        let flags = if_flags(fd, "lo").unwrap();
+        assert_ne!(flags & libc::IFF_UP, 0);
+        assert!(has_carrier("lo", lo, flags));
+        let gone = if_index(fd, "exflow-nope0").unwrap_err();
+        assert_eq!(gone.raw_os_error(), Some(libc::ENODEV));
+        // Not a possible interface name: never looked up.
+        assert!(ifreq("").is_none() && ifreq("a-name-far-too-long").is_none());
+    }
+
+    /// -w: nanosecond pcap, rotated by size, each file a valid capture.
+    #[test]
+    fn rotating_writer_writes_whole_pcap_files() {
+        let dir = std::env::temp_dir().join(format!("exflow-rotate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let base = dir.join("w.pcap");
+        let mut w = RotatingWriter::open(&base, 24 + 2 * (16 + 100), 65535, LinkType(1)).unwrap();
+        for k in 0..5u64 {
+            w.write(1_700_000_000_123_456_789 + k, &[k as u8; 100], 150)
+                .unwrap();
+        }
+        w.flush().unwrap();
+        let sizes: Vec<u64> = (0..3)
+            .map(|i| {
+                std::fs::metadata(RotatingWriter::path(&base, i))
+                    .unwrap()
+                    .len()
+            })
+            .collect();
+        assert_eq!(sizes, [24 + 232, 24 + 232, 24 + 116]);
+        let first = std::fs::read(&base).unwrap();
+        assert_eq!(first[..4], 0xa1b2_3c4d_u32.to_ne_bytes());
+        assert_eq!(first[20..24], 1u32.to_ne_bytes());
+        // The first record: seconds, nanoseconds, caplen, wire length.
+        assert_eq!(first[24..28], 1_700_000_000u32.to_ne_bytes());
+        assert_eq!(first[28..32], 123_456_789u32.to_ne_bytes());
+        assert_eq!(first[32..36], 100u32.to_ne_bytes());
+        assert_eq!(first[36..40], 150u32.to_ne_bytes());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

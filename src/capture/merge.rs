@@ -83,6 +83,8 @@ impl Counters {
             snaplen_truncated: self.snaplen_truncated,
             unsupported_link_frames: self.unsupported,
             problem: problem.cloned(),
+            kernel_drops: None,
+            interface_drops: None,
         }
     }
 }

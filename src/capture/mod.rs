@@ -196,8 +196,15 @@ pub struct InputInfo {
     /// decoder does not support (counted in `packets`, not in
     /// `packets_matched`).
     pub unsupported_link_frames: u64,
-    /// Set when the input was cut short by corruption or truncation.
+    /// Set when the input was cut short by corruption or truncation (live:
+    /// the capture stopped early, or the interface was down a while).
     pub problem: Option<InputProblem>,
+    /// Live captures only: libpcap's `ps_drop`, frames the kernel dropped
+    /// because its buffer was full (`None` for files).
+    pub kernel_drops: Option<u64>,
+    /// Live captures only: libpcap's `ps_ifdrop`, frames the interface or
+    /// its driver dropped (`None` for files).
+    pub interface_drops: Option<u64>,
 }
 
 /// Why an input could not be opened at all (exit code 2).

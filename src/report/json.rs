@@ -112,8 +112,8 @@ fn input_json(i: &InputInfo) -> Value {
     })
 }
 
-fn stats_json(s: &Stats, flows: usize) -> Value {
-    json!({
+fn stats_json(s: &Stats, flows: usize, inputs: &[InputInfo]) -> Value {
+    let mut v = json!({
         "packets": s.packets,
         "bytes": s.bytes,
         "flows": flows,
@@ -130,7 +130,15 @@ fn stats_json(s: &Stats, flows: usize) -> Value {
         "flows_reused": s.flow.flows_reused,
         "peak_flows_tracked": s.flow.peak_tracked,
         "icmp_unmatched": s.flow.icmp_unmatched,
-    })
+    });
+    // Live captures only (files have no such counters, and their report
+    // stays as it was).
+    if inputs.iter().any(|i| i.kernel_drops.is_some()) {
+        let sum = |f: fn(&InputInfo) -> Option<u64>| inputs.iter().filter_map(f).sum::<u64>();
+        v["kernel_drops"] = sum(|i| i.kernel_drops).into();
+        v["interface_drops"] = sum(|i| i.interface_drops).into();
+    }
+    v
 }
 
 fn outcome_json(o: &Outcome) -> Value {
@@ -546,7 +554,7 @@ pub fn write_json(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     write!(w, "{{\"schema\":\"{SCHEMA}\",\n\"inputs\":")?;
     write_lines(&mut w, &inputs_json(a))?;
     w.write_all(b",\n\"stats\":")?;
-    serde_json::to_writer(&mut w, &stats_json(&a.stats, a.flows.len()))?;
+    serde_json::to_writer(&mut w, &stats_json(&a.stats, a.flows.len(), &a.inputs))?;
     w.write_all(b",\n\"handoffs\":")?;
     write_lines_with(&mut w, &c.handoffs, |out, h| {
         Ok(serde_json::to_writer(out, &JsonHandoff::new(h))?)
@@ -620,7 +628,7 @@ fn write_ndjson_records(a: &Analysis, w: &mut impl Write) -> io::Result<()> {
         v["record"] = "taps".into();
         writeln!(w, "{}", v)?;
     }
-    let mut v = stats_json(&a.stats, a.flows.len());
+    let mut v = stats_json(&a.stats, a.flows.len(), &a.inputs);
     v["record"] = "stats".into();
     v["schema"] = SCHEMA.into();
     writeln!(w, "{}", v)

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use super::proto_name;
+use crate::capture::InputInfo;
 use crate::correlate::{interface_service, Handoff, Outcome};
 use crate::flow::{ConnState, FlowRecord};
 use crate::pipeline::Analysis;
@@ -644,5 +645,15 @@ pub fn write_text(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
         "  flows: peak tracked {}, timed out {}, evicted (cap) {}, 5-tuple reused {}, unmatched ICMP errors {}",
         fl.peak_tracked, fl.flows_timed_out, fl.flows_evicted, fl.flows_reused, fl.icmp_unmatched
     )?;
+    // Live captures only.
+    if a.inputs.iter().any(|i| i.kernel_drops.is_some()) {
+        let sum = |f: fn(&InputInfo) -> Option<u64>| a.inputs.iter().filter_map(f).sum::<u64>();
+        writeln!(
+            w,
+            "  not captured: dropped by the kernel {}, by the interface {}",
+            sum(|i| i.kernel_drops),
+            sum(|i| i.interface_drops)
+        )?;
+    }
     Ok(())
 }
