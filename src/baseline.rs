@@ -304,7 +304,6 @@ pub fn from_analysis(a: &Analysis, policy: Option<&Policy>) -> Baseline {
     }
     // Hand-offs never followed: from the server side, the only trace of a
     // drop (counted as the verdicts count them).
-    let capture_end = a.flows.iter().map(|f| f.last_ts).max().unwrap_or(0);
     let mut handoffs = Vec::new();
     for h in &a.correlated.handoffs {
         let service = interface_service(&h.interface);
@@ -313,9 +312,7 @@ pub fn from_analysis(a: &Analysis, policy: Option<&Policy>) -> Baseline {
             _ => PROTO_TCP,
         };
         let group = group_of(&h.client);
-        if h.outcome == crate::correlate::Outcome::NoAttempt
-            && capture_end.saturating_sub(h.ts) >= verdict::HANDOFF_GRACE
-        {
+        if h.outcome == crate::correlate::Outcome::NoAttempt {
             let dynamic = is_dynamic_rpc(service, proto, h.port);
             let port_set = || dynamic.then(|| BTreeSet::from([h.port]));
             let mut e = Entry {

@@ -30,6 +30,13 @@ mod handoffs;
 
 pub use handoffs::HandoffTracker;
 
+/// A hand-off with no follow-up is evidence once the capture went on this
+/// long after the answer: clients connect to the announced port at once
+/// (1–5 ms in the lab captures; Windows and Samba alike), so a second of
+/// silence is telling, and the 30-s correlation window need not elapse.
+/// Closer to the end, the outcome is [`Outcome::CaptureEnded`].
+pub const HANDOFF_GRACE: Ts = SECOND;
+
 /// Correlation settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CorrelateConfig {
@@ -55,6 +62,9 @@ pub enum Outcome {
     Followed { latency: Ts, client_port: u16 },
     /// No connection attempt from the client within the window.
     NoAttempt,
+    /// No connection attempt, and the capture ended less than
+    /// [`HANDOFF_GRACE`] after the answer: too close to the end to judge.
+    CaptureEnded,
     /// The client's SYNs were never answered.
     SynUnanswered { attempts: u32, syns: u32 },
     /// The client's SYN was answered by a reset.
@@ -86,6 +96,7 @@ impl Outcome {
         match self {
             Outcome::Followed { .. } => "established",
             Outcome::NoAttempt => "no-attempt",
+            Outcome::CaptureEnded => "capture-ended",
             Outcome::SynUnanswered { .. } => "syn-unanswered",
             Outcome::Reset { .. } => "reset",
             Outcome::IcmpUnreachable { .. } => "icmp-unreachable",

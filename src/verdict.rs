@@ -24,15 +24,15 @@ use crate::policy::{Decision, Policy};
 use crate::proto::catalog;
 use crate::Ts;
 
+pub mod scans;
+
+pub use scans::Scans;
+
 /// A TCP attempt whose only SYN was sent less than this before the capture
 /// ended is not called unanswered: the answer may simply not be captured.
 const SYN_GRACE: Ts = 3 * SECOND;
 
-/// A hand-off with no follow-up is evidence once the capture went on this
-/// long after the answer: clients connect to the announced port at once
-/// (1–5 ms in the lab captures; Windows and Samba alike), so a second of
-/// silence is telling, and the 30-s correlation window need not elapse.
-pub const HANDOFF_GRACE: Ts = SECOND;
+pub use crate::correlate::HANDOFF_GRACE;
 
 /// Services that answer every request: a request with no answer at all is
 /// evidence (weaker than an unanswered SYN: a server may ignore a query).
@@ -62,6 +62,12 @@ pub const KIND_REFUSED: &str = "refused-by-host";
 pub const KIND_NOT_IN_POLICY: &str = "not-in-policy";
 pub const KIND_NEVER_SEEN: &str = "never-seen";
 pub const KIND_NOT_REGISTERED: &str = "not-registered";
+/// One source probing many ports of one host (see [`scans`]).
+pub const KIND_PORT_SCAN: &str = "port-scan";
+/// One source probing one port on many hosts.
+pub const KIND_SWEEP: &str = "sweep";
+/// Many sources, one SYN each, to one endpoint (a flood or its backscatter).
+pub const KIND_FLOOD: &str = "flood";
 
 /// Which tap of a two-tap analysis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -214,6 +220,25 @@ pub enum Evidence {
         client: IpAddr,
         connections: u64,
     },
+    /// A scan's probes (port scan, sweep, flood): single SYNs, what they
+    /// reached and how they were answered; lists hold at most 64 values,
+    /// the totals count them all.
+    Probes {
+        ts: Ts,
+        last_ts: Ts,
+        /// The first source.
+        client: IpAddr,
+        sources: Vec<IpAddr>,
+        sources_total: u64,
+        targets: Vec<IpAddr>,
+        targets_total: u64,
+        ports: Vec<u16>,
+        ports_total: u64,
+        probes: u64,
+        unanswered: u64,
+        reset: u64,
+        icmp: u64,
+    },
 }
 
 impl Evidence {
@@ -227,7 +252,8 @@ impl Evidence {
             | Evidence::CotpRefused { ts, .. }
             | Evidence::UdpUnanswered { ts, .. }
             | Evidence::DroppedBetweenTaps { ts, .. }
-            | Evidence::Established { ts, .. } => *ts,
+            | Evidence::Established { ts, .. }
+            | Evidence::Probes { ts, .. } => *ts,
         }
     }
 
@@ -241,7 +267,8 @@ impl Evidence {
             | Evidence::CotpRefused { client, .. }
             | Evidence::UdpUnanswered { client, .. }
             | Evidence::DroppedBetweenTaps { client, .. }
-            | Evidence::Established { client, .. } => *client,
+            | Evidence::Established { client, .. }
+            | Evidence::Probes { client, .. } => *client,
         }
     }
 
@@ -257,6 +284,7 @@ impl Evidence {
             Evidence::UdpUnanswered { .. } => "udp-unanswered",
             Evidence::DroppedBetweenTaps { .. } => "dropped-between-taps",
             Evidence::Established { .. } => "established",
+            Evidence::Probes { .. } => "probes",
         }
     }
 
@@ -334,7 +362,10 @@ pub struct Finding {
 impl Finding {
     /// Informational findings do not make the exit code 1.
     pub fn is_actionable(&self) -> bool {
-        self.kind != KIND_NEVER_SEEN
+        !matches!(
+            self.kind,
+            KIND_NEVER_SEEN | KIND_PORT_SCAN | KIND_SWEEP | KIND_FLOOD
+        )
     }
 }
 
@@ -419,6 +450,9 @@ pub enum AttemptResult {
     },
     /// Nothing can be concluded (mid-stream pickup, capture cut).
     Inconclusive,
+    /// A probe of a port scan, sweep or flood (see [`scans`]): its failure
+    /// says nothing about a service.
+    Probe,
 }
 
 /// A set of TTL values (one bit each), iterated in ascending order.
@@ -612,6 +646,41 @@ fn icmp_evidence(f: &FlowRecord) -> Option<(&'static str, Evidence)> {
     ))
 }
 
+/// A multicast address, the limited broadcast, or (a heuristic, since the
+/// netmask is not in the packets) an IPv4 address ending in .255, where
+/// NetBIOS and others broadcast on a /24: nothing there answers as itself.
+pub fn is_group_address(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_multicast() || v4.is_broadcast() || v4.octets()[3] == 255,
+        IpAddr::V6(v6) => v6.is_multicast(),
+    }
+}
+
+/// For each UDP flow to a group or broadcast address (in report order), a
+/// unicast reply to it: a flow from the queried port back to the querier's
+/// address and port, starting no earlier than the query.
+fn multicast_answered(flows: &[FlowRecord]) -> HashSet<(IpAddr, u16, u16)> {
+    let queries: HashMap<(IpAddr, u16, u16), Ts> = flows
+        .iter()
+        .filter(|f| f.proto == PROTO_UDP && is_group_address(&f.server))
+        .map(|f| ((f.client, f.client_port, f.server_port), f.first_ts))
+        .collect();
+    if queries.is_empty() {
+        return HashSet::new();
+    }
+    flows
+        .iter()
+        .filter(|r| r.proto == PROTO_UDP && !is_group_address(&r.server))
+        .filter_map(|r| {
+            let key = (r.server, r.server_port, r.client_port);
+            queries
+                .get(&key)
+                .filter(|&&asked| r.first_ts >= asked)
+                .map(|_| key)
+        })
+        .collect()
+}
+
 fn only_syns(f: &FlowRecord) -> bool {
     f.packets[1] == 0 && f.history.chars().all(|c| c == 'S' || c == 'R')
 }
@@ -704,6 +773,11 @@ pub fn flow_attempt(
     } else if f.proto == PROTO_UDP {
         if f.packets[1] > 0 {
             AttemptResult::Working
+        } else if is_group_address(&f.server) {
+            // A group or broadcast address never answers as itself: the
+            // answers come from hosts' own addresses, as flows of their own
+            // (see `multicast_answered`).
+            AttemptResult::Unconfirmed
         } else if let Some((kind, ev)) = icmp_evidence(f) {
             failed(kind, ev)
         } else if REQUEST_RESPONSE_UDP.contains(&label.service)
@@ -948,10 +1022,18 @@ fn blocked_fix(f: &Finding, policy: Option<&Policy>) -> Fix {
 /// UDP that one tap cannot confirm. Same index as `flows`.
 pub fn flow_outcomes(flows: &[FlowRecord], c: &Correlated) -> Vec<Option<bool>> {
     let (hosts, capture_end) = host_profiles_and_end(flows);
+    let scans = Scans::detect(flows, c);
+    let answered = multicast_answered(flows);
     let outcome = |f: &FlowRecord| match flow_attempt(f, c, &hosts, capture_end).result {
         AttemptResult::Working => Some(true),
+        AttemptResult::Unconfirmed
+            if answered.contains(&(f.client, f.client_port, f.server_port)) =>
+        {
+            Some(true)
+        }
+        AttemptResult::Failed { .. } if scans.is_scan_probe(f, c) => None,
         AttemptResult::Failed { .. } => Some(false),
-        AttemptResult::Unconfirmed | AttemptResult::Inconclusive => None,
+        AttemptResult::Unconfirmed | AttemptResult::Inconclusive | AttemptResult::Probe => None,
     };
     on_parts(flows, |_, part| {
         part.iter().map(outcome).collect::<Vec<_>>()
@@ -1012,7 +1094,7 @@ impl Row {
             AttemptResult::Unconfirmed => self.unconfirmed += 1,
             AttemptResult::Failed { kind, .. } if *kind == KIND_REFUSED => self.refused += 1,
             AttemptResult::Failed { .. } => self.failed += 1,
-            AttemptResult::Inconclusive => {}
+            AttemptResult::Inconclusive | AttemptResult::Probe => {}
         }
         if let Some(d) = decision {
             self.offer(d);
@@ -1132,6 +1214,9 @@ struct Judge<'a> {
     taps: Option<&'a TapView>,
     hosts: HostProfiles,
     capture_end: Ts,
+    scans: Scans,
+    /// Queries to group addresses answered by a unicast reply.
+    multicast_answered: HashSet<(IpAddr, u16, u16)>,
 }
 
 impl Judge<'_> {
@@ -1150,10 +1235,25 @@ impl Judge<'_> {
         let mut t = self.tally(flows.len());
         for (k, f) in flows.iter().enumerate() {
             let mut a = flow_attempt(f, self.c, &self.hosts, self.capture_end);
+            if matches!(a.result, AttemptResult::Unconfirmed)
+                && self
+                    .multicast_answered
+                    .contains(&(f.client, f.client_port, f.server_port))
+            {
+                a.result = AttemptResult::Working;
+            }
             self.pin(&mut a);
-            let extra = self
+            let mut extra = self
                 .taps
                 .and_then(|taps| crossed(taps, offset + k, f, &mut a));
+            // A scan's probe fails as the scan's, not a service's: on a tap,
+            // and between two taps alike.
+            if matches!(a.result, AttemptResult::Failed { .. })
+                && self.scans.is_scan_probe(f, self.c)
+            {
+                a.result = AttemptResult::Probe;
+                extra = None;
+            }
             self.count(&a, &mut t);
             if let Some(e) = extra {
                 self.count(&e, &mut t);
@@ -1162,7 +1262,8 @@ impl Judge<'_> {
             match a.result {
                 AttemptResult::Working => t.working[k / 64] |= 1 << (k % 64),
                 AttemptResult::Failed { .. } => t.failed.push(a),
-                AttemptResult::Unconfirmed | AttemptResult::Inconclusive => {}
+                AttemptResult::Unconfirmed | AttemptResult::Inconclusive | AttemptResult::Probe => {
+                }
             }
         }
         t
@@ -1203,7 +1304,7 @@ impl Judge<'_> {
     /// Counts a conclusive attempt into its verdict row (unless it is a
     /// second piece of evidence) and the allow rules it matches.
     fn count(&self, a: &Attempt, t: &mut Tally) {
-        if matches!(a.result, AttemptResult::Inconclusive) {
+        if matches!(a.result, AttemptResult::Inconclusive | AttemptResult::Probe) {
             return;
         }
         if let Some(p) = self.policy {
@@ -1309,8 +1410,9 @@ pub fn evaluate(
         taps,
         hosts,
         capture_end,
+        scans: Scans::detect(flows, c),
+        multicast_answered: multicast_answered(flows),
     };
-    let capture_end = judge.capture_end;
     let mut tally = judge.tally(0);
     for part in on_parts(flows, |offset, part| judge.judge_flows(offset, part)) {
         tally.merge(part);
@@ -1320,9 +1422,7 @@ pub fn evaluate(
     let handoffs: Vec<Attempt> = c
         .handoffs
         .iter()
-        .filter(|h| {
-            h.outcome == Outcome::NoAttempt && capture_end.saturating_sub(h.ts) >= HANDOFF_GRACE
-        })
+        .filter(|h| h.outcome == Outcome::NoAttempt)
         .map(|h| {
             let mut a = Attempt {
                 client: h.client,
@@ -1614,6 +1714,8 @@ pub fn evaluate(
     if let Some(p) = policy {
         never_seen(p, &tally.rules_seen, &mut findings, &mut verdicts);
     }
+    // Scans, sweeps and floods: their own findings, no fix.
+    findings.extend(judge.scans.findings.iter().cloned());
     findings.sort_by(|a, b| {
         (a.first_ts, a.kind, a.server, a.proto, a.port)
             .cmp(&(b.first_ts, b.kind, b.server, b.proto, b.port))

@@ -261,7 +261,14 @@ impl HandoffTracker {
         let mut waiting = Vec::new();
         for mut p in std::mem::take(&mut self.pending) {
             match self.fate(&p, clock, complete) {
-                Some(outcome) => {
+                Some(mut outcome) => {
+                    // Too close to the end to tell: one outcome of its own.
+                    if outcome == Outcome::NoAttempt
+                        && complete
+                        && capture_end.saturating_sub(p.h.ts) < super::HANDOFF_GRACE
+                    {
+                        outcome = Outcome::CaptureEnded;
+                    }
                     p.h.window_cut =
                         !outcome.followed() && capture_end < p.h.ts.saturating_add(self.window);
                     p.h.outcome = outcome;

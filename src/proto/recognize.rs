@@ -95,7 +95,17 @@ pub fn recognize_udp(
     }
     for msg in [orig_first, resp_first] {
         if let Some(name) = dns_plausible(msg, true) {
-            return Some(Recognized::new("dns", name));
+            // LLMNR (RFC 4795) and mDNS (RFC 6762) speak DNS's format on
+            // their own ports, to multicast groups: name resolution on the
+            // link, not a DNS server to reach through a firewall.
+            let service = if on(5355) {
+                "llmnr"
+            } else if on(5353) {
+                "mdns"
+            } else {
+                "dns"
+            };
+            return Some(Recognized::new(service, name));
         }
     }
     if ntp_exchange(orig_first, resp_first) {

@@ -33,6 +33,8 @@ pub fn service_for_port(proto: u8, port: u16) -> Option<&'static str> {
         995 if tcp => "pop3s",
         3268 if tcp => "gc",
         3269 if tcp => "gc-ssl",
+        5353 if udp => "mdns",
+        5355 if tcp || udp => "llmnr",
         _ => return None,
     })
 }

@@ -173,7 +173,10 @@ fn outcome_json(o: &Outcome) -> Value {
         Outcome::ExistingConnection { client_port } => {
             v["client_port"] = (*client_port).into();
         }
-        Outcome::NoAttempt | Outcome::UdpUnanswered | Outcome::Superseded => {}
+        Outcome::NoAttempt
+        | Outcome::CaptureEnded
+        | Outcome::UdpUnanswered
+        | Outcome::Superseded => {}
     }
     v
 }
@@ -367,6 +370,32 @@ pub(crate) fn evidence_json(e: &Evidence) -> Value {
         } => json!({
             "client": client.to_string(),
             "connections": connections,
+        }),
+        Evidence::Probes {
+            last_ts,
+            sources,
+            sources_total,
+            targets,
+            targets_total,
+            ports,
+            ports_total,
+            probes,
+            unanswered,
+            reset,
+            icmp,
+            ..
+        } => json!({
+            "last_ts": rfc3339_micros(*last_ts),
+            "sources": sources.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            "sources_total": sources_total,
+            "targets": targets.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            "targets_total": targets_total,
+            "ports": ports,
+            "ports_total": ports_total,
+            "probes": probes,
+            "unanswered": unanswered,
+            "reset": reset,
+            "icmp_errors": icmp,
         }),
     };
     v["type"] = e.type_name().into();

@@ -97,6 +97,9 @@ fn handoff_line(h: &Handoff) -> String {
         Outcome::Followed { latency, .. } => {
             format!("followed after {:.1} ms", *latency as f64 / 1e6)
         }
+        Outcome::CaptureEnded => {
+            "cannot tell: the capture ended less than a second after the answer".to_string()
+        }
         Outcome::NoAttempt => format!(
             "NOT FOLLOWED: no connection attempt seen{}",
             if h.window_cut {
@@ -271,6 +274,19 @@ fn evidence_text(e: &Evidence) -> String {
         Evidence::Established { connections, .. } => {
             format!("{connections} connection(s) established")
         }
+        Evidence::Probes {
+            ts,
+            last_ts,
+            sources_total,
+            targets_total,
+            ports_total,
+            probes,
+            ..
+        } => format!(
+            "{probes} single-SYN probes from {sources_total} source(s) to {ports_total} port(s) \
+             on {targets_total} host(s) over {:.1} s",
+            last_ts.saturating_sub(*ts) as f64 / 1e9
+        ),
     }
 }
 

@@ -1,0 +1,370 @@
+//! Port scans, sweeps and floods: probes, not a service's need.
+//!
+//! A *probe* is a TCP connection attempt of one SYN and nothing else from
+//! its originator, answered by nothing, a reset or an ICMP error (what
+//! `nmap -sS` sends, and what SYN floods and their backscatter look like).
+//! A real client retransmits an unanswered SYN (Windows and Linux after
+//! 1 s), so a failure with retransmissions is never a probe, and neither
+//! is a connection to an endpoint an endpoint mapper named to that very
+//! client.
+//!
+//! Probes are grouped three ways; a group that reaches its threshold is a
+//! scan, and every probe in it leaves the blocked/refused findings:
+//! * port scan: one source, one target host, ≥ [`PORT_SCAN_MIN_PORTS`]
+//!   distinct ports;
+//! * sweep: one source, one port, ≥ [`SWEEP_MIN_HOSTS`] distinct hosts;
+//! * flood (or backscatter): one target endpoint, ≥ [`FLOOD_MIN_SOURCES`]
+//!   distinct sources each sending single probes.
+//!
+//! Each scan becomes one finding of its own kind with what was seen (the
+//! source or sources, the ports or targets, counts, time span) and no fix:
+//! there is nothing to open. State: three tables of small sets, each set
+//! stopping at its threshold and each table at [`MAX_KEYS`] keys (keys past
+//! it are counted, not tracked).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use hashbrown::HashMap;
+
+use super::{Confidence, Evidence, Finding, KIND_FLOOD, KIND_PORT_SCAN, KIND_SWEEP};
+use crate::correlate::Correlated;
+use crate::flow::{ConnState, FlowRecord};
+use crate::packet::PROTO_TCP;
+use crate::Ts;
+
+/// Distinct ports one source probes on one host to make a port scan.
+pub const PORT_SCAN_MIN_PORTS: usize = 16;
+/// Distinct hosts one source probes on one port to make a sweep.
+pub const SWEEP_MIN_HOSTS: usize = 16;
+/// Distinct sources probing one endpoint to make a flood.
+pub const FLOOD_MIN_SOURCES: usize = 32;
+/// Keys per table at most.
+pub const MAX_KEYS: usize = 1 << 20;
+/// Ports, targets and sources listed in a scan's evidence at most (the
+/// totals are always given).
+const LISTED: usize = 64;
+
+/// What kind of scan a probe belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ScanKind {
+    PortScan,
+    Sweep,
+    Flood,
+}
+
+impl ScanKind {
+    pub fn finding_kind(self) -> &'static str {
+        match self {
+            ScanKind::PortScan => KIND_PORT_SCAN,
+            ScanKind::Sweep => KIND_SWEEP,
+            ScanKind::Flood => KIND_FLOOD,
+        }
+    }
+}
+
+/// Whether `f` has the shape of a probe: one SYN and nothing else from its
+/// originator, unanswered, reset, or quoted by an ICMP error.
+pub fn probe_shaped(f: &FlowRecord) -> bool {
+    f.proto == PROTO_TCP
+        && f.syn_retries == 0
+        && f.packets[0] == 1
+        && matches!(f.state, ConnState::S0 | ConnState::REJ)
+        && f.history.starts_with('S')
+}
+
+/// A probe, unless the endpoint was named to this very client by an
+/// endpoint mapper (then it is a real client's follow-up).
+fn is_probe(f: &FlowRecord, c: &Correlated) -> bool {
+    probe_shaped(f)
+        && !c
+            .label(f)
+            .handoff
+            .is_some_and(|h| !h.other_client && h.ts <= f.first_ts)
+}
+
+/// A set that stops growing at `cap` (then it is "full").
+#[derive(Clone, Debug)]
+struct Upto<T> {
+    items: Vec<T>,
+    full: bool,
+}
+
+impl<T> Default for Upto<T> {
+    fn default() -> Self {
+        Upto {
+            items: Vec::new(),
+            full: false,
+        }
+    }
+}
+
+impl<T: PartialEq> Upto<T> {
+    fn add(&mut self, x: T, cap: usize) {
+        if self.full || self.items.contains(&x) {
+            return;
+        }
+        self.items.push(x);
+        if self.items.len() >= cap {
+            self.full = true;
+            self.items = Vec::new();
+        }
+    }
+}
+
+/// A table of [`Upto`] sets with a bounded number of keys.
+struct Table<K, T> {
+    sets: HashMap<K, Upto<T>>,
+    cap: usize,
+}
+
+impl<K: std::hash::Hash + Eq, T: PartialEq> Table<K, T> {
+    fn new(cap: usize) -> Self {
+        Table {
+            sets: HashMap::new(),
+            cap,
+        }
+    }
+
+    /// Adds `x` under `k`; false when `k` is new and the table is full.
+    fn add(&mut self, k: K, x: T) -> bool {
+        if let Some(s) = self.sets.get_mut(&k) {
+            s.add(x, self.cap);
+            return true;
+        }
+        if self.sets.len() >= MAX_KEYS {
+            return false;
+        }
+        let mut s = Upto::default();
+        s.add(x, self.cap);
+        self.sets.insert(k, s);
+        true
+    }
+
+    fn full(&self, k: &K) -> bool {
+        self.sets.get(k).is_some_and(|s| s.full)
+    }
+}
+
+/// Which probes are scans (built over every flow of a capture).
+pub struct Scans {
+    port_scans: Table<(IpAddr, IpAddr), (u8, u16)>,
+    sweeps: Table<(IpAddr, u8, u16), IpAddr>,
+    floods: Table<(IpAddr, u8, u16), IpAddr>,
+    /// Probes whose key a full table could not take.
+    pub untracked: u64,
+    /// The scans, one finding each.
+    pub findings: Vec<Finding>,
+}
+
+impl Scans {
+    /// Finds the scans among `flows` (in report order).
+    pub fn detect(flows: &[FlowRecord], c: &Correlated) -> Scans {
+        let mut s = Scans {
+            port_scans: Table::new(PORT_SCAN_MIN_PORTS),
+            sweeps: Table::new(SWEEP_MIN_HOSTS),
+            floods: Table::new(FLOOD_MIN_SOURCES),
+            untracked: 0,
+            findings: Vec::new(),
+        };
+        // Cheap shape test first: the label is looked up for few flows.
+        let probes: Vec<&FlowRecord> = flows
+            .iter()
+            .filter(|f| probe_shaped(f) && is_probe(f, c))
+            .collect();
+        for f in &probes {
+            let tracked = s
+                .port_scans
+                .add((f.client, f.server), (f.proto, f.server_port))
+                & s.sweeps.add((f.client, f.proto, f.server_port), f.server)
+                & s.floods.add((f.server, f.proto, f.server_port), f.client);
+            if !tracked {
+                s.untracked += 1;
+            }
+        }
+        let mut groups: BTreeMap<(ScanKind, IpAddr, IpAddr, u8, u16), Group> = BTreeMap::new();
+        for f in &probes {
+            let Some(kind) = s.kind_of(f) else { continue };
+            // The identity of the scan: its source and target for a port
+            // scan, its source and port for a sweep, its target endpoint
+            // for a flood (unused parts zeroed).
+            let zero = IpAddr::from([0, 0, 0, 0]);
+            let key = match kind {
+                ScanKind::PortScan => (kind, f.client, f.server, f.proto, 0),
+                ScanKind::Sweep => (kind, f.client, zero, f.proto, f.server_port),
+                ScanKind::Flood => (kind, zero, f.server, f.proto, f.server_port),
+            };
+            groups.entry(key).or_default().add(f);
+        }
+        for ((kind, _, _, proto, _), g) in groups {
+            s.findings.push(g.finding(kind, proto));
+        }
+        s
+    }
+
+    /// The scan `f` is a probe of, if any (the flow must be a probe).
+    fn kind_of(&self, f: &FlowRecord) -> Option<ScanKind> {
+        if self.port_scans.full(&(f.client, f.server)) {
+            Some(ScanKind::PortScan)
+        } else if self.sweeps.full(&(f.client, f.proto, f.server_port)) {
+            Some(ScanKind::Sweep)
+        } else if self.floods.full(&(f.server, f.proto, f.server_port)) {
+            Some(ScanKind::Flood)
+        } else {
+            None
+        }
+    }
+
+    /// Whether `f` is a probe of a scan (then its failure is the scan's,
+    /// not a service's).
+    pub fn is_scan_probe(&self, f: &FlowRecord, c: &Correlated) -> bool {
+        probe_shaped(f) && self.kind_of(f).is_some() && is_probe(f, c)
+    }
+}
+
+/// What one scan's probes showed.
+#[derive(Default)]
+struct Group {
+    first_ts: Ts,
+    last_ts: Ts,
+    probes: u64,
+    unanswered: u64,
+    reset: u64,
+    icmp: u64,
+    sources: Distinct<IpAddr>,
+    targets: Distinct<IpAddr>,
+    ports: Distinct<u16>,
+}
+
+/// Distinct values, exactly up to [`MAX_KEYS`] (then "at least").
+struct Distinct<T> {
+    set: hashbrown::HashSet<T>,
+}
+
+impl<T> Default for Distinct<T> {
+    fn default() -> Self {
+        Distinct {
+            set: hashbrown::HashSet::new(),
+        }
+    }
+}
+
+impl<T: std::hash::Hash + Eq + Ord + Copy> Distinct<T> {
+    fn add(&mut self, x: T) {
+        if self.set.len() < MAX_KEYS {
+            self.set.insert(x);
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.set.len() as u64
+    }
+
+    /// The [`LISTED`] smallest, in order.
+    fn listed(&self) -> Vec<T> {
+        let mut v: Vec<T> = self.set.iter().copied().collect();
+        v.sort_unstable();
+        v.truncate(LISTED);
+        v
+    }
+}
+
+impl Group {
+    fn add(&mut self, f: &FlowRecord) {
+        if self.probes == 0 {
+            self.first_ts = f.first_ts;
+        }
+        self.first_ts = self.first_ts.min(f.first_ts);
+        self.last_ts = self.last_ts.max(f.last_ts);
+        self.probes += 1;
+        if f.icmp.iter().any(|e| e.quotes_originator) {
+            self.icmp += 1;
+        } else if f.state == ConnState::REJ {
+            self.reset += 1;
+        } else {
+            self.unanswered += 1;
+        }
+        self.sources.add(f.client);
+        self.targets.add(f.server);
+        self.ports.add(f.server_port);
+    }
+
+    fn finding(self, kind: ScanKind, proto: u8) -> Finding {
+        let span = self.last_ts.saturating_sub(self.first_ts) as f64 / 1e9;
+        let sources = self.sources.listed();
+        let targets = self.targets.listed();
+        let ports = self.ports.listed();
+        let answers = format!(
+            "{} unanswered, {} reset, {} ICMP error{}",
+            self.unanswered,
+            self.reset,
+            self.icmp,
+            if self.icmp == 1 { "" } else { "s" }
+        );
+        let (server, port, verdict) =
+            match kind {
+                ScanKind::PortScan => (
+                    targets[0],
+                    0,
+                    format!(
+                    "a port scan: {} probed {} ports of {} with {} single-SYN probes ({answers}) \
+                     over {span:.1} s; not a service's need: there is no port to open",
+                    sources[0], self.ports.total(), targets[0], self.probes
+                ),
+                ),
+                ScanKind::Sweep => (
+                    targets[0],
+                    ports[0],
+                    format!(
+                    "a sweep: {} probed port {} on {} hosts with {} single-SYN probes ({answers}) \
+                     over {span:.1} s; not a service's need: there is no port to open",
+                    sources[0], ports[0], self.targets.total(), self.probes
+                ),
+                ),
+                ScanKind::Flood => {
+                    (
+                        targets[0],
+                        ports[0],
+                        format!(
+                    "a flood (or its backscatter): {} sources sent {} single SYNs to port {} \
+                     of {} ({answers}) over {span:.1} s; not clients of a service: nothing to \
+                     open",
+                    self.sources.total(), self.probes, ports[0], targets[0]
+                ),
+                    )
+                }
+            };
+        Finding {
+            kind: kind.finding_kind(),
+            proto,
+            server,
+            port,
+            service: "unknown",
+            services: vec!["unknown"],
+            interface: None,
+            clients: sources.clone(),
+            first_ts: self.first_ts,
+            evidence: vec![Evidence::Probes {
+                ts: self.first_ts,
+                last_ts: self.last_ts,
+                client: sources[0],
+                sources,
+                sources_total: self.sources.total(),
+                targets,
+                targets_total: self.targets.total(),
+                ports,
+                ports_total: self.ports.total(),
+                probes: self.probes,
+                unanswered: self.unanswered,
+                reset: self.reset,
+                icmp: self.icmp,
+            }],
+            confidence: Confidence::High,
+            policy: "unspecified",
+            policy_rule: None,
+            verdict,
+            consequence: None,
+            fix: None,
+        }
+    }
+}
