@@ -3,12 +3,14 @@
 //! human-readable text summary. They compute nothing new.
 
 mod json;
+mod layout;
 mod records;
 mod text;
 
 pub use json::{write_json, write_ndjson, SCHEMA};
 // The live stream (`crate::stream`) writes its records with the report's own fields.
 pub(crate) use json::{evidence_json, finding_json, handoff_json, interface_json};
+pub use layout::TEXT_WIDTH;
 pub use text::write_text;
 
 /// `"tcp"`, `"udp"` or the protocol number.
