@@ -1,6 +1,6 @@
 //! Laying the text report out within [`TEXT_WIDTH`] columns: prose wrapped
 //! at spaces under a hanging indent, shell commands broken with a trailing
-//! backslash (so a copied command still runs).
+//! backslash (so a copied command still runs), short fields cut with "…".
 //!
 //! Columns are counted in chars: the report's only non-ASCII characters
 //! (→, —, ×, …) take one column each.
@@ -13,6 +13,16 @@ pub const TEXT_WIDTH: usize = 120;
 /// Continuation lines are indented this much more than the line they
 /// continue.
 const HANG: usize = 4;
+
+/// `s` cut to `width` columns, ending in "…" when it was longer.
+pub fn fit(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
 
 /// One line of prose wrapped at spaces within `width`: continuation lines
 /// get the line's own indentation plus [`HANG`]. A word longer than a line
@@ -244,5 +254,7 @@ mod tests {
         assert!(text.lines().all(|l| cols(l) <= 30), "{text}");
         assert!(text.starts_with("short\nlong long"));
         assert!(text.ends_with("\nlast"));
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit("abc", 4), "abc");
     }
 }

@@ -189,7 +189,7 @@ pub fn kb_scenario(
 }
 
 /// One piece of evidence, short.
-fn evidence_text(e: &Evidence) -> String {
+pub(super) fn evidence_text(e: &Evidence) -> String {
     match e {
         Evidence::EpmNotRegistered { status, .. } => {
             format!("EPM answered not registered (0x{status:08x})")
@@ -292,7 +292,7 @@ fn evidence_summary(f: &Finding) -> String {
         .join("; ")
 }
 
-fn what(f: &Finding) -> String {
+pub(super) fn what(f: &Finding) -> String {
     let mut s = f.services.join("/");
     if let Some(i) = f.interface {
         let name = interface_name(&i.uuid);
@@ -310,51 +310,6 @@ fn clients_text(f: &Finding) -> String {
         c.push(format!("+{} more", f.clients.len() - MAX));
     }
     c.join(",")
-}
-
-/// The blocked ports first, one line each: what, from where to where, the
-/// evidence, the fix.
-fn write_blocked(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
-    let blocked: Vec<&Finding> = a
-        .correlated
-        .findings
-        .iter()
-        .filter(|f| f.kind == KIND_BLOCKED)
-        .collect();
-    if blocked.is_empty() {
-        writeln!(
-            w,
-            "\nBLOCKED: nothing — no connection attempt was stopped by the network"
-        )?;
-        return Ok(());
-    }
-    writeln!(
-        w,
-        "\nBLOCKED: {} port{} the network (a firewall) stops",
-        blocked.len(),
-        if blocked.len() == 1 { "" } else { "s" }
-    )?;
-    for f in &blocked {
-        let fix = f.fix.as_ref();
-        writeln!(
-            w,
-            "  {}/{} {}  {} -> {}  [{} confidence]  {}  | policy: {}  | fix: {}{}",
-            proto_name(f.proto),
-            f.port,
-            what(f),
-            clients_text(f),
-            f.server,
-            f.confidence.as_str(),
-            evidence_summary(f),
-            f.policy,
-            fix.and_then(|x| x.nftables.first())
-                .map_or("-", String::as_str),
-            fix.and_then(|x| x.pin.first())
-                .map(|p| format!(" | or pin it: {} \"{}\" ({})", p.key, p.value, p.article))
-                .unwrap_or_default()
-        )?;
-    }
-    Ok(())
 }
 
 /// Every finding with its verdict, consequence and full fix.
@@ -544,7 +499,7 @@ fn write_report(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
         human_bytes(s.bytes),
         a.flows.len()
     )?;
-    write_blocked(a, w)?;
+    super::headline::write(&a.correlated.findings, w)?;
 
     writeln!(w, "\nInputs")?;
     for i in &a.inputs {
