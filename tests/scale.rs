@@ -1,17 +1,21 @@
-//! Reports that stay usable at scale (issue #16, point 3): a blocked
+//! Reports that stay usable at scale (issue #16, points 3 and 8): a blocked
 //! service with thousands of clients gets a fix of a few dozen CIDR blocks
-//! at most (and one that nft and iptables load).
+//! at most (and one that nft and iptables load), and the text report's
+//! headline groups hundreds of blocked ports into a few dozen lines, every
+//! line of every report within 120 columns.
 //!
 //! Only documentation addresses: 192.0.2.0/24, 198.51.100.0/24,
 //! 203.0.113.0/24, 2001:db8::/32.
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use common::*;
 use exflow::capture::LinkType;
+use exflow::report::{HEADLINE_MAX_LINES, TEXT_WIDTH};
 use exflow::synth::{PcapWriter, TcpConversation};
 use exflow::verdict::MAX_FIX_SOURCES;
 use serde_json::{json, Value};
@@ -87,6 +91,40 @@ fn strs(v: &Value) -> Vec<&str> {
         .unwrap()
         .iter()
         .map(|s| s.as_str().unwrap())
+        .collect()
+}
+
+/// The text report of `args` (exit code 0, 1 or 3) and its lines.
+fn text_report(args: &[&str]) -> String {
+    let mut all = vec!["analyze"];
+    all.extend_from_slice(args);
+    let out = run(&all);
+    let code = out.status.code().unwrap_or(-1);
+    assert!(
+        [0, 1, 3].contains(&code),
+        "exflow {all:?} exited {code}: {}",
+        stderr(&out)
+    );
+    String::from_utf8(out.stdout).expect("the text report is UTF-8")
+}
+
+fn assert_within_width(text: &str, what: &str) {
+    assert!(!text.is_empty(), "{what}: empty report");
+    for (i, l) in text.lines().enumerate() {
+        assert!(
+            l.chars().count() <= TEXT_WIDTH,
+            "{what}: line {} is {} columns wide (at most {TEXT_WIDTH}):\n{l}",
+            i + 1,
+            l.chars().count()
+        );
+    }
+}
+
+/// The headline block: from "BLOCKED:" to the first blank line.
+fn headline(text: &str) -> Vec<&str> {
+    text.lines()
+        .skip_while(|l| !l.starts_with("BLOCKED:"))
+        .take_while(|l| !l.is_empty())
         .collect()
 }
 
@@ -303,6 +341,16 @@ fn thousands_of_clients_get_a_fix_of_a_few_cidr_blocks() {
     assert!(ipt[0].contains(" -s 198.51.100.0/25 ") && ipt[1].contains(" -s 203.0.113.0/25 "));
 
     check_fixes(&r, "many-clients");
+
+    // The text report of it stays within the width, fixes included.
+    let text = text_report(&[&p]);
+    assert_within_width(&text, "many clients");
+    // Both servers' smb in one group.
+    assert!(
+        text.contains("tcp/445 smb: 2 servers, 5256 clients, 5256 attempts;"),
+        "{}",
+        headline(&text).join("\n")
+    );
 }
 
 #[test]
@@ -350,4 +398,184 @@ fn past_the_cap_the_policy_group_holding_every_client_is_the_source() {
     assert_eq!(s["blocks"], json!(["198.51.100.0/25", "203.0.113.0/25"]));
 
     check_fixes(&r, "many-clients-policy");
+}
+
+// ---------------------------------------------------------------------------
+// Point 8: the text headline at scale
+// ---------------------------------------------------------------------------
+
+/// - tcp/445 blocked on 200 servers 198.51.100.1-200, each from 3 of the
+///   same 30 clients;
+/// - ports 1-300 blocked on 100 servers 203.0.113.100-199 (port p on
+///   .100 + p % 100), from 50 clients (port p from 192.0.2.150 + p % 50:
+///   six ports each, every SYN retransmitted: no scan);
+/// - tcp/389 blocked on 203.0.113.5 from 10 clients.
+fn many_ports_capture() -> String {
+    let mut cap = Cap::default();
+    let mut t = 0;
+    for s in 0..200 {
+        for k in 0..3 {
+            let client = v4("192.0.2.100", (s + k) % 30);
+            cap.failed_connect(t, client, v4("198.51.100.1", s), 445);
+            t += MS;
+        }
+    }
+    for port in 1..=300u16 {
+        let (client, server) = (
+            v4("192.0.2.150", u32::from(port % 50)),
+            v4("203.0.113.100", u32::from(port % 100)),
+        );
+        cap.failed_connect(t, client, server, port);
+        t += MS;
+    }
+    for k in 0..10 {
+        cap.failed_connect(t, v4("192.0.2.10", k), ip("203.0.113.5"), 389);
+        t += MS;
+    }
+    cap.handshake(t + 10 * SEC, ip("192.0.2.20"), ip("203.0.113.5"), 135);
+    cap.write("many-ports.pcap")
+}
+
+#[test]
+fn hundreds_of_blocked_ports_make_a_headline_of_a_few_dozen_lines() {
+    let p = many_ports_capture();
+    let r = analyze_json(&[&p], &[1]);
+    let text = text_report(&[&p]);
+    assert_within_width(&text, "many ports");
+    let head = headline(&text);
+    assert!(
+        head.len() <= HEADLINE_MAX_LINES && HEADLINE_MAX_LINES <= 40,
+        "{} lines:\n{}",
+        head.len(),
+        head.join("\n")
+    );
+
+    // What the headline must count, from the JSON's findings.
+    let blocked: Vec<&Value> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "blocked")
+        .collect();
+    assert!(blocked.len() >= 500, "{} blocked findings", blocked.len());
+    let mut groups: BTreeMap<(String, String, u64), usize> = BTreeMap::new();
+    for f in &blocked {
+        let key = (
+            f["service"].as_str().unwrap().to_string(),
+            f["proto"].as_str().unwrap().to_string(),
+            f["port"].as_u64().unwrap(),
+        );
+        *groups.entry(key).or_default() += 1;
+    }
+    let servers: BTreeSet<&str> = blocked
+        .iter()
+        .map(|f| f["server"].as_str().unwrap())
+        .collect();
+    let clients: BTreeSet<&str> = blocked
+        .iter()
+        .flat_map(|f| f["clients"].as_array().unwrap())
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let attempts: usize = blocked
+        .iter()
+        .map(|f| f["evidence"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(
+        head[0],
+        format!(
+            "BLOCKED: {} ports the network (a firewall) stops ({} service ports on {} servers; {} clients, {} attempts)",
+            blocked.len(),
+            groups.len(),
+            servers.len(),
+            clients.len(),
+            attempts
+        )
+    );
+    // The most clients first: smb across its 200 servers, then ldap.
+    assert!(
+        head[1]
+            .starts_with("  tcp/445 smb: 200 servers, 30 clients, 600 attempts; high confidence"),
+        "{}",
+        head.join("\n")
+    );
+    assert_eq!(
+        head[2],
+        "    198.51.100.1 +199 more from 192.0.2.100 +29 more: SYN unanswered (2 SYNs, gaps 1.0 s) ×600"
+    );
+    assert_eq!(
+        head.iter()
+            .position(|l| l.starts_with("  tcp/389 ldap: 1 server, 10 clients, 10 attempts;")),
+        Some(4),
+        "{}",
+        head.join("\n")
+    );
+    // One row per group shown; the rest counted, and where they are said.
+    let rows = head.iter().filter(|l| l.starts_with("  tcp/")).count();
+    let rest = groups.len() - rows;
+    assert!(rest > 0 && rows >= 10, "{rows} rows of {}", groups.len());
+    let rest_ports: usize = blocked.len() - 200 - 1 - (rows - 2);
+    assert_eq!(
+        *head.last().unwrap(),
+        format!(
+            "  ... and {rest} more groups ({rest_ports} blocked ports): see the findings below, or --format json"
+        )
+    );
+    // The JSON still has one finding per (kind, server, proto, port).
+    let keys: BTreeSet<(&str, &str, &str, u64)> = blocked
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap(),
+                f["server"].as_str().unwrap(),
+                f["proto"].as_str().unwrap(),
+                f["port"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(keys.len(), blocked.len());
+    assert_eq!(
+        blocked.iter().filter(|f| f["port"] == 445).count(),
+        200,
+        "one smb finding per server"
+    );
+}
+
+#[test]
+fn every_text_report_of_the_shared_captures_fits_120_columns() {
+    let root = shared_captures();
+    let mut files = Vec::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert!(
+        files.len() >= 40,
+        "only {} captures under {}",
+        files.len(),
+        root.display()
+    );
+    let mut reports = 0;
+    for f in &files {
+        let text = text_report(&[path_str(f)]);
+        assert_within_width(&text, path_str(f));
+        reports += 1;
+        // Both taps of a lab scenario: the two-tap sections too.
+        if f.file_name().is_some_and(|n| n == "client-tap.pcap") {
+            let server = f.with_file_name("server-tap.pcap");
+            if server.exists() {
+                let text = text_report(&["--inside", path_str(f), "--outside", path_str(&server)]);
+                assert_within_width(&text, &format!("{} (both taps)", f.display()));
+                reports += 1;
+            }
+        }
+    }
+    assert!(reports > files.len(), "no two-tap report was checked");
 }
