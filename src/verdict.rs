@@ -25,8 +25,10 @@ use crate::proto::catalog;
 use crate::Ts;
 
 pub mod scans;
+mod sources;
 
 pub use scans::Scans;
+pub use sources::{fix_sources, FixSources, SourceChoice, MAX_FIX_SOURCES};
 
 /// A TCP attempt whose only SYN was sent less than this before the capture
 /// ended is not called unanswered: the answer may simply not be captured.
@@ -330,6 +332,8 @@ pub struct Fix {
     /// the registry value that pins it.
     pub pin: Vec<PinAdvice>,
     pub note: Option<String>,
+    /// Whom the rules let through (or shut out), and what they stand for.
+    pub sources: Option<FixSources>,
 }
 
 /// Something the admin must act on.
@@ -950,32 +954,11 @@ fn service_label(service: &str, interface: Option<&InterfaceId>) -> String {
     }
 }
 
-/// The sources a fix should allow: the clients' policy groups, else the
-/// clients themselves.
-fn fix_sources(clients: &[IpAddr], policy: Option<&Policy>) -> Vec<String> {
-    let mut out = BTreeSet::new();
-    for c in clients {
-        match policy.and_then(|p| p.group_of(c)) {
-            Some(g) => out.extend(g.members.iter().filter(|m| m.contains(c)).map(|m| {
-                let max = if m.addr.is_ipv4() { 32 } else { 128 };
-                if m.prefix == max {
-                    m.addr.to_string()
-                } else {
-                    m.to_string()
-                }
-            })),
-            None => {
-                out.insert(c.to_string());
-            }
-        }
-    }
-    out.into_iter().collect()
-}
-
 fn blocked_fix(f: &Finding, policy: Option<&Policy>) -> Fix {
     let sources = fix_sources(&f.clients, policy);
     let what = service_label(f.service, f.interface.as_ref());
-    let (nftables, iptables) = allow_rules(&sources, f.server, f.proto, f.port, &what, "accept");
+    let (nftables, iptables) =
+        allow_rules(&sources.blocks, f.server, f.proto, f.port, &what, "accept");
     // A port the policy already pins is not dynamic: no pinning advice.
     let pinned = policy.is_some_and(|p| pinned_service(p, &f.server, f.proto, f.port).is_some());
     let dynamic_rpc = f.proto == PROTO_TCP
@@ -1000,19 +983,25 @@ fn blocked_fix(f: &Finding, policy: Option<&Policy>) -> Fix {
     } else {
         None
     };
+    let mut summary = format!(
+        "allow {} {} → {} port {} ({})",
+        crate::policy::proto_str(f.proto),
+        sources.short(),
+        f.server,
+        f.port,
+        what
+    );
+    if let Some(w) = sources.widening() {
+        summary.push_str("; ");
+        summary.push_str(&w);
+    }
     Fix {
-        summary: format!(
-            "allow {} {} → {} port {} ({})",
-            crate::policy::proto_str(f.proto),
-            sources.join(", "),
-            f.server,
-            f.port,
-            what
-        ),
+        summary,
         nftables,
         iptables,
         pin,
         note,
+        sources: Some(sources),
     }
 }
 
@@ -1672,7 +1661,7 @@ pub fn evaluate(
         let sources = fix_sources(&clients, policy);
         let what = service_label(services[0], None);
         let (nftables, iptables) = allow_rules(
-            &sources,
+            &sources.blocks,
             server,
             proto,
             port,
@@ -1708,6 +1697,7 @@ pub fn evaluate(
                 iptables,
                 pin: Vec::new(),
                 note: None,
+                sources: Some(sources),
             }),
         });
     }

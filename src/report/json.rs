@@ -15,7 +15,7 @@ use crate::pipeline::{Analysis, Stats};
 use crate::proto::catalog;
 use crate::taps::TapReport;
 use crate::time::{rfc3339_micros, Rfc3339};
-use crate::verdict::{Evidence, Finding, Fix, TapView};
+use crate::verdict::{Evidence, Finding, Fix, FixSources, SourceChoice, TapView};
 
 pub const SCHEMA: &str = "exflow.report/1";
 
@@ -419,6 +419,27 @@ fn fix_json(f: &Fix) -> Value {
             "article": p.article,
         })).collect::<Vec<_>>(),
         "note": f.note,
+        "sources": f.sources.as_ref().map(sources_json),
+    })
+}
+
+/// Whom a fix's rules name and what they stand for (`added_addresses` a
+/// number: exact up to 2^64, approximate beyond, where only IPv6 prefixes
+/// wider than a /64 reach).
+fn sources_json(s: &FixSources) -> Value {
+    json!({
+        "blocks": s.blocks,
+        "by": s.choice.as_str(),
+        "group": match &s.choice {
+            SourceChoice::PolicyGroup(g) => Some(g.as_str()),
+            _ => None,
+        },
+        "clients": s.clients,
+        "exact_blocks": s.exact_blocks,
+        "added_addresses": match u64::try_from(s.added_addresses) {
+            Ok(n) => json!(n),
+            Err(_) => json!(s.added_addresses as f64),
+        },
     })
 }
 

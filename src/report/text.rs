@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
+use super::layout::{shell_lines, Wrap, TEXT_WIDTH};
 use super::proto_name;
 use crate::capture::InputInfo;
 use crate::correlate::{interface_service, Handoff, Outcome};
@@ -10,7 +11,7 @@ use crate::flow::{ConnState, FlowRecord};
 use crate::pipeline::Analysis;
 use crate::proto::catalog;
 use crate::time::rfc3339_micros;
-use crate::verdict::{Evidence, Finding, KIND_BLOCKED};
+use crate::verdict::{Evidence, Finding, Fix, KIND_BLOCKED};
 
 /// Rows shown in the per-port table before it is cut.
 const MAX_PORT_ROWS: usize = 40;
@@ -191,7 +192,7 @@ pub fn kb_scenario(
 }
 
 /// One piece of evidence, short.
-fn evidence_text(e: &Evidence) -> String {
+pub(super) fn evidence_text(e: &Evidence) -> String {
     match e {
         Evidence::EpmNotRegistered { status, .. } => {
             format!("EPM answered not registered (0x{status:08x})")
@@ -307,7 +308,7 @@ fn evidence_summary(f: &Finding) -> String {
         .join("; ")
 }
 
-fn what(f: &Finding) -> String {
+pub(super) fn what(f: &Finding) -> String {
     let mut s = f.services.join("/");
     if let Some(i) = f.interface {
         let name = interface_name(&i.uuid);
@@ -325,51 +326,6 @@ fn clients_text(f: &Finding) -> String {
         c.push(format!("+{} more", f.clients.len() - MAX));
     }
     c.join(",")
-}
-
-/// The blocked ports first, one line each: what, from where to where, the
-/// evidence, the fix.
-fn write_blocked(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
-    let blocked: Vec<&Finding> = a
-        .correlated
-        .findings
-        .iter()
-        .filter(|f| f.kind == KIND_BLOCKED)
-        .collect();
-    if blocked.is_empty() {
-        writeln!(
-            w,
-            "\nBLOCKED: nothing — no connection attempt was stopped by the network"
-        )?;
-        return Ok(());
-    }
-    writeln!(
-        w,
-        "\nBLOCKED: {} port{} the network (a firewall) stops",
-        blocked.len(),
-        if blocked.len() == 1 { "" } else { "s" }
-    )?;
-    for f in &blocked {
-        let fix = f.fix.as_ref();
-        writeln!(
-            w,
-            "  {}/{} {}  {} -> {}  [{} confidence]  {}  | policy: {}  | fix: {}{}",
-            proto_name(f.proto),
-            f.port,
-            what(f),
-            clients_text(f),
-            f.server,
-            f.confidence.as_str(),
-            evidence_summary(f),
-            f.policy,
-            fix.and_then(|x| x.nftables.first())
-                .map_or("-", String::as_str),
-            fix.and_then(|x| x.pin.first())
-                .map(|p| format!(" | or pin it: {} \"{}\" ({})", p.key, p.value, p.article))
-                .unwrap_or_default()
-        )?;
-    }
-    Ok(())
 }
 
 /// Every finding with its verdict, consequence and full fix.
@@ -409,9 +365,7 @@ fn write_findings(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
         }
         if let Some(fix) = &f.fix {
             writeln!(w, "    fix: {}", fix.summary)?;
-            for r in fix.nftables.iter().chain(fix.iptables.iter()) {
-                writeln!(w, "      {r}")?;
-            }
+            write_rules(fix, w)?;
             for p in &fix.pin {
                 writeln!(
                     w,
@@ -421,6 +375,48 @@ fn write_findings(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
             }
             if let Some(n) = &fix.note {
                 writeln!(w, "      note: {n}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A fix's nft rule longer than this many lines (a long set of sources)
+/// is left to the JSON.
+const MAX_RULE_LINES: usize = 4;
+/// A fix with more iptables rules than this (one per source block) has
+/// them counted, not listed: they are in the JSON.
+const MAX_IPTABLES_LISTED: usize = 4;
+
+/// A fix's firewall rules, each broken into lines that fit the width (a
+/// pasted rule is still one command); rules too long or too many for a
+/// page are counted and left to `--format json`.
+fn write_rules(fix: &Fix, w: &mut dyn Write) -> io::Result<()> {
+    const INDENT: &str = "      ";
+    let blocks = fix.sources.as_ref().map_or(0, |s| s.blocks.len());
+    for r in &fix.nftables {
+        let lines = shell_lines(INDENT, r, TEXT_WIDTH);
+        if lines.len() <= MAX_RULE_LINES {
+            for l in lines {
+                writeln!(w, "{l}")?;
+            }
+        } else {
+            writeln!(
+                w,
+                "{INDENT}nft: one rule with a set of {blocks} source blocks: see --format json (fix.nftables)"
+            )?;
+        }
+    }
+    if fix.iptables.len() > MAX_IPTABLES_LISTED {
+        writeln!(
+            w,
+            "{INDENT}iptables: {} rules, one per source block: see --format json (fix.iptables)",
+            fix.iptables.len()
+        )?;
+    } else {
+        for r in &fix.iptables {
+            for l in shell_lines(INDENT, r, TEXT_WIDTH) {
+                writeln!(w, "{l}")?;
             }
         }
     }
@@ -501,8 +497,14 @@ fn write_taps(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes the text report.
+/// Writes the text report, every line within [`TEXT_WIDTH`] columns.
 pub fn write_text(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
+    let mut wrap = Wrap::new(w, TEXT_WIDTH);
+    write_report(a, &mut wrap)?;
+    wrap.finish()
+}
+
+fn write_report(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     let s = &a.stats;
     writeln!(
         w,
@@ -513,7 +515,7 @@ pub fn write_text(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
         human_bytes(s.bytes),
         a.flows.len()
     )?;
-    write_blocked(a, w)?;
+    super::headline::write(&a.correlated.findings, w)?;
 
     writeln!(w, "\nInputs")?;
     for i in &a.inputs {
