@@ -15,6 +15,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use hashbrown::{HashMap, HashSet};
 
+use crate::capture::{AppliedFilter, CaptureFilter};
 use crate::event::{EpmAnswerEvent, EpmOperation, Event, InterfaceId, RegistrationEvent};
 use crate::flow::{ConnState, FlowRecord, FlowUp, SECOND};
 use crate::packet::PROTO_UDP;
@@ -37,6 +38,12 @@ pub struct CorrelateConfig {
     pub handoff_window: Ts,
     /// Who is who (Exchange servers, DCs, client networks).
     pub roles: Roles,
+    /// The filters the capture was read or captured through
+    /// ([`crate::capture::applied_filters`]): a hand-off whose follow-up
+    /// they would have dropped, and none was seen, is `not-captured`.
+    /// Empty: nothing was filtered (`pipeline::finish` then takes the
+    /// inputs' own).
+    pub filters: Vec<AppliedFilter>,
 }
 
 impl Default for CorrelateConfig {
@@ -44,6 +51,7 @@ impl Default for CorrelateConfig {
         CorrelateConfig {
             handoff_window: 30 * SECOND,
             roles: Roles::default(),
+            filters: Vec::new(),
         }
     }
 }
@@ -74,11 +82,20 @@ pub enum Outcome {
     /// The client asked again before connecting; the connection that
     /// followed is credited to the later answer.
     Superseded,
+    /// No connection attempt seen, but the capture's filters would have
+    /// dropped it: whether the client tried cannot be told (not a failure).
+    NotCaptured,
 }
 
 impl Outcome {
     pub fn followed(&self) -> bool {
         matches!(self, Outcome::Followed { .. })
+    }
+
+    /// Not followed, as far as the capture can tell: anything but
+    /// established, or not captured (the filter would have dropped it).
+    pub fn not_followed(&self) -> bool {
+        !matches!(self, Outcome::Followed { .. } | Outcome::NotCaptured)
     }
 
     /// Stable short name for reports.
@@ -92,6 +109,7 @@ impl Outcome {
             Outcome::UdpUnanswered => "udp-unanswered",
             Outcome::ExistingConnection { .. } => "existing-connection",
             Outcome::Superseded => "superseded",
+            Outcome::NotCaptured => "not-captured",
         }
     }
 }
@@ -433,6 +451,8 @@ pub fn not_registered_finding(a: &EpmAnswerEvent) -> Option<Finding> {
 pub struct Correlator {
     out: Correlated,
     tracker: HandoffTracker,
+    /// The capture's filters, compiled (`None`: nothing was filtered).
+    filter: Option<CaptureFilter>,
     endpoints: BTreeMap<(IpAddr, Transport, u16, Option<InterfaceId>), Endpoint>,
     not_registered: BTreeMap<(IpAddr, u16, Option<InterfaceId>), Finding>,
 }
@@ -445,6 +465,7 @@ impl Correlator {
                 ..Correlated::default()
             },
             tracker,
+            filter: CaptureFilter::new(&cfg.filters),
             endpoints: BTreeMap::new(),
             not_registered: BTreeMap::new(),
         }
@@ -510,7 +531,18 @@ impl Correlator {
                 outcome: Outcome::NoAttempt,
             };
             self.out.name(&h);
-            self.tracker.handoff(h);
+            // The follow-up would come from the client's side of this
+            // answer's connection: its port says its ephemeral range.
+            let dropped_by = self.filter.as_ref().map_or_else(Vec::new, |f| {
+                f.dropping(
+                    ep.transport.ip_proto(),
+                    a.client,
+                    a.client_port,
+                    server,
+                    ep.port,
+                )
+            });
+            self.tracker.handoff_filtered(h, dropped_by);
         }
         let Some(one) = not_registered_finding(a) else {
             return false;

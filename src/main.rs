@@ -464,6 +464,7 @@ impl AnalysisArgs {
             correlate: CorrelateConfig {
                 handoff_window: self.handoff_window.saturating_mul(SECOND),
                 roles,
+                ..CorrelateConfig::default()
             },
             progress: false,
             policy,
@@ -816,6 +817,8 @@ fn live(args: LiveArgs) -> u8 {
         retain_flows: (args.retain_flows > 0).then_some(args.retain_flows),
         ..args.analysis.options(policy)
     };
+    // The streamed hand-offs know what --filter drops, as the report does.
+    opts.correlate.filters = capture::applied_filters(&source.inputs());
     let correlator =
         exflow::stream::LiveCorrelator::new(&opts.flow, &opts.correlate, events.clone());
     let stream_counters = correlator.counters();

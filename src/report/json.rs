@@ -173,7 +173,10 @@ fn outcome_json(o: &Outcome) -> Value {
         Outcome::ExistingConnection { client_port } => {
             v["client_port"] = (*client_port).into();
         }
-        Outcome::NoAttempt | Outcome::UdpUnanswered | Outcome::Superseded => {}
+        Outcome::NoAttempt
+        | Outcome::UdpUnanswered
+        | Outcome::Superseded
+        | Outcome::NotCaptured => {}
     }
     v
 }

@@ -125,6 +125,7 @@ fn handoff_line(h: &Handoff) -> String {
         ),
         Outcome::UdpUnanswered => "NOT FOLLOWED: UDP datagrams unanswered".into(),
         Outcome::Superseded => "asked again: the connection followed the later answer".into(),
+        Outcome::NotCaptured => "not captured: the capture filter would drop its follow-up".into(),
         Outcome::ExistingConnection { client_port } => format!(
             "no new connection: the client's connection from port {client_port} was already open"
         ),
@@ -526,7 +527,11 @@ pub fn write_text(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     write_taps(a, w)?;
 
     if !c.handoffs.is_empty() {
-        let failed = c.handoffs.iter().filter(|h| !h.outcome.followed()).count();
+        let failed = c
+            .handoffs
+            .iter()
+            .filter(|h| h.outcome.not_followed())
+            .count();
         writeln!(
             w,
             "\nEndpoint-mapper hand-offs: {} ({} not followed)",
