@@ -190,12 +190,26 @@ struct NamedEndpoint {
     advertised: Vec<InterfaceId>,
 }
 
+/// A filter the capture went through, and the conclusions it limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilterLimit {
+    pub filter: AppliedFilter,
+    /// Whether it could be evaluated (an expression libpcap compiles for
+    /// its link types); if not, every hand-off with no attempt seen is
+    /// `not-captured`.
+    pub evaluated: bool,
+    /// Hand-offs `not-captured` whose follow-up this filter would drop.
+    pub handoffs_not_captured: u64,
+}
+
 /// Everything the correlator produced.
 #[derive(Clone, Debug, Default)]
 pub struct Correlated {
     pub handoffs: Vec<Handoff>,
     pub endpoints: Vec<Endpoint>,
     pub findings: Vec<Finding>,
+    /// The capture's filters and what they limit (empty: none applied).
+    pub limits: Vec<FilterLimit>,
     /// Hand-offs and advertised interfaces by (server, proto, port), for
     /// [`Correlated::label`] (looked up once per flow: hashed, not ordered).
     named_at: HashMap<EndpointKey, NamedEndpoint>,
@@ -471,6 +485,24 @@ impl Correlator {
         }
     }
 
+    /// The capture's filters and, so far, the hand-offs each made
+    /// `not-captured`.
+    pub fn limits(&self) -> Vec<FilterLimit> {
+        let Some(f) = &self.filter else {
+            return Vec::new();
+        };
+        let counts = self.tracker.not_captured_by();
+        f.filters()
+            .iter()
+            .enumerate()
+            .map(|(i, filter)| FilterLimit {
+                filter: filter.clone(),
+                evaluated: f.evaluated(i),
+                handoffs_not_captured: counts.get(i).copied().unwrap_or(0),
+            })
+            .collect()
+    }
+
     /// What is known so far (labels of flows).
     pub fn state(&self) -> &Correlated {
         &self.out
@@ -630,6 +662,7 @@ impl Correlator {
     pub fn finish(mut self, capture_end: Ts) -> Correlated {
         let mut out = std::mem::take(&mut self.out);
         out.handoffs = self.finish_handoffs(capture_end);
+        out.limits = self.limits();
         out.endpoints = self.endpoints.into_values().collect();
         out.endpoints.sort_by(|a, b| {
             (a.first_ts, a.server, a.transport, a.port, a.interface).cmp(&(

@@ -3,6 +3,7 @@
 //! human-readable text summary. They compute nothing new.
 
 mod json;
+mod limits;
 mod records;
 mod text;
 

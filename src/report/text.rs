@@ -498,6 +498,7 @@ pub fn write_text(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
         human_bytes(s.bytes),
         a.flows.len()
     )?;
+    super::limits::write_limits_text(&a.correlated.limits, w)?;
     write_blocked(a, w)?;
 
     writeln!(w, "\nInputs")?;
