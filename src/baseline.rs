@@ -114,6 +114,10 @@ pub struct HandoffEntry {
     /// connection is credited to the later answer).
     #[serde(default)]
     pub superseded: u64,
+    /// Answers whose follow-up the capture's filter would have dropped,
+    /// none seen (`not-captured`: neither followed nor not).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_captured: u64,
     pub first_seen: String,
     pub last_seen: String,
 }
@@ -237,6 +241,7 @@ impl HandoffEntry {
         self.followed = self.followed.saturating_add(o.followed);
         self.not_followed = self.not_followed.saturating_add(o.not_followed);
         self.superseded = self.superseded.saturating_add(o.superseded);
+        self.not_captured = self.not_captured.saturating_add(o.not_captured);
         if o.first_seen < self.first_seen {
             self.first_seen.clone_from(&o.first_seen);
         }
@@ -244,6 +249,10 @@ impl HandoffEntry {
             self.last_seen.clone_from(&o.last_seen);
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn proto_name(p: u8) -> &'static str {
@@ -338,6 +347,7 @@ pub fn from_analysis(a: &Analysis, policy: Option<&Policy>) -> Baseline {
         }
         let followed = h.outcome.followed();
         let superseded = h.outcome == crate::correlate::Outcome::Superseded;
+        let not_captured = h.outcome == crate::correlate::Outcome::NotCaptured;
         handoffs.push(HandoffEntry {
             client_group: group,
             server: h.server,
@@ -345,8 +355,9 @@ pub fn from_analysis(a: &Analysis, policy: Option<&Policy>) -> Baseline {
             proto: proto_name(proto).to_string(),
             ports: [h.port].into(),
             followed: u64::from(followed),
-            not_followed: u64::from(!followed && !superseded),
+            not_followed: u64::from(h.outcome.not_followed() && !superseded),
             superseded: u64::from(superseded),
+            not_captured: u64::from(not_captured),
             first_seen: rfc3339_micros(h.ts),
             last_seen: rfc3339_micros(h.ts),
         });

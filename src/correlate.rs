@@ -15,6 +15,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use hashbrown::{HashMap, HashSet};
 
+use crate::capture::{AppliedFilter, CaptureFilter};
 use crate::event::{EpmAnswerEvent, EpmOperation, Event, InterfaceId, RegistrationEvent};
 use crate::flow::{ConnState, FlowRecord, FlowUp, SECOND};
 use crate::packet::PROTO_UDP;
@@ -44,6 +45,12 @@ pub struct CorrelateConfig {
     pub handoff_window: Ts,
     /// Who is who (Exchange servers, DCs, client networks).
     pub roles: Roles,
+    /// The filters the capture was read or captured through
+    /// ([`crate::capture::applied_filters`]): a hand-off whose follow-up
+    /// they would have dropped, and none was seen, is `not-captured`.
+    /// Empty: nothing was filtered (`pipeline::finish` then takes the
+    /// inputs' own).
+    pub filters: Vec<AppliedFilter>,
 }
 
 impl Default for CorrelateConfig {
@@ -51,6 +58,7 @@ impl Default for CorrelateConfig {
         CorrelateConfig {
             handoff_window: 30 * SECOND,
             roles: Roles::default(),
+            filters: Vec::new(),
         }
     }
 }
@@ -84,11 +92,24 @@ pub enum Outcome {
     /// The client asked again before connecting; the connection that
     /// followed is credited to the later answer.
     Superseded,
+    /// No connection attempt seen, but the capture's filters would have
+    /// dropped it: whether the client tried cannot be told (not a failure).
+    NotCaptured,
 }
 
 impl Outcome {
     pub fn followed(&self) -> bool {
         matches!(self, Outcome::Followed { .. })
+    }
+
+    /// Not followed, as far as the capture can tell: anything but
+    /// established, not captured (the filter would have dropped it) or
+    /// capture-ended (too close to the end to tell).
+    pub fn not_followed(&self) -> bool {
+        !matches!(
+            self,
+            Outcome::Followed { .. } | Outcome::NotCaptured | Outcome::CaptureEnded
+        )
     }
 
     /// Stable short name for reports.
@@ -103,6 +124,7 @@ impl Outcome {
             Outcome::UdpUnanswered => "udp-unanswered",
             Outcome::ExistingConnection { .. } => "existing-connection",
             Outcome::Superseded => "superseded",
+            Outcome::NotCaptured => "not-captured",
         }
     }
 }
@@ -183,12 +205,26 @@ struct NamedEndpoint {
     advertised: Vec<InterfaceId>,
 }
 
+/// A filter the capture went through, and the conclusions it limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilterLimit {
+    pub filter: AppliedFilter,
+    /// Whether it could be evaluated (an expression libpcap compiles for
+    /// its link types); if not, every hand-off with no attempt seen is
+    /// `not-captured`.
+    pub evaluated: bool,
+    /// Hand-offs `not-captured` whose follow-up this filter would drop.
+    pub handoffs_not_captured: u64,
+}
+
 /// Everything the correlator produced.
 #[derive(Clone, Debug, Default)]
 pub struct Correlated {
     pub handoffs: Vec<Handoff>,
     pub endpoints: Vec<Endpoint>,
     pub findings: Vec<Finding>,
+    /// The capture's filters and what they limit (empty: none applied).
+    pub limits: Vec<FilterLimit>,
     /// Hand-offs and advertised interfaces by (server, proto, port), for
     /// [`Correlated::label`] (looked up once per flow: hashed, not ordered).
     named_at: HashMap<EndpointKey, NamedEndpoint>,
@@ -444,6 +480,8 @@ pub fn not_registered_finding(a: &EpmAnswerEvent) -> Option<Finding> {
 pub struct Correlator {
     out: Correlated,
     tracker: HandoffTracker,
+    /// The capture's filters, compiled (`None`: nothing was filtered).
+    filter: Option<CaptureFilter>,
     endpoints: BTreeMap<(IpAddr, Transport, u16, Option<InterfaceId>), Endpoint>,
     not_registered: BTreeMap<(IpAddr, u16, Option<InterfaceId>), Finding>,
 }
@@ -456,9 +494,28 @@ impl Correlator {
                 ..Correlated::default()
             },
             tracker,
+            filter: CaptureFilter::new(&cfg.filters),
             endpoints: BTreeMap::new(),
             not_registered: BTreeMap::new(),
         }
+    }
+
+    /// The capture's filters and, so far, the hand-offs each made
+    /// `not-captured`.
+    pub fn limits(&self) -> Vec<FilterLimit> {
+        let Some(f) = &self.filter else {
+            return Vec::new();
+        };
+        let counts = self.tracker.not_captured_by();
+        f.filters()
+            .iter()
+            .enumerate()
+            .map(|(i, filter)| FilterLimit {
+                filter: filter.clone(),
+                evaluated: f.evaluated(i),
+                handoffs_not_captured: counts.get(i).copied().unwrap_or(0),
+            })
+            .collect()
     }
 
     /// What is known so far (labels of flows).
@@ -521,7 +578,18 @@ impl Correlator {
                 outcome: Outcome::NoAttempt,
             };
             self.out.name(&h);
-            self.tracker.handoff(h);
+            // The follow-up would come from the client's side of this
+            // answer's connection: its port says its ephemeral range.
+            let dropped_by = self.filter.as_ref().map_or_else(Vec::new, |f| {
+                f.dropping(
+                    ep.transport.ip_proto(),
+                    a.client,
+                    a.client_port,
+                    server,
+                    ep.port,
+                )
+            });
+            self.tracker.handoff_filtered(h, dropped_by);
         }
         let Some(one) = not_registered_finding(a) else {
             return false;
@@ -609,6 +677,7 @@ impl Correlator {
     pub fn finish(mut self, capture_end: Ts) -> Correlated {
         let mut out = std::mem::take(&mut self.out);
         out.handoffs = self.finish_handoffs(capture_end);
+        out.limits = self.limits();
         out.endpoints = self.endpoints.into_values().collect();
         out.endpoints.sort_by(|a, b| {
             (a.first_ts, a.server, a.transport, a.port, a.interface).cmp(&(

@@ -143,8 +143,9 @@ const LIVE_EXAMPLES: &str = "Examples:
   exflow live -i eth1 --events events.ndjson -o report.txt
       capture on a SPAN port; hand-offs and failed attempts go to events.ndjson the moment
       they are known (one JSON record per line, flushed); Ctrl-C writes the final report
-  exflow live -i eth1 --filter 'tcp port 135 or tcp portrange 49152-65535' --duration 1h
-      only RPC traffic, for one hour, then the report on standard output
+  exflow live -i eth1 --filter 'tcp port 135 or tcp portrange 1024-65535' --duration 1h
+      the endpoint mapper and every port it may hand out, for one hour, then the report on
+      standard output (a hand-off whose follow-up the filter drops is not-captured)
   exflow live -i eth1 -w /var/tmp/span.pcap --rotate-size 500 --user nobody
       also keep what was captured (span.pcap, span.pcap.1, ...; 500 MB each) and give up
       root once the interface is open
@@ -209,7 +210,8 @@ struct LiveArgs {
     #[arg(long)]
     list_interfaces: bool,
 
-    /// Only capture packets matching this BPF filter (tcpdump syntax), compiled by the kernel
+    /// Only capture packets matching this BPF filter (tcpdump syntax), compiled by the kernel;
+    /// keep the dynamic RPC ports in it (hand-offs whose follow-up it drops are not-captured)
     #[arg(long, value_name = "BPF")]
     filter: Option<String>,
 
@@ -322,8 +324,9 @@ const ANALYZE_EXAMPLES: &str = "Examples:
       text summary: inputs, failed connection attempts, flows by service and port
   exflow analyze --format json -o report.json captures/
       every capture in a directory, merged by timestamp, as the JSON report
-  tcpdump -i eth0 -w - 'port 135' | exflow analyze -
-      read a capture from standard input
+  tcpdump -i eth0 -w - | exflow analyze -
+      read a capture from standard input (a filter given to tcpdump is unknown to exflow:
+      one that drops the dynamic RPC ports makes their hand-offs look blocked)
   exflow analyze --filter 'host 198.51.100.10 and tcp' day1.pcapng day2.pcapng
       a BPF filter (tcpdump syntax) applied to the files
   exflow analyze --exchange 198.51.100.10 --clients 192.0.2.0/24 site.pcap
@@ -464,6 +467,7 @@ impl AnalysisArgs {
             correlate: CorrelateConfig {
                 handoff_window: self.handoff_window.saturating_mul(SECOND),
                 roles,
+                ..CorrelateConfig::default()
             },
             progress: false,
             policy,
@@ -502,7 +506,8 @@ struct AnalyzeArgs {
     #[command(flatten)]
     analysis: AnalysisArgs,
 
-    /// Only analyze packets matching this BPF filter (tcpdump syntax), e.g. 'tcp port 135'
+    /// Only analyze packets matching this BPF filter (tcpdump syntax), e.g. 'tcp port 135 or
+    /// tcp portrange 1024-65535'; hand-offs whose follow-up it drops are not-captured
     #[arg(long, value_name = "BPF")]
     filter: Option<String>,
 
@@ -816,6 +821,8 @@ fn live(args: LiveArgs) -> u8 {
         retain_flows: (args.retain_flows > 0).then_some(args.retain_flows),
         ..args.analysis.options(policy)
     };
+    // The streamed hand-offs know what --filter drops, as the report does.
+    opts.correlate.filters = capture::applied_filters(&source.inputs());
     let correlator =
         exflow::stream::LiveCorrelator::new(&opts.flow, &opts.correlate, events.clone());
     let stream_counters = correlator.counters();

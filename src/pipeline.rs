@@ -308,7 +308,23 @@ pub fn run(source: Box<dyn Source>, opts: &Options) -> Analysis {
 /// Correlates collected flows and events and computes the verdicts.
 pub fn finish(c: Collected, opts: &Options, taps: Option<crate::taps::TapReport>) -> Analysis {
     let t0 = Instant::now();
-    let mut correlated = correlate(&c.flows, &c.events, &opts.correlate);
+    // What the inputs were filtered through limits what their absence says.
+    let applied = if opts.correlate.filters.is_empty() {
+        crate::capture::applied_filters(&c.inputs)
+    } else {
+        Vec::new()
+    };
+    let filtered;
+    let cfg = if applied.is_empty() {
+        &opts.correlate
+    } else {
+        filtered = crate::correlate::CorrelateConfig {
+            filters: applied,
+            ..opts.correlate.clone()
+        };
+        &filtered
+    };
+    let mut correlated = correlate(&c.flows, &c.events, cfg);
     let t_corr = t0.elapsed();
     let v = crate::verdict::evaluate(
         &c.flows,

@@ -242,7 +242,7 @@ impl<W: Write> LiveCorrelator<W> {
     }
 
     fn emit_handoff(&mut self, h: &Handoff) {
-        if !h.outcome.followed() {
+        if h.outcome.not_followed() {
             self.counters.problems.fetch_add(1, Ordering::Relaxed);
         }
         self.write("handoff", handoff_json(h));

@@ -152,6 +152,19 @@ impl<W: Write> PcapngWriter<W> {
     /// Adds an interface (IDB); returns its id for [`Self::write_packet`].
     /// `nanos` writes `if_tsresol = 9`, else the default microseconds.
     pub fn add_interface(&mut self, link: LinkType, snaplen: u32, nanos: bool) -> io::Result<u32> {
+        self.add_interface_with_filter(link, snaplen, nanos, None)
+    }
+
+    /// [`Self::add_interface`] with the capture filter the interface was
+    /// captured through: its `if_filter` option, `(kind, bytes)` (kind 0:
+    /// a libpcap filter string, 1: BPF byte code).
+    pub fn add_interface_with_filter(
+        &mut self,
+        link: LinkType,
+        snaplen: u32,
+        nanos: bool,
+        filter: Option<(u8, &[u8])>,
+    ) -> io::Result<u32> {
         let mut b = Vec::with_capacity(32);
         b.extend_from_slice(&1u32.to_le_bytes());
         b.extend_from_slice(&0u32.to_le_bytes()); // length, patched below
@@ -163,6 +176,17 @@ impl<W: Write> PcapngWriter<W> {
             b.extend_from_slice(&9u16.to_le_bytes());
             b.extend_from_slice(&1u16.to_le_bytes());
             b.extend_from_slice(&[9, 0, 0, 0]);
+        }
+        if let Some((kind, bytes)) = filter {
+            // if_filter: code 11, the kind byte then the filter, padded
+            let len = 1 + bytes.len();
+            b.extend_from_slice(&11u16.to_le_bytes());
+            b.extend_from_slice(&(len as u16).to_le_bytes());
+            b.push(kind);
+            b.extend_from_slice(bytes);
+            b.resize(b.len() + (4 - len % 4) % 4, 0);
+        }
+        if nanos || filter.is_some() {
             // opt_endofopt
             b.extend_from_slice(&[0, 0, 0, 0]);
         }

@@ -97,7 +97,7 @@ fn handoff() -> impl Strategy<Value = HandoffEntry> {
         ip(),
         prop::sample::select(vec!["netlogon", "exchange-store"]),
         prop::collection::btree_set(prop::sample::select(vec![55000u16, 55001]), 1..3),
-        (0u64..9, 0u64..9, 0u64..9),
+        (0u64..9, 0u64..9, 0u64..9, 0u64..3),
         (time(), time()),
     )
         .prop_map(|(g, server, service, ports, n, (t1, t2))| {
@@ -111,6 +111,7 @@ fn handoff() -> impl Strategy<Value = HandoffEntry> {
                 followed: n.0,
                 not_followed: n.1,
                 superseded: n.2,
+                not_captured: n.3,
                 first_seen: first,
                 last_seen: last,
             }

@@ -1594,3 +1594,59 @@ fn live_full_disk_under_events_is_one_error_and_sighup_resumes() {
     assert_eq!(last["packets"].as_u64(), Some(total));
     assert_eq!(read_json(&report)["stats"]["packets"].as_u64(), Some(total));
 }
+
+/// `exflow live --filter` (issue #16): the follow-ups the kernel's filter
+/// drops make their hand-offs `not-captured` — streamed and in the report,
+/// as `analyze --filter` has them — never a block; the report says which
+/// filter limits it.
+#[test]
+fn live_filter_makes_the_follow_ups_it_drops_not_captured() {
+    let pcap = lab("allow-all");
+    let ns = Netns::new();
+    let tag = format!("filter-{}", ns.vb);
+    let events = tmp_path(&format!("{tag}.events.ndjson"));
+    let report = tmp_path(&format!("{tag}.report.json"));
+    let filter = "tcp port 135";
+    let run = ns.live(
+        &events,
+        &[
+            "--filter",
+            filter,
+            "--format",
+            "json",
+            "-o",
+            path_str(&report),
+        ],
+    );
+    ns.replay(&pcap, &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped = run.stop(libc::SIGINT);
+    assert_eq!(stopped.code, Some(0), "{}", stopped.stderr);
+
+    let live = read_json(&report);
+    let offline = common::analyze_json(&["--filter", filter, path_str(&pcap)], &[0]);
+    let live_h = handoffs(live["handoffs"].as_array().unwrap());
+    assert_eq!(live_h, handoffs(offline["handoffs"].as_array().unwrap()));
+    assert!(!live_h.is_empty());
+    assert!(live_h.iter().all(|h| h.7 == "not-captured"), "{live_h:?}");
+    assert!(
+        live["findings"].as_array().unwrap().is_empty(),
+        "{}",
+        live["findings"]
+    );
+    let limit = &live["limits"][0];
+    assert_eq!(limit["filter"], filter);
+    assert_eq!(limit["applied_by"], "--filter");
+    assert_eq!(
+        limit["handoffs_not_captured"].as_u64(),
+        Some(live["handoffs"].as_array().unwrap().len() as u64)
+    );
+
+    let records = read_ndjson(&events);
+    let streamed: Vec<Value> = of_kind(&records, "handoff").into_iter().cloned().collect();
+    assert_eq!(
+        streamed.len(),
+        offline["handoffs"].as_array().unwrap().len()
+    );
+    assert_eq!(handoffs(&streamed), live_h);
+}

@@ -46,6 +46,11 @@ impl FilterSet {
         }
     }
 
+    /// The filter expression (`None`: everything matches).
+    pub fn expression(&self) -> Option<&str> {
+        self.expr.as_deref()
+    }
+
     /// Compiles the filter for `link` unless already done.
     pub fn prepare(&mut self, link: LinkType) -> Result<(), FilterError> {
         self.index_of(link).map(|_| ())
@@ -104,7 +109,7 @@ pub(crate) fn dlt_to_link(dlt: i32) -> LinkType {
     }
 }
 
-fn compile(expr: &str, link: LinkType) -> Result<pcap::BpfProgram, FilterError> {
+pub(crate) fn compile(expr: &str, link: LinkType) -> Result<pcap::BpfProgram, FilterError> {
     let err = |message: String| FilterError {
         filter: expr.to_owned(),
         link_type: link,

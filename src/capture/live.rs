@@ -414,6 +414,7 @@ impl LiveSource {
             path: config.interface.clone(),
             format: "live".into(),
             link_types: vec![link],
+            filter: config.filter.clone().filter(|f| !f.trim().is_empty()),
             ..InputInfo::default()
         };
         let now = Instant::now();

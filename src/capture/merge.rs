@@ -85,6 +85,8 @@ impl Counters {
             problem: problem.cloned(),
             kernel_drops: None,
             interface_drops: None,
+            filter: None,
+            interface_filters: Vec::new(),
         }
     }
 }
@@ -114,8 +116,15 @@ impl<I: MergeInput> Merger<I> {
         }
     }
 
+    /// Each input's facts, with the filter it is read through.
     pub fn inputs(&self) -> Vec<InputInfo> {
-        self.inputs.iter().map(MergeInput::info).collect()
+        self.inputs
+            .iter()
+            .map(|i| InputInfo {
+                filter: self.filters.expression().map(str::to_owned),
+                ..i.info()
+            })
+            .collect()
     }
 
     /// The next batch of at most `max_frames` frames (at least one is asked

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::Ts;
 
+mod applied;
 mod chunk;
 mod file;
 mod filter;
@@ -21,6 +22,7 @@ mod paths;
 #[cfg(test)]
 mod tests;
 
+pub use applied::{applied_filters, AppliedFilter, CaptureFilter, FilterOrigin};
 pub use chunk::DEFAULT_CHUNK_SIZE;
 pub use file::FileSource;
 pub use filter::FilterError;
@@ -205,6 +207,23 @@ pub struct InputInfo {
     /// Live captures only: libpcap's `ps_ifdrop`, frames the interface or
     /// its driver dropped (`None` for files).
     pub interface_drops: Option<u64>,
+    /// The BPF filter every frame was read through (`--filter`), if any.
+    pub filter: Option<String>,
+    /// The capture filters of the pcapng interfaces (of a supported link
+    /// type) that had one: what they dropped was never written to the file.
+    pub interface_filters: Vec<InterfaceFilter>,
+}
+
+/// A pcapng interface's own capture filter (its IDB's `if_filter` option).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterfaceFilter {
+    /// The interface's place among the file's interface description
+    /// blocks, counted from 0 over every section.
+    pub interface: u32,
+    pub link: LinkType,
+    /// The filter in libpcap syntax; `None` when the option holds another
+    /// kind (BPF byte code): what it let through cannot be told.
+    pub expression: Option<String>,
 }
 
 /// Why an input could not be opened at all (exit code 2).

@@ -11,7 +11,7 @@ use std::io;
 use super::chunk::{ChunkInput, ChunkReader};
 use super::filter::FilterSet;
 use super::merge::{Counters, MergeInput};
-use super::{FrameBatch, FrameMeta, InputInfo, InputProblem, LinkType, OpenError};
+use super::{FrameBatch, FrameMeta, InputInfo, InputProblem, InterfaceFilter, LinkType, OpenError};
 use crate::Ts;
 
 /// libpcap's default maximum snapshot length (`MAXIMUM_SNAPLEN`): captured
@@ -261,6 +261,10 @@ pub(crate) struct NativeInput {
     cur: RawFrame,
     /// (batch seq, chunk generation, buffer index) of the chunk last pushed.
     slot: Option<(u64, u64, u16)>,
+    /// Interface description blocks read so far (all sections).
+    idbs: u32,
+    /// The capture filters of usable interfaces that had one.
+    interface_filters: Vec<InterfaceFilter>,
 }
 
 impl NativeInput {
@@ -302,6 +306,8 @@ impl NativeInput {
             done: false,
             cur: RawFrame::NONE,
             slot: None,
+            idbs: 0,
+            interface_filters: Vec::new(),
         })
     }
 
@@ -393,10 +399,18 @@ impl NativeInput {
                     None
                 }
                 IDB => {
-                    let iface = parse_idb(block, be, at)?;
+                    let (iface, filter) = parse_idb(block, be, at)?;
                     if !self.link_types.contains(&iface.link) {
                         self.link_types.push(iface.link);
                     }
+                    if let Some(expression) = filter.filter(|_| iface.usable) {
+                        self.interface_filters.push(InterfaceFilter {
+                            interface: self.idbs,
+                            link: iface.link,
+                            expression,
+                        });
+                    }
+                    self.idbs = self.idbs.saturating_add(1);
                     interfaces.push(iface);
                     None
                 }
@@ -494,12 +508,15 @@ impl MergeInput for NativeInput {
     }
 
     fn info(&self) -> InputInfo {
-        self.counters.info(
-            &self.path,
-            self.format_name(),
-            &self.link_types,
-            self.problem.as_ref(),
-        )
+        InputInfo {
+            interface_filters: self.interface_filters.clone(),
+            ..self.counters.info(
+                &self.path,
+                self.format_name(),
+                &self.link_types,
+                self.problem.as_ref(),
+            )
+        }
     }
 }
 
@@ -760,8 +777,14 @@ fn check_shb(block: &[u8], be: bool, at: u64) -> Result<(), InputProblem> {
     Ok(())
 }
 
-/// An interface description block.
-fn parse_idb(block: &[u8], be: bool, at: u64) -> Result<Interface, InputProblem> {
+/// An interface description block, and its capture filter (`if_filter`)
+/// if it has one: `Some(Some(expression))` for a libpcap filter string,
+/// `Some(None)` for another kind (BPF byte code).
+fn parse_idb(
+    block: &[u8],
+    be: bool,
+    at: u64,
+) -> Result<(Interface, Option<Option<String>>), InputProblem> {
     if block.len() < 20 {
         return Err(problem(
             at,
@@ -781,9 +804,11 @@ fn parse_idb(block: &[u8], be: bool, at: u64) -> Result<Interface, InputProblem>
         scale: TsScale::Mul(1_000),
         offset_ns: 0,
     };
+    let mut filter = None;
     let options = block.get(16..block.len() - 4).unwrap_or(&[]);
     for (code, value) in Options::new(options, be) {
         match (code, value) {
+            (11, [kind, text @ ..]) => filter = if_filter(*kind, text),
             (9, [v, ..]) => {
                 iface.scale = TsScale::from_tsresol(*v).ok_or_else(|| {
                     problem(
@@ -799,7 +824,19 @@ fn parse_idb(block: &[u8], be: bool, at: u64) -> Result<Interface, InputProblem>
             _ => {}
         }
     }
-    Ok(iface)
+    Ok((iface, filter))
+}
+
+/// The `if_filter` option: its first byte says the kind (0: a libpcap
+/// filter string, 1: BPF byte code), the rest is the filter. A blank
+/// string filters nothing.
+fn if_filter(kind: u8, value: &[u8]) -> Option<Option<String>> {
+    if kind != 0 {
+        return Some(None);
+    }
+    let text = String::from_utf8_lossy(value);
+    let text = text.trim_end_matches('\0').trim();
+    (!text.is_empty()).then(|| Some(text.to_owned()))
 }
 
 /// Iterates over pcapng options (code, value), stopping at opt_endofopt or

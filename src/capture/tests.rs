@@ -409,6 +409,65 @@ fn pcapng_unsupported_interface_is_skipped_and_counted() {
     );
 }
 
+/// The `if_filter` of each usable interface, numbered over the whole file
+/// (every section), in either byte order; byte code is kept as unknown, a
+/// blank string is no filter, an unsupported interface's is ignored.
+#[test]
+fn pcapng_interface_filters_are_reported_per_interface() {
+    let text = |k: u8, t: &str| {
+        let mut v = vec![k];
+        v.extend_from_slice(t.as_bytes());
+        (11u16, v)
+    };
+    let mut ng = Ng::new(false);
+    ng.idb(1, 0, &[text(0, "tcp port 135\0")])
+        .idb(1, 0, &[])
+        .idb(147, 0, &[text(0, "udp")])
+        .epb(0, 1, 10, &payload(10, 0))
+        .section(true)
+        .idb(101, 0, &[text(1, "\x28\0\0\0\x0c\0\0\0")])
+        .idb(113, 0, &[text(0, "  ")])
+        .idb(113, 0, &[(9, vec![6]), text(0, "host 198.51.100.10")])
+        .epb(0, 2, 10, &payload(10, 0));
+    let (frames, info) = read_all(ng.bytes());
+    assert_eq!(frames.len(), 2);
+    assert_eq!(
+        info.interface_filters,
+        vec![
+            InterfaceFilter {
+                interface: 0,
+                link: LinkType::ETHERNET,
+                expression: Some("tcp port 135".into()),
+            },
+            InterfaceFilter {
+                interface: 3,
+                link: LinkType::RAW,
+                expression: None,
+            },
+            InterfaceFilter {
+                interface: 5,
+                link: LinkType::LINUX_SLL,
+                expression: Some("host 198.51.100.10".into()),
+            },
+        ]
+    );
+    assert_eq!(info.filter, None);
+
+    // The synthetic writer's option reads back; the reader's own filter is
+    // reported beside it.
+    let mut w = crate::synth::PcapngWriter::new(Vec::new()).unwrap();
+    w.add_interface_with_filter(LinkType::ETHERNET, 0, true, Some((0, b"tcp")))
+        .unwrap();
+    w.write_packet(0, 5, &payload(10, 0)).unwrap();
+    let bytes = w.into_inner().unwrap();
+    let mut src = open_bytes(vec![bytes], Some("ip or not ip"), DEFAULT_CHUNK_SIZE).unwrap();
+    drain(&mut src, 100);
+    let info = src.inputs().remove(0);
+    assert_eq!(info.filter.as_deref(), Some("ip or not ip"));
+    assert_eq!(info.interface_filters[0].expression.as_deref(), Some("tcp"));
+    assert_eq!(info.first_ts, Some(5));
+}
+
 /// A pcapng prefix (SHB + IDB) and the offset of what follows.
 fn ng_prefix() -> (Ng, u64) {
     let mut ng = Ng::new(false);

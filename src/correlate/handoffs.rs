@@ -17,7 +17,9 @@
 //! The first attempt (in report order) that came up follows it; else an ICMP
 //! error quoting an attempt, a reset, unanswered UDP, unanswered SYNs; else a
 //! connection already open when the answer came; else nothing was tried —
-//! unless the next answer's own connection came, which supersedes this one.
+//! unless the next answer's own connection came, which supersedes this one,
+//! or the capture's filters would have dropped the attempt (given with the
+//! hand-off, [`HandoffTracker::handoff_filtered`]): then it is not captured.
 
 use std::net::IpAddr;
 
@@ -93,6 +95,8 @@ struct Pending {
     /// When the next hand-off naming the same endpoint to the same client
     /// was answered.
     next: Option<Ts>,
+    /// The capture filters (indices) that would have dropped its follow-up.
+    dropped_by: Box<[u16]>,
 }
 
 /// The same endpoint named to the same client (the transport counts:
@@ -132,6 +136,9 @@ pub struct HandoffTracker {
     /// Connections that came up but were not kept (`max_open`).
     pub open_not_kept: u64,
     next_seq: u64,
+    /// Hand-offs decided `not-captured`, per capture filter that would have
+    /// dropped the follow-up.
+    not_captured_by: Vec<u64>,
 }
 
 impl HandoffTracker {
@@ -158,6 +165,7 @@ impl HandoffTracker {
             open: 0,
             open_not_kept: 0,
             next_seq: 0,
+            not_captured_by: Vec::new(),
         }
     }
 
@@ -172,9 +180,25 @@ impl HandoffTracker {
         !self.seen.is_empty() && self.seen.contains_key(key)
     }
 
+    /// Hand-offs decided `not-captured` so far, per capture filter (by its
+    /// index in `CorrelateConfig::filters`) that would have dropped the
+    /// follow-up.
+    pub fn not_captured_by(&self) -> &[u64] {
+        &self.not_captured_by
+    }
+
     /// A new hand-off (its outcome is decided here). Hand-offs come in
     /// answer order.
     pub fn handoff(&mut self, h: Handoff) {
+        self.handoff_filtered(h, Vec::new());
+    }
+
+    /// A new hand-off whose follow-up the capture filters `dropped_by`
+    /// (their indices; empty: none) would have dropped: if no attempt is
+    /// seen, it is [`Outcome::NotCaptured`] rather than
+    /// [`Outcome::NoAttempt`]. An attempt seen is seen, whatever the
+    /// filters.
+    pub fn handoff_filtered(&mut self, h: Handoff, dropped_by: Vec<u16>) {
         let seq = self.next_seq;
         self.next_seq += 1;
         if let Some(prev) = self.latest.insert(same_key(&h), seq) {
@@ -185,7 +209,12 @@ impl HandoffTracker {
         let key = follow_key(&h);
         *self.pending_at.entry(key).or_default() += 1;
         self.seen.entry(key).or_default();
-        self.pending.push(Pending { seq, h, next: None });
+        self.pending.push(Pending {
+            seq,
+            h,
+            next: None,
+            dropped_by: dropped_by.into_boxed_slice(),
+        });
     }
 
     /// A connection came up (live): known established before it ends.
@@ -262,11 +291,20 @@ impl HandoffTracker {
         for mut p in std::mem::take(&mut self.pending) {
             match self.fate(&p, clock, complete) {
                 Some(mut outcome) => {
-                    // Too close to the end to tell: one outcome of its own.
-                    if outcome == Outcome::NoAttempt
+                    if outcome == Outcome::NoAttempt && !p.dropped_by.is_empty() {
+                        outcome = Outcome::NotCaptured;
+                        for &i in p.dropped_by.iter() {
+                            let i = usize::from(i);
+                            if self.not_captured_by.len() <= i {
+                                self.not_captured_by.resize(i + 1, 0);
+                            }
+                            self.not_captured_by[i] += 1;
+                        }
+                    } else if outcome == Outcome::NoAttempt
                         && complete
                         && capture_end.saturating_sub(p.h.ts) < super::HANDOFF_GRACE
                     {
+                        // Too close to the end to tell: one outcome of its own.
                         outcome = Outcome::CaptureEnded;
                     }
                     p.h.window_cut =
@@ -484,6 +522,11 @@ mod tests {
                 .map(|_| handoff(rand(90) * SECOND, 55_000 + rand(2) as u16))
                 .collect();
             handoffs.sort_by_key(|h| h.ts);
+            // A capture filter would drop the follow-ups of some.
+            let drops: Vec<Vec<u16>> = handoffs
+                .iter()
+                .map(|_| if rand(3) == 0 { vec![0] } else { Vec::new() })
+                .collect();
             let states = [ConnState::SF, ConnState::S0, ConnState::REJ, ConnState::S1];
             let mut flows: Vec<FlowRecord> = (0..rand(6))
                 .map(|k| {
@@ -513,8 +556,8 @@ mod tests {
                 .unwrap_or(0);
 
             let mut whole = HandoffTracker::batch(WINDOW);
-            for h in &handoffs {
-                whole.handoff(h.clone());
+            for (h, d) in handoffs.iter().zip(&drops) {
+                whole.handoff_filtered(h.clone(), d.clone());
             }
             for f in &flows {
                 whole.ended(f);
@@ -528,8 +571,12 @@ mod tests {
             let mut clock = 0;
             while clock <= end {
                 let next = clock + 5 * SECOND;
-                for h in handoffs.iter().filter(|h| h.ts >= clock && h.ts < next) {
-                    live.handoff(h.clone());
+                for (h, d) in handoffs
+                    .iter()
+                    .zip(&drops)
+                    .filter(|(h, _)| h.ts >= clock && h.ts < next)
+                {
+                    live.handoff_filtered(h.clone(), d.clone());
                 }
                 for f in flows
                     .iter()
@@ -567,6 +614,7 @@ mod tests {
             let mut want = want;
             want.sort_by_key(|h| (h.ts, h.port));
             assert_eq!(got, want, "round {round}: {handoffs:?}\n{flows:?}");
+            assert_eq!(live.not_captured_by(), whole.not_captured_by());
             for h in &want {
                 *kinds.entry(h.outcome.kind()).or_insert(0) += 1;
             }
@@ -582,8 +630,59 @@ mod tests {
             "reset",
             "existing-connection",
             "superseded",
+            "not-captured",
         ] {
             assert!(kinds.get(kind).is_some_and(|&n| n > 5), "{kind}: {kinds:?}");
         }
+    }
+
+    /// A filter that would drop the follow-up turns only "nothing tried"
+    /// into "not captured": an attempt seen, a connection that came, an
+    /// answer superseded stay what they are; each dropping filter counts it.
+    #[test]
+    fn a_filtered_follow_up_is_not_captured_only_when_nothing_was_seen() {
+        let decide = |flows: &[FlowRecord], handoffs: &[(Ts, Vec<u16>)]| {
+            let mut t = HandoffTracker::batch(WINDOW);
+            for (ts, d) in handoffs {
+                t.handoff_filtered(handoff(*ts, 55_000), d.clone());
+            }
+            for f in flows {
+                t.ended(f);
+            }
+            let kinds: Vec<&str> = t
+                .finish(100 * SECOND)
+                .iter()
+                .map(|h| h.outcome.kind())
+                .collect();
+            (kinds, t.not_captured_by().to_vec())
+        };
+        let at = SECOND;
+        assert_eq!(
+            decide(&[], &[(at, vec![0, 2])]),
+            (vec!["not-captured"], vec![1, 0, 1])
+        );
+        assert_eq!(decide(&[], &[(at, vec![])]), (vec!["no-attempt"], vec![]));
+        let syn = flow(at + 1, at + 3 * SECOND, 55_000, 50_000, ConnState::S0);
+        assert_eq!(
+            decide(&[syn], &[(at, vec![0])]),
+            (vec!["syn-unanswered"], vec![])
+        );
+        let up = flow(at + 1, at + 3 * SECOND, 55_000, 50_000, ConnState::SF);
+        assert_eq!(
+            decide(std::slice::from_ref(&up), &[(at, vec![0])]),
+            (vec!["established"], vec![])
+        );
+        // Asked again, connected after the second answer.
+        let later = flow(
+            at + 2 * SECOND,
+            at + 3 * SECOND,
+            55_000,
+            50_000,
+            ConnState::SF,
+        );
+        assert_eq!(
+            decide(&[later], &[(at, vec![0]), (at + SECOND, vec![0])]),
+            (vec!["superseded", "established"], vec![])
+        );
     }
 }

@@ -176,7 +176,8 @@ fn outcome_json(o: &Outcome) -> Value {
         Outcome::NoAttempt
         | Outcome::CaptureEnded
         | Outcome::UdpUnanswered
-        | Outcome::Superseded => {}
+        | Outcome::Superseded
+        | Outcome::NotCaptured => {}
     }
     v
 }
@@ -601,7 +602,13 @@ fn write_lines_with<T: Sync>(
 pub fn write_json(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     let c = &a.correlated;
     let mut w = io::BufWriter::with_capacity(1 << 18, w);
-    write!(w, "{{\"schema\":\"{SCHEMA}\",\n\"inputs\":")?;
+    writeln!(w, "{{\"schema\":\"{SCHEMA}\",")?;
+    if !c.limits.is_empty() {
+        w.write_all(b"\"limits\":")?;
+        serde_json::to_writer(&mut w, &super::limits::limits_json(&c.limits))?;
+        w.write_all(b",\n")?;
+    }
+    w.write_all(b"\"inputs\":")?;
     write_lines(&mut w, &inputs_json(a))?;
     w.write_all(b",\n\"stats\":")?;
     serde_json::to_writer(&mut w, &stats_json(&a.stats, a.flows.len(), &a.inputs))?;
@@ -648,6 +655,11 @@ fn write_ndjson_records(a: &Analysis, w: &mut impl Write) -> io::Result<()> {
         writeln!(w, "{}", v)?;
     }
     let c = &a.correlated;
+    for l in &c.limits {
+        let mut v = super::limits::limit_json(l);
+        v["record"] = "limit".into();
+        writeln!(w, "{}", v)?;
+    }
     let records = c
         .handoffs
         .iter()

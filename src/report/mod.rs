@@ -5,6 +5,7 @@
 mod headline;
 mod json;
 mod layout;
+mod limits;
 mod records;
 mod text;
 

@@ -129,6 +129,7 @@ fn handoff_line(h: &Handoff) -> String {
         ),
         Outcome::UdpUnanswered => "NOT FOLLOWED: UDP datagrams unanswered".into(),
         Outcome::Superseded => "asked again: the connection followed the later answer".into(),
+        Outcome::NotCaptured => "not captured: the capture filter would drop its follow-up".into(),
         Outcome::ExistingConnection { client_port } => format!(
             "no new connection: the client's connection from port {client_port} was already open"
         ),
@@ -515,6 +516,7 @@ fn write_report(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
         human_bytes(s.bytes),
         a.flows.len()
     )?;
+    super::limits::write_limits_text(&a.correlated.limits, w)?;
     super::headline::write(&a.correlated.findings, w)?;
 
     writeln!(w, "\nInputs")?;
@@ -544,7 +546,11 @@ fn write_report(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     write_taps(a, w)?;
 
     if !c.handoffs.is_empty() {
-        let failed = c.handoffs.iter().filter(|h| !h.outcome.followed()).count();
+        let failed = c
+            .handoffs
+            .iter()
+            .filter(|h| h.outcome.not_followed())
+            .count();
         writeln!(
             w,
             "\nEndpoint-mapper hand-offs: {} ({} not followed)",
