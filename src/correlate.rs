@@ -225,6 +225,12 @@ pub struct Correlated {
     pub findings: Vec<Finding>,
     /// The capture's filters and what they limit (empty: none applied).
     pub limits: Vec<FilterLimit>,
+    /// One-way capture: servers whose answers the capture misses although
+    /// their clients' own packets show answers arrived (a connection
+    /// acknowledged from the client's side alone), with how many such
+    /// connections. Unanswered single SYNs and UDP queries to them cannot
+    /// be judged.
+    pub one_way: BTreeMap<IpAddr, u64>,
     /// Hand-offs and advertised interfaces by (server, proto, port), for
     /// [`Correlated::label`] (looked up once per flow: hashed, not ordered).
     named_at: HashMap<EndpointKey, NamedEndpoint>,
@@ -390,6 +396,16 @@ impl Correlated {
             !regs.is_empty()
         });
     }
+}
+
+/// A TCP connection the client acknowledged (or sent data on) after its
+/// SYN while no packet of the server's was captured: the answers arrived,
+/// the capture did not see them (one-way SPAN, asymmetric routing).
+pub fn answered_unseen(f: &FlowRecord) -> bool {
+    f.proto == crate::packet::PROTO_TCP
+        && f.packets[1] == 0
+        && f.history.starts_with('S')
+        && f.history.contains(['A', 'D'])
 }
 
 /// A TCP state in which the handshake completed.
@@ -638,6 +654,9 @@ impl Correlator {
 
     /// A flow ended (over a whole capture: every flow, in report order).
     pub fn flow(&mut self, f: &FlowRecord) {
+        if answered_unseen(f) && self.out.one_way.len() < crate::verdict::scans::MAX_KEYS {
+            *self.out.one_way.entry(f.server).or_default() += 1;
+        }
         if self
             .tracker
             .wants(&(f.server, f.proto, f.server_port, f.client))

@@ -159,6 +159,8 @@ Streaming records (NDJSON, field names as in the JSON report):
   {\"record\":\"attempt-failed\", ...}  a connection attempt the verdicts judge failed (blocked or
                                     refused, with the report's evidence), when its flow ends
   {\"record\":\"finding\", ...}         an endpoint mapper answered 'not registered'
+  {\"record\":\"scan\", ...}            a port scan, sweep or flood shows (its probes are not failed
+                                    attempts: they wait 60 s for their scan before being written)
   {\"record\":\"stats\", ...}           every --stats-interval (default 60 s) and once at the stop:
                                     ts, interface, interface_up, packets, bytes, kernel_drops,
                                     interface_drops (totals since the start), flows_tracked,
@@ -338,8 +340,10 @@ const ANALYZE_EXAMPLES: &str = "Examples:
       two taps, one on each side of the firewall: what vanished between them is
       what the firewall dropped (clocks are aligned by the packets both saw)
 
-Exit codes: 0 analyzed, nothing to act on; 1 findings present; 2 could not analyze; \
-3 partial (an input was corrupt or truncated; the report covers what was read).";
+Exit codes: 0 analyzed, nothing to act on (scans, sweeps, floods, never-seen rules and what the \
+capture cannot tell do not count); 1 findings to act on (blocked, refused by the host, not in \
+policy, not registered); 2 could not analyze; 3 partial (an input was corrupt or truncated; the \
+report covers what was read).";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Format {

@@ -31,8 +31,9 @@
 //! up are kept (for an answer that finds them open) up to
 //! [`MAX_OPEN_KEPT`]; at most one batch per worker waits for the others.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -46,7 +47,8 @@ use crate::flow::{FlowConfig, FlowRecord, FlowUp, SECOND};
 use crate::pipeline::StreamMsg;
 use crate::report::{evidence_json, finding_json, handoff_json, interface_json, proto_name};
 use crate::time::rfc3339_micros;
-use crate::verdict::{flow_attempt, AttemptResult, HostProfiles};
+use crate::verdict::scans::{self, ScanKind};
+use crate::verdict::{flow_attempt, AttemptResult, Evidence, HostProfiles, Scans};
 use crate::Ts;
 
 /// How long (capture time) what an endpoint mapper named is remembered to
@@ -81,6 +83,14 @@ pub struct LiveCorrelator<W: Write> {
     last_prune: Ts,
     /// First write error (the stream stops; the capture goes on).
     error: Option<io::Error>,
+    /// Scans, sweeps and floods seen so far (the verdicts' own tables).
+    scans: Scans,
+    /// Failed probes waiting for their scan, in time order.
+    held: VecDeque<Held>,
+    /// Probes written at once because `held` was full.
+    held_overflow: u64,
+    /// Scans a `scan` record was written for.
+    scans_announced: HashSet<(ScanKind, (IpAddr, IpAddr, u8, u16))>,
 }
 
 impl<W: Write> LiveCorrelator<W> {
@@ -104,6 +114,10 @@ impl<W: Write> LiveCorrelator<W> {
             clock: 0,
             last_prune: 0,
             error: None,
+            scans: Scans::default(),
+            held: VecDeque::new(),
+            held_overflow: 0,
+            scans_announced: HashSet::new(),
         }
     }
 
@@ -200,6 +214,7 @@ impl<W: Write> LiveCorrelator<W> {
             self.correlator.flow(f);
             self.judge(f);
         }
+        self.release_probes(last);
         let decided = if last {
             self.correlator.finish_handoffs(self.clock)
         } else {
@@ -249,15 +264,88 @@ impl<W: Write> LiveCorrelator<W> {
     }
 
     /// An ended flow the verdicts judge a failed attempt (with what is
-    /// known now: the capture so far) becomes an `attempt-failed` record.
+    /// known now: the capture so far) becomes an `attempt-failed` record —
+    /// unless it is a scan's probe: a probe is held [`SCAN_HOLD`] (capture
+    /// time) in case its scan shows, then written if none did.
     fn judge(&mut self, f: &FlowRecord) {
+        // Every probe counts towards its scan, as over a whole capture.
+        let probe = scans::probe_shaped(f) && scans::is_probe(f, self.correlator.state());
+        if probe {
+            self.scans.add(f);
+            if let Some(kind) = self.scans.kind_of(f) {
+                self.announce_scan(kind, f);
+            }
+        }
         let a = flow_attempt(f, self.correlator.state(), &self.hosts, self.clock);
         let AttemptResult::Failed { kind, evidence } = &a.result else {
             return;
         };
-        let label = self.correlator.state().label(f);
+        let v = self.attempt_failed(f, kind, evidence);
+        if probe {
+            if self.held.len() < MAX_HELD {
+                self.held.push_back(Held {
+                    until: self.clock.saturating_add(SCAN_HOLD),
+                    flow: ProbeKey::of(f),
+                    record: v,
+                });
+                return;
+            }
+            self.held_overflow += 1;
+        }
         self.counters.problems.fetch_add(1, Ordering::Relaxed);
-        let v = json!({
+        self.write("attempt-failed", v);
+    }
+
+    /// Writes the held probes whose time is up (all of them at the stop):
+    /// a probe of a scan that showed meanwhile is the scan's, any other is
+    /// an `attempt-failed` after all.
+    fn release_probes(&mut self, last: bool) {
+        while let Some(h) = self.held.front() {
+            if !last && h.until >= self.clock {
+                break;
+            }
+            let Some(h) = self.held.pop_front() else {
+                break;
+            };
+            let probe = h.flow.as_flow();
+            match self.scans.kind_of(&probe) {
+                // The scan's record was written when it showed.
+                Some(_) => {}
+                None => {
+                    self.counters.problems.fetch_add(1, Ordering::Relaxed);
+                    self.write("attempt-failed", h.record);
+                }
+            }
+        }
+    }
+
+    /// One `scan` record per scan, when it shows (its probe count reaches
+    /// the threshold).
+    fn announce_scan(&mut self, kind: ScanKind, f: &FlowRecord) {
+        let id = kind.identity(f);
+        if self.scans_announced.len() >= scans::MAX_KEYS || !self.scans_announced.insert((kind, id))
+        {
+            return;
+        }
+        let (source, target, proto, port) = id;
+        let zero = IpAddr::from([0, 0, 0, 0]);
+        let show = |ip: IpAddr| (ip != zero).then(|| ip.to_string());
+        self.write(
+            "scan",
+            json!({
+                "kind": kind.finding_kind(),
+                "ts": rfc3339_micros(f.first_ts),
+                "source": show(source),
+                "target": show(target),
+                "proto": proto_name(proto),
+                "port": (port != 0).then_some(port),
+            }),
+        );
+    }
+
+    fn attempt_failed(&self, f: &FlowRecord, kind: &str, evidence: &Evidence) -> Value {
+        let label = self.correlator.state().label(f);
+        json!({
             "ts": rfc3339_micros(f.first_ts),
             "last_ts": rfc3339_micros(f.last_ts),
             "proto": proto_name(f.proto),
@@ -274,9 +362,70 @@ impl<W: Write> LiveCorrelator<W> {
             "syn_retries": f.syn_retries,
             "packets": f.packets,
             "evidence": evidence_json(evidence),
-        });
-        self.write("attempt-failed", v);
+        })
     }
+}
+
+/// How long (capture time) a failed probe waits for its scan to show
+/// before it is written as a failed attempt.
+pub const SCAN_HOLD: Ts = 60 * SECOND;
+/// Probes held at most; past it they are written at once (and counted).
+pub const MAX_HELD: usize = 1 << 16;
+
+/// What a held probe's scan is looked up by.
+#[derive(Clone, Copy, Debug)]
+struct ProbeKey {
+    client: IpAddr,
+    server: IpAddr,
+    proto: u8,
+    port: u16,
+    first_ts: Ts,
+}
+
+impl ProbeKey {
+    fn of(f: &FlowRecord) -> ProbeKey {
+        ProbeKey {
+            client: f.client,
+            server: f.server,
+            proto: f.proto,
+            port: f.server_port,
+            first_ts: f.first_ts,
+        }
+    }
+
+    /// A flow with the fields the scan tables look at.
+    fn as_flow(&self) -> FlowRecord {
+        FlowRecord {
+            proto: self.proto,
+            client: self.client,
+            client_port: 0,
+            server: self.server,
+            server_port: self.port,
+            first_ts: self.first_ts,
+            last_ts: self.first_ts,
+            state: crate::flow::ConnState::S0,
+            history: crate::flow::HistoryStr::new("S"),
+            syn_retries: 0,
+            syn_gaps_us: Box::default(),
+            packets: [1, 0],
+            bytes: [0, 0],
+            payload_bytes: [0, 0],
+            responder_ttl: None,
+            responder_ip_id: None,
+            icmp: Box::default(),
+            icmp_count: 0,
+            rpc: None,
+            app: None,
+            end: crate::flow::FlowEnd::IdleTimeout,
+        }
+    }
+}
+
+/// A failed probe waiting for its scan.
+struct Held {
+    until: Ts,
+    flow: ProbeKey,
+    record: Value,
 }
 
 #[cfg(test)]

@@ -757,7 +757,11 @@ pub fn flow_attempt(
             && f.history.contains('S')
         {
             let syns = f.syn_retries + 1;
-            if syns >= 2 || capture_end.saturating_sub(f.last_ts) >= SYN_GRACE {
+            // A lone SYN to a server whose answers this capture misses may
+            // well have been answered (by a reset the client obeyed); a
+            // retransmitted one was not: the client itself says so.
+            let one_way = c.one_way.contains_key(&f.server);
+            if syns >= 2 || (!one_way && capture_end.saturating_sub(f.last_ts) >= SYN_GRACE) {
                 failed(
                     KIND_BLOCKED,
                     Evidence::SynUnanswered {
@@ -785,6 +789,7 @@ pub fn flow_attempt(
         } else if let Some((kind, ev)) = icmp_evidence(f) {
             failed(kind, ev)
         } else if REQUEST_RESPONSE_UDP.contains(&label.service)
+            && !c.one_way.contains_key(&f.server)
             && capture_end.saturating_sub(f.last_ts) >= SYN_GRACE
         {
             failed(

@@ -127,6 +127,7 @@ fn every_capture_through_the_live_path_gives_what_analyze_gives() {
     assert!(captures.len() >= 60, "only {} captures", captures.len());
     let mut handoffs_seen = 0;
     let mut failed_seen = 0;
+    let mut scans_seen = 0;
     for path in &captures {
         let offline = report(&analyze(path));
         for n in [1, 7, 1000] {
@@ -184,6 +185,38 @@ fn every_capture_through_the_live_path_gives_what_analyze_gives() {
             assert_eq!(streamed, judged, "{what}: streamed failed attempts");
             failed_seen += judged.len();
 
+            // One `scan` record per scan the report finds (port scans,
+            // sweeps, floods), written when its probes are released.
+            let streamed: BTreeSet<String> = records
+                .iter()
+                .filter(|r| r["record"] == "scan")
+                .map(|r| {
+                    format!(
+                        "{} {} {} {}",
+                        r["kind"], r["source"], r["target"], r["port"]
+                    )
+                })
+                .collect();
+            let reported: BTreeSet<String> = offline["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|f| {
+                    let (kind, source, server, port) =
+                        (&f["kind"], &f["clients"][0], &f["server"], &f["port"]);
+                    let null = Value::Null;
+                    let (source, target, port) = match kind.as_str()? {
+                        "port-scan" => (source, server, &null),
+                        "sweep" => (source, &null, port),
+                        "flood" => (&null, server, port),
+                        _ => return None,
+                    };
+                    Some(format!("{kind} {source} {target} {port}"))
+                })
+                .collect();
+            assert_eq!(streamed, reported, "{what}: streamed scans");
+            scans_seen += reported.len();
+
             // The endpoint mapper's "not registered" findings, at once.
             let streamed: BTreeSet<String> = records
                 .iter()
@@ -214,4 +247,5 @@ fn every_capture_through_the_live_path_gives_what_analyze_gives() {
     eprintln!("compared {handoffs_seen} hand-offs and {failed_seen} failed attempts");
     assert!(handoffs_seen > 100, "only {handoffs_seen} hand-offs");
     assert!(failed_seen > 50, "only {failed_seen} failed attempts");
+    assert!(scans_seen >= 3, "only {scans_seen} scans");
 }

@@ -608,6 +608,11 @@ pub fn write_json(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
         serde_json::to_writer(&mut w, &super::limits::limits_json(&c.limits))?;
         w.write_all(b",\n")?;
     }
+    if !c.one_way.is_empty() {
+        w.write_all(b"\"one_way\":")?;
+        serde_json::to_writer(&mut w, &super::limits::one_way_json(&c.one_way))?;
+        w.write_all(b",\n")?;
+    }
     w.write_all(b"\"inputs\":")?;
     write_lines(&mut w, &inputs_json(a))?;
     w.write_all(b",\n\"stats\":")?;

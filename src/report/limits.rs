@@ -76,6 +76,46 @@ pub(crate) fn limits_json(limits: &[FilterLimit]) -> Value {
 }
 
 /// Text: three lines per filter, under the header.
+/// The report's `one_way` (present only when the capture is one-way for
+/// some server): which servers, how many connections show it, what it
+/// limits.
+pub(crate) fn one_way_json(one_way: &std::collections::BTreeMap<std::net::IpAddr, u64>) -> Value {
+    json!({
+        "servers": one_way.keys().take(64).map(|s| s.to_string()).collect::<Vec<_>>(),
+        "servers_total": one_way.len(),
+        "connections": one_way.values().sum::<u64>(),
+        "note": ONE_WAY_NOTE,
+    })
+}
+
+const ONE_WAY_NOTE: &str = "the capture misses these servers' answers although their clients \
+acknowledged them (one-way SPAN or asymmetric routing): unanswered single SYNs and UDP queries \
+to them are not judged; retransmitted SYNs still are";
+
+pub(crate) fn write_one_way_text(
+    one_way: &std::collections::BTreeMap<std::net::IpAddr, u64>,
+    w: &mut dyn Write,
+) -> io::Result<()> {
+    if one_way.is_empty() {
+        return Ok(());
+    }
+    let servers: Vec<String> = one_way.keys().take(4).map(|s| s.to_string()).collect();
+    writeln!(
+        w,
+        "One-way capture for {} server{} ({}{}; {} connections completed from the client's side \
+         alone):",
+        one_way.len(),
+        if one_way.len() == 1 { "" } else { "s" },
+        servers.join(", "),
+        if one_way.len() > 4 { ", ..." } else { "" },
+        one_way.values().sum::<u64>()
+    )?;
+    writeln!(
+        w,
+        "  their unanswered single SYNs and UDP queries are not judged; retransmitted SYNs are"
+    )
+}
+
 pub(crate) fn write_limits_text(limits: &[FilterLimit], w: &mut dyn Write) -> io::Result<()> {
     for l in limits {
         writeln!(

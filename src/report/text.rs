@@ -517,6 +517,7 @@ fn write_report(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
         a.flows.len()
     )?;
     super::limits::write_limits_text(&a.correlated.limits, w)?;
+    super::limits::write_one_way_text(&a.correlated.one_way, w)?;
     super::headline::write(&a.correlated.findings, w)?;
 
     writeln!(w, "\nInputs")?;

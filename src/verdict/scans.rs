@@ -54,6 +54,17 @@ pub enum ScanKind {
 }
 
 impl ScanKind {
+    /// What identifies one scan of this kind among a probe's fields:
+    /// (source, target, proto, port), the unused parts zeroed.
+    pub fn identity(self, f: &FlowRecord) -> (IpAddr, IpAddr, u8, u16) {
+        let zero = IpAddr::from([0, 0, 0, 0]);
+        match self {
+            ScanKind::PortScan => (f.client, f.server, f.proto, 0),
+            ScanKind::Sweep => (f.client, zero, f.proto, f.server_port),
+            ScanKind::Flood => (zero, f.server, f.proto, f.server_port),
+        }
+    }
+
     pub fn finding_kind(self) -> &'static str {
         match self {
             ScanKind::PortScan => KIND_PORT_SCAN,
@@ -75,7 +86,7 @@ pub fn probe_shaped(f: &FlowRecord) -> bool {
 
 /// A probe, unless the endpoint was named to this very client by an
 /// endpoint mapper (then it is a real client's follow-up).
-fn is_probe(f: &FlowRecord, c: &Correlated) -> bool {
+pub fn is_probe(f: &FlowRecord, c: &Correlated) -> bool {
     probe_shaped(f)
         && !c
             .label(f)
@@ -157,44 +168,55 @@ pub struct Scans {
     pub findings: Vec<Finding>,
 }
 
-impl Scans {
-    /// Finds the scans among `flows` (in report order).
-    pub fn detect(flows: &[FlowRecord], c: &Correlated) -> Scans {
-        let mut s = Scans {
+impl Default for Scans {
+    fn default() -> Self {
+        Scans {
             port_scans: Table::new(PORT_SCAN_MIN_PORTS),
             sweeps: Table::new(SWEEP_MIN_HOSTS),
             floods: Table::new(FLOOD_MIN_SOURCES),
             untracked: 0,
             findings: Vec::new(),
-        };
+        }
+    }
+}
+
+impl Scans {
+    /// Counts probe `f` (see [`is_probe`]) in the tables; live capture
+    /// feeds them probe by probe.
+    pub fn add(&mut self, f: &FlowRecord) {
+        let tracked = self
+            .port_scans
+            .add((f.client, f.server), (f.proto, f.server_port))
+            & self
+                .sweeps
+                .add((f.client, f.proto, f.server_port), f.server)
+            & self
+                .floods
+                .add((f.server, f.proto, f.server_port), f.client);
+        if !tracked {
+            self.untracked += 1;
+        }
+    }
+
+    /// Finds the scans among `flows` (in report order).
+    pub fn detect(flows: &[FlowRecord], c: &Correlated) -> Scans {
+        let mut s = Scans::default();
         // Cheap shape test first: the label is looked up for few flows.
         let probes: Vec<&FlowRecord> = flows
             .iter()
             .filter(|f| probe_shaped(f) && is_probe(f, c))
             .collect();
         for f in &probes {
-            let tracked = s
-                .port_scans
-                .add((f.client, f.server), (f.proto, f.server_port))
-                & s.sweeps.add((f.client, f.proto, f.server_port), f.server)
-                & s.floods.add((f.server, f.proto, f.server_port), f.client);
-            if !tracked {
-                s.untracked += 1;
-            }
+            s.add(f);
         }
         let mut groups: BTreeMap<(ScanKind, IpAddr, IpAddr, u8, u16), Group> = BTreeMap::new();
         for f in &probes {
             let Some(kind) = s.kind_of(f) else { continue };
-            // The identity of the scan: its source and target for a port
-            // scan, its source and port for a sweep, its target endpoint
-            // for a flood (unused parts zeroed).
-            let zero = IpAddr::from([0, 0, 0, 0]);
-            let key = match kind {
-                ScanKind::PortScan => (kind, f.client, f.server, f.proto, 0),
-                ScanKind::Sweep => (kind, f.client, zero, f.proto, f.server_port),
-                ScanKind::Flood => (kind, zero, f.server, f.proto, f.server_port),
-            };
-            groups.entry(key).or_default().add(f);
+            let (source, target, proto, port) = kind.identity(f);
+            groups
+                .entry((kind, source, target, proto, port))
+                .or_default()
+                .add(f);
         }
         for ((kind, _, _, proto, _), g) in groups {
             s.findings.push(g.finding(kind, proto));
@@ -203,7 +225,7 @@ impl Scans {
     }
 
     /// The scan `f` is a probe of, if any (the flow must be a probe).
-    fn kind_of(&self, f: &FlowRecord) -> Option<ScanKind> {
+    pub fn kind_of(&self, f: &FlowRecord) -> Option<ScanKind> {
         if self.port_scans.full(&(f.client, f.server)) {
             Some(ScanKind::PortScan)
         } else if self.sweeps.full(&(f.client, f.proto, f.server_port)) {
