@@ -307,8 +307,8 @@ impl<W: Write> LiveCorrelator<W> {
             let Some(h) = self.held.pop_front() else {
                 break;
             };
-            let probe = h.flow.as_flow();
-            match self.scans.kind_of(&probe) {
+            let k = h.flow;
+            match self.scans.kind_at(k.client, k.server, k.proto, k.port) {
                 // The scan's record was written when it showed.
                 Some(_) => {}
                 None => {
@@ -379,7 +379,6 @@ struct ProbeKey {
     server: IpAddr,
     proto: u8,
     port: u16,
-    first_ts: Ts,
 }
 
 impl ProbeKey {
@@ -389,34 +388,6 @@ impl ProbeKey {
             server: f.server,
             proto: f.proto,
             port: f.server_port,
-            first_ts: f.first_ts,
-        }
-    }
-
-    /// A flow with the fields the scan tables look at.
-    fn as_flow(&self) -> FlowRecord {
-        FlowRecord {
-            proto: self.proto,
-            client: self.client,
-            client_port: 0,
-            server: self.server,
-            server_port: self.port,
-            first_ts: self.first_ts,
-            last_ts: self.first_ts,
-            state: crate::flow::ConnState::S0,
-            history: crate::flow::HistoryStr::new("S"),
-            syn_retries: 0,
-            syn_gaps_us: Box::default(),
-            packets: [1, 0],
-            bytes: [0, 0],
-            payload_bytes: [0, 0],
-            responder_ttl: None,
-            responder_ip_id: None,
-            icmp: Box::default(),
-            icmp_count: 0,
-            rpc: None,
-            app: None,
-            end: crate::flow::FlowEnd::IdleTimeout,
         }
     }
 }

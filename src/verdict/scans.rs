@@ -226,11 +226,23 @@ impl Scans {
 
     /// The scan `f` is a probe of, if any (the flow must be a probe).
     pub fn kind_of(&self, f: &FlowRecord) -> Option<ScanKind> {
-        if self.port_scans.full(&(f.client, f.server)) {
+        self.kind_at(f.client, f.server, f.proto, f.server_port)
+    }
+
+    /// The scan a probe from `client` to `server` `proto`/`port` belongs
+    /// to, if any.
+    pub fn kind_at(
+        &self,
+        client: IpAddr,
+        server: IpAddr,
+        proto: u8,
+        port: u16,
+    ) -> Option<ScanKind> {
+        if self.port_scans.full(&(client, server)) {
             Some(ScanKind::PortScan)
-        } else if self.sweeps.full(&(f.client, f.proto, f.server_port)) {
+        } else if self.sweeps.full(&(client, proto, port)) {
             Some(ScanKind::Sweep)
-        } else if self.floods.full(&(f.server, f.proto, f.server_port)) {
+        } else if self.floods.full(&(server, proto, port)) {
             Some(ScanKind::Flood)
         } else {
             None
