@@ -11,21 +11,12 @@ use crate::flow::{ConnState, FlowRecord};
 use crate::pipeline::Analysis;
 use crate::proto::catalog;
 use crate::time::rfc3339_micros;
-use crate::verdict::{Evidence, Finding, Fix, KIND_BLOCKED};
+use crate::verdict::{Evidence, Finding, Fix, KIND_BLOCKED, KIND_PORT_SCAN, KIND_SWEEP};
 
 /// Rows shown in the per-port table before it is cut.
 const MAX_PORT_ROWS: usize = 40;
 /// Failed attempts listed one by one before they are summarized.
 const MAX_FAILED_ROWS: usize = 50;
-
-/// A TCP flow that never got an answer from its responder, or any flow an
-/// ICMP error was sent about.
-pub fn is_failed_attempt(f: &FlowRecord) -> bool {
-    matches!(
-        f.state,
-        ConnState::S0 | ConnState::REJ | ConnState::RSTOS0 | ConnState::SH
-    ) || f.icmp.iter().any(|e| e.quotes_originator)
-}
 
 fn established(f: &FlowRecord) -> bool {
     crate::correlate::tcp_established(f.state)
@@ -337,20 +328,44 @@ fn write_findings(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(w, "\nFindings: {}", c.findings.len())?;
     for f in &c.findings {
-        writeln!(
-            w,
-            "  {} {}/{} {} on {} from {}",
-            f.kind.to_uppercase(),
-            proto_name(f.proto),
-            f.port,
-            what(f),
-            f.server,
-            if f.clients.is_empty() {
-                "-".to_string()
-            } else {
+        if let Some(Evidence::Probes {
+            ports_total,
+            targets_total,
+            ..
+        }) = f.evidence.first().filter(|_| !f.is_actionable())
+        {
+            // A scan: who probed what, not a service port.
+            let what = match f.kind {
+                KIND_PORT_SCAN => format!("{ports_total} ports of {}", f.server),
+                KIND_SWEEP => format!(
+                    "{}/{} on {targets_total} hosts",
+                    proto_name(f.proto),
+                    f.port
+                ),
+                _ => format!("{}/{} of {}", proto_name(f.proto), f.port, f.server),
+            };
+            writeln!(
+                w,
+                "  {} {what} from {}",
+                f.kind.to_uppercase(),
                 clients_text(f)
-            }
-        )?;
+            )?;
+        } else {
+            writeln!(
+                w,
+                "  {} {}/{} {} on {} from {}",
+                f.kind.to_uppercase(),
+                proto_name(f.proto),
+                f.port,
+                what(f),
+                f.server,
+                if f.clients.is_empty() {
+                    "-".to_string()
+                } else {
+                    clients_text(f)
+                }
+            )?;
+        }
         writeln!(w, "    verdict: {}", f.verdict)?;
         if let Some(cq) = f.consequence.filter(|_| f.kind == KIND_BLOCKED) {
             writeln!(w, "    consequence: {cq}")?;
@@ -563,11 +578,16 @@ fn write_report(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
         }
     }
 
+    // The verdicts' own judgement of every flow (the one rule: scan probes,
+    // lone SYNs at the capture's end, multicast queries are not failures).
+    let outcomes = crate::verdict::flow_outcomes(&a.flows, c);
+    let failed_at = |i: usize| outcomes.get(i) == Some(&Some(false));
     let failed: Vec<(&FlowRecord, &'static str)> = a
         .flows
         .iter()
-        .filter(|f| is_failed_attempt(f))
-        .map(|f| (f, c.label(f).service))
+        .enumerate()
+        .filter(|&(i, _)| failed_at(i))
+        .map(|(_, f)| (f, c.label(f).service))
         .collect();
     writeln!(w, "\nFailed connection attempts: {}", failed.len())?;
     for (f, service) in failed.iter().take(MAX_FAILED_ROWS) {
@@ -590,14 +610,14 @@ fn write_report(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
 
     // (service, proto, port) -> (flows, established, failed, packets, bytes)
     let mut by_port: BTreeMap<(&str, &str, u16), [u64; 5]> = BTreeMap::new();
-    for f in &a.flows {
+    for (i, f) in a.flows.iter().enumerate() {
         let service = c.label(f).service;
         let row = by_port
             .entry((service, proto_name(f.proto), f.server_port))
             .or_default();
         row[0] += 1;
         row[1] += established(f) as u64;
-        row[2] += is_failed_attempt(f) as u64;
+        row[2] += failed_at(i) as u64;
         row[3] += f.packets[0] + f.packets[1];
         row[4] += f.bytes[0] + f.bytes[1];
     }
@@ -605,7 +625,7 @@ fn write_report(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     rows.sort_by(|a, b| b.1[0].cmp(&a.1[0]).then(a.0.cmp(&b.0)));
     // Flows grouped in the KB's own scenarios.
     let mut scenarios: BTreeMap<&'static str, [u64; 3]> = BTreeMap::new();
-    for f in &a.flows {
+    for (i, f) in a.flows.iter().enumerate() {
         let service = c.label(f).service;
         let server_is_exchange = c.is_exchange_server(&f.server);
         let s2s = server_is_exchange && c.is_exchange_server(&f.client);
@@ -614,7 +634,7 @@ fn write_report(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
             .or_default();
         row[0] += 1;
         row[1] += established(f) as u64;
-        row[2] += is_failed_attempt(f) as u64;
+        row[2] += failed_at(i) as u64;
     }
     writeln!(w, "\nFlows by KB scenario")?;
     writeln!(
