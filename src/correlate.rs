@@ -24,7 +24,7 @@ use crate::proto::dcerpc::UUID_EPM;
 use crate::proto::epm::{Transport, EPT_S_NOT_REGISTERED};
 use crate::proto::wellknown::service_for_port;
 use crate::roles::Roles;
-use crate::verdict::{Confidence, Evidence, Finding, Fix, KIND_NOT_REGISTERED};
+use crate::verdict::{Confidence, DecisionKind, Evidence, Finding, FindingKind, Fix};
 use crate::Ts;
 
 mod handoffs;
@@ -457,7 +457,7 @@ pub fn not_registered_finding(a: &EpmAnswerEvent) -> Option<Finding> {
         .or_else(|| a.requested.map(|i| i.uuid.to_string()))
         .unwrap_or_else(|| "the requested interface".into());
     Some(Finding {
-        kind: KIND_NOT_REGISTERED,
+        kind: FindingKind::NotRegistered,
         proto: a.mapper_proto,
         server: a.mapper,
         port: a.mapper_port,
@@ -473,7 +473,7 @@ pub fn not_registered_finding(a: &EpmAnswerEvent) -> Option<Finding> {
             status: a.status,
         }],
         confidence: Confidence::High,
-        policy: "unspecified",
+        policy: DecisionKind::Unspecified,
         policy_rule: None,
         verdict: format!(
             "the endpoint mapper on {} does not know {}: the service is not running there",

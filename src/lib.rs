@@ -7,6 +7,7 @@
 
 pub mod baseline;
 pub mod capture;
+pub mod contract;
 pub mod correlate;
 pub mod event;
 pub mod flow;

@@ -48,7 +48,7 @@ use crate::pipeline::StreamMsg;
 use crate::report::{evidence_json, finding_json, handoff_json, interface_json, proto_name};
 use crate::time::rfc3339_micros;
 use crate::verdict::scans::{self, ScanKind};
-use crate::verdict::{flow_attempt, AttemptResult, Evidence, HostProfiles, Scans};
+use crate::verdict::{flow_attempt, AttemptResult, Evidence, FindingKind, HostProfiles, Scans};
 use crate::Ts;
 
 /// How long (capture time) what an endpoint mapper named is remembered to
@@ -277,10 +277,10 @@ impl<W: Write> LiveCorrelator<W> {
             }
         }
         let a = flow_attempt(f, self.correlator.state(), &self.hosts, self.clock);
-        let AttemptResult::Failed { kind, evidence } = &a.result else {
+        let AttemptResult::Failed { failure, evidence } = &a.result else {
             return;
         };
-        let v = self.attempt_failed(f, kind, evidence);
+        let v = self.attempt_failed(f, failure.finding_kind(), evidence);
         if probe {
             if self.held.len() < MAX_HELD {
                 self.held.push_back(Held {
@@ -343,7 +343,7 @@ impl<W: Write> LiveCorrelator<W> {
         );
     }
 
-    fn attempt_failed(&self, f: &FlowRecord, kind: &str, evidence: &Evidence) -> Value {
+    fn attempt_failed(&self, f: &FlowRecord, kind: FindingKind, evidence: &Evidence) -> Value {
         let label = self.correlator.state().label(f);
         json!({
             "ts": rfc3339_micros(f.first_ts),

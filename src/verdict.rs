@@ -16,294 +16,107 @@ use std::net::IpAddr;
 
 use hashbrown::{HashMap, HashSet};
 
-use crate::correlate::{interface_service, tcp_established, Correlated, Outcome};
-use crate::event::{EpmOperation, InterfaceId};
-use crate::flow::{ConnState, FlowRecord, SECOND};
-use crate::packet::{PROTO_TCP, PROTO_UDP};
+use crate::correlate::Correlated;
+use crate::event::InterfaceId;
+use crate::flow::FlowRecord;
+use crate::packet::PROTO_TCP;
 use crate::policy::{Decision, Policy};
 use crate::proto::catalog;
 use crate::Ts;
 
+mod evidence;
+mod judge;
 pub mod scans;
 mod sources;
 
+pub use crate::correlate::HANDOFF_GRACE;
+pub use crate::policy::DecisionKind;
+pub use evidence::{Confidence, Direction, Evidence, IcmpMeaning, Tap};
+pub use judge::{
+    flow_attempt, flow_outcomes, is_group_address, Attempt, AttemptKey, AttemptResult, Failure,
+    HostProfiles, NoVerdict,
+};
 pub use scans::Scans;
 pub use sources::{fix_sources, FixSources, SourceChoice, MAX_FIX_SOURCES};
 
-/// A TCP attempt whose only SYN was sent less than this before the capture
-/// ended is not called unanswered: the answer may simply not be captured.
-const SYN_GRACE: Ts = 3 * SECOND;
-
-pub use crate::correlate::HANDOFF_GRACE;
-
-/// Services that answer every request: a request with no answer at all is
-/// evidence (weaker than an unanswered SYN: a server may ignore a query).
-const REQUEST_RESPONSE_UDP: &[&str] = &["dns", "kerberos", "ntp", "ldap", "epm", "netbios-ns"];
-
-/// How sure a piece of evidence (or a finding) is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Confidence {
-    Low,
-    Medium,
-    High,
-}
-
-impl Confidence {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Confidence::Low => "low",
-            Confidence::Medium => "medium",
-            Confidence::High => "high",
-        }
+crate::contract::contract_enum! {
+    /// Finding kinds of the report contract.
+    pub enum FindingKind {
+        /// The network (a firewall) stops it.
+        Blocked => "blocked",
+        /// Many sources, one SYN each, to one endpoint (a flood or its
+        /// backscatter; see [`scans`]).
+        Flood => "flood",
+        /// An allow rule of the policy no traffic matched.
+        NeverSeen => "never-seen",
+        /// Working traffic the policy does not allow.
+        NotInPolicy => "not-in-policy",
+        /// The endpoint mapper said the interface is not registered.
+        NotRegistered => "not-registered",
+        /// One source probing many ports of one host.
+        PortScan => "port-scan",
+        /// The host itself refused (nothing listens there).
+        RefusedByHost => "refused-by-host",
+        /// One source probing one port on many hosts.
+        Sweep => "sweep",
     }
 }
 
-/// Finding kinds of the report contract.
-pub const KIND_BLOCKED: &str = "blocked";
-pub const KIND_REFUSED: &str = "refused-by-host";
-pub const KIND_NOT_IN_POLICY: &str = "not-in-policy";
-pub const KIND_NEVER_SEEN: &str = "never-seen";
-pub const KIND_NOT_REGISTERED: &str = "not-registered";
-/// One source probing many ports of one host (see [`scans`]).
-pub const KIND_PORT_SCAN: &str = "port-scan";
-/// One source probing one port on many hosts.
-pub const KIND_SWEEP: &str = "sweep";
-/// Many sources, one SYN each, to one endpoint (a flood or its backscatter).
-pub const KIND_FLOOD: &str = "flood";
-
-/// Which tap of a two-tap analysis.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Tap {
-    Inside,
-    Outside,
-}
-
-impl Tap {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tap::Inside => "inside",
-            Tap::Outside => "outside",
-        }
-    }
-    pub fn other(self) -> Tap {
-        match self {
-            Tap::Inside => Tap::Outside,
-            Tap::Outside => Tap::Inside,
-        }
+impl FindingKind {
+    /// What an admin must act on (exit code 1): not what the capture only
+    /// shows (scans) or cannot confirm (an allow rule never used).
+    pub fn is_actionable(self) -> bool {
+        !matches!(
+            self,
+            FindingKind::NeverSeen
+                | FindingKind::PortScan
+                | FindingKind::Sweep
+                | FindingKind::Flood
+        )
     }
 }
 
-/// What an ICMP destination-unreachable code means for a verdict.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IcmpMeaning {
-    /// Administratively prohibited: a filter rejected it.
-    AdminProhibited,
-    /// Nothing listens on the port (or a firewall pretends so).
-    PortUnreachable,
-    /// No route, host or network unreachable.
-    Unreachable,
-    /// Another code (protocol unreachable, fragmentation needed, ...).
-    Other,
+crate::contract::contract_enum! {
+    /// What the attempts of a verdict row show, policy aside.
+    pub enum Status {
+        Blocked => "blocked",
+        NeverSeen => "never-seen",
+        RefusedByHost => "refused-by-host",
+        /// One-way UDP: it left, its delivery is unknown.
+        Unconfirmed => "unconfirmed",
+        Working => "working",
+    }
 }
 
-impl IcmpMeaning {
-    pub fn of(v6: bool, icmp_type: u8, code: u8) -> IcmpMeaning {
-        if v6 {
-            match (icmp_type, code) {
-                (1, 1) | (1, 5) | (1, 6) => IcmpMeaning::AdminProhibited,
-                (1, 4) => IcmpMeaning::PortUnreachable,
-                (1, 0) | (1, 2) | (1, 3) => IcmpMeaning::Unreachable,
-                _ => IcmpMeaning::Other,
+crate::contract::contract_enum! {
+    /// A verdict row's status read against the policy.
+    pub enum VerdictLabel {
+        Blocked => "blocked",
+        BlockedPolicyAllows => "blocked-policy-allows",
+        BlockedPolicyDenies => "blocked-policy-denies",
+        NeverSeen => "never-seen",
+        RefusedByHost => "refused-by-host",
+        Unconfirmed => "unconfirmed",
+        Working => "working",
+        WorkingNotInPolicy => "working-not-in-policy",
+    }
+}
+
+impl VerdictLabel {
+    /// The verdict of a row with `status` whose policy decision is
+    /// `decision` (`with_policy`: a policy was given at all).
+    pub fn of(status: Status, decision: DecisionKind, with_policy: bool) -> VerdictLabel {
+        match (status, decision, with_policy) {
+            (Status::Working, DecisionKind::Allowed, _) | (Status::Working, _, false) => {
+                VerdictLabel::Working
             }
-        } else {
-            match (icmp_type, code) {
-                (3, 9) | (3, 10) | (3, 13) => IcmpMeaning::AdminProhibited,
-                (3, 3) => IcmpMeaning::PortUnreachable,
-                (3, 0) | (3, 1) | (3, 6) | (3, 7) => IcmpMeaning::Unreachable,
-                _ => IcmpMeaning::Other,
-            }
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IcmpMeaning::AdminProhibited => "administratively-prohibited",
-            IcmpMeaning::PortUnreachable => "port-unreachable",
-            IcmpMeaning::Unreachable => "host-or-network-unreachable",
-            IcmpMeaning::Other => "other",
-        }
-    }
-}
-
-/// One piece of evidence, from the packets alone.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Evidence {
-    /// The endpoint mapper answered "not registered" (0x16c9a0d6).
-    EpmNotRegistered {
-        ts: Ts,
-        client: IpAddr,
-        operation: EpmOperation,
-        status: u32,
-    },
-    /// SYNs (original + retransmissions) that got no answer at all.
-    SynUnanswered {
-        ts: Ts,
-        client: IpAddr,
-        client_port: u16,
-        syns: u32,
-        gaps_us: Vec<u64>,
-    },
-    /// A reset answered the SYN; compared with what the host normally
-    /// sends, it was forged on the way (`forged`) or is the host's own.
-    Rst {
-        ts: Ts,
-        client: IpAddr,
-        client_port: u16,
-        ttl: Option<u8>,
-        ip_id: Option<u16>,
-        /// TTLs of the host's own answers (SYN-ACKs) in other connections.
-        host_ttls: Vec<u8>,
-        /// Whether the host's own answers carry IP ID 0 (Linux with DF) or
-        /// a counter; None when it was never seen answering.
-        host_ip_id_zero: Option<bool>,
-        forged: Option<bool>,
-        confidence: Confidence,
-        reason: String,
-    },
-    /// An ICMP/ICMPv6 destination unreachable quoting the attempt.
-    IcmpUnreachable {
-        ts: Ts,
-        client: IpAddr,
-        client_port: u16,
-        sender: IpAddr,
-        v6: bool,
-        icmp_type: u8,
-        code: u8,
-        meaning: IcmpMeaning,
-    },
-    /// The mapper named this endpoint to the client, which never
-    /// connected (from a server-side capture the blocked SYN is invisible).
-    HandoffUnfulfilled {
-        ts: Ts,
-        client: IpAddr,
-        mapper: IpAddr,
-        interface: InterfaceId,
-        operation: EpmOperation,
-    },
-    /// A COTP connection request answered by a disconnect or error.
-    CotpRefused {
-        ts: Ts,
-        client: IpAddr,
-        client_port: u16,
-        reason: String,
-    },
-    /// UDP requests of a request/response service with no answer.
-    UdpUnanswered {
-        ts: Ts,
-        client: IpAddr,
-        client_port: u16,
-        datagrams: u64,
-    },
-    /// Packets seen on one tap that never appeared on the other.
-    DroppedBetweenTaps {
-        ts: Ts,
-        client: IpAddr,
-        client_port: u16,
-        /// The direction that vanished: "request" (originator → responder)
-        /// or "reply".
-        direction: &'static str,
-        seen_on: Tap,
-        missing_on: Tap,
-        packets: u64,
-    },
-    /// (not-in-policy) connections that worked.
-    Established {
-        ts: Ts,
-        client: IpAddr,
-        connections: u64,
-    },
-    /// A scan's probes (port scan, sweep, flood): single SYNs, what they
-    /// reached and how they were answered; lists hold at most 64 values,
-    /// the totals count them all.
-    Probes {
-        ts: Ts,
-        last_ts: Ts,
-        /// The first source.
-        client: IpAddr,
-        sources: Vec<IpAddr>,
-        sources_total: u64,
-        targets: Vec<IpAddr>,
-        targets_total: u64,
-        ports: Vec<u16>,
-        ports_total: u64,
-        probes: u64,
-        unanswered: u64,
-        reset: u64,
-        icmp: u64,
-    },
-}
-
-impl Evidence {
-    pub fn ts(&self) -> Ts {
-        match self {
-            Evidence::EpmNotRegistered { ts, .. }
-            | Evidence::SynUnanswered { ts, .. }
-            | Evidence::Rst { ts, .. }
-            | Evidence::IcmpUnreachable { ts, .. }
-            | Evidence::HandoffUnfulfilled { ts, .. }
-            | Evidence::CotpRefused { ts, .. }
-            | Evidence::UdpUnanswered { ts, .. }
-            | Evidence::DroppedBetweenTaps { ts, .. }
-            | Evidence::Established { ts, .. }
-            | Evidence::Probes { ts, .. } => *ts,
-        }
-    }
-
-    pub fn client(&self) -> IpAddr {
-        match self {
-            Evidence::EpmNotRegistered { client, .. }
-            | Evidence::SynUnanswered { client, .. }
-            | Evidence::Rst { client, .. }
-            | Evidence::IcmpUnreachable { client, .. }
-            | Evidence::HandoffUnfulfilled { client, .. }
-            | Evidence::CotpRefused { client, .. }
-            | Evidence::UdpUnanswered { client, .. }
-            | Evidence::DroppedBetweenTaps { client, .. }
-            | Evidence::Established { client, .. }
-            | Evidence::Probes { client, .. } => *client,
-        }
-    }
-
-    /// The contract's evidence type name.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Evidence::EpmNotRegistered { .. } => "epm-not-registered",
-            Evidence::SynUnanswered { .. } => "syn-unanswered",
-            Evidence::Rst { .. } => "rst",
-            Evidence::IcmpUnreachable { .. } => "icmp-unreachable",
-            Evidence::HandoffUnfulfilled { .. } => "handoff-unfulfilled",
-            Evidence::CotpRefused { .. } => "cotp-refused",
-            Evidence::UdpUnanswered { .. } => "udp-unanswered",
-            Evidence::DroppedBetweenTaps { .. } => "dropped-between-taps",
-            Evidence::Established { .. } => "established",
-            Evidence::Probes { .. } => "probes",
-        }
-    }
-
-    /// How much this one piece proves.
-    pub fn confidence(&self) -> Confidence {
-        match self {
-            Evidence::SynUnanswered { syns, .. } if *syns >= 2 => Confidence::High,
-            Evidence::SynUnanswered { .. } => Confidence::Medium,
-            Evidence::Rst { confidence, .. } => *confidence,
-            Evidence::IcmpUnreachable { meaning, .. } => match meaning {
-                IcmpMeaning::AdminProhibited => Confidence::High,
-                _ => Confidence::Medium,
-            },
-            Evidence::HandoffUnfulfilled { .. } => Confidence::Medium,
-            Evidence::UdpUnanswered { .. } => Confidence::Low,
-            Evidence::DroppedBetweenTaps { .. } => Confidence::High,
-            _ => Confidence::High,
+            (Status::Working, _, true) => VerdictLabel::WorkingNotInPolicy,
+            (Status::Blocked, DecisionKind::Allowed, _) => VerdictLabel::BlockedPolicyAllows,
+            (Status::Blocked, DecisionKind::Denied, _) => VerdictLabel::BlockedPolicyDenies,
+            (Status::Blocked, _, _) => VerdictLabel::Blocked,
+            (Status::RefusedByHost, _, _) => VerdictLabel::RefusedByHost,
+            (Status::Unconfirmed, _, _) => VerdictLabel::Unconfirmed,
+            (Status::NeverSeen, _, _) => VerdictLabel::NeverSeen,
         }
     }
 }
@@ -339,7 +152,7 @@ pub struct Fix {
 /// Something the admin must act on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
-    pub kind: &'static str,
+    pub kind: FindingKind,
     pub proto: u8,
     pub server: IpAddr,
     pub port: u16,
@@ -351,8 +164,7 @@ pub struct Finding {
     pub first_ts: Ts,
     pub evidence: Vec<Evidence>,
     pub confidence: Confidence,
-    /// "allowed" | "denied" | "unspecified"
-    pub policy: &'static str,
+    pub policy: DecisionKind,
     /// The rule that decided it (its origin), if any.
     pub policy_rule: Option<String>,
     /// One line: what this means (misconfigured firewall, denied but
@@ -366,10 +178,7 @@ pub struct Finding {
 impl Finding {
     /// Informational findings do not make the exit code 1.
     pub fn is_actionable(&self) -> bool {
-        !matches!(
-            self.kind,
-            KIND_NEVER_SEEN | KIND_PORT_SCAN | KIND_SWEEP | KIND_FLOOD
-        )
+        self.kind.is_actionable()
     }
 }
 
@@ -382,14 +191,9 @@ pub struct Verdict {
     pub service: &'static str,
     pub proto: u8,
     pub port: u16,
-    /// "working" | "blocked" | "refused-by-host" | "unconfirmed" |
-    /// "never-seen"
-    pub status: &'static str,
-    pub policy: &'static str,
-    /// "working", "working-not-in-policy", "blocked-policy-allows",
-    /// "blocked-policy-denies", "blocked", "refused-by-host",
-    /// "never-seen", "unconfirmed".
-    pub verdict: &'static str,
+    pub status: Status,
+    pub policy: DecisionKind,
+    pub verdict: VerdictLabel,
     pub clients: Vec<IpAddr>,
     pub working: u64,
     pub failed: u64,
@@ -415,399 +219,6 @@ pub struct TapView {
 pub struct Verdicts {
     pub findings: Vec<Finding>,
     pub verdicts: Vec<Verdict>,
-}
-
-/// What one flow (or hand-off) says about reaching server:port.
-#[derive(Clone, Debug)]
-pub struct Attempt {
-    client: IpAddr,
-    server: IpAddr,
-    proto: u8,
-    port: u16,
-    service: &'static str,
-    interface: Option<InterfaceId>,
-    ts: Ts,
-    last_ts: Ts,
-    pub result: AttemptResult,
-    /// A second piece of evidence about an attempt already counted.
-    extra: bool,
-}
-
-/// (client, server, proto, port): what an attempt tried to reach, and from where.
-type AttemptKey = (IpAddr, IpAddr, u8, u16);
-
-impl Attempt {
-    fn key(&self) -> AttemptKey {
-        (self.client, self.server, self.proto, self.port)
-    }
-}
-
-#[derive(Clone, Debug)]
-pub enum AttemptResult {
-    Working,
-    /// One-way UDP: left this tap, delivery unknown.
-    Unconfirmed,
-    Failed {
-        kind: &'static str,
-        /// Boxed: most attempts work, and a million of them must stay small.
-        evidence: Box<Evidence>,
-    },
-    /// Nothing can be concluded (mid-stream pickup, capture cut).
-    Inconclusive,
-    /// A probe of a port scan, sweep or flood (see [`scans`]): its failure
-    /// says nothing about a service.
-    Probe,
-}
-
-/// A set of TTL values (one bit each), iterated in ascending order.
-#[derive(Default)]
-struct TtlSet([u64; 4]);
-
-impl TtlSet {
-    fn insert(&mut self, ttl: u8) {
-        self.0[usize::from(ttl >> 6)] |= 1 << (ttl & 63);
-    }
-
-    fn iter(&self) -> impl Iterator<Item = u8> + '_ {
-        (0..=u8::MAX).filter(|&t| self.0[usize::from(t >> 6)] & (1 << (t & 63)) != 0)
-    }
-}
-
-/// The normal look of a host's own answers.
-#[derive(Default)]
-struct HostProfile {
-    ttls: TtlSet,
-    ip_id_zero: u32,
-    ip_id_nonzero: u32,
-}
-
-/// Profiles of the servers that answered, looked up by address.
-#[derive(Default)]
-pub struct HostProfiles(HashMap<IpAddr, HostProfile>);
-
-impl HostProfiles {
-    /// Learns from `f` how its server answers (flows it answered only).
-    pub fn add(&mut self, f: &FlowRecord) {
-        let answered = if f.proto == PROTO_TCP {
-            tcp_established(f.state)
-        } else {
-            f.packets[1] > 0
-        };
-        let Some(ttl) = f.responder_ttl.filter(|_| answered) else {
-            return;
-        };
-        let h = self.0.entry(f.server).or_default();
-        h.ttls.insert(ttl);
-        match f.responder_ip_id {
-            Some(0) => h.ip_id_zero += 1,
-            Some(_) => h.ip_id_nonzero += 1,
-            None => {}
-        }
-    }
-
-    fn get(&self, ip: &IpAddr) -> Option<&HostProfile> {
-        self.0.get(ip)
-    }
-
-    fn merge(&mut self, later: HostProfiles) {
-        if self.0.is_empty() {
-            *self = later;
-            return;
-        }
-        for (ip, h) in later.0 {
-            let into = self.0.entry(ip).or_default();
-            for (a, b) in into.ttls.0.iter_mut().zip(h.ttls.0) {
-                *a |= b;
-            }
-            into.ip_id_zero += h.ip_id_zero;
-            into.ip_id_nonzero += h.ip_id_nonzero;
-        }
-    }
-}
-
-/// The profiles of the hosts answering in `flows`, and the capture's end
-/// (the latest flow timestamp), counted on all cores.
-fn host_profiles_and_end(flows: &[FlowRecord]) -> (HostProfiles, Ts) {
-    let parts = on_parts(flows, |_, part| {
-        let end = part.iter().map(|f| f.last_ts).max().unwrap_or(0);
-        let mut hosts = HostProfiles::default();
-        for f in part {
-            hosts.add(f);
-        }
-        (hosts, end)
-    });
-    let mut all = HostProfiles::default();
-    let mut capture_end = 0;
-    for (hosts, end) in parts {
-        capture_end = capture_end.max(end);
-        all.merge(hosts);
-    }
-    (all, capture_end)
-}
-
-/// Was a reset answering a SYN forged by something on the way?
-fn judge_rst(f: &FlowRecord, host: Option<&HostProfile>) -> Evidence {
-    let ttl = f.responder_ttl;
-    let ip_id = f.responder_ip_id;
-    let host_ttls: Vec<u8> = host.map(|h| h.ttls.iter().collect()).unwrap_or_default();
-    let host_zero = host.and_then(|h| match (h.ip_id_zero, h.ip_id_nonzero) {
-        (0, 0) => None,
-        (z, n) => Some(z >= n),
-    });
-    let ttl_differs = match (ttl, host_ttls.is_empty()) {
-        (Some(t), false) => Some(!host_ttls.contains(&t)),
-        _ => None,
-    };
-    let id_differs = match (ip_id, host_zero) {
-        (Some(id), Some(zero)) => Some((id == 0) != zero),
-        _ => None,
-    };
-    let describe_ttl = || {
-        format!(
-            "its TTL {} differs from the {} of the host's own answers ({})",
-            ttl.map_or("?".into(), |t| t.to_string()),
-            if host_ttls.len() == 1 { "TTL" } else { "TTLs" },
-            host_ttls
-                .iter()
-                .map(|t| t.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
-    let (forged, confidence, reason) = match (ttl_differs, id_differs) {
-        (Some(true), Some(true)) => (
-            Some(true),
-            Confidence::High,
-            format!("{}, and so does its IP ID pattern: sent by a device on the way (a firewall), not by the host", describe_ttl()),
-        ),
-        (Some(true), _) => (
-            Some(true),
-            Confidence::High,
-            format!("{}: sent by a device on the way (a firewall), not by the host", describe_ttl()),
-        ),
-        (Some(false), Some(true)) => (
-            Some(true),
-            Confidence::Medium,
-            "its TTL matches the host's answers but its IP ID pattern does not: probably forged by a firewall at the same distance".into(),
-        ),
-        (Some(false), _) => (
-            Some(false),
-            Confidence::High,
-            "its TTL (and IP ID pattern) match the host's own answers: the host itself says the port is closed".into(),
-        ),
-        (None, Some(true)) => (
-            Some(true),
-            Confidence::Medium,
-            "its IP ID pattern differs from the host's own answers: probably forged by a firewall".into(),
-        ),
-        (None, Some(false)) => (
-            Some(false),
-            Confidence::Low,
-            "no TTL to compare; its IP ID pattern matches the host's answers".into(),
-        ),
-        (None, None) => (
-            None,
-            Confidence::Low,
-            "the host was never seen answering another connection, so nothing to compare the reset with: taken as the host's own".into(),
-        ),
-    };
-    Evidence::Rst {
-        ts: f.first_ts,
-        client: f.client,
-        client_port: f.client_port,
-        ttl,
-        ip_id,
-        host_ttls,
-        host_ip_id_zero: host_zero,
-        forged,
-        confidence,
-        reason,
-    }
-}
-
-fn icmp_evidence(f: &FlowRecord) -> Option<(&'static str, Evidence)> {
-    let e = f.icmp.iter().find(|e| e.quotes_originator)?;
-    let meaning = IcmpMeaning::of(e.v6, e.icmp_type, e.code);
-    // The host's own "port unreachable" is a closed port; from anyone else
-    // (iptables' default REJECT) it is a filter.
-    let kind = if meaning == IcmpMeaning::PortUnreachable && e.sender == f.server {
-        KIND_REFUSED
-    } else {
-        KIND_BLOCKED
-    };
-    Some((
-        kind,
-        Evidence::IcmpUnreachable {
-            ts: e.ts,
-            client: f.client,
-            client_port: f.client_port,
-            sender: e.sender,
-            v6: e.v6,
-            icmp_type: e.icmp_type,
-            code: e.code,
-            meaning,
-        },
-    ))
-}
-
-/// A multicast address, the limited broadcast, or (a heuristic, since the
-/// netmask is not in the packets) an IPv4 address ending in .255, where
-/// NetBIOS and others broadcast on a /24: nothing there answers as itself.
-pub fn is_group_address(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_multicast() || v4.is_broadcast() || v4.octets()[3] == 255,
-        IpAddr::V6(v6) => v6.is_multicast(),
-    }
-}
-
-/// For each UDP flow to a group or broadcast address (in report order), a
-/// unicast reply to it: a flow from the queried port back to the querier's
-/// address and port, starting no earlier than the query.
-fn multicast_answered(flows: &[FlowRecord]) -> HashSet<(IpAddr, u16, u16)> {
-    let queries: HashMap<(IpAddr, u16, u16), Ts> = flows
-        .iter()
-        .filter(|f| f.proto == PROTO_UDP && is_group_address(&f.server))
-        .map(|f| ((f.client, f.client_port, f.server_port), f.first_ts))
-        .collect();
-    if queries.is_empty() {
-        return HashSet::new();
-    }
-    flows
-        .iter()
-        .filter(|r| r.proto == PROTO_UDP && !is_group_address(&r.server))
-        .filter_map(|r| {
-            let key = (r.server, r.server_port, r.client_port);
-            queries
-                .get(&key)
-                .filter(|&&asked| r.first_ts >= asked)
-                .map(|_| key)
-        })
-        .collect()
-}
-
-fn only_syns(f: &FlowRecord) -> bool {
-    f.packets[1] == 0 && f.history.chars().all(|c| c == 'S' || c == 'R')
-}
-
-/// The judgement of one flow as an attempt to reach its server's port:
-/// worked, failed (how, with what evidence), or cannot be told. `hosts`:
-/// how the servers answer elsewhere; `capture_end`: the latest packet seen.
-pub fn flow_attempt(
-    f: &FlowRecord,
-    c: &Correlated,
-    hosts: &HostProfiles,
-    capture_end: Ts,
-) -> Attempt {
-    let label = c.label(f);
-    let mut a = Attempt {
-        client: f.client,
-        server: f.server,
-        proto: f.proto,
-        port: f.server_port,
-        service: label.service,
-        interface: label.interface,
-        ts: f.first_ts,
-        last_ts: f.last_ts,
-        result: AttemptResult::Inconclusive,
-        extra: false,
-    };
-    let failed = |kind, evidence| AttemptResult::Failed {
-        kind,
-        evidence: Box::new(evidence),
-    };
-    a.result = if f.proto == PROTO_TCP {
-        if tcp_established(f.state) {
-            match f.app.as_ref().and_then(|app| app.rfc1006.as_ref()) {
-                Some(r) => match &r.outcome {
-                    crate::proto::rfc1006::Outcome::Refused { reason, name } => failed(
-                        KIND_REFUSED,
-                        Evidence::CotpRefused {
-                            ts: f.first_ts,
-                            client: f.client,
-                            client_port: f.client_port,
-                            reason: format!("DR reason {reason} ({name})"),
-                        },
-                    ),
-                    crate::proto::rfc1006::Outcome::Error { cause, name } => failed(
-                        KIND_REFUSED,
-                        Evidence::CotpRefused {
-                            ts: f.first_ts,
-                            client: f.client,
-                            client_port: f.client_port,
-                            reason: format!("ER cause {cause} ({name})"),
-                        },
-                    ),
-                    _ => AttemptResult::Working,
-                },
-                None => AttemptResult::Working,
-            }
-        } else if let Some((kind, ev)) = icmp_evidence(f).filter(|_| f.packets[1] == 0) {
-            failed(kind, ev)
-        } else if f.state == ConnState::REJ {
-            let ev = judge_rst(f, hosts.get(&f.server));
-            let kind = match &ev {
-                Evidence::Rst {
-                    forged: Some(true), ..
-                } => KIND_BLOCKED,
-                _ => KIND_REFUSED,
-            };
-            failed(kind, ev)
-        } else if matches!(f.state, ConnState::S0 | ConnState::RSTOS0 | ConnState::SH)
-            && only_syns(f)
-            && f.history.contains('S')
-        {
-            let syns = f.syn_retries + 1;
-            // A lone SYN to a server whose answers this capture misses may
-            // well have been answered (by a reset the client obeyed); a
-            // retransmitted one was not: the client itself says so.
-            let one_way = c.one_way.contains_key(&f.server);
-            if syns >= 2 || (!one_way && capture_end.saturating_sub(f.last_ts) >= SYN_GRACE) {
-                failed(
-                    KIND_BLOCKED,
-                    Evidence::SynUnanswered {
-                        ts: f.first_ts,
-                        client: f.client,
-                        client_port: f.client_port,
-                        syns,
-                        gaps_us: f.syn_gaps_us.to_vec(),
-                    },
-                )
-            } else {
-                AttemptResult::Inconclusive
-            }
-        } else {
-            AttemptResult::Inconclusive
-        }
-    } else if f.proto == PROTO_UDP {
-        if f.packets[1] > 0 {
-            AttemptResult::Working
-        } else if is_group_address(&f.server) {
-            // A group or broadcast address never answers as itself: the
-            // answers come from hosts' own addresses, as flows of their own
-            // (see `multicast_answered`).
-            AttemptResult::Unconfirmed
-        } else if let Some((kind, ev)) = icmp_evidence(f) {
-            failed(kind, ev)
-        } else if REQUEST_RESPONSE_UDP.contains(&label.service)
-            && !c.one_way.contains_key(&f.server)
-            && capture_end.saturating_sub(f.last_ts) >= SYN_GRACE
-        {
-            failed(
-                KIND_BLOCKED,
-                Evidence::UdpUnanswered {
-                    ts: f.first_ts,
-                    client: f.client,
-                    client_port: f.client_port,
-                    datagrams: f.packets[0],
-                },
-            )
-        } else {
-            AttemptResult::Unconfirmed
-        }
-    } else {
-        AttemptResult::Inconclusive
-    };
-    a
 }
 
 /// A client group while counting: a policy group (index) or a network.
@@ -1010,31 +421,6 @@ fn blocked_fix(f: &Finding, policy: Option<&Policy>) -> Fix {
     }
 }
 
-/// What each flow says about its connection, exactly as the verdicts
-/// count it: `Some(true)` worked, `Some(false)` failed (blocked or refused
-/// by the host), `None` inconclusive (mid-stream, capture cut) or one-way
-/// UDP that one tap cannot confirm. Same index as `flows`.
-pub fn flow_outcomes(flows: &[FlowRecord], c: &Correlated) -> Vec<Option<bool>> {
-    let (hosts, capture_end) = host_profiles_and_end(flows);
-    let scans = Scans::detect(flows, c);
-    let answered = multicast_answered(flows);
-    let outcome = |f: &FlowRecord| match flow_attempt(f, c, &hosts, capture_end).result {
-        AttemptResult::Working => Some(true),
-        AttemptResult::Unconfirmed
-            if answered.contains(&(f.client, f.client_port, f.server_port)) =>
-        {
-            Some(true)
-        }
-        AttemptResult::Failed { .. } if scans.is_scan_probe(f, c) => None,
-        AttemptResult::Failed { .. } => Some(false),
-        AttemptResult::Unconfirmed | AttemptResult::Inconclusive | AttemptResult::Probe => None,
-    };
-    on_parts(flows, |_, part| {
-        part.iter().map(outcome).collect::<Vec<_>>()
-    })
-    .concat()
-}
-
 /// Below this many flows (or attempts) one thread does the work faster
 /// than several.
 const PARALLEL_FLOWS: usize = 8192;
@@ -1086,9 +472,12 @@ impl Row {
         match &a.result {
             AttemptResult::Working => self.working += 1,
             AttemptResult::Unconfirmed => self.unconfirmed += 1,
-            AttemptResult::Failed { kind, .. } if *kind == KIND_REFUSED => self.refused += 1,
+            AttemptResult::Failed {
+                failure: Failure::RefusedByHost,
+                ..
+            } => self.refused += 1,
             AttemptResult::Failed { .. } => self.failed += 1,
-            AttemptResult::Inconclusive | AttemptResult::Probe => {}
+            AttemptResult::Inconclusive(_) => {}
         }
         if let Some(d) = decision {
             self.offer(d);
@@ -1201,16 +590,11 @@ impl Tally {
     }
 }
 
-/// What judging an attempt looks at besides the attempt.
+/// What counting the attempts into findings and verdicts looks at.
 struct Judge<'a> {
-    c: &'a Correlated,
+    /// The judgement of each flow.
+    cx: judge::Context<'a>,
     policy: Option<&'a Policy>,
-    taps: Option<&'a TapView>,
-    hosts: HostProfiles,
-    capture_end: Ts,
-    scans: Scans,
-    /// Queries to group addresses answered by a unicast reply.
-    multicast_answered: HashSet<(IpAddr, u16, u16)>,
 }
 
 impl Judge<'_> {
@@ -1228,25 +612,10 @@ impl Judge<'_> {
     fn judge_flows(&self, offset: usize, flows: &[FlowRecord]) -> Tally {
         let mut t = self.tally(flows.len());
         for (k, f) in flows.iter().enumerate() {
-            let mut a = flow_attempt(f, self.c, &self.hosts, self.capture_end);
-            if matches!(a.result, AttemptResult::Unconfirmed)
-                && self
-                    .multicast_answered
-                    .contains(&(f.client, f.client_port, f.server_port))
-            {
-                a.result = AttemptResult::Working;
-            }
+            let (mut a, mut extra) = self.cx.judge(offset + k, f);
             self.pin(&mut a);
-            let mut extra = self
-                .taps
-                .and_then(|taps| crossed(taps, offset + k, f, &mut a));
-            // A scan's probe fails as the scan's, not a service's: on a tap,
-            // and between two taps alike.
-            if matches!(a.result, AttemptResult::Failed { .. })
-                && self.scans.is_scan_probe(f, self.c)
-            {
-                a.result = AttemptResult::Probe;
-                extra = None;
+            if let Some(e) = &mut extra {
+                self.pin(e);
             }
             self.count(&a, &mut t);
             if let Some(e) = extra {
@@ -1256,8 +625,7 @@ impl Judge<'_> {
             match a.result {
                 AttemptResult::Working => t.working[k / 64] |= 1 << (k % 64),
                 AttemptResult::Failed { .. } => t.failed.push(a),
-                AttemptResult::Unconfirmed | AttemptResult::Inconclusive | AttemptResult::Probe => {
-                }
+                AttemptResult::Unconfirmed | AttemptResult::Inconclusive(_) => {}
             }
         }
         t
@@ -1298,7 +666,7 @@ impl Judge<'_> {
     /// Counts a conclusive attempt into its verdict row (unless it is a
     /// second piece of evidence) and the allow rules it matches.
     fn count(&self, a: &Attempt, t: &mut Tally) {
-        if matches!(a.result, AttemptResult::Inconclusive | AttemptResult::Probe) {
+        if matches!(a.result, AttemptResult::Inconclusive(_)) {
             return;
         }
         if let Some(p) = self.policy {
@@ -1325,71 +693,6 @@ impl Judge<'_> {
     }
 }
 
-/// Two taps: what flow `i` did between them. A drop the taps measured
-/// becomes the attempt's result, or, when the packets on the tap already
-/// showed a failure (an unanswered SYN, a forged reset), is returned as a
-/// second attempt beside it; one-way UDP seen on both taps crossed.
-fn crossed(t: &TapView, i: usize, f: &FlowRecord, a: &mut Attempt) -> Option<Attempt> {
-    let seen = t.per_flow.get(i)?;
-    if t.icmp_senders.contains(&f.client) || t.icmp_senders.contains(&f.server) {
-        return None;
-    }
-    let drop = match (seen[0], seen[1]) {
-        (Some(p), None) | (None, Some(p)) => {
-            let on = if seen[0].is_some() {
-                Tap::Inside
-            } else {
-                Tap::Outside
-            };
-            let other_started = t.tap_start[on.other() as usize].is_some_and(|s| s <= f.first_ts);
-            (p[0] > 0 && other_started).then_some((on, "request", p[0]))
-        }
-        (Some(a), Some(b)) => {
-            // The reply crossed one way but not the other.
-            if a[1] > 0 && b[1] == 0 && b[0] > 0 {
-                Some((Tap::Inside, "reply", a[1]))
-            } else if b[1] > 0 && a[1] == 0 && a[0] > 0 {
-                Some((Tap::Outside, "reply", b[1]))
-            } else {
-                None
-            }
-        }
-        (None, None) => None,
-    };
-    let Some((on, direction, packets)) = drop else {
-        if seen[0].is_some() && seen[1].is_some() {
-            if let AttemptResult::Unconfirmed = a.result {
-                // Seen on both sides: it crossed the firewall.
-                a.result = AttemptResult::Working;
-            }
-        }
-        return None;
-    };
-    let result = AttemptResult::Failed {
-        kind: KIND_BLOCKED,
-        evidence: Box::new(Evidence::DroppedBetweenTaps {
-            ts: f.first_ts,
-            client: f.client,
-            client_port: f.client_port,
-            direction,
-            seen_on: on,
-            missing_on: on.other(),
-            packets,
-        }),
-    };
-    match a.result {
-        AttemptResult::Failed { .. } => Some(Attempt {
-            result,
-            extra: true,
-            ..a.clone()
-        }),
-        _ => {
-            a.result = result;
-            None
-        }
-    }
-}
-
 /// Joins flows, hand-offs, policy and taps into findings and verdicts.
 pub fn evaluate(
     flows: &[FlowRecord],
@@ -1397,15 +700,9 @@ pub fn evaluate(
     policy: Option<&Policy>,
     taps: Option<&TapView>,
 ) -> Verdicts {
-    let (hosts, capture_end) = host_profiles_and_end(flows);
     let judge = Judge {
-        c,
+        cx: judge::Context::new(flows, c, taps),
         policy,
-        taps,
-        hosts,
-        capture_end,
-        scans: Scans::detect(flows, c),
-        multicast_answered: multicast_answered(flows),
     };
     let mut tally = judge.tally(0);
     for part in on_parts(flows, |offset, part| judge.judge_flows(offset, part)) {
@@ -1416,29 +713,8 @@ pub fn evaluate(
     let handoffs: Vec<Attempt> = c
         .handoffs
         .iter()
-        .filter(|h| h.outcome == Outcome::NoAttempt)
-        .map(|h| {
-            let mut a = Attempt {
-                client: h.client,
-                server: h.server,
-                proto: h.transport.ip_proto(),
-                port: h.port,
-                service: interface_service(&h.interface),
-                interface: Some(h.interface),
-                ts: h.ts,
-                last_ts: h.ts,
-                extra: false,
-                result: AttemptResult::Failed {
-                    kind: KIND_BLOCKED,
-                    evidence: Box::new(Evidence::HandoffUnfulfilled {
-                        ts: h.ts,
-                        client: h.client,
-                        mapper: h.mapper,
-                        interface: h.interface,
-                        operation: h.operation,
-                    }),
-                },
-            };
+        .filter_map(judge::handoff_attempt)
+        .map(|mut a| {
             judge.pin(&mut a);
             a
         })
@@ -1473,14 +749,14 @@ pub fn evaluate(
     };
 
     // Findings: failures per (kind, server, proto, port).
-    let mut failures: BTreeMap<(&'static str, IpAddr, u8, u16), Vec<&Attempt>> = BTreeMap::new();
+    let mut failures: BTreeMap<(FindingKind, IpAddr, u8, u16), Vec<&Attempt>> = BTreeMap::new();
     for &a in &failed {
-        if let AttemptResult::Failed { kind, .. } = &a.result {
+        if let AttemptResult::Failed { failure, .. } = &a.result {
             if worked.contains(&a.key()) {
                 continue;
             }
             failures
-                .entry((kind, a.server, a.proto, a.port))
+                .entry((failure.finding_kind(), a.server, a.proto, a.port))
                 .or_default()
                 .push(a);
         }
@@ -1539,7 +815,7 @@ pub fn evaluate(
             .unwrap_or(Decision::Unspecified);
         let service = services[0];
         let verdict = match (kind, &decision, policy.is_some()) {
-            (KIND_REFUSED, _, _) => "the host itself refused the connection: nothing listens on the port (the service is down or on another port); the firewall let it through".to_string(),
+            (FindingKind::RefusedByHost, _, _) => "the host itself refused the connection: nothing listens on the port (the service is down or on another port); the firewall let it through".to_string(),
             (_, Decision::Allowed(rule), _) => format!("misconfigured firewall: the policy allows this ({rule}) but the firewall blocks it"),
             (_, Decision::Denied(rule), _) => format!("blocked as the policy says ({rule}), but it is needed: {}", consequence(service).unwrap_or("the clients use this port")),
             (_, Decision::Unspecified, true) => "blocked; the policy does not mention it".to_string(),
@@ -1557,16 +833,13 @@ pub fn evaluate(
             first_ts: evidence.iter().map(Evidence::ts).min().unwrap_or(0),
             evidence,
             confidence,
-            policy: decision.as_str(),
-            policy_rule: match &decision {
-                Decision::Allowed(r) | Decision::Denied(r) => Some(r.clone()),
-                Decision::Unspecified => None,
-            },
+            policy: decision.kind(),
+            policy_rule: decision.rule().map(str::to_string),
             verdict,
             consequence: consequence(service),
             fix: None,
         };
-        finding.fix = Some(if kind == KIND_REFUSED {
+        finding.fix = Some(if kind == FindingKind::RefusedByHost {
             Fix {
                 summary: format!(
                     "start {} on {} (or point the clients at the port it really listens on); the firewall is not the problem",
@@ -1601,23 +874,16 @@ pub fn evaluate(
     for ((client_group, server, service, proto, port), r, clients) in rows {
         let decision = r.decision.clone().unwrap_or(Decision::Unspecified);
         let status = if r.working > 0 {
-            "working"
+            Status::Working
         } else if r.failed > 0 {
-            "blocked"
+            Status::Blocked
         } else if r.refused > 0 {
-            KIND_REFUSED
+            Status::RefusedByHost
         } else {
-            "unconfirmed"
+            Status::Unconfirmed
         };
-        let verdict = match (status, &decision, policy.is_some()) {
-            ("working", Decision::Allowed(_), _) | ("working", _, false) => "working",
-            ("working", _, true) => "working-not-in-policy",
-            ("blocked", Decision::Allowed(_), _) => "blocked-policy-allows",
-            ("blocked", Decision::Denied(_), _) => "blocked-policy-denies",
-            ("blocked", _, _) => "blocked",
-            (s, _, _) => s,
-        };
-        if verdict == "working-not-in-policy" {
+        let verdict = VerdictLabel::of(status, decision.kind(), policy.is_some());
+        if verdict == VerdictLabel::WorkingNotInPolicy {
             let p = policy.expect("policy present");
             // Only traffic the policy speaks about: one end in a group.
             if p.group_of(&server).is_some() || clients.iter().any(|c| p.group_of(c).is_some()) {
@@ -1650,7 +916,7 @@ pub fn evaluate(
             proto,
             port,
             status,
-            policy: decision.as_str(),
+            policy: decision.kind(),
             verdict,
             clients,
             working: r.working,
@@ -1674,7 +940,7 @@ pub fn evaluate(
             "drop",
         );
         findings.push(Finding {
-            kind: KIND_NOT_IN_POLICY,
+            kind: FindingKind::NotInPolicy,
             proto,
             server,
             port,
@@ -1689,7 +955,11 @@ pub fn evaluate(
             clients,
             first_ts,
             confidence: Confidence::High,
-            policy: if denied_by.is_some() { "denied" } else { "unspecified" },
+            policy: if denied_by.is_some() {
+                DecisionKind::Denied
+            } else {
+                DecisionKind::Unspecified
+            },
             verdict: match &denied_by {
                 Some(rule) => format!("the firewall lets through what the policy denies ({rule})"),
                 None => "the firewall is more open than the policy: this works but no rule allows it".into(),
@@ -1710,7 +980,7 @@ pub fn evaluate(
         never_seen(p, &tally.rules_seen, &mut findings, &mut verdicts);
     }
     // Scans, sweeps and floods: their own findings, no fix.
-    findings.extend(judge.scans.findings.iter().cloned());
+    findings.extend(judge.cx.scans.findings.iter().cloned());
     findings.sort_by(|a, b| {
         (a.first_ts, a.kind, a.server, a.proto, a.port)
             .cmp(&(b.first_ts, b.kind, b.server, b.proto, b.port))
@@ -1744,7 +1014,7 @@ fn never_seen(p: &Policy, seen: &[bool], findings: &mut Vec<Finding>, verdicts: 
             }
             let (service, proto, port) = rule_headline(p, rule, &m.addr);
             findings.push(Finding {
-                kind: KIND_NEVER_SEEN,
+                kind: FindingKind::NeverSeen,
                 proto,
                 server: m.addr,
                 port,
@@ -1755,7 +1025,7 @@ fn never_seen(p: &Policy, seen: &[bool], findings: &mut Vec<Finding>, verdicts: 
                 first_ts: 0,
                 evidence: Vec::new(),
                 confidence: Confidence::Medium,
-                policy: "allowed",
+                policy: DecisionKind::Allowed,
                 policy_rule: Some(rule.origin.clone()),
                 verdict: format!(
                     "the policy allows {} from {} to {} ({}), but no such traffic was seen",
@@ -1773,9 +1043,9 @@ fn never_seen(p: &Policy, seen: &[bool], findings: &mut Vec<Finding>, verdicts: 
                 service,
                 proto,
                 port,
-                status: KIND_NEVER_SEEN,
-                policy: "allowed",
-                verdict: KIND_NEVER_SEEN,
+                status: Status::NeverSeen,
+                policy: DecisionKind::Allowed,
+                verdict: VerdictLabel::NeverSeen,
                 clients: Vec::new(),
                 working: 0,
                 failed: 0,
@@ -1817,5 +1087,78 @@ fn rule_headline(
             };
             (spec.name, proto, port)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rows_verdict_reads_its_status_against_the_policy() {
+        use DecisionKind::{Allowed, Denied, Unspecified};
+        let cases = [
+            (Status::Working, Allowed, true, VerdictLabel::Working),
+            (Status::Working, Unspecified, false, VerdictLabel::Working),
+            (
+                Status::Working,
+                Unspecified,
+                true,
+                VerdictLabel::WorkingNotInPolicy,
+            ),
+            (
+                Status::Working,
+                Denied,
+                true,
+                VerdictLabel::WorkingNotInPolicy,
+            ),
+            (
+                Status::Blocked,
+                Allowed,
+                true,
+                VerdictLabel::BlockedPolicyAllows,
+            ),
+            (
+                Status::Blocked,
+                Denied,
+                true,
+                VerdictLabel::BlockedPolicyDenies,
+            ),
+            (Status::Blocked, Unspecified, true, VerdictLabel::Blocked),
+            (Status::Blocked, Unspecified, false, VerdictLabel::Blocked),
+            (
+                Status::RefusedByHost,
+                Allowed,
+                true,
+                VerdictLabel::RefusedByHost,
+            ),
+            (Status::Unconfirmed, Denied, true, VerdictLabel::Unconfirmed),
+            (Status::NeverSeen, Allowed, true, VerdictLabel::NeverSeen),
+        ];
+        for (status, decision, with_policy, want) in cases {
+            assert_eq!(
+                VerdictLabel::of(status, decision, with_policy),
+                want,
+                "{status} {decision} {with_policy}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_what_an_admin_must_act_on_is_actionable() {
+        let actionable: Vec<&str> = FindingKind::ALL
+            .iter()
+            .filter(|k| k.is_actionable())
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(
+            actionable,
+            [
+                "blocked",
+                "not-in-policy",
+                "not-registered",
+                "refused-by-host"
+            ]
+        );
     }
 }

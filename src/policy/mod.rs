@@ -205,13 +205,30 @@ pub enum Decision {
     Unspecified,
 }
 
+crate::contract::contract_enum! {
+    /// What the policy says of a flow, without the rule (the report
+    /// contract's `policy` of findings and verdicts).
+    pub enum DecisionKind {
+        Allowed => "allowed",
+        Denied => "denied",
+        Unspecified => "unspecified",
+    }
+}
+
 impl Decision {
-    /// "allowed" | "denied" | "unspecified" (report contract).
-    pub fn as_str(&self) -> &'static str {
+    pub fn kind(&self) -> DecisionKind {
         match self {
-            Decision::Allowed(_) => "allowed",
-            Decision::Denied(_) => "denied",
-            Decision::Unspecified => "unspecified",
+            Decision::Allowed(_) => DecisionKind::Allowed,
+            Decision::Denied(_) => DecisionKind::Denied,
+            Decision::Unspecified => DecisionKind::Unspecified,
+        }
+    }
+
+    /// The rule that decided (its origin), if one did.
+    pub fn rule(&self) -> Option<&str> {
+        match self {
+            Decision::Allowed(r) | Decision::Denied(r) => Some(r),
+            Decision::Unspecified => None,
         }
     }
 }

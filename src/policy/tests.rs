@@ -656,7 +656,9 @@ fn decide_on_representative_flows() {
         p.decide(&exch, &client, PROTO_UDP, 3000, "mapi-notification"),
         Decision::Denied("deny[0]".into())
     );
-    assert_eq!(Decision::Denied("x".into()).as_str(), "denied");
+    assert_eq!(Decision::Denied("x".into()).kind().as_str(), "denied");
+    assert_eq!(Decision::Denied("x".into()).rule(), Some("x"));
+    assert_eq!(Decision::Unspecified.rule(), None);
     // UDP to the Exchange server is not a notification (direction).
     assert_eq!(
         p.decide(&client, &exch, PROTO_UDP, 3000, "unknown"),

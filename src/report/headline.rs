@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use super::layout::{fit, shell_lines, wrap_prose, TEXT_WIDTH};
 use super::proto_name;
 use super::text::{evidence_text, what};
-use crate::verdict::{Confidence, Finding, KIND_BLOCKED};
+use crate::verdict::{Confidence, Finding, FindingKind};
 
 /// Groups listed one line each; the rest are counted on one line.
 pub const MAX_GROUPS: usize = 16;
@@ -88,9 +88,9 @@ fn group<'a>(blocked: &[&'a Finding]) -> Vec<Group<'a>> {
 /// policy allowed", the service cut to fit the width.
 fn row(g: &Group) -> String {
     let f = g.findings[0];
-    let policies: BTreeSet<&str> = g.findings.iter().map(|f| f.policy).collect();
+    let policies: BTreeSet<&str> = g.findings.iter().map(|f| f.policy.as_str()).collect();
     let policy = if policies.len() == 1 {
-        f.policy
+        f.policy.as_str()
     } else {
         "mixed"
     };
@@ -168,7 +168,10 @@ fn detail(g: &Group) -> Vec<String> {
 
 /// The headline's lines for `findings` (all kinds; only blocked ones count).
 pub fn lines(findings: &[Finding]) -> Vec<String> {
-    let blocked: Vec<&Finding> = findings.iter().filter(|f| f.kind == KIND_BLOCKED).collect();
+    let blocked: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Blocked)
+        .collect();
     if blocked.is_empty() {
         return vec!["BLOCKED: nothing — no connection attempt was stopped by the network".into()];
     }
@@ -219,11 +222,11 @@ pub fn write(findings: &[Finding], w: &mut dyn Write) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::packet::PROTO_TCP;
-    use crate::verdict::{Evidence, Fix, KIND_REFUSED};
+    use crate::verdict::{DecisionKind, Evidence, Fix};
 
     fn finding(server: IpAddr, port: u16, service: &'static str, clients: &[IpAddr]) -> Finding {
         Finding {
-            kind: KIND_BLOCKED,
+            kind: FindingKind::Blocked,
             proto: PROTO_TCP,
             server,
             port,
@@ -243,7 +246,7 @@ mod tests {
                 })
                 .collect(),
             confidence: Confidence::High,
-            policy: "unspecified",
+            policy: DecisionKind::Unspecified,
             policy_rule: None,
             verdict: String::new(),
             consequence: None,
@@ -289,7 +292,7 @@ mod tests {
         findings.push(finding(ip("198.51.100.20"), 389, "ldap", &ten));
         // Not blocked: not in the headline.
         let mut refused = finding(ip("198.51.100.30"), 25, "smtp", &ten);
-        refused.kind = KIND_REFUSED;
+        refused.kind = FindingKind::RefusedByHost;
         findings.push(refused);
 
         let out = lines(&findings);

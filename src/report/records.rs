@@ -432,7 +432,7 @@ pub(super) fn write_verdict(
     key!(j, "last_ts");
     j.ts_if_set(v.last_ts);
     key!(j, "policy");
-    j.str(v.policy)?;
+    j.str(v.policy.as_str())?;
     key!(j, "port");
     j.uint(v.port);
     key!(j, "proto");
@@ -446,9 +446,9 @@ pub(super) fn write_verdict(
     key!(j, "service");
     j.str(v.service)?;
     key!(j, "status");
-    j.str(v.status)?;
+    j.str(v.status.as_str())?;
     key!(j, "verdict");
-    j.str(v.verdict)?;
+    j.str(v.verdict.as_str())?;
     key!(j, "working");
     j.uint(v.working);
     j.close(b'}');
@@ -692,9 +692,9 @@ mod tests {
             service: "exchange-store",
             proto: crate::packet::PROTO_TCP,
             port: 6001,
-            status: "working",
-            policy: "allowed",
-            verdict: "working",
+            status: crate::verdict::Status::Working,
+            policy: crate::verdict::DecisionKind::Allowed,
+            verdict: crate::verdict::VerdictLabel::Working,
             clients: vec!["192.0.2.1".parse().unwrap(), "::1".parse().unwrap()],
             working: 3,
             failed: 1,

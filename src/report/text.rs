@@ -11,7 +11,7 @@ use crate::flow::{ConnState, FlowRecord};
 use crate::pipeline::Analysis;
 use crate::proto::catalog;
 use crate::time::rfc3339_micros;
-use crate::verdict::{Evidence, Finding, Fix, KIND_BLOCKED, KIND_PORT_SCAN, KIND_SWEEP};
+use crate::verdict::{Evidence, Finding, FindingKind, Fix, Status};
 
 /// Rows shown in the per-port table before it is cut.
 const MAX_PORT_ROWS: usize = 40;
@@ -336,8 +336,8 @@ fn write_findings(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
         {
             // A scan: who probed what, not a service port.
             let what = match f.kind {
-                KIND_PORT_SCAN => format!("{ports_total} ports of {}", f.server),
-                KIND_SWEEP => format!(
+                FindingKind::PortScan => format!("{ports_total} ports of {}", f.server),
+                FindingKind::Sweep => format!(
                     "{}/{} on {targets_total} hosts",
                     proto_name(f.proto),
                     f.port
@@ -347,14 +347,14 @@ fn write_findings(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
             writeln!(
                 w,
                 "  {} {what} from {}",
-                f.kind.to_uppercase(),
+                f.kind.as_str().to_uppercase(),
                 clients_text(f)
             )?;
         } else {
             writeln!(
                 w,
                 "  {} {}/{} {} on {} from {}",
-                f.kind.to_uppercase(),
+                f.kind.as_str().to_uppercase(),
                 proto_name(f.proto),
                 f.port,
                 what(f),
@@ -367,7 +367,7 @@ fn write_findings(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
             )?;
         }
         writeln!(w, "    verdict: {}", f.verdict)?;
-        if let Some(cq) = f.consequence.filter(|_| f.kind == KIND_BLOCKED) {
+        if let Some(cq) = f.consequence.filter(|_| f.kind == FindingKind::Blocked) {
             writeln!(w, "    consequence: {cq}")?;
         }
         if !f.evidence.is_empty() {
@@ -444,7 +444,7 @@ fn write_verdicts(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     let rows: Vec<_> = a
         .verdicts
         .iter()
-        .filter(|v| v.status != "never-seen")
+        .filter(|v| v.status != Status::NeverSeen)
         .collect();
     if rows.is_empty() {
         return Ok(());

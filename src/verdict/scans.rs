@@ -27,7 +27,7 @@ use std::net::IpAddr;
 
 use hashbrown::HashMap;
 
-use super::{Confidence, Evidence, Finding, KIND_FLOOD, KIND_PORT_SCAN, KIND_SWEEP};
+use super::{Confidence, DecisionKind, Evidence, Finding, FindingKind};
 use crate::correlate::Correlated;
 use crate::flow::{ConnState, FlowRecord};
 use crate::packet::PROTO_TCP;
@@ -65,11 +65,11 @@ impl ScanKind {
         }
     }
 
-    pub fn finding_kind(self) -> &'static str {
+    pub fn finding_kind(self) -> FindingKind {
         match self {
-            ScanKind::PortScan => KIND_PORT_SCAN,
-            ScanKind::Sweep => KIND_SWEEP,
-            ScanKind::Flood => KIND_FLOOD,
+            ScanKind::PortScan => FindingKind::PortScan,
+            ScanKind::Sweep => FindingKind::Sweep,
+            ScanKind::Flood => FindingKind::Flood,
         }
     }
 }
@@ -394,7 +394,7 @@ impl Group {
                 icmp: self.icmp,
             }],
             confidence: Confidence::High,
-            policy: "unspecified",
+            policy: DecisionKind::Unspecified,
             policy_rule: None,
             verdict,
             consequence: None,
