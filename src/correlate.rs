@@ -145,6 +145,20 @@ pub struct Handoff {
     /// The capture ended before the window did (a missing follow-up may
     /// simply not have been captured).
     pub window_cut: bool,
+    /// The address of the client's connection the outcome is about (the
+    /// follow-up, the failed attempt, the connection already open): the
+    /// tower's (`server`) or, when it differs, the one the client reached
+    /// the mapper on (`mapper`), where clients really connect over IPv6,
+    /// NAT or a virtual IP (#22). `None` when no connection was seen.
+    pub follow_up_at: Option<IpAddr>,
+}
+
+impl Handoff {
+    /// Whether the connection the outcome is about went to the address the
+    /// client reached the mapper on rather than the tower's.
+    pub fn matched_mapper_address(&self) -> bool {
+        self.follow_up_at.is_some_and(|a| a != self.server)
+    }
 }
 
 /// What a mapper advertised.
@@ -365,15 +379,20 @@ impl Correlated {
         }
     }
 
+    /// Records a hand-off for the labels of the flows at the endpoint it
+    /// names, at each address its follow-up may go to (the tower's, and the
+    /// one the client reached the mapper on: #22).
     fn name(&mut self, h: &Handoff) {
-        let named = self.named_at.entry(handoff_key(h)).or_default();
-        let i = named.handoffs.len() as u32;
-        named.handoffs.push(Named {
-            ts: h.ts,
-            client: h.client,
-            interface: h.interface,
-        });
-        named.by_client.entry(h.client).or_default().push(i);
+        for (server, proto, port, _) in handoffs::follow_keys(h).into_iter().flatten() {
+            let named = self.named_at.entry((server, proto, port)).or_default();
+            let i = named.handoffs.len() as u32;
+            named.handoffs.push(Named {
+                ts: h.ts,
+                client: h.client,
+                interface: h.interface,
+            });
+            named.by_client.entry(h.client).or_default().push(i);
+        }
     }
 
     /// Forgets the hand-offs answered and the registrations made before
@@ -592,18 +611,25 @@ impl Correlator {
                 operation: a.operation,
                 window_cut: false,
                 outcome: Outcome::NoAttempt,
+                follow_up_at: None,
             };
             self.out.name(&h);
             // The follow-up would come from the client's side of this
-            // answer's connection: its port says its ephemeral range.
+            // answer's connection: its port says its ephemeral range. It
+            // may go to either address (`handoffs::follow_keys`): a filter
+            // that would drop it at one of them leaves the capture unable
+            // to tell that nothing was tried.
             let dropped_by = self.filter.as_ref().map_or_else(Vec::new, |f| {
-                f.dropping(
-                    ep.transport.ip_proto(),
-                    a.client,
-                    a.client_port,
-                    server,
-                    ep.port,
-                )
+                let mut d: Vec<u16> = handoffs::follow_keys(&h)
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|(addr, proto, port, _)| {
+                        f.dropping(proto, a.client, a.client_port, addr, port)
+                    })
+                    .collect();
+                d.sort_unstable();
+                d.dedup();
+                d
             });
             self.tracker.handoff_filtered(h, dropped_by);
         }
@@ -735,11 +761,6 @@ pub fn correlate(flows: &[FlowRecord], events: &[Event], cfg: &CorrelateConfig) 
     }
     let capture_end = flows.iter().map(|f| f.last_ts).max().unwrap_or(0);
     c.finish(capture_end)
-}
-
-/// The (server, proto, port) a hand-off names.
-fn handoff_key(h: &Handoff) -> EndpointKey {
-    (h.server, h.transport.ip_proto(), h.port)
 }
 
 /// The interfaces the server accepted on `f` (none without DCE/RPC).
@@ -954,6 +975,7 @@ mod tests {
                         operation: EpmOperation::EptMap,
                         outcome: Outcome::NoAttempt,
                         window_cut: false,
+                        follow_up_at: None,
                     }
                 })
                 .collect();

@@ -12,6 +12,10 @@
 //!
 //! The rule, for a hand-off answered at `ts` to `client` naming an endpoint:
 //! the client's connections there starting in `[ts, end]` are its attempts,
+//! "there" being the endpoint's port at either address the follow-up may go
+//! to ([`follow_keys`]: the tower's, and the one the client reached the
+//! mapper on — over ncacn_ip_tcp a client keeps that address and takes only
+//! the port from the answer, #22),
 //! where `end` is `ts + window`, cut at the next answer naming the same
 //! endpoint to the same client (a connection follows the latest answer).
 //! The first attempt (in report order) that came up follows it; else an ICMP
@@ -34,6 +38,22 @@ use crate::Ts;
 /// A hand-off's endpoint and client: only that client's flows there can
 /// follow it up.
 pub(crate) type FollowKey = (IpAddr, u8, u16, IpAddr);
+
+/// Where a hand-off's follow-up may go: the host the tower names (the
+/// hand-off's `server`) and, when it is another address, the one the
+/// client reached the mapper on. A client keeps the network address it
+/// used for the mapper and takes only the port from the answer (MS-RPCE:
+/// ncacn_ip_tcp's address is not transmitted), and Windows writes its own
+/// IPv4 address into its towers: a client that reached the mapper over
+/// IPv6, through NAT or at a virtual IP connects to the mapper's address
+/// (#22). The tower's address stays a candidate, for a tower that names
+/// another host. Tower first: on a tie between the two, the tower's
+/// address wins (what exflow matched before).
+pub(crate) fn follow_keys(h: &Handoff) -> [Option<FollowKey>; 2] {
+    let tower = (h.server, h.transport.ip_proto(), h.port, h.client);
+    let mapper = (h.mapper != h.server).then_some((h.mapper, tower.1, tower.2, tower.3));
+    [Some(tower), mapper]
+}
 
 /// What the tracker knows of one of a client's connections to an endpoint.
 #[derive(Clone, Debug)]
@@ -105,10 +125,6 @@ type SameKey = (IpAddr, IpAddr, Transport, u16);
 
 fn same_key(h: &Handoff) -> SameKey {
     (h.client, h.server, h.transport, h.port)
-}
-
-pub(crate) fn follow_key(h: &Handoff) -> FollowKey {
-    (h.server, h.transport.ip_proto(), h.port, h.client)
 }
 
 /// Incremental hand-off correlation (see the module docs).
@@ -206,9 +222,10 @@ impl HandoffTracker {
                 p.next = Some(h.ts);
             }
         }
-        let key = follow_key(&h);
-        *self.pending_at.entry(key).or_default() += 1;
-        self.seen.entry(key).or_default();
+        for key in follow_keys(&h).into_iter().flatten() {
+            *self.pending_at.entry(key).or_default() += 1;
+            self.seen.entry(key).or_default();
+        }
         self.pending.push(Pending {
             seq,
             h,
@@ -290,9 +307,10 @@ impl HandoffTracker {
         let mut waiting = Vec::new();
         for mut p in std::mem::take(&mut self.pending) {
             match self.fate(&p, clock, complete) {
-                Some(mut outcome) => {
+                Some((mut outcome, mut at)) => {
                     if outcome == Outcome::NoAttempt && !p.dropped_by.is_empty() {
                         outcome = Outcome::NotCaptured;
+                        at = None;
                         for &i in p.dropped_by.iter() {
                             let i = usize::from(i);
                             if self.not_captured_by.len() <= i {
@@ -310,6 +328,7 @@ impl HandoffTracker {
                     p.h.window_cut =
                         !outcome.followed() && capture_end < p.h.ts.saturating_add(self.window);
                     p.h.outcome = outcome;
+                    p.h.follow_up_at = at;
                     decided.push(p);
                 }
                 None => waiting.push(p),
@@ -317,8 +336,10 @@ impl HandoffTracker {
         }
         self.pending = waiting;
         for p in &decided {
-            let key = follow_key(&p.h);
-            if let Some(n) = self.pending_at.get_mut(&key) {
+            for key in follow_keys(&p.h).into_iter().flatten() {
+                let Some(n) = self.pending_at.get_mut(&key) else {
+                    continue;
+                };
                 *n -= 1;
                 if *n == 0 {
                     self.pending_at.remove(&key);
@@ -339,24 +360,28 @@ impl HandoffTracker {
         decided.into_iter().map(|p| p.h).collect()
     }
 
-    /// The outcome of `p` if it is settled.
-    fn fate(&self, p: &Pending, clock: Ts, complete: bool) -> Option<Outcome> {
+    /// The outcome of `p` if it is settled, with the address of the
+    /// connection it is about (`None`: no connection).
+    fn fate(&self, p: &Pending, clock: Ts, complete: bool) -> Option<(Outcome, Option<IpAddr>)> {
         let h = &p.h;
-        let seen = self
-            .seen
-            .get(&follow_key(h))
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
+        let seen = |key: Option<FollowKey>| -> (IpAddr, &[Seen]) {
+            match key {
+                Some(k) => (k.0, self.seen.get(&k).map(Vec::as_slice).unwrap_or(&[])),
+                None => (h.server, &[]),
+            }
+        };
+        let [tower, mapper] = follow_keys(h);
+        let seen = [seen(tower), seen(mapper)];
         let window_end = h.ts.saturating_add(self.window);
         let next = p.next.filter(|&n| n > h.ts);
         let end = next.map_or(window_end, |n| n.min(window_end));
-        let outcome = follow_up(h.ts, end, seen);
+        let outcome = follow_up(h.ts, end, &seen);
         // A connection that came up settles it at once (the first up among
         // the attempts known; an earlier attempt that comes up later is
         // the one race this leaves: its SYN answered only after a later
         // connection's).
-        if outcome.followed() || complete {
-            return self.superseded(outcome, h.ts, next, seen);
+        if outcome.0.followed() || complete {
+            return self.superseded(outcome, h.ts, next, &seen);
         }
         // Otherwise, once no attempt can start in the window any more (its
         // end is final once the next answer is known or the window is
@@ -365,32 +390,35 @@ impl HandoffTracker {
         if !end_final || clock <= end.saturating_add(self.grace) {
             return None;
         }
-        if outcome == Outcome::NoAttempt {
+        if outcome.0 == Outcome::NoAttempt {
             if let Some(n) = next.filter(|&n| n <= window_end) {
                 // Superseded only if the later answer's connection came:
                 // wait for its window too, unless it already did.
-                let later = follow_up(n, n.saturating_add(self.window), seen);
-                if !later.followed() && clock <= n.saturating_add(self.window + self.grace) {
+                let later = follow_up(n, n.saturating_add(self.window), &seen);
+                if !later.0.followed() && clock <= n.saturating_add(self.window + self.grace) {
                     return None;
                 }
             }
         }
-        self.superseded(outcome, h.ts, next, seen)
+        self.superseded(outcome, h.ts, next, &seen)
     }
 
     fn superseded(
         &self,
-        outcome: Outcome,
+        outcome: (Outcome, Option<IpAddr>),
         ts: Ts,
         next: Option<Ts>,
-        seen: &[Seen],
-    ) -> Option<Outcome> {
-        if outcome == Outcome::NoAttempt {
+        seen: &[(IpAddr, &[Seen])],
+    ) -> Option<(Outcome, Option<IpAddr>)> {
+        if outcome.0 == Outcome::NoAttempt {
             // Asked again within the window: did the later answer's
             // connection come? Then this one was superseded, not ignored.
             if let Some(n) = next.filter(|&n| n <= ts.saturating_add(self.window)) {
-                if follow_up(n, n.saturating_add(self.window), seen).followed() {
-                    return Some(Outcome::Superseded);
+                if follow_up(n, n.saturating_add(self.window), seen)
+                    .0
+                    .followed()
+                {
+                    return Some((Outcome::Superseded, None));
                 }
             }
         }
@@ -399,42 +427,79 @@ impl HandoffTracker {
 }
 
 /// What the client did about a hand-off answered at `ts`, with its
-/// connections there (`seen`, in report order) starting up to `end`.
-fn follow_up(ts: Ts, end: Ts, seen: &[Seen]) -> Outcome {
-    let from = seen.partition_point(|s| s.first_ts < ts);
-    let to = seen.partition_point(|s| s.first_ts <= end);
-    let attempts = &seen[from..to.max(from)];
-    if let Some(s) = attempts.iter().find(|s| s.up) {
-        return Outcome::Followed {
-            latency: s.first_ts - ts,
-            client_port: s.client_port,
-        };
+/// connections at each address the follow-up may go to (`seen`: the
+/// address and its connections in report order, the tower's first)
+/// starting up to `end`; and the address of the connection that says so.
+/// The connections at both addresses count as one list in report order
+/// (the tower's first on a tie), without merging them: this runs for
+/// every pending hand-off at every batch while capturing.
+fn follow_up(ts: Ts, end: Ts, seen: &[(IpAddr, &[Seen])]) -> (Outcome, Option<IpAddr>) {
+    let attempts = |list: &[Seen]| -> std::ops::Range<usize> {
+        let from = list.partition_point(|s| s.first_ts < ts);
+        let to = list.partition_point(|s| s.first_ts <= end);
+        from..to.max(from)
+    };
+    // The first connection in report order, over both addresses, among
+    // `range(list)` that `pick` accepts.
+    let first = |range: &dyn Fn(&[Seen]) -> std::ops::Range<usize>,
+                 pick: &dyn Fn(&Seen) -> bool|
+     -> Option<(&Seen, IpAddr)> {
+        let mut best: Option<(&Seen, IpAddr)> = None;
+        for &(addr, list) in seen {
+            if let Some(s) = list[range(list)].iter().find(|s| pick(s)) {
+                if best.is_none_or(|(b, _)| s.order() < b.order()) {
+                    best = Some((s, addr));
+                }
+            }
+        }
+        best
+    };
+    if let Some((s, at)) = first(&attempts, &|s| s.up) {
+        return (
+            Outcome::Followed {
+                latency: s.first_ts - ts,
+                client_port: s.client_port,
+            },
+            Some(at),
+        );
     }
-    if let Some(o) = attempts.iter().find_map(|s| s.icmp.clone()) {
-        return o;
+    if let Some((s, at)) = first(&attempts, &|s| s.icmp.is_some()) {
+        if let Some(o) = s.icmp.clone() {
+            return (o, Some(at));
+        }
     }
-    let n = attempts.len() as u32;
-    if let Some(ttl) = attempts.iter().find_map(|s| s.reset) {
-        return Outcome::Reset { attempts: n, ttl };
-    }
-    if attempts.iter().any(|s| s.udp) {
-        return Outcome::UdpUnanswered;
-    }
-    if n > 0 {
-        return Outcome::SynUnanswered {
-            attempts: n,
-            syns: attempts.iter().map(|s| s.syns).sum(),
-        };
-    }
-    let open = seen[..from]
+    let n: u32 = seen
         .iter()
-        .find(|s| s.last_ts.is_none_or(|l| l >= ts) && (s.udp || s.up));
-    if let Some(s) = open {
-        return Outcome::ExistingConnection {
-            client_port: s.client_port,
-        };
+        .map(|(_, list)| attempts(list).len() as u32)
+        .sum();
+    if let Some((s, at)) = first(&attempts, &|s| s.reset.is_some()) {
+        let ttl = s.reset.flatten();
+        return (Outcome::Reset { attempts: n, ttl }, Some(at));
     }
-    Outcome::NoAttempt
+    if let Some((_, at)) = first(&attempts, &|s| s.udp) {
+        return (Outcome::UdpUnanswered, Some(at));
+    }
+    if let Some((_, at)) = first(&attempts, &|_| true) {
+        let syns = seen
+            .iter()
+            .flat_map(|(_, list)| list[attempts(list)].iter())
+            .map(|s| s.syns)
+            .sum();
+        return (Outcome::SynUnanswered { attempts: n, syns }, Some(at));
+    }
+    let before = |list: &[Seen]| 0..list.partition_point(|s| s.first_ts < ts);
+    let open = first(&before, &|s| {
+        s.last_ts.is_none_or(|l| l >= ts) && (s.udp || s.up)
+    });
+    if let Some((s, at)) = open {
+        return (
+            Outcome::ExistingConnection {
+                client_port: s.client_port,
+            },
+            Some(at),
+        );
+    }
+    (Outcome::NoAttempt, None)
 }
 
 #[cfg(test)]
@@ -447,15 +512,24 @@ mod tests {
 
     const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10));
     const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
+    /// The address the client reached the mapper on when it is not the
+    /// tower's (a NAT or virtual address in front of SERVER).
+    const FRONT: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 80));
     const WINDOW: Ts = 30 * SECOND;
     const GRACE: Ts = 20 * SECOND;
 
     fn handoff(ts: Ts, port: u16) -> Handoff {
+        handoff_via(ts, port, SERVER)
+    }
+
+    /// A hand-off answered by the mapper the client reached at `mapper`,
+    /// whose tower names SERVER.
+    fn handoff_via(ts: Ts, port: u16, mapper: IpAddr) -> Handoff {
         Handoff {
             ts,
             client: CLIENT,
             server: SERVER,
-            mapper: SERVER,
+            mapper,
             transport: Transport::Tcp,
             port,
             interface: InterfaceId {
@@ -466,6 +540,7 @@ mod tests {
             operation: EpmOperation::EptMap,
             outcome: Outcome::NoAttempt,
             window_cut: false,
+            follow_up_at: None,
         }
     }
 
@@ -476,11 +551,22 @@ mod tests {
         client_port: u16,
         state: ConnState,
     ) -> FlowRecord {
+        flow_to(SERVER, first_ts, last_ts, port, client_port, state)
+    }
+
+    fn flow_to(
+        server: IpAddr,
+        first_ts: Ts,
+        last_ts: Ts,
+        port: u16,
+        client_port: u16,
+        state: ConnState,
+    ) -> FlowRecord {
         FlowRecord {
             proto: PROTO_TCP,
             client: CLIENT,
             client_port,
-            server: SERVER,
+            server,
             server_port: port,
             first_ts,
             last_ts,
@@ -518,8 +604,14 @@ mod tests {
         let mut early = 0;
         let mut kinds = std::collections::BTreeMap::new();
         for round in 0..400 {
+            // Some answers went to a client that reached the mapper at
+            // another address than the tower's (#22): their follow-ups may
+            // go to either.
             let mut handoffs: Vec<Handoff> = (0..1 + rand(4))
-                .map(|_| handoff(rand(90) * SECOND, 55_000 + rand(2) as u16))
+                .map(|_| {
+                    let mapper = if rand(3) == 0 { FRONT } else { SERVER };
+                    handoff_via(rand(90) * SECOND, 55_000 + rand(2) as u16, mapper)
+                })
                 .collect();
             handoffs.sort_by_key(|h| h.ts);
             // A capture filter would drop the follow-ups of some.
@@ -538,7 +630,9 @@ mod tests {
                         ConnState::SF | ConnState::S1 => rand(200) * SECOND,
                         _ => rand(GRACE / SECOND) * SECOND,
                     };
-                    flow(
+                    let server = if rand(4) == 0 { FRONT } else { SERVER };
+                    flow_to(
+                        server,
                         first,
                         first + len,
                         55_000 + rand(2) as u16,
@@ -610,13 +704,16 @@ mod tests {
                 live.ended(f);
             }
             got.extend(live.finish(end));
-            got.sort_by_key(|h| (h.ts, h.port));
+            got.sort_by_key(|h| (h.ts, h.port, h.mapper));
             let mut want = want;
-            want.sort_by_key(|h| (h.ts, h.port));
+            want.sort_by_key(|h| (h.ts, h.port, h.mapper));
             assert_eq!(got, want, "round {round}: {handoffs:?}\n{flows:?}");
             assert_eq!(live.not_captured_by(), whole.not_captured_by());
             for h in &want {
                 *kinds.entry(h.outcome.kind()).or_insert(0) += 1;
+                if h.follow_up_at == Some(FRONT) {
+                    *kinds.entry("at the mapper's address").or_insert(0) += 1;
+                }
             }
             assert_eq!(live.pending(), 0);
         }
@@ -631,6 +728,7 @@ mod tests {
             "existing-connection",
             "superseded",
             "not-captured",
+            "at the mapper's address",
         ] {
             assert!(kinds.get(kind).is_some_and(|&n| n > 5), "{kind}: {kinds:?}");
         }
@@ -683,6 +781,75 @@ mod tests {
         assert_eq!(
             decide(&[later], &[(at, vec![0]), (at + SECOND, vec![0])]),
             (vec!["superseded", "established"], vec![])
+        );
+    }
+
+    /// A follow-up counts at the tower's address and, when the client
+    /// reached the mapper at another one, at that one too; the hand-off
+    /// says where (#22). Nothing at either stays "nothing tried".
+    #[test]
+    fn a_follow_up_counts_at_the_mapper_address_and_at_the_tower_address() {
+        let at = SECOND;
+        let decide = |mapper: IpAddr, flows: &[FlowRecord]| {
+            let mut t = HandoffTracker::batch(WINDOW);
+            t.handoff(handoff_via(at, 55_000, mapper));
+            let mut flows = flows.to_vec();
+            flows.sort_by(crate::pipeline::flow_order);
+            for f in &flows {
+                t.ended(f);
+            }
+            let h = t.finish(100 * SECOND).remove(0);
+            (h.outcome.kind(), h.follow_up_at)
+        };
+        let up = |server, first, cport| {
+            flow_to(server, first, first + SECOND, 55_000, cport, ConnState::SF)
+        };
+        let syn = |server, first, cport| {
+            flow_to(server, first, first + SECOND, 55_000, cport, ConnState::S0)
+        };
+        // At the address the client reached the mapper on.
+        assert_eq!(
+            decide(FRONT, &[up(FRONT, at + 5, 50_000)]),
+            ("established", Some(FRONT))
+        );
+        // At the tower's address.
+        assert_eq!(
+            decide(FRONT, &[up(SERVER, at + 5, 50_000)]),
+            ("established", Some(SERVER))
+        );
+        // Both: the first that came up, in report order.
+        assert_eq!(
+            decide(
+                FRONT,
+                &[up(SERVER, at + 9, 50_001), up(FRONT, at + 5, 50_000)]
+            ),
+            ("established", Some(FRONT))
+        );
+        assert_eq!(
+            decide(
+                FRONT,
+                &[syn(FRONT, at + 5, 50_000), up(SERVER, at + 9, 50_001)]
+            ),
+            ("established", Some(SERVER))
+        );
+        // A failed attempt at the mapper's address is that failure, there.
+        assert_eq!(
+            decide(FRONT, &[syn(FRONT, at + 5, 50_000)]),
+            ("syn-unanswered", Some(FRONT))
+        );
+        // Nothing at either address; elsewhere or another port is not it.
+        assert_eq!(decide(FRONT, &[]), ("no-attempt", None));
+        let elsewhere = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 99));
+        let mut other_port = up(FRONT, at + 5, 50_000);
+        other_port.server_port = 55_001;
+        assert_eq!(
+            decide(FRONT, &[up(elsewhere, at + 5, 50_000), other_port]),
+            ("no-attempt", None)
+        );
+        // A mapper reached at the tower's own address: only that counts.
+        assert_eq!(
+            decide(SERVER, &[up(FRONT, at + 5, 50_000)]),
+            ("no-attempt", None)
         );
     }
 }

@@ -193,9 +193,26 @@ pub(crate) fn handoff_json(h: &Handoff) -> Value {
         "service": crate::correlate::interface_service(&h.interface),
         "operation": h.operation.as_str(),
         "mapper": h.mapper.to_string(),
+        "matched": matched(h),
+        "matched_address": h.follow_up_at.map(|a| a.to_string()),
         "followed": h.outcome.followed(),
         "outcome": outcome_json(&h.outcome),
         "window_cut_by_capture_end": h.window_cut,
+    })
+}
+
+/// Which of the hand-off's addresses the connection its outcome is about
+/// went to: `tower-address` (its `server`: the tower's address, the
+/// mapper's when the tower says 0.0.0.0) or `mapper-address` (the address
+/// the client reached the mapper on, another one: IPv6, NAT, a virtual IP;
+/// #22). `None` when no connection was seen.
+fn matched(h: &Handoff) -> Option<&'static str> {
+    h.follow_up_at.map(|_| {
+        if h.matched_mapper_address() {
+            "mapper-address"
+        } else {
+            "tower-address"
+        }
     })
 }
 
@@ -206,6 +223,8 @@ struct JsonHandoff<'a> {
     followed: bool,
     interface: JsonInterface<'a>,
     mapper: std::net::IpAddr,
+    matched: Option<&'static str>,
+    matched_address: Option<std::net::IpAddr>,
     operation: &'static str,
     outcome: Value,
     port: u16,
@@ -223,6 +242,8 @@ impl<'a> JsonHandoff<'a> {
             followed: h.outcome.followed(),
             interface: JsonInterface::new(&h.interface),
             mapper: h.mapper,
+            matched: matched(h),
+            matched_address: h.follow_up_at,
             operation: h.operation.as_str(),
             outcome: outcome_json(&h.outcome),
             port: h.port,

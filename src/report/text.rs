@@ -125,8 +125,17 @@ fn handoff_line(h: &Handoff) -> String {
             "no new connection: the client's connection from port {client_port} was already open"
         ),
     };
+    // The line names the tower's address; a connection at the address the
+    // client reached the mapper on instead (IPv6, NAT, a virtual IP: #22)
+    // is said, or the reader would look for it at the wrong host.
+    let at = match h.follow_up_at {
+        Some(a) if h.matched_mapper_address() => {
+            format!(" at {a}, the address the client reached the mapper on, not the tower's")
+        }
+        _ => String::new(),
+    };
     format!(
-        "{}  {} -> {}:{}/{}  {} ({}, {} v{}.{})  via {}  {}",
+        "{}  {} -> {}:{}/{}  {} ({}, {} v{}.{})  via {}  {}{}",
         rfc3339_micros(h.ts),
         h.client,
         h.server,
@@ -138,7 +147,8 @@ fn handoff_line(h: &Handoff) -> String {
         h.interface.major,
         h.interface.minor,
         h.operation.as_str(),
-        result
+        result,
+        at
     )
 }
 
