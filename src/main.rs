@@ -970,6 +970,8 @@ impl StatsRecord {
             "flows_tracked": self.stream.tracked.load(Ordering::Relaxed),
             "records_written": self.events.written(),
             "records_lost": self.events.lost(),
+            "scan_probes_untracked": self.stream.scan_probes_untracked.load(Ordering::Relaxed),
+            "probes_not_held": self.stream.probes_not_held.load(Ordering::Relaxed),
         })
     }
 }

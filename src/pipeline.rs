@@ -126,6 +126,9 @@ pub struct Stats {
     pub flow: FlowStats,
     /// Live capture: ended flows let go to bound memory (`retain_flows`).
     pub flows_not_retained: u64,
+    /// Scan probes the full scan tables could not count (judged as
+    /// ordinary attempts).
+    pub scan_probes_untracked: u64,
 }
 
 /// Everything the analysis produced, ready for the renderers.
@@ -343,9 +346,11 @@ pub fn finish(c: Collected, opts: &Options, taps: Option<crate::taps::TapReport>
             t0.elapsed()
         );
     }
+    let mut stats = c.stats;
+    stats.scan_probes_untracked = v.scan_probes_untracked;
     Analysis {
         inputs: c.inputs,
-        stats: c.stats,
+        stats,
         flows: c.flows,
         correlated,
         verdicts: v.verdicts,

@@ -67,6 +67,11 @@ pub struct StreamCounters {
     pub problems: AtomicU64,
     /// Records written.
     pub records: AtomicU64,
+    /// Scan probes the full scan tables could not count.
+    pub scan_probes_untracked: AtomicU64,
+    /// Failed probes written at once because the hold queue was full
+    /// ([`MAX_HELD`]): maybe a scan's, shown as failed attempts.
+    pub probes_not_held: AtomicU64,
 }
 
 /// Consumes [`StreamMsg`]s, writes NDJSON records to `out`.
@@ -87,8 +92,6 @@ pub struct LiveCorrelator<W: Write> {
     scans: Scans,
     /// Failed probes waiting for their scan, in time order.
     held: VecDeque<Held>,
-    /// Probes written at once because `held` was full.
-    held_overflow: u64,
     /// Scans a `scan` record was written for.
     scans_announced: HashSet<(ScanKind, (IpAddr, IpAddr, u8, u16))>,
 }
@@ -116,7 +119,6 @@ impl<W: Write> LiveCorrelator<W> {
             error: None,
             scans: Scans::default(),
             held: VecDeque::new(),
-            held_overflow: 0,
             scans_announced: HashSet::new(),
         }
     }
@@ -272,6 +274,9 @@ impl<W: Write> LiveCorrelator<W> {
         let probe = scans::probe_shaped(f) && scans::is_probe(f, self.correlator.state());
         if probe {
             self.scans.add(f);
+            self.counters
+                .scan_probes_untracked
+                .store(self.scans.untracked, Ordering::Relaxed);
             if let Some(kind) = self.scans.kind_of(f) {
                 self.announce_scan(kind, f);
             }
@@ -290,7 +295,9 @@ impl<W: Write> LiveCorrelator<W> {
                 });
                 return;
             }
-            self.held_overflow += 1;
+            self.counters
+                .probes_not_held
+                .fetch_add(1, Ordering::Relaxed);
         }
         self.counters.problems.fetch_add(1, Ordering::Relaxed);
         self.write("attempt-failed", v);

@@ -219,6 +219,9 @@ pub struct TapView {
 pub struct Verdicts {
     pub findings: Vec<Finding>,
     pub verdicts: Vec<Verdict>,
+    /// Probes the scan tables, full, could not count (see
+    /// [`scans::MAX_KEYS`]): judged as ordinary attempts.
+    pub scan_probes_untracked: u64,
 }
 
 /// A client group while counting: a policy group (index) or a network.
@@ -985,7 +988,11 @@ pub fn evaluate(
         (a.first_ts, a.kind, a.server, a.proto, a.port)
             .cmp(&(b.first_ts, b.kind, b.server, b.proto, b.port))
     });
-    Verdicts { findings, verdicts }
+    Verdicts {
+        findings,
+        verdicts,
+        scan_probes_untracked: judge.cx.scans.untracked,
+    }
 }
 
 /// The service the policy pins to `server` `proto`/`port`, if any.

@@ -519,6 +519,9 @@ fn live_matches_analyze_with(scenario: &str, sig: i32, args: &[&str]) {
         "{scenario}: records written before the last"
     );
     assert_eq!(last["records_lost"].as_u64(), Some(0));
+    // The scan tables' caps are counted (nothing near them here).
+    assert_eq!(last["scan_probes_untracked"].as_u64(), Some(0));
+    assert_eq!(last["probes_not_held"].as_u64(), Some(0));
     assert_eq!(
         records.iter().filter(|r| r["record"] == "stats").count(),
         1,

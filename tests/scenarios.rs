@@ -261,6 +261,7 @@ fn icmp_admin_prohibited_is_attached_to_the_attempt_it_quotes() {
     assert_eq!(e["quotes_originator"], true);
     assert_eq!(r["stats"]["icmp_packets"], 1);
     assert_eq!(r["stats"]["icmp_unmatched"], 0);
+    assert_eq!(r["stats"]["scan_probes_untracked"], 0);
 }
 
 #[test]

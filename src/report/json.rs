@@ -130,6 +130,7 @@ fn stats_json(s: &Stats, flows: usize, inputs: &[InputInfo]) -> Value {
         "flows_reused": s.flow.flows_reused,
         "peak_flows_tracked": s.flow.peak_tracked,
         "icmp_unmatched": s.flow.icmp_unmatched,
+        "scan_probes_untracked": s.scan_probes_untracked,
     });
     // Live captures only (files have no such counters, and their report
     // stays as it was).

@@ -402,3 +402,121 @@ impl Group {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::flow::{FlowEnd, HistoryStr, SECOND};
+
+    const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10));
+    const T0: Ts = 1_700_000_000 * SECOND;
+
+    /// A single unanswered SYN from `client` to `server`:`port`.
+    fn probe(client: IpAddr, server: IpAddr, port: u16, k: u64) -> FlowRecord {
+        FlowRecord {
+            proto: PROTO_TCP,
+            client,
+            client_port: 40_000,
+            server,
+            server_port: port,
+            first_ts: T0 + k,
+            last_ts: T0 + k,
+            state: ConnState::S0,
+            history: HistoryStr::new("S"),
+            syn_retries: 0,
+            syn_gaps_us: Box::default(),
+            packets: [1, 0],
+            bytes: [60, 0],
+            payload_bytes: [0, 0],
+            responder_ttl: None,
+            responder_ip_id: None,
+            icmp: Box::default(),
+            icmp_count: 0,
+            rpc: None,
+            app: None,
+            end: FlowEnd::EndOfCapture,
+        }
+    }
+
+    fn host(n: u32) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(0xc000_0200 + n))
+    }
+
+    fn kinds(flows: &[FlowRecord]) -> Vec<FindingKind> {
+        Scans::detect(flows, &Correlated::default())
+            .findings
+            .iter()
+            .map(|f| f.kind)
+            .collect()
+    }
+
+    #[test]
+    fn each_scan_shows_at_its_threshold_and_not_below() {
+        let scanner = host(1);
+        let ports = |n: u16| -> Vec<FlowRecord> {
+            (0..n)
+                .map(|p| probe(scanner, SERVER, 1000 + p, u64::from(p)))
+                .collect()
+        };
+        assert!(kinds(&ports(PORT_SCAN_MIN_PORTS as u16 - 1)).is_empty());
+        assert_eq!(
+            kinds(&ports(PORT_SCAN_MIN_PORTS as u16)),
+            [FindingKind::PortScan]
+        );
+
+        let hosts = |n: u32| -> Vec<FlowRecord> {
+            (0..n)
+                .map(|h| probe(scanner, host(100 + h), 445, u64::from(h)))
+                .collect()
+        };
+        assert!(kinds(&hosts(SWEEP_MIN_HOSTS as u32 - 1)).is_empty());
+        assert_eq!(kinds(&hosts(SWEEP_MIN_HOSTS as u32)), [FindingKind::Sweep]);
+
+        let sources = |n: u32| -> Vec<FlowRecord> {
+            (0..n)
+                .map(|s| probe(host(1000 + s), SERVER, 445, u64::from(s)))
+                .collect()
+        };
+        assert!(kinds(&sources(FLOOD_MIN_SOURCES as u32 - 1)).is_empty());
+        let flood = Scans::detect(&sources(FLOOD_MIN_SOURCES as u32), &Correlated::default());
+        assert_eq!(flood.findings.len(), 1);
+        let f = &flood.findings[0];
+        assert_eq!(
+            (f.kind, f.port, f.fix.is_none()),
+            (FindingKind::Flood, 445, true)
+        );
+        let Some(Evidence::Probes {
+            sources_total,
+            probes,
+            unanswered,
+            ..
+        }) = f.evidence.first()
+        else {
+            panic!("{:?}", f.evidence)
+        };
+        assert_eq!((*sources_total, *probes, *unanswered), (32, 32, 32));
+    }
+
+    #[test]
+    fn a_full_table_counts_the_probes_it_cannot_take() {
+        // One probe from each of MAX_KEYS + 5 sources to one port of one
+        // host: the flood table holds one key, but the port-scan and sweep
+        // tables need one per source and stop at MAX_KEYS.
+        let mut s = Scans::default();
+        let extra = 5;
+        for n in 0..(MAX_KEYS as u32 + extra) {
+            s.add(&probe(
+                IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n)),
+                SERVER,
+                445,
+                0,
+            ));
+        }
+        assert_eq!(s.untracked, u64::from(extra));
+        // What the tables hold still shows: the flood.
+        let f = probe(host(7), SERVER, 445, 0);
+        assert_eq!(s.kind_of(&f), Some(ScanKind::Flood));
+    }
+}
