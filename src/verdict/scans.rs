@@ -200,17 +200,23 @@ impl Scans {
 
     /// Finds the scans among `flows` (in report order).
     pub fn detect(flows: &[FlowRecord], c: &Correlated) -> Scans {
-        let mut s = Scans::default();
         // Cheap shape test first: the label is looked up for few flows.
         let probes: Vec<&FlowRecord> = flows
             .iter()
             .filter(|f| probe_shaped(f) && is_probe(f, c))
             .collect();
-        for f in &probes {
+        Scans::of_probes(&probes)
+    }
+
+    /// Finds the scans among `probes` (the flows [`is_probe`] says are
+    /// probes, in report order).
+    pub fn of_probes(probes: &[&FlowRecord]) -> Scans {
+        let mut s = Scans::default();
+        for f in probes {
             s.add(f);
         }
         let mut groups: BTreeMap<(ScanKind, IpAddr, IpAddr, u8, u16), Group> = BTreeMap::new();
-        for f in &probes {
+        for f in probes {
             let Some(kind) = s.kind_of(f) else { continue };
             let (source, target, proto, port) = kind.identity(f);
             groups
