@@ -94,32 +94,51 @@ pub fn is_probe(f: &FlowRecord, c: &Correlated) -> bool {
             .is_some_and(|h| !h.other_client && h.ts <= f.first_ts)
 }
 
-/// A set that stops growing at `cap` (then it is "full").
+/// A set that stops growing at `cap` (then it is "full"). Its first item
+/// is kept inline: most keys are one ordinary failure and never grow, so
+/// they cost no heap allocation.
 #[derive(Clone, Debug)]
-struct Upto<T> {
-    items: Vec<T>,
-    full: bool,
-}
-
-impl<T> Default for Upto<T> {
-    fn default() -> Self {
-        Upto {
-            items: Vec::new(),
-            full: false,
-        }
-    }
+enum Upto<T> {
+    One(T),
+    Many(Vec<T>),
+    Full,
 }
 
 impl<T: PartialEq> Upto<T> {
+    fn new(x: T, cap: usize) -> Self {
+        if cap <= 1 {
+            Upto::Full
+        } else {
+            Upto::One(x)
+        }
+    }
+
     fn add(&mut self, x: T, cap: usize) {
-        if self.full || self.items.contains(&x) {
-            return;
+        match self {
+            Upto::Full => {}
+            Upto::One(first) if *first == x => {}
+            Upto::One(_) => {
+                let Upto::One(first) = std::mem::replace(self, Upto::Full) else {
+                    unreachable!()
+                };
+                if cap > 2 {
+                    *self = Upto::Many(vec![first, x]);
+                }
+            }
+            Upto::Many(items) => {
+                if items.contains(&x) {
+                    return;
+                }
+                items.push(x);
+                if items.len() >= cap {
+                    *self = Upto::Full;
+                }
+            }
         }
-        self.items.push(x);
-        if self.items.len() >= cap {
-            self.full = true;
-            self.items = Vec::new();
-        }
+    }
+
+    fn is_full(&self) -> bool {
+        matches!(self, Upto::Full)
     }
 }
 
@@ -139,21 +158,19 @@ impl<K: std::hash::Hash + Eq, T: PartialEq> Table<K, T> {
 
     /// Adds `x` under `k`; false when `k` is new and the table is full.
     fn add(&mut self, k: K, x: T) -> bool {
-        if let Some(s) = self.sets.get_mut(&k) {
-            s.add(x, self.cap);
-            return true;
+        let at_cap = self.sets.len() >= MAX_KEYS;
+        match self.sets.entry(k) {
+            hashbrown::hash_map::Entry::Occupied(mut e) => e.get_mut().add(x, self.cap),
+            hashbrown::hash_map::Entry::Vacant(_) if at_cap => return false,
+            hashbrown::hash_map::Entry::Vacant(e) => {
+                e.insert(Upto::new(x, self.cap));
+            }
         }
-        if self.sets.len() >= MAX_KEYS {
-            return false;
-        }
-        let mut s = Upto::default();
-        s.add(x, self.cap);
-        self.sets.insert(k, s);
         true
     }
 
     fn full(&self, k: &K) -> bool {
-        self.sets.get(k).is_some_and(|s| s.full)
+        self.sets.get(k).is_some_and(Upto::is_full)
     }
 }
 
@@ -503,6 +520,26 @@ mod tests {
             panic!("{:?}", f.evidence)
         };
         assert_eq!((*sources_total, *probes, *unanswered), (32, 32, 32));
+    }
+
+    #[test]
+    fn a_set_is_full_at_its_cap_counting_distinct_items_only() {
+        for cap in 1..=5usize {
+            let mut u = Upto::new(0u16, cap);
+            assert_eq!(u.is_full(), cap == 1, "cap {cap}");
+            if cap > 1 {
+                assert!(matches!(u, Upto::One(0)), "one item stays inline");
+            }
+            for x in 1..cap as u16 {
+                assert!(!u.is_full(), "cap {cap}: full before {x}");
+                u.add(x, cap);
+                u.add(x, cap);
+                u.add(0, cap);
+            }
+            assert!(u.is_full(), "cap {cap}");
+            u.add(99, cap);
+            assert!(u.is_full());
+        }
     }
 
     #[test]
