@@ -1123,6 +1123,7 @@ mod tests {
             operation: EpmOperation::EptMap,
             outcome: Outcome::NoAttempt,
             window_cut: false,
+            follow_up_at: None,
         };
         let a = handoff_attempt(&h).expect("an attempt");
         assert_eq!((a.server, a.proto, a.port), (SERVER, PROTO_TCP, 49_700));
