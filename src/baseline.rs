@@ -16,6 +16,7 @@
 //! file).
 
 pub mod diff;
+pub mod pins;
 pub mod rules;
 pub mod to_policy;
 

@@ -257,6 +257,14 @@ pub struct Correlated {
 }
 
 impl Correlated {
+    /// Who is who as the roles (`--exchange`, `--dc`, `--clients`, the
+    /// policy's groups) said it, with the Exchange version: what the
+    /// verdicts' registry advice may rely on (what a host was only seen
+    /// serving is not enough to rule a value out).
+    pub fn roles(&self) -> &Roles {
+        &self.roles
+    }
+
     /// Whether `ip` is an Exchange server (by role or by what it served).
     pub fn is_exchange_server(&self, ip: &IpAddr) -> bool {
         self.exchange_servers.contains(ip) || self.roles.is_exchange(ip)

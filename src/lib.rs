@@ -11,6 +11,7 @@ pub mod contract;
 pub mod correlate;
 pub mod event;
 pub mod flow;
+pub mod kb;
 pub mod live_out;
 pub mod packet;
 pub mod pipeline;

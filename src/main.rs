@@ -107,6 +107,8 @@ enum PolicyCommand {
     Check {
         #[arg(value_name = "FILE")]
         file: PathBuf,
+        #[command(flatten)]
+        version: ExchangeVersionArg,
     },
     /// List the built-in profiles (one per KB scenario)
     Profiles,
@@ -121,6 +123,8 @@ enum PolicyCommand {
         /// Overwrite FILE if it exists
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        version: ExchangeVersionArg,
     },
 }
 
@@ -130,7 +134,10 @@ const POLICY_EXAMPLES: &str = "Examples:
   exflow policy init --profile exchange55-mapi-clients,pop3-clients -o policy.json
       a starter file: edit the groups' addresses, then check it
   exflow policy check policy.json
-      validate it (errors name the exact field) and print what it allows
+      validate it (errors name the exact field) and print what it allows, and for each
+      pin the registry value, what to restart and how to choose the port; two values
+      pinned to one port are refused (--exchange-version picks the version's values
+      when the profiles do not)
   exflow analyze --policy policy.json client-side.pcap
       verdicts against the policy: misconfigured firewall, denied but needed,
       open but not in the policy, in the policy but never seen
@@ -336,6 +343,10 @@ const ANALYZE_EXAMPLES: &str = "Examples:
       new-mail notifications
   exflow analyze --policy policy.json site.pcap
       compare what was seen with the expected firewall policy (exflow policy --help)
+  exflow analyze --exchange-version 2003 site.pcap
+      registry advice for Exchange 2000/2003 only (the directory's NSPI port is
+      MSExchangeSA \"TCP/IP NSPI Port\" there, MSExchangeDS \"TCP/IP port\" on 5.5);
+      without it, every covered version's value is given, each labelled
   exflow analyze --inside client-side.pcap --outside server-side.pcap
       two taps, one on each side of the firewall: what vanished between them is
       what the firewall dropped (clocks are aligned by the packets both saw)
@@ -421,9 +432,27 @@ struct AnalysisArgs {
     #[arg(long, value_name = "CIDR[,CIDR...]", value_delimiter = ',')]
     clients: Vec<Cidr>,
 
+    #[command(flatten)]
+    version: ExchangeVersionArg,
+
     /// Do not parse DCE/RPC (no hand-offs, endpoints or interface labels; a little faster)
     #[arg(long)]
     no_dcerpc: bool,
+}
+
+/// `--exchange-version`: which registry values pin a port depends on it.
+#[derive(Args, Clone, Copy, Default)]
+struct ExchangeVersionArg {
+    /// The Exchange servers' version: 5.5 (4.0 and 5.0 too), 2000, 2003 or 2007. The registry
+    /// value that pins a port depends on it (the directory's NSPI: 5.5 MSExchangeDS, 2000-2007
+    /// MSExchangeSA "TCP/IP NSPI Port"); without it, a policy's profiles decide, else every
+    /// version's value is given, each labelled. Later versions are not covered by the articles.
+    #[arg(long = "exchange-version", value_name = "VERSION", value_parser = parse_exchange_version)]
+    exchange_version: Option<exflow::kb::ExchangeVersion>,
+}
+
+fn parse_exchange_version(s: &str) -> Result<exflow::kb::ExchangeVersion, String> {
+    exflow::kb::ExchangeVersion::parse(s)
 }
 
 impl AnalysisArgs {
@@ -448,12 +477,15 @@ impl AnalysisArgs {
             exchange: self.exchange.clone(),
             dcs: self.dc.clone(),
             clients: self.clients.clone(),
+            exchange_version: self.version.exchange_version,
         };
         if let Some(p) = &policy {
             let from_policy = p.roles();
             roles.exchange.extend(from_policy.exchange);
             roles.dcs.extend(from_policy.dcs);
             roles.clients.extend(from_policy.clients);
+            // The command line wins over what the profiles imply.
+            roles.exchange_version = roles.exchange_version.or(from_policy.exchange_version);
         }
         Options {
             threads: self
@@ -544,9 +576,9 @@ fn policy_command(cmd: PolicyCommand) -> u8 {
             }
             exit::CLEAN
         }
-        PolicyCommand::Check { file } => match Policy::load(&file) {
+        PolicyCommand::Check { file, version } => match Policy::load(&file) {
             Ok(p) => {
-                print!("{}", p.describe());
+                print!("{}", p.describe_for(version.exchange_version));
                 println!("{}: valid", file.display());
                 exit::CLEAN
             }
@@ -559,7 +591,13 @@ fn policy_command(cmd: PolicyCommand) -> u8 {
             baseline,
             output,
             force,
-        } => policy_from_baseline(&baseline, output.as_deref(), force),
+            version,
+        } => policy_from_baseline(
+            &baseline,
+            output.as_deref(),
+            force,
+            version.exchange_version,
+        ),
         PolicyCommand::Init {
             profiles,
             output,
@@ -1214,13 +1252,21 @@ const RULES_EXAMPLES: &str = "Examples:
       netsh advfirewall commands for the servers' own Windows firewall
   exflow rules baseline.json --format cisco-asa --dynamic observed
       ASA object groups and access list; dynamic RPC ports allowed as observed
+  exflow rules baseline.json --exchange-version 2003
+      the PIN: lines name Exchange 2000/2003's registry values only
 
-Only successful traffic of the KB's Exchange/AD services becomes a rule; sources are
-grouped into network sets and adjacent ports merged into ranges; each rule is
-commented with its service. Dynamic RPC ports: by default (--dynamic pin) no rule is
-written for them, but a comment per interface names the registry value that pins its
-port (KB270836, Q155831, ...); --dynamic observed allows the observed range instead.
-The output's header says which.";
+The input is a baseline (exflow baseline CAPTURES -o baseline.json): given a capture,
+exflow rules says so and stops. Only successful traffic of the KB's Exchange/AD services
+becomes a rule; sources are grouped into network sets and adjacent ports merged into
+ranges; each rule is commented with its service. Dynamic RPC ports: by default
+(--dynamic pin) no rule is written for them, but a PIN: line per interface names the
+registry value that pins its port, what to restart and how to choose the port
+(KB270836, KB224196, Q155831, ...), or, where no value is documented, how to restrict
+the server's dynamic range (KB154596; netsh on Windows Server 2008 and later,
+KB929851) — the same values `exflow policy from-baseline` pins. --dynamic observed
+allows the ports each interface was seen on instead, never the range between them.
+New-mail notifications are allowed from ports > 1024 to ports > 1024 (Q264035), not
+on the port one client used once. The output's header says which.";
 
 #[derive(Subcommand)]
 enum BaselineCommand {
@@ -1308,7 +1354,7 @@ enum RulesFormat {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum DynamicMode {
-    /// Allow each RPC interface's observed port range
+    /// Allow the ports each RPC interface was seen on (not the range between them)
     Observed,
     /// No rule for dynamic ports: say how to pin them (registry values)
     Pin,
@@ -1322,12 +1368,14 @@ struct RulesArgs {
     /// Rule format
     #[arg(short, long, value_enum, default_value_t = RulesFormat::Nftables)]
     format: RulesFormat,
-    /// Dynamic RPC ports: recommend pinning them, or allow the observed range
+    /// Dynamic RPC ports: recommend pinning them, or allow the observed ports
     #[arg(long, value_enum, default_value_t = DynamicMode::Pin)]
     dynamic: DynamicMode,
     /// Write the rules to this file instead of standard output (- for standard output)
     #[arg(short, long, value_name = "OUT")]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    version: ExchangeVersionArg,
 }
 
 /// The file an `-o` option names, or `None` for standard output: no `-o`,
@@ -1475,9 +1523,25 @@ fn diff_command(args: DiffArgs) -> u8 {
     }
 }
 
+/// A baseline file, or why not: a capture is named as one, with the
+/// command that makes a baseline of it (rules and policies are written from
+/// what worked over time, not from one capture read in passing).
+fn load_baseline(
+    path: &std::path::Path,
+    command: &str,
+) -> Result<exflow::baseline::Baseline, String> {
+    let name = path.display().to_string();
+    if path.is_file() && looks_like_capture(&name)? {
+        return Err(format!(
+            "{name} is a capture, not a baseline: run `exflow baseline {name} -o baseline.json` first (add more captures, or merge baselines of several days), then `exflow {command} baseline.json`"
+        ));
+    }
+    exflow::baseline::Baseline::load(path)
+}
+
 fn rules_command(args: RulesArgs) -> u8 {
     use exflow::baseline::rules;
-    let b = match exflow::baseline::Baseline::load(&args.baseline) {
+    let b = match load_baseline(&args.baseline, "rules") {
         Ok(b) => b,
         Err(e) => {
             eprintln!("exflow: error: {e}");
@@ -1490,6 +1554,7 @@ fn rules_command(args: RulesArgs) -> u8 {
             DynamicMode::Observed => rules::Dynamic::Observed,
             DynamicMode::Pin => rules::Dynamic::Pin,
         },
+        args.version.exchange_version,
     );
     let format = match args.format {
         RulesFormat::Nftables => rules::Format::Nftables,
@@ -1506,15 +1571,16 @@ fn policy_from_baseline(
     path: &std::path::Path,
     output: Option<&std::path::Path>,
     force: bool,
+    version: Option<exflow::kb::ExchangeVersion>,
 ) -> u8 {
-    let b = match exflow::baseline::Baseline::load(path) {
+    let b = match load_baseline(path, "policy from-baseline") {
         Ok(b) => b,
         Err(e) => {
             eprintln!("exflow: error: {e}");
             return exit::ERROR;
         }
     };
-    let text = exflow::baseline::to_policy::policy_json(&b, &path.display().to_string());
+    let text = exflow::baseline::to_policy::policy_json(&b, &path.display().to_string(), version);
     // What we write must be what analyze accepts.
     if let Err(e) = Policy::parse(&text, "generated policy") {
         eprintln!("exflow: error: internal: the generated policy does not validate: {e}");

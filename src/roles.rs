@@ -67,6 +67,10 @@ pub struct Roles {
     pub dcs: Vec<Cidr>,
     /// Client networks.
     pub clients: Vec<Cidr>,
+    /// The Exchange servers' version (`--exchange-version`, or what the
+    /// policy's profiles name): registry values that pin a port depend on
+    /// it. None: unknown, every covered version's values are given.
+    pub exchange_version: Option<crate::kb::ExchangeVersion>,
 }
 
 impl Roles {

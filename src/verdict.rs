@@ -19,7 +19,8 @@ use hashbrown::{HashMap, HashSet};
 use crate::correlate::Correlated;
 use crate::event::InterfaceId;
 use crate::flow::FlowRecord;
-use crate::packet::PROTO_TCP;
+use crate::kb;
+use crate::packet::{PROTO_TCP, PROTO_UDP};
 use crate::policy::{Decision, Policy};
 use crate::proto::catalog;
 use crate::Ts;
@@ -121,17 +122,30 @@ impl VerdictLabel {
     }
 }
 
-/// A registry value that pins a port (the KB articles' static ports).
+/// A registry value that pins a port (the KB articles' static ports), with
+/// what the articles say around it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PinAdvice {
     pub service: &'static str,
     /// The RPC interface (or component) it pins.
     pub component: String,
+    /// The full key (`HKEY_LOCAL_MACHINE\...`); the value is a name in it,
+    /// never one more path component ("TCP/IP Port" has a forward slash).
     pub key: String,
     pub value: String,
     pub kind: &'static str,
+    /// How the data is written ("port number, decimal").
+    pub data: &'static str,
+    /// The Exchange versions it is for ("Exchange 5.5"), when the value
+    /// depends on the version; None for Windows and Outlook values.
+    pub exchange: Option<String>,
     /// Where to set it.
     pub on: String,
+    /// What to restart afterwards.
+    pub restart: &'static str,
+    /// What else the article says (other ports, same port on every MTA,
+    /// the forward slash).
+    pub notes: Vec<String>,
     pub article: &'static str,
 }
 
@@ -141,10 +155,16 @@ pub struct Fix {
     pub summary: String,
     pub nftables: Vec<String>,
     pub iptables: Vec<String>,
-    /// For a dynamic RPC port (or the UDP notification / RFC 1006 port):
-    /// the registry value that pins it.
+    /// For a dynamic RPC port (or the UDP notification port): the
+    /// registry values that pin it.
     pub pin: Vec<PinAdvice>,
     pub note: Option<String>,
+    /// How to choose and check a pinned port (KB270836), when `pin` has a
+    /// server RPC port.
+    pub port_advice: Option<&'static str>,
+    /// No registry value pins the interface: KB154596's recipe to restrict
+    /// the server's dynamic RPC range (and KB929851's netsh).
+    pub range: Option<String>,
     /// Whom the rules let through (or shut out), and what they stand for.
     pub sources: Option<FixSources>,
 }
@@ -258,75 +278,58 @@ pub fn subnet_of(ip: &IpAddr) -> String {
     }
 }
 
-/// What breaks when a service is blocked, in the KB articles' terms.
-pub fn consequence(service: &str) -> Option<&'static str> {
-    Some(match service {
-        "epm" => "RPC clients cannot ask the endpoint mapper (TCP 135) where an interface lives: MAPI clients, Exchange servers and domain members cannot reach any dynamic RPC service (Q176466)",
-        "exchange-store" => "MAPI clients cannot open their mailboxes: the information store's RPC port is unreachable (Q155831, KB270836)",
-        "exchange-directory" => "clients cannot reach the directory (NSPI): name resolution and the address book fail (Q155831, KB270836)",
-        "exchange-referral" => "clients get no referral to a global catalog (RFR) and cannot open the address book (KB270836)",
-        "exchange-sa" => "the System Attendant's RPC interface is unreachable: administration and DS proxy calls fail (KB270836)",
-        "exchange-mta" => "MTA-to-MTA RPC fails: mail between servers (intrasite, site connector) queues (Q176466)",
-        "exchange-store-admin" => "store administration over RPC fails",
-        "ad-replication" => "directory replication and the AD logon interface fail through the firewall (KB270836; Q180795: error 1720)",
-        "netlogon" => "domain logon and the secure channel through the firewall fail (KB270836)",
-        "lsarpc" | "samr" => "account and policy lookups over RPC fail (domain logon, name translation)",
-        "dnsserver" => "DNS server management over RPC fails",
-        "frs" | "dfsr" => "SYSVOL / DFS replication fails",
-        "mapi-notification" => "clients get no new-mail notifications: new mail appears only at the next poll (Q264035)",
-        "x400-mta" | "rfc1006" | "mms" | "s7comm" => "the X.400 connector (RFC 1006 on TCP 102) cannot connect: mail between the MTAs queues (Q176466)",
-        "smtp" => "SMTP mail transfer fails: POP3/IMAP4 clients cannot send and inbound mail queues (Q176466)",
-        "pop3" | "pop3s" => "POP3 clients cannot download mail (Q176466)",
-        "imap" | "imaps" => "IMAP4 clients cannot reach their mailboxes (Q176466)",
-        "ldap" | "ldaps" => "LDAP directory lookups fail (address book, domain logon) (Q176466, KB270836)",
-        "gc" | "gc-ssl" => "global catalog lookups fail: logon and address book resolution break (KB270836)",
-        "nntp" | "nntps" => "NNTP clients cannot read newsgroups / public folders (Q176466)",
-        "dns" => "name resolution fails: logon and server location break (KB270836)",
-        "kerberos" => "Kerberos authentication fails: domain logon breaks (KB270836)",
-        "ntp" => "time synchronization fails; Kerberos breaks once clocks drift (KB270836)",
-        "smb" => "SMB fails: Netlogon, Group Policy and DFS discovery break (KB270836)",
-        "http" | "https" | "rpc-over-http" => "web access (Outlook Web Access, RPC over HTTP) fails (KB270836)",
-        _ => return None,
-    })
-}
+/// What breaks when a service is blocked, in the KB articles' terms
+/// (the knowledge table's).
+pub use crate::kb::consequence;
 
 /// Working traffic the policy does not allow, at one port: services,
 /// clients, first seen, connections, the deny rule (if one matched).
 type OpenPort = (Vec<&'static str>, BTreeSet<IpAddr>, Ts, u64, Option<String>);
 
-/// Registry values that pin `service`'s port (the KB's static ports):
-/// those of the interface the hand-off named first, else those of the
-/// service (policy::services::pin_registry).
+/// Registry values that pin `service`'s port on `server` (the knowledge
+/// table's): those of the interface the hand-off named, else those of the
+/// service, for the Exchange version and roles `cx` knows (every version's,
+/// each labelled, when the version is unknown).
 pub fn pin_advice(
     service: &str,
     interface: Option<&InterfaceId>,
     server: IpAddr,
+    cx: &kb::Context,
 ) -> Vec<PinAdvice> {
     let entry = interface.and_then(|i| catalog::lookup(&i.uuid));
-    let mut values = crate::policy::services::pin_registry(service);
-    if let Some(e) = entry {
-        // The interface's own value first (e.g. NSPI vs RFR on one service).
-        values.sort_by_key(|v| !e.pins.iter().any(|p| p.key == v.key && p.value == v.value));
-    }
-    values
+    let name = crate::policy::services::service_ports(service).map_or("unknown", |s| s.name);
+    kb::pins(service, entry, cx)
         .into_iter()
-        .map(|v| PinAdvice {
-            service: crate::policy::services::service_ports(service).map_or("unknown", |s| s.name),
-            component: entry.map_or_else(|| service.to_string(), |e| e.name.to_string()),
-            key: v
-                .key
-                .replacen("HKLM\\", "HKEY_LOCAL_MACHINE\\", 1)
-                .replacen("HKCU\\", "HKEY_CURRENT_USER\\", 1),
-            value: v.value.to_string(),
-            kind: v.kind,
-            on: if v.note.is_empty() {
-                format!("the server {server}")
-            } else {
-                format!("{server}: {}", v.note)
-            },
-            article: v.article,
-        })
+        .map(|p| pin_advice_of(p, name, entry, server, cx))
         .collect()
+}
+
+fn pin_advice_of(
+    p: &kb::Pin,
+    service: &'static str,
+    entry: Option<&kb::Interface>,
+    server: IpAddr,
+    cx: &kb::Context,
+) -> PinAdvice {
+    let mut notes: Vec<String> = p.note.iter().map(|n| n.to_string()).collect();
+    if p.value.value.contains('/') {
+        notes.push(kb::FORWARD_SLASH.to_string());
+    }
+    PinAdvice {
+        service,
+        component: entry.map_or_else(|| p.component.to_string(), |e| e.name.to_string()),
+        key: p.value.full_key(),
+        value: p.value.value.to_string(),
+        kind: p.value.kind.as_str(),
+        data: p.value.data,
+        // Labelled when the version is not known, so each alternative says
+        // whose it is; a known version needs no label.
+        exchange: (!p.exchange.is_empty() && cx.exchange.is_none()).then(|| p.label()),
+        on: format!("{server}: {}", p.host.as_str()),
+        restart: p.restart.as_str(),
+        notes,
+        article: p.article().id(),
+    }
 }
 
 /// Firewall rules that let `sources` reach `server` `proto`/`port`.
@@ -373,43 +376,143 @@ fn service_label(service: &str, interface: Option<&InterfaceId>) -> String {
     }
 }
 
-fn blocked_fix(f: &Finding, policy: Option<&Policy>) -> Fix {
+/// Firewall rules for new-mail notifications (Q264035): UDP from the
+/// Exchange server's ports above 1024 to the client's ports above 1024 —
+/// never only the port seen, which the client picks anew at every start.
+fn notification_rules(
+    sources: &[String],
+    clients: &[String],
+    v6: bool,
+    comment: &str,
+) -> (Vec<String>, Vec<String>) {
+    let fam = if v6 { "ip6" } else { "ip" };
+    let set = |v: &[String]| {
+        if v.len() == 1 {
+            v[0].clone()
+        } else {
+            format!("{{ {} }}", v.join(", "))
+        }
+    };
+    let nft = vec![format!(
+        "nft insert rule inet filter forward {fam} saddr {} {fam} daddr {} udp sport 1025-65535 udp dport 1025-65535 ct state new accept comment \"exflow: {comment}\"",
+        set(sources),
+        set(clients)
+    )];
+    let ipt = if v6 { "ip6tables" } else { "iptables" };
+    let iptables = sources
+        .iter()
+        .flat_map(|s| clients.iter().map(move |c| (s, c)))
+        .map(|(s, c)| {
+            format!(
+                "{ipt} -I FORWARD -p udp -s {s} -d {c} --sport 1025:65535 --dport 1025:65535 -m conntrack --ctstate NEW -m comment --comment \"exflow: {comment}\" -j ACCEPT"
+            )
+        })
+        .collect();
+    (nft, iptables)
+}
+
+/// The client a notification goes to, as the rule should name it: its
+/// policy group's networks (of the same address family) when it has one,
+/// else the client itself.
+fn notification_targets(client: IpAddr, policy: Option<&Policy>) -> Vec<String> {
+    let group: Vec<String> = policy
+        .and_then(|p| p.group_of(&client))
+        .map(|g| {
+            g.members
+                .iter()
+                .filter(|c| c.addr.is_ipv6() == client.is_ipv6())
+                .map(|c| {
+                    let max = if c.addr.is_ipv4() { 32 } else { 128 };
+                    if c.prefix == max {
+                        c.addr.to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if group.is_empty() {
+        vec![client.to_string()]
+    } else {
+        group
+    }
+}
+
+fn blocked_fix(f: &Finding, policy: Option<&Policy>, c: &Correlated) -> Fix {
     let sources = fix_sources(&f.clients, policy);
     let what = service_label(f.service, f.interface.as_ref());
-    let (nftables, iptables) =
-        allow_rules(&sources.blocks, f.server, f.proto, f.port, &what, "accept");
+    let roles = c.roles();
+    let cx = kb::Context {
+        exchange: roles.exchange_version,
+        is_exchange: roles.is_exchange(&f.server),
+        is_dc: roles.is_dc(&f.server),
+    };
     // A port the policy already pins is not dynamic: no pinning advice.
     let pinned = policy.is_some_and(|p| pinned_service(p, &f.server, f.proto, f.port).is_some());
     let dynamic_rpc = f.proto == PROTO_TCP
         && crate::policy::services::is_rpc_interface_service(f.service)
         && f.port > 1024
         && !pinned;
-    let pin = if dynamic_rpc
-        || (!pinned && matches!(f.service, "mapi-notification" | "x400-mta" | "rfc1006"))
-    {
-        pin_advice(f.service, f.interface.as_ref(), f.server)
+    let notification = f.service == "mapi-notification" && f.proto == PROTO_UDP;
+    let (nftables, iptables) = if notification && !pinned {
+        let to = notification_targets(f.server, policy);
+        notification_rules(&sources.blocks, &to, f.server.is_ipv6(), &what)
+    } else {
+        allow_rules(&sources.blocks, f.server, f.proto, f.port, &what, "accept")
+    };
+    let pin = if dynamic_rpc || (notification && !pinned) {
+        pin_advice(f.service, f.interface.as_ref(), f.server, &cx)
     } else {
         Vec::new()
     };
+    let mut range = None;
     let note = if dynamic_rpc {
+        let versions = pin.iter().filter(|p| p.exchange.is_some()).count() > 1;
+        if pin.is_empty() {
+            range = Some(kb::RANGE_RECIPE.text());
+        }
         Some(format!(
-            "{} is a dynamic RPC port: the endpoint mapper hands out another one when the service restarts. Prefer pinning it{} and allowing the pinned port (plus TCP 135) instead of this one.",
+            "{} is a dynamic RPC port: the endpoint mapper hands out another one when the service restarts. {}",
             f.port,
-            if pin.is_empty() { " (no registry value is documented for this interface; restrict the server's dynamic RPC range instead)" } else { " with the registry value below" }
+            if pin.is_empty() {
+                "No registry value documented in the articles pins this interface: restrict the server's dynamic RPC range (below), then allow that range plus TCP 135.".to_string()
+            } else if versions {
+                "Prefer pinning it with the registry value below and allowing the pinned port (plus TCP 135) instead of this one. The value depends on the Exchange version: each is labelled (--exchange-version, or a policy profile, picks one).".to_string()
+            } else {
+                "Prefer pinning it with the registry value below and allowing the pinned port (plus TCP 135) instead of this one.".to_string()
+            }
         ))
-    } else if f.service == "mapi-notification" {
-        Some("Q264035: the server sends from a dynamic port > 1024 to the port the client registered at logon; allow UDP from the Exchange server's ports > 1024 to the clients' ports > 1024, or fix the client's port with FixedUDPPort (Outlook 2003 and later) and allow just that.".into())
+    } else if notification && !pinned {
+        Some(format!(
+            "Q264035: the client picks its notification port at startup and the server sends from a dynamic port, so the rule allows UDP from the Exchange server's ports > 1024 to the client's ports > 1024, not only port {} seen here; or fix the client's port with FixedUDPPort (below) and allow just that port.",
+            f.port
+        ))
+    } else if matches!(f.service, "x400-mta" | "rfc1006") && f.port == 102 {
+        Some(kb::RFC1006_NOT_A_FIX.to_string())
     } else {
         None
     };
-    let mut summary = format!(
-        "allow {} {} → {} port {} ({})",
-        crate::policy::proto_str(f.proto),
-        sources.short(),
-        f.server,
-        f.port,
-        what
-    );
+    let port_advice = pin
+        .iter()
+        .any(|p| p.service != "mapi-notification")
+        .then_some(kb::PORT_ADVICE_TEXT);
+    let mut summary = if notification && !pinned {
+        format!(
+            "allow udp {} → {} ports > 1024 from ports > 1024 ({what}, Q264035)",
+            sources.short(),
+            f.server
+        )
+    } else {
+        format!(
+            "allow {} {} → {} port {} ({})",
+            crate::policy::proto_str(f.proto),
+            sources.short(),
+            f.server,
+            f.port,
+            what
+        )
+    };
     if let Some(w) = sources.widening() {
         summary.push_str("; ");
         summary.push_str(&w);
@@ -420,6 +523,8 @@ fn blocked_fix(f: &Finding, policy: Option<&Policy>) -> Fix {
         iptables,
         pin,
         note,
+        port_advice,
+        range,
         sources: Some(sources),
     }
 }
@@ -852,7 +957,7 @@ pub fn evaluate(
                 ..Fix::default()
             }
         } else {
-            blocked_fix(&finding, policy)
+            blocked_fix(&finding, policy, c)
         });
         findings.push(finding);
     }
@@ -975,6 +1080,8 @@ pub fn evaluate(
                 iptables,
                 pin: Vec::new(),
                 note: None,
+                port_advice: None,
+                range: None,
                 sources: Some(sources),
             }),
         });
@@ -1014,6 +1121,12 @@ fn never_seen(p: &Policy, seen: &[bool], findings: &mut Vec<Finding>, verdicts: 
         let Some(to) = p.group(&rule.to) else {
             continue;
         };
+        // What exflow does not follow (ICMP echo) cannot be "never seen".
+        if matches!(&rule.traffic, crate::policy::Traffic::Service(name)
+            if crate::kb::service(name).is_some_and(|s| s.kind == crate::kb::Kind::IcmpEcho))
+        {
+            continue;
+        }
         for m in &to.members {
             let max = if m.addr.is_ipv4() { 32 } else { 128 };
             if m.prefix != max {

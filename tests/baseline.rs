@@ -486,9 +486,19 @@ fn generated_nftables_and_iptables_rules_load() {
     );
     assert!(
         observed
-            .contains("comment \"exflow: ad-replication, lsarpc (dynamic RPC, observed range)\""),
+            .contains("comment \"exflow: ad-replication, lsarpc (dynamic RPC, observed ports)\""),
         "{observed}"
     );
+    // #17: every lab run merged sees DRSUAPI on Samba's pinned 6135
+    // (static-port) and on dynamic 55001 (the others): those two ports, never
+    // the 48,866 between them nobody used.
+    let (_, merged_observed) = rules(&merged, "nftables", "observed", "all-observed-check.nft");
+    let drs = merged_observed
+        .lines()
+        .find(|l| l.contains("\"exflow: ad-replication") && l.contains("dport"))
+        .unwrap_or_else(|| panic!("no ad-replication rule:\n{merged_observed}"));
+    assert!(drs.contains("tcp dport { 6135, 55001 }"), "{drs}");
+    assert!(!merged_observed.contains("6135-"), "{merged_observed}");
     // The other formats render too.
     let (_, asa) = rules(&aa, "cisco-asa", "observed", "aa.asa");
     assert!(asa.contains("network-object 192.0.2.0 255.255.255.0"));
@@ -623,4 +633,214 @@ fn baseline_is_deterministic_across_threads() {
     let (_, one) = baseline_file(&["--threads", "1", &c], "t1.json");
     let (_, four) = baseline_file(&["--threads", "4", &c], "t4.json");
     assert_eq!(one, four);
+}
+
+// ---- #17: rules and policies an admin can follow blindly -------------------
+
+/// `rules` and `policy from-baseline` are written from a baseline: given a
+/// capture, they say to run `exflow baseline` first.
+#[test]
+fn rules_and_policy_from_baseline_given_a_capture_say_to_run_baseline_first() {
+    let cap = tap("allow-all", "client-tap");
+    for args in [
+        vec!["rules", cap.as_str()],
+        vec!["policy", "from-baseline", cap.as_str()],
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let e = stderr(&o);
+        assert!(e.contains("is a capture, not a baseline"), "{e}");
+        assert!(
+            e.contains(&format!("exflow baseline {cap} -o baseline.json")),
+            "{e}"
+        );
+    }
+}
+
+/// The `PIN:` lines of `rules` and the `pins` of `policy from-baseline`
+/// come from one plan: every pinned interface is a PIN line naming the same
+/// port and registry value, and every PIN line with one port and a value is
+/// pinned (lsarpc and samr included: KB224196's NTDS value serves them).
+#[test]
+fn rules_and_policy_from_baseline_agree_on_the_pins() {
+    let (aa, _) = baseline_file(&[&tap("allow-all", "client-tap")], "agree-aa.json");
+    let (_, nft) = rules(&aa, "nftables", "pin", "agree-aa.nft");
+    let out = tmp_path("agree-policy.json");
+    let o = run(&[
+        "policy",
+        "from-baseline",
+        path_str(&aa),
+        "-o",
+        path_str(&out),
+        "--force",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let policy = parse(&std::fs::read_to_string(&out).unwrap());
+    let pins = policy["pins"].as_array().unwrap();
+    let pin_lines: Vec<&str> = nft
+        .lines()
+        .filter_map(|l| l.strip_prefix("# PIN: "))
+        .collect();
+    assert!(!pin_lines.is_empty(), "{nft}");
+    let mut pinned = BTreeSet::new();
+    for p in pins {
+        let (service, server, port) = (
+            p["service"].as_str().unwrap(),
+            p["server"].as_str().unwrap(),
+            p["port"].as_u64().unwrap(),
+        );
+        let line = pin_lines
+            .iter()
+            .find(|l| l.starts_with(&format!("{service} on {server}:")))
+            .unwrap_or_else(|| panic!("{service} is pinned but rules has no PIN line:\n{nft}"));
+        assert!(
+            line.contains(&format!("observed {port};")),
+            "{line} vs port {port}"
+        );
+        // The same registry value in both.
+        let comment = p["comment"].as_str().unwrap();
+        let value = |t: &str| {
+            let i = t.find(", value \"").expect("a value");
+            t[..i].rsplit(' ').next().unwrap().to_string() + &t[i..i + 30]
+        };
+        assert_eq!(value(line), value(comment), "{service}");
+        pinned.insert(service.to_string());
+    }
+    for line in &pin_lines {
+        let service = line.split(' ').next().unwrap();
+        let one_port = line.contains("observed ") && !line.split(';').next().unwrap().contains(',');
+        let has_value = line.contains("pin it:");
+        assert_eq!(pinned.contains(service), one_port && has_value, "{line}");
+    }
+    // KB224196: clients' LSARPC and SamRPC are AD's, on its port.
+    for s in ["lsarpc", "samr", "ad-replication", "netlogon"] {
+        assert!(pinned.contains(s), "{s} not pinned: {pins:?}");
+    }
+    assert!(!nft.contains("no registry value pins this interface alone"));
+    // Key and value never joined into one path.
+    assert!(!nft.contains(r"Parameters\TCP/IP"), "{nft}");
+    assert!(!nft.contains(r"Parameters\DCTcpipPort"), "{nft}");
+}
+
+/// A baseline written by hand (the documented format): `entries` are its
+/// flows.
+fn handmade_baseline(name: &str, entries: Value) -> PathBuf {
+    let path = tmp_path(name);
+    let b = serde_json::json!({
+        "schema": "exflow.baseline/1",
+        "inputs": ["handmade"],
+        "groups": {},
+        "flows": entries,
+        "handoffs": []
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&b).unwrap()).unwrap();
+    path
+}
+
+fn flow(group: &str, server: &str, service: &str, proto: &str, port: u16) -> Value {
+    serde_json::json!({
+        "client_group": group, "server": server, "service": service, "proto": proto,
+        "port": port, "clients": [group.trim_end_matches(".0/24").to_string() + ".10"],
+        "connections": 2, "bytes": 100, "success": 2, "failure": 0,
+        "first_seen": "2026-11-22T00:00:00.000000Z", "last_seen": "2026-11-22T00:00:01.000000Z"
+    })
+}
+
+/// The endpoint mapper is TCP 135 in the articles: `epm` opens TCP 135,
+/// and UDP 135 appears only where UDP 135 worked.
+#[test]
+fn udp_135_is_opened_only_where_it_was_seen() {
+    let tcp_only = handmade_baseline(
+        "epm-tcp.json",
+        serde_json::json!([flow("192.0.2.0/24", "198.51.100.10", "epm", "tcp", 135)]),
+    );
+    let both = handmade_baseline(
+        "epm-both.json",
+        serde_json::json!([
+            flow("192.0.2.0/24", "198.51.100.10", "epm", "tcp", 135),
+            flow("192.0.2.0/24", "198.51.100.10", "epm", "udp", 135)
+        ]),
+    );
+    for (b, udp) in [(&tcp_only, false), (&both, true)] {
+        let out = tmp_path("epm-policy.json");
+        let o = run(&[
+            "policy",
+            "from-baseline",
+            path_str(b),
+            "-o",
+            path_str(&out),
+            "--force",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let check = run(&["policy", "check", path_str(&out)]);
+        let text = String::from_utf8_lossy(&check.stdout).into_owned();
+        assert!(text.contains("epm (tcp 135)"), "{text}");
+        assert_eq!(text.contains("udp 135"), udp, "{text}");
+        assert!(!text.contains("tcp/udp 135"), "{text}");
+        let (_, nft) = rules(b, "nftables", "pin", "epm.nft");
+        assert_eq!(nft.contains("udp dport 135"), udp, "{nft}");
+        assert!(nft.contains("tcp dport 135"), "{nft}");
+    }
+}
+
+/// New-mail notifications (Q264035): the rule is UDP from the Exchange
+/// server's ports above 1024 to the clients' ports above 1024, not the port
+/// one client used once; it loads in nftables and iptables.
+#[test]
+fn notification_rules_open_the_q264035_range_not_the_port_seen() {
+    let b = handmade_baseline(
+        "notify.json",
+        serde_json::json!([flow(
+            "198.51.100.0/24",
+            "192.0.2.10",
+            "mapi-notification",
+            "udp",
+            40500
+        )]),
+    );
+    let (nft_path, nft) = rules(&b, "nftables", "pin", "notify.nft");
+    let rule = nft
+        .lines()
+        .find(|l| l.contains("exflow: mapi-notification"))
+        .unwrap_or_else(|| panic!("{nft}"));
+    assert!(
+        rule.contains("udp sport 1025-65535 udp dport 1025-65535"),
+        "{rule}"
+    );
+    assert!(!nft.contains("40500"), "{nft}");
+    let (ipt_path, ipt) = rules(&b, "iptables", "pin", "notify.ipt");
+    assert!(
+        ipt.contains("--sport 1025:65535 --dport 1025:65535"),
+        "{ipt}"
+    );
+    let (_, netsh) = rules(&b, "netsh", "pin", "notify.netsh");
+    assert!(
+        netsh.contains("localport=1025-65535 remoteip=198.51.100.0/24 remoteport=1025-65535"),
+        "{netsh}"
+    );
+    let (_, asa) = rules(&b, "cisco-asa", "pin", "notify.asa");
+    assert!(
+        asa.contains("object-group EXFLOW-SRC-1 range 1025 65535"),
+        "{asa}"
+    );
+    let ns = Netns::new();
+    ns.check("nft", &["-c", "-f"], &nft_path);
+    ns.check("iptables-restore", &["--test"], &ipt_path);
+    // The policy: the sender's group is Exchange's, the receiver a client.
+    let out = tmp_path("notify-policy.json");
+    let o = run(&[
+        "policy",
+        "from-baseline",
+        path_str(&b),
+        "-o",
+        path_str(&out),
+        "--force",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let p = parse(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(p["groups"]["clients-198.51.100.0-24"]["role"], "exchange");
+    assert!(
+        p["groups"]["server-192.0.2.10"].get("role").is_none(),
+        "{p:#}"
+    );
 }

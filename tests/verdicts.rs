@@ -997,6 +997,9 @@ fn every_builtin_profile_allows_its_services_and_flags_a_block() {
                     }
                     expected.push((to.to_string(), "udp", 1071, "unconfirmed"));
                 }
+                // exflow does not follow ICMP echo (frontend-perimeter's
+                // DSAccess pings, KB270836): nothing to send, nothing judged.
+                ServiceKind::IcmpEcho => {}
                 ServiceKind::RpcDynamic => unreachable!("no profile uses rpc-dynamic"),
             }
         }
@@ -1351,4 +1354,330 @@ fn a_blocked_pinned_port_is_judged_by_the_policy_pin() {
         "{:#}",
         r["findings"]
     );
+}
+
+// ---------------------------------------------------------------------------
+// 11. Advice an admin can follow blindly (#17)
+// ---------------------------------------------------------------------------
+
+fn pin_values(f: &Value) -> Vec<(String, String, Value)> {
+    f["fix"]["pin"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["registry_key"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit("Services\\")
+                    .next()
+                    .unwrap()
+                    .to_string(),
+                p["value"].as_str().unwrap().to_string(),
+                p["exchange"].clone(),
+            )
+        })
+        .collect()
+}
+
+fn text_report(args: &[&str]) -> String {
+    let mut all = vec!["analyze", "--format", "text"];
+    all.extend_from_slice(args);
+    let o = run(&all);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// NSPI blocked on a dynamic port: the registry value depends on the
+/// Exchange version. Unknown: every version's, each labelled (headline
+/// too); `--exchange-version` or the policy's profile picks one; later
+/// versions are named as not covered.
+#[test]
+fn the_nspi_pin_follows_the_exchange_version() {
+    let p = fixes_capture();
+    let ds = (r"MSExchangeDS\Parameters", "TCP/IP port");
+    let sa = (r"MSExchangeSA\Parameters", "TCP/IP NSPI Port");
+    let gc = (r"NTDS\Parameters", "TCP/IP Port");
+    let pins_of = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.push(&p);
+        let r = analyze_json(&all, &[1]);
+        let f = finding(&r, "blocked", "198.51.100.10", "tcp", 49155).clone();
+        (pin_values(&f), f)
+    };
+    let (unknown, f) = pins_of(&[]);
+    let kv: Vec<(&str, &str)> = unknown
+        .iter()
+        .map(|(k, v, _)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(kv, [ds, sa, gc]);
+    let labels: Vec<&str> = unknown
+        .iter()
+        .map(|(_, _, l)| l.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "Exchange 5.5",
+            "Exchange 2000/2003/2007",
+            "Exchange 2000/2003/2007, global catalog"
+        ]
+    );
+    // What the articles say around each pin.
+    let fix = &f["fix"];
+    let advice = fix["port_advice"].as_str().unwrap();
+    for needle in [
+        "unused port",
+        "netstat -an",
+        "5000-65535",
+        "different port",
+        "RPCDump",
+    ] {
+        assert!(advice.contains(needle), "{needle}: {advice}");
+    }
+    for pin in fix["pin"].as_array().unwrap() {
+        assert!(!pin["restart"].as_str().unwrap().is_empty(), "{pin:#}");
+        assert_eq!(pin["type"], "REG_DWORD");
+        assert_eq!(pin["format"], "port number, decimal");
+        let notes = pin["notes"].as_array().unwrap();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.as_str().unwrap().contains("forward slash")),
+            "{pin:#}"
+        );
+    }
+    let gc_pin = &fix["pin"][2];
+    assert!(gc_pin["restart"]
+        .as_str()
+        .unwrap()
+        .starts_with("restart the global catalog server"));
+    assert!(fix["note"]
+        .as_str()
+        .unwrap()
+        .contains("depends on the Exchange version"));
+
+    for (version, want) in [
+        ("2003", vec![sa, gc]),
+        ("2000", vec![sa, gc]),
+        ("2007", vec![sa, gc]),
+        ("5.5", vec![ds]),
+    ] {
+        let (pins, _) = pins_of(&["--exchange-version", version]);
+        let kv: Vec<(&str, &str)> = pins
+            .iter()
+            .map(|(k, v, _)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(kv, want, "{version}");
+        // One version known: no labels.
+        assert!(pins.iter().all(|(_, _, l)| l.is_null()), "{version}");
+    }
+    // The policy's profile says the version.
+    let mut pol = base_policy();
+    pol["profiles"] = json!(["exchange2000-mapi-clients"]);
+    let pol = write_policy("nspi-2000.json", &pol);
+    let (pins, _) = pins_of(&["--policy", &pol]);
+    assert_eq!(pins[0].1, "TCP/IP NSPI Port");
+    assert!(!pins.iter().any(|(k, _, _)| k.starts_with("MSExchangeDS")));
+    // The command line wins over the profile.
+    let (pins, _) = pins_of(&["--policy", &pol, "--exchange-version", "5.5"]);
+    assert_eq!(pins.len(), 1);
+    assert_eq!(pins[0].0, r"MSExchangeDS\Parameters");
+    // Later versions are not covered.
+    let (code, _, err) = exit_code(&["analyze", "--exchange-version", "2010", &p]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not covered"), "{err}");
+
+    // The text: each version labelled in the headline, key and value never
+    // joined into one path.
+    let text = text_report(&[&p]);
+    let pin_line = text
+        .lines()
+        .skip_while(|l| !l.contains("or pin it"))
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for needle in [
+        r#"or pin it: 5.5: MSExchangeDS\Parameters "TCP/IP port" (Q155831)"#,
+        r#"2000/2003/2007: MSExchangeSA\Parameters "TCP/IP NSPI Port" (KB270836)"#,
+        r#"2000/2003/2007 GC: NTDS\Parameters "TCP/IP Port" (KB270836)"#,
+    ] {
+        assert!(pin_line.contains(needle), "{needle}: {pin_line}");
+    }
+    assert!(!text.contains(r"Parameters\TCP/IP"), "{text}");
+    let text = text_report(&["--exchange-version", "2003", &p]);
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains(r#"or pin it: HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\MSExchangeSA\Parameters "TCP/IP NSPI Port" (KB270836)"#), "{text}");
+    assert!(!text.contains("MSExchangeDS"), "{text}");
+    assert!(text.contains("pinning: use an unused port"), "{text}");
+}
+
+/// New-mail notification blocked (Q264035): the fix opens UDP from the
+/// Exchange server's ports above 1024 to the client's above 1024 — not the
+/// one port seen — or FixedUDPPort (Outlook 2003's key); the rules load.
+#[test]
+fn a_blocked_notification_gets_the_q264035_range_or_fixedudpport() {
+    let cap = shared_captures().join("lab/udp-notify-reject/server-tap.pcap");
+    let r = analyze_json(&["--exchange", "198.51.100.10", path_str(&cap)], &[1]);
+    let f = finding(&r, "blocked", "192.0.2.10", "udp", 40500);
+    assert_eq!(f["service"], "mapi-notification");
+    assert_eq!(
+        f["consequence"],
+        "clients may not receive new mail notification (Q264035)"
+    );
+    let fix = &f["fix"];
+    let nft = fix["nftables"][0].as_str().unwrap();
+    assert!(
+        nft.contains(
+            "ip saddr 198.51.100.10 ip daddr 192.0.2.10 udp sport 1025-65535 udp dport 1025-65535"
+        ),
+        "{nft}"
+    );
+    assert!(!nft.contains("40500"), "{nft}");
+    let ipt = fix["iptables"][0].as_str().unwrap();
+    assert!(
+        ipt.contains("--sport 1025:65535 --dport 1025:65535"),
+        "{ipt}"
+    );
+    let pins = fix["pin"].as_array().unwrap();
+    assert_eq!(pins.len(), 1, "{fix:#}");
+    assert_eq!(
+        pins[0]["registry_key"],
+        r"HKEY_CURRENT_USER\Software\Microsoft\Office\11.0\Outlook\RPC"
+    );
+    assert_eq!(pins[0]["value"], "FixedUDPPort");
+    let notes = pins[0]["notes"][0].as_str().unwrap();
+    assert!(
+        notes.contains("Outlook 2003") && notes.contains("Outlook 2007"),
+        "{notes}"
+    );
+    assert!(fix["note"]
+        .as_str()
+        .unwrap()
+        .contains("not only port 40500"));
+    // A notification pin is not an RPC port: no netstat/RPCDump advice.
+    assert!(fix["port_advice"].is_null());
+    check_nft(&[nft.to_string()], "notify.nft");
+    check_iptables(&[ipt.to_string()], "notify");
+}
+
+/// TCP 102 blocked: opening it is the fix; "RFC1006 Port Number" is not
+/// (every MTA would have to change, and the new port be opened). A 102
+/// without payload is not called X.400.
+#[test]
+fn a_blocked_tcp_102_is_not_fixed_by_moving_the_mta() {
+    let cap = shared_captures().join("lab/rfc1006-drop/client-tap.pcap");
+    let r = analyze_json(&[path_str(&cap)], &[1]);
+    let f = finding(&r, "blocked", "198.51.100.10", "tcp", 102);
+    assert_eq!(f["service"], "rfc1006");
+    assert_eq!(f["fix"]["pin"], json!([]), "{f:#}");
+    let note = f["fix"]["note"].as_str().unwrap();
+    assert!(
+        note.contains("no fix") && note.contains("every MTA"),
+        "{note}"
+    );
+    let c = f["consequence"].as_str().unwrap();
+    assert!(c.contains("did not show which application"), "{c}");
+    assert!(f["fix"]["nftables"][0]
+        .as_str()
+        .unwrap()
+        .contains("tcp dport 102"));
+}
+
+/// `policy check` refuses two registry values pinned to one port of one
+/// computer, accepts interfaces that one value serves, and prints the
+/// values of the profile's Exchange version with what the articles say
+/// around them.
+#[test]
+fn policy_check_refuses_two_values_on_one_port_and_prints_the_versions_value() {
+    let mut pol = base_policy();
+    pol["profiles"] = json!(["exchange2000-mapi-clients"]);
+    pol["pins"] = json!([
+        { "server": "exchange", "service": "exchange-store", "port": 6001 },
+        { "server": "198.51.100.10", "service": "exchange-directory", "port": 6001 }
+    ]);
+    let path = write_policy("two-values.json", &pol);
+    let (code, _, err) = exit_code(&["policy", "check", &path]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("pins[1].port"), "{err}");
+    assert!(
+        err.contains("two registry values that cannot share a port"),
+        "{err}"
+    );
+    assert!(
+        err.contains(r#"MSExchangeIS\ParametersSystem "TCP/IP Port""#),
+        "{err}"
+    );
+
+    // AD's interfaces share NTDS "TCP/IP Port": one port is right.
+    pol["pins"] = json!([
+        { "server": "dcs", "service": "ad-replication", "port": 6004 },
+        { "server": "dcs", "service": "lsarpc", "port": 6004 },
+        { "server": "dcs", "service": "exchange-directory", "port": 6004 },
+        { "server": "exchange", "service": "exchange-directory", "port": 6002 },
+        { "server": "dcs", "service": "netlogon", "port": 6005 }
+    ]);
+    let path = write_policy("one-value.json", &pol);
+    let (code, out, err) = exit_code(&["policy", "check", &path]);
+    assert_eq!(code, 0, "{err}");
+    // Exchange 2000/2003 (the profile): the NSPI proxy on the Exchange
+    // server, the global catalog's NTDS value on the DCs; never 5.5's.
+    assert!(out.contains("Exchange 2000/2003"), "{out}");
+    assert!(
+        out.contains(r#"MSExchangeSA\Parameters, value "TCP/IP NSPI Port""#),
+        "{out}"
+    );
+    assert!(out.contains("restart the global catalog server"), "{out}");
+    assert!(!out.contains("MSExchangeDS"), "{out}");
+    assert!(
+        out.contains(r#"Netlogon\Parameters, value "DCTcpipPort""#),
+        "{out}"
+    );
+    assert!(out.contains("restart the Netlogon service"), "{out}");
+    for needle in ["netstat -an", "RPCDump", "5000-65535", "forward slash"] {
+        assert!(out.contains(needle), "{needle}: {out}");
+    }
+    assert!(!out.contains(r"Parameters\TCP/IP"), "{out}");
+    // netlogon's DCTcpipPort on the NTDS port: KB224196's event 5809.
+    pol["pins"] = json!([
+        { "server": "dcs", "service": "netlogon", "port": 6004 },
+        { "server": "198.51.100.20", "service": "frs", "port": 6004 }
+    ]);
+    let path = write_policy("frs-netlogon.json", &pol);
+    let (code, _, err) = exit_code(&["policy", "check", &path]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("event 5809"), "{err}");
+}
+
+/// frontend-perimeter asks for ICMP echo to the DCs (DSAccess, KB270836);
+/// exflow does not follow ICMP echo, so the rule is never judged.
+#[test]
+fn icmp_echo_for_dsaccess_is_in_the_profile_and_never_judged() {
+    let pol = profile_policy("frontend-perimeter");
+    let path = write_policy("frontend-icmp.json", &pol);
+    let (code, out, err) = exit_code(&["policy", "check", &path]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("frontend → dcs") || out.contains("icmp-echo"),
+        "{out}"
+    );
+    assert!(out.contains("icmp echo request and reply"), "{out}");
+    let p = fixes_capture();
+    let r = analyze_json(&["--policy", &path, &p], &[1]);
+    assert!(
+        !findings(&r).iter().any(|f| f["policy_rule"]
+            .as_str()
+            .is_some_and(|_| f["kind"] == "never-seen" && f["service"] == "icmp-echo")),
+        "{:#}",
+        r["findings"]
+    );
+    assert!(!r["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["service"] == "icmp-echo"));
 }

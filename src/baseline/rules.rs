@@ -11,14 +11,22 @@
 //!
 //! Dynamic RPC ports: `Dynamic::Pin` (the default) writes no rule for them
 //! but a comment recommending to pin each interface's port with the KB's
-//! registry value (then allow that one port); `Dynamic::Observed` allows
-//! the observed range (lowest to highest working port) per interface.
+//! registry value (then allow that one port), the same plan `policy
+//! from-baseline` pins from (`super::pins`); `Dynamic::Observed` allows the
+//! ports each interface was seen working on — those ports, never the range
+//! between them (a service seen on 6135 and 55001 opens those two, not the
+//! 48,866 ports between them nobody used).
+//!
+//! New-mail notifications (Q264035) are allowed from the Exchange
+//! servers' ports above 1024 to the clients' ports above 1024: the client
+//! picks its port anew at every start, so the port seen once is not a rule.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use super::Baseline;
+use crate::kb::ExchangeVersion;
 use crate::policy::services;
 use crate::roles::Cidr;
 
@@ -40,7 +48,8 @@ pub enum Format {
 /// What to do with dynamic RPC ports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dynamic {
-    /// Allow the observed range per interface.
+    /// Allow the ports each interface was seen working on (never the range
+    /// between them).
     Observed,
     /// Recommend pinning (registry values), no rule for the dynamic ports.
     Pin,
@@ -55,8 +64,11 @@ pub struct Rule {
     pub sources: BTreeSet<Cidr>,
     pub ports: Vec<(u16, u16)>,
     pub servers: BTreeSet<IpAddr>,
-    /// Dynamic RPC: the observed range is allowed (Dynamic::Observed).
+    /// Dynamic RPC: the observed ports are allowed (Dynamic::Observed).
     pub dynamic: bool,
+    /// Source ports, when the rule restricts them (notifications: the
+    /// Exchange server's ports above 1024).
+    pub sports: Option<(u16, u16)>,
 }
 
 /// The rules plus what is said beside them.
@@ -112,8 +124,12 @@ fn parse_cidr(s: &str) -> Option<Cidr> {
     })
 }
 
-/// Plans the rules of `b`.
-pub fn plan(b: &Baseline, dynamic: Dynamic) -> Plan {
+/// Q264035's ports for new-mail notifications, both ends: above 1024.
+const NOTIFICATION_PORTS: (u16, u16) = (1025, 65535);
+
+/// Plans the rules of `b`; registry values for Exchange `version` (None:
+/// every version's, labelled).
+pub fn plan(b: &Baseline, dynamic: Dynamic, version: Option<ExchangeVersion>) -> Plan {
     let mut plan = Plan {
         dynamic: Some(dynamic),
         ..Plan::default()
@@ -121,7 +137,6 @@ pub fn plan(b: &Baseline, dynamic: Dynamic) -> Plan {
     // (server, proto, service) -> (sources, ports, dynamic)
     type Acc = (BTreeSet<Cidr>, BTreeSet<u16>, bool);
     let mut per: BTreeMap<(IpAddr, String, String), Acc> = BTreeMap::new();
-    let mut pins: BTreeMap<(IpAddr, String), BTreeSet<u16>> = BTreeMap::new();
     for e in &b.flows {
         let ok = e.working_ports();
         if e.success == 0 || ok.is_empty() {
@@ -154,37 +169,27 @@ pub fn plan(b: &Baseline, dynamic: Dynamic) -> Plan {
             continue;
         }
         if e.is_dynamic() && dynamic == Dynamic::Pin {
-            pins.entry((e.server, e.service.clone()))
-                .or_default()
-                .extend(ok.iter().copied());
             continue;
         }
         let acc = per
             .entry((e.server, e.proto.clone(), e.service.clone()))
             .or_insert_with(|| (BTreeSet::new(), BTreeSet::new(), e.is_dynamic()));
         acc.0.extend(sources);
-        if e.is_dynamic() {
-            // The observed range, lowest to highest working port.
-            let (lo, hi) = (*ok.first().unwrap(), *ok.last().unwrap());
-            acc.1.extend(lo..=hi);
-        } else {
-            acc.1.extend(ok);
-        }
+        // The ports that worked, never the range between them.
+        acc.1.extend(ok);
     }
     // Merge over servers.
     // (v6, proto, service, sources, port ranges, dynamic) -> servers
     type Traffic = (bool, String, String, BTreeSet<Cidr>, Vec<(u16, u16)>, bool);
     let mut merged: BTreeMap<Traffic, BTreeSet<IpAddr>> = BTreeMap::new();
     for ((server, proto, service), (sources, ports, dynamic)) in per {
+        let ports = if is_notification(&service) {
+            vec![NOTIFICATION_PORTS]
+        } else {
+            port_ranges(&ports)
+        };
         merged
-            .entry((
-                server.is_ipv6(),
-                proto,
-                service,
-                sources,
-                port_ranges(&ports),
-                dynamic,
-            ))
+            .entry((server.is_ipv6(), proto, service, sources, ports, dynamic))
             .or_default()
             .insert(server);
     }
@@ -210,6 +215,10 @@ pub fn plan(b: &Baseline, dynamic: Dynamic) -> Plan {
             |((v6, proto, sources, ports, servers, dynamic), services)| Rule {
                 v6,
                 proto,
+                sports: services
+                    .iter()
+                    .any(|s| is_notification(s))
+                    .then_some(NOTIFICATION_PORTS),
                 service: services.join(", "),
                 sources,
                 ports,
@@ -237,40 +246,21 @@ pub fn plan(b: &Baseline, dynamic: Dynamic) -> Plan {
                 &b.sources,
             ))
     });
-    for ((server, service), ports) in pins {
-        let list = ports
-            .iter()
-            .map(u16::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        let values = services::pin_registry(&service);
-        let how = if values.is_empty() {
-            "no registry value pins this interface alone: restrict the server's RPC dynamic port range (HKLM\\SOFTWARE\\Microsoft\\Rpc\\Internet \"Ports\") and allow that range".to_string()
-        } else {
-            "pin it with ".to_string()
-                + &values
-                    .iter()
-                    .map(|v| {
-                        format!(
-                            "{}\\{} ({}, {}{})",
-                            v.key,
-                            v.value,
-                            v.kind,
-                            v.article,
-                            if v.note.is_empty() {
-                                String::new()
-                            } else {
-                                format!("; {}", v.note)
-                            }
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-                + ", then allow tcp to the pinned port"
-        };
-        plan.pins.push(format!(
-            "{service} on {server}: dynamic port(s) observed {list}; {how}"
-        ));
+    if dynamic == Dynamic::Pin {
+        for p in super::pins::pin_plans(b, version) {
+            let list = p
+                .ports
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            plan.pins.push(format!(
+                "{} on {}: dynamic port(s) observed {list}; {}",
+                p.service,
+                p.server,
+                p.how(version)
+            ));
+        }
     }
     plan
 }
@@ -292,9 +282,16 @@ fn port_str(r: &(u16, u16), sep: char) -> String {
     }
 }
 
+/// Whether `service` is the new-mail notification (Q264035).
+fn is_notification(service: &str) -> bool {
+    services::service_ports(service).is_some_and(|s| s.kind == services::ServiceKind::Notification)
+}
+
 fn comment_of(r: &Rule) -> String {
     if r.dynamic {
-        format!("exflow: {} (dynamic RPC, observed range)", r.service)
+        format!("exflow: {} (dynamic RPC, observed ports)", r.service)
+    } else if r.sports.is_some() {
+        format!("exflow: {} (Q264035: ports > 1024 both ends)", r.service)
     } else {
         format!("exflow: {}", r.service)
     }
@@ -311,7 +308,7 @@ fn header(out: &mut String, plan: &Plan, c: &str, title: &str, origin: &str) {
         out,
         "{c} dynamic RPC ports: {}",
         match plan.dynamic {
-            Some(Dynamic::Observed) => "observed (each interface's observed range is allowed; it changes when the service restarts: prefer --dynamic pin)",
+            Some(Dynamic::Observed) => "observed (each interface's observed ports are allowed, not the range between them; they change when the service restarts: prefer --dynamic pin)",
             _ => "pin (no rule for them: pin each interface's port with the registry value below, then allow that port)",
         }
     );
@@ -361,10 +358,13 @@ pub fn render(plan: &Plan, format: Format, origin: &str) -> String {
                 let src = set(r.sources.iter().map(cidr_str).collect());
                 let dst = set(r.servers.iter().map(IpAddr::to_string).collect());
                 let ports = set(r.ports.iter().map(|p| port_str(p, '-')).collect());
+                let sport = r.sports.map_or(String::new(), |p| {
+                    format!("{} sport {} ", r.proto, port_str(&p, '-'))
+                });
                 let _ = writeln!(out, "\t\t# {}", r.service);
                 let _ = writeln!(
                     out,
-                    "\t\t{fam} saddr {src} {fam} daddr {dst} {} dport {ports} ct state new accept comment \"{}\"",
+                    "\t\t{fam} saddr {src} {fam} daddr {dst} {sport}{} dport {ports} ct state new accept comment \"{}\"",
                     r.proto,
                     comment_of(r)
                 );
@@ -416,6 +416,10 @@ pub fn render(plan: &Plan, format: Format, origin: &str) -> String {
                                 .join(",")
                         )
                     };
+                    let dport = match r.sports {
+                        Some(p) => format!("--sport {} {dport}", port_str(&p, ':')),
+                        None => dport,
+                    };
                     for s in &r.sources {
                         for d in &r.servers {
                             let _ = writeln!(
@@ -453,10 +457,13 @@ pub fn render(plan: &Plan, format: Format, origin: &str) -> String {
                     .map(|p| port_str(p, '-'))
                     .collect::<Vec<_>>()
                     .join(",");
+                let remoteport = r.sports.map_or(String::new(), |p| {
+                    format!(" remoteport={}", port_str(&p, '-'))
+                });
                 let _ = writeln!(out, "REM {}", r.service);
                 let _ = writeln!(
                     out,
-                    "netsh advfirewall firewall add rule name=\"exflow {} {}\" dir=in action=allow protocol={} localip={local} localport={ports} remoteip={remote} description=\"{}\"",
+                    "netsh advfirewall firewall add rule name=\"exflow {} {}\" dir=in action=allow protocol={} localip={local} localport={ports} remoteip={remote}{remoteport} description=\"{}\"",
                     i + 1,
                     r.service,
                     r.proto.to_uppercase(),
@@ -499,10 +506,13 @@ pub fn render(plan: &Plan, format: Format, origin: &str) -> String {
                         let _ = writeln!(out, " port-object range {} {}", p.0, p.1);
                     }
                 }
+                let sport = r
+                    .sports
+                    .map_or(String::new(), |p| format!(" range {} {}", p.0, p.1));
                 let _ = writeln!(out, "access-list EXFLOW remark {}", comment_of(r));
                 let _ = writeln!(
                     out,
-                    "access-list EXFLOW extended permit {} object-group EXFLOW-SRC-{n} object-group EXFLOW-DST-{n} object-group EXFLOW-SVC-{n}",
+                    "access-list EXFLOW extended permit {} object-group EXFLOW-SRC-{n}{sport} object-group EXFLOW-DST-{n} object-group EXFLOW-SVC-{n}",
                     r.proto
                 );
             }

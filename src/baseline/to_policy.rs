@@ -6,9 +6,13 @@
 //!   Exchange interface, `dc` when it served AD services);
 //! * allow: per successful entry, the named service when the service table
 //!   knows it, else `proto` + the ports that worked;
-//! * pins: a dynamic RPC interface seen on one single port (on a server,
-//!   for every client group) is pinned there — the port to fix with the
-//!   KB's registry value so the rule stays true after a restart.
+//! * allow rules name the service only over the protocols it is defined
+//!   on: the endpoint mapper is TCP 135 in the articles, so UDP 135 becomes
+//!   an explicit `udp 135` rule, and only where it was seen;
+//! * pins: a dynamic RPC interface seen working on one single port (on a
+//!   server, for every client group) whose port a registry value can fix
+//!   is pinned there, with that value in the comment — the plan `exflow
+//!   rules` prints (`super::pins`), so the two agree.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -16,6 +20,7 @@ use std::net::IpAddr;
 use serde_json::{json, Map, Value};
 
 use super::Baseline;
+use crate::kb::ExchangeVersion;
 use crate::policy::services;
 
 fn client_group_name(g: &str) -> String {
@@ -30,8 +35,10 @@ fn server_group_name(ip: &IpAddr) -> String {
     format!("server-{}", ip.to_string().replace(':', "-"))
 }
 
+/// Served by an Exchange server. Not `mapi-notification`: its "server" is
+/// the Outlook client that receives the datagrams (Q264035).
 fn is_exchange_service(s: &str) -> bool {
-    s.starts_with("exchange-") || matches!(s, "x400-mta" | "mapi-notification")
+    s.starts_with("exchange-") || s == "x400-mta"
 }
 
 fn is_dc_service(s: &str) -> bool {
@@ -53,8 +60,9 @@ fn is_dc_service(s: &str) -> bool {
     )
 }
 
-/// The policy file text (pretty JSON ending in a newline).
-pub fn policy_json(b: &Baseline, origin: &str) -> String {
+/// The policy file text (pretty JSON ending in a newline); registry
+/// values named for Exchange `version` (None: every version's, labelled).
+pub fn policy_json(b: &Baseline, origin: &str, version: Option<ExchangeVersion>) -> String {
     let ok: Vec<_> = b.flows.iter().filter(|e| e.success > 0).collect();
     let mut groups = Map::new();
     let mut client_groups: BTreeSet<&str> = BTreeSet::new();
@@ -65,9 +73,19 @@ pub fn policy_json(b: &Baseline, origin: &str) -> String {
     }
     for g in &client_groups {
         let hosts = b.group_networks(g);
+        // A group that only sends new-mail notifications is Exchange's.
+        let role = if ok
+            .iter()
+            .filter(|e| e.client_group == *g)
+            .all(|e| e.service == "mapi-notification")
+        {
+            "exchange"
+        } else {
+            "clients"
+        };
         groups.insert(
             client_group_name(g),
-            json!({ "role": "clients", "hosts": hosts }),
+            json!({ "role": role, "hosts": hosts }),
         );
     }
     for (ip, svcs) in &servers {
@@ -86,51 +104,65 @@ pub fn policy_json(b: &Baseline, origin: &str) -> String {
         groups.insert(server_group_name(ip), Value::Object(g));
     }
     // Allow rules, deduplicated and sorted.
-    let mut allow: BTreeSet<(String, String, String, String, Vec<u16>)> = BTreeSet::new();
-    let mut pin_ports: BTreeMap<(IpAddr, String), BTreeSet<u16>> = BTreeMap::new();
+    // (from, to, service, proto, ports, comment)
+    type Allow = (String, String, String, String, Vec<u16>, String);
+    let mut allow: BTreeSet<Allow> = BTreeSet::new();
     for e in &ok {
         let from = client_group_name(&e.client_group);
         let to = server_group_name(&e.server);
-        if services::service_ports(&e.service).is_some() {
-            allow.insert((from, to, e.service.clone(), String::new(), Vec::new()));
-        } else {
-            allow.insert((
-                from,
-                to,
-                String::new(),
-                e.proto.clone(),
-                e.working_ports().into_iter().collect(),
-            ));
-        }
-        if e.is_dynamic() && services::is_pinnable(&e.service) {
-            pin_ports
-                .entry((e.server, e.service.clone()))
-                .or_default()
-                .extend(e.all_ports());
+        let proto = crate::policy::proto_number(&e.proto);
+        match services::service_ports(&e.service) {
+            Some(s) if proto.is_some_and(|p| s.protos.contains(&p)) => {
+                allow.insert((
+                    from,
+                    to,
+                    e.service.clone(),
+                    String::new(),
+                    Vec::new(),
+                    String::new(),
+                ));
+            }
+            named => {
+                let comment = match named {
+                    Some(s) => format!(
+                        "observed: {} over {}, which the articles do not name ({} {})",
+                        e.service,
+                        e.proto,
+                        crate::policy::protos_str(s.protos),
+                        crate::policy::PortSet(s.ports.to_vec())
+                    ),
+                    None => "observed; no named service".to_string(),
+                };
+                allow.insert((
+                    from,
+                    to,
+                    String::new(),
+                    e.proto.clone(),
+                    e.working_ports().into_iter().collect(),
+                    comment,
+                ));
+            }
         }
     }
     let allow: Vec<Value> = allow
         .into_iter()
-        .map(|(from, to, service, proto, ports)| {
+        .map(|(from, to, service, proto, ports, comment)| {
             if service.is_empty() {
                 json!({ "from": from, "to": to, "proto": proto, "ports": ports,
-                        "comment": "observed; no named service" })
+                        "comment": comment })
             } else {
                 json!({ "from": from, "to": to, "service": service })
             }
         })
         .collect();
-    let pins: Vec<Value> = pin_ports
+    let pins: Vec<Value> = super::pins::pin_plans(b, version)
         .into_iter()
-        .filter(|(_, ports)| ports.len() == 1)
-        .map(|((server, service), ports)| {
-            let port = *ports.first().expect("one port");
-            let how = services::pin_registry(&service)
-                .first()
-                .map(|v| format!("; fix it with {}\\{} ({})", v.key, v.value, v.article))
-                .unwrap_or_default();
-            json!({ "server": server.to_string(), "service": service, "port": port,
-                    "comment": format!("observed on this single port{how}") })
+        .filter_map(|p| {
+            let port = p.policy_port()?;
+            Some(
+                json!({ "server": p.server.to_string(), "service": p.service, "port": port,
+                    "comment": format!("observed on this single port; {}", p.how(version)) }),
+            )
         })
         .collect();
     let v = json!({

@@ -54,8 +54,9 @@ fn traffic_detail(p: &Policy, rule: &Rule) -> String {
         ServiceKind::Notification => "udp >1024, Exchange server → client".to_string(),
         ServiceKind::RpcInterface => format!("tcp {} dynamic", p.rpc_dynamic),
         ServiceKind::RpcDynamic => format!("tcp {}, any RPC interface", p.rpc_dynamic),
+        ServiceKind::IcmpEcho => "icmp echo request and reply; exflow does not follow ICMP echo, so this rule is never judged".to_string(),
     };
-    let pins = if spec.pinnable {
+    let pins = if spec.pinnable() {
         pins_toward(p, &rule.to, name)
     } else {
         Vec::new()
@@ -110,7 +111,26 @@ fn rules_section(out: &mut String, p: &Policy, title: &str, rules: &[Rule]) {
     }
 }
 
-pub(super) fn describe(p: &Policy) -> String {
+/// What is known of a pin's server: the Exchange version, and the role of
+/// its group (a DC's pin is NTDS's, an Exchange server's MSExchangeSA's).
+fn pin_context(
+    p: &Policy,
+    server: &str,
+    version: Option<crate::kb::ExchangeVersion>,
+) -> crate::kb::Context {
+    let group = p
+        .group(server)
+        .or_else(|| server.parse::<IpAddr>().ok().and_then(|ip| p.group_of(&ip)));
+    let role = group.and_then(|g| g.role);
+    crate::kb::Context {
+        exchange: version,
+        is_exchange: role == Some(super::Role::Exchange),
+        is_dc: role == Some(super::Role::Dc),
+    }
+}
+
+pub(super) fn describe(p: &Policy, version: Option<crate::kb::ExchangeVersion>) -> String {
+    let version = version.or_else(|| p.exchange_version());
     let mut out = String::new();
     let from_profiles = p
         .allow
@@ -119,13 +139,17 @@ pub(super) fn describe(p: &Policy) -> String {
         .count();
     let _ = writeln!(
         out,
-        "Policy: {}, {}, {} ({from_profiles} from profiles), {}, {}; dynamic RPC ports {}",
+        "Policy: {}, {}, {} ({from_profiles} from profiles), {}, {}; dynamic RPC ports {}; {}",
         plural(p.groups.len(), "group", "groups"),
         plural(p.profiles.len(), "profile", "profiles"),
         plural(p.allow.len(), "allow rule", "allow rules"),
         plural(p.deny.len(), "deny rule", "deny rules"),
         plural(p.pins.len(), "pin", "pins"),
-        p.rpc_dynamic
+        p.rpc_dynamic,
+        match version {
+            Some(v) => format!("Exchange {}", v.as_str()),
+            None => "Exchange version not known (pins list each version's value)".to_string(),
+        }
     );
 
     let _ = writeln!(out, "\nGroups");
@@ -158,19 +182,40 @@ pub(super) fn describe(p: &Policy) -> String {
     if p.pins.is_empty() {
         let _ = writeln!(out, "  (none: RPC interfaces use the dynamic range)");
     }
+    let mut rpc_ports = false;
     for pin in &p.pins {
-        let reg = services::pin_registry(&pin.service);
-        let how = reg.first().map_or(String::new(), |r| {
-            format!("  {} \"{}\" {} ({})", r.key, r.value, r.kind, r.article)
-        });
         let _ = writeln!(
             out,
-            "  {} {} {} {}{how}",
+            "  {} {} {} {}",
             pin.server,
             pin.service,
             super::proto_str(pin.proto),
             pin.port
         );
+        let cx = pin_context(p, &pin.server, version);
+        let rows = crate::kb::pins(&pin.service, None, &cx);
+        if rows.is_empty() {
+            let _ = writeln!(
+                out,
+                "    no registry value in the articles pins it; the port is fixed some other way, or restrict the server's dynamic RPC range (KB154596)"
+            );
+        }
+        for row in rows {
+            rpc_ports |= row.rpc_port;
+            let label = if cx.exchange.is_none() && !row.exchange.is_empty() {
+                format!("{}: ", row.label())
+            } else {
+                String::new()
+            };
+            let _ = writeln!(out, "    {label}{}", row.line());
+            if let Some(n) = row.note {
+                let _ = writeln!(out, "      {n}");
+            }
+        }
+    }
+    if rpc_ports {
+        let _ = writeln!(out, "  setting them: {}", crate::kb::PORT_ADVICE_TEXT);
+        let _ = writeln!(out, "  {}", crate::kb::FORWARD_SLASH);
     }
 
     let warnings = p.profile_warnings();

@@ -133,6 +133,15 @@ pub fn protos_str(protos: &[u8]) -> &'static str {
     }
 }
 
+/// The IP protocol number of "tcp" or "udp".
+pub fn proto_number(name: &str) -> Option<u8> {
+    match name {
+        "tcp" => Some(PROTO_TCP),
+        "udp" => Some(PROTO_UDP),
+        _ => None,
+    }
+}
+
 /// "tcp" | "udp" for one IP protocol number (the report contract's words).
 pub fn proto_str(proto: u8) -> &'static str {
     match proto {
@@ -311,7 +320,14 @@ impl Policy {
             exchange: of(Role::Exchange),
             dcs: of(Role::Dc),
             clients: of(Role::Clients),
+            exchange_version: self.exchange_version(),
         }
+    }
+
+    /// The Exchange version the policy's profiles speak of (one, and no
+    /// other), which picks the registry values its pins stand for.
+    pub fn exchange_version(&self) -> Option<crate::kb::ExchangeVersion> {
+        crate::kb::profiles_version(self.profiles.iter().map(String::as_str))
     }
 
     /// The pinned port of `service` on `server`, if a pin covers it.
@@ -391,7 +407,7 @@ impl Policy {
                 let Some(spec) = services::service_ports(name) else {
                     return false;
                 };
-                let pin = if spec.pinnable {
+                let pin = if spec.pinnable() {
                     self.pin_for(server, name)
                 } else {
                     None
@@ -424,6 +440,8 @@ impl Policy {
                             && self.rpc_dynamic.contains(port)
                             && (services::is_rpc_interface_service(service) || service == "unknown")
                     }
+                    // exflow follows TCP and UDP only: no flow is ICMP echo.
+                    ServiceKind::IcmpEcho => false,
                 }
             }
         }
@@ -436,14 +454,16 @@ impl Policy {
     /// service name.
     pub fn service_ports_on(&self, server: &IpAddr, service: &str) -> Option<(Vec<u8>, PortSet)> {
         let spec = services::service_ports(service)?;
-        if spec.pinnable {
+        if spec.pinnable() {
             if let Some(pin) = self.pin_for(server, service) {
                 return Some((vec![pin.proto], PortSet(vec![(pin.port, pin.port)])));
             }
         }
         let ports = match spec.kind {
             ServiceKind::RpcInterface | ServiceKind::RpcDynamic => self.rpc_dynamic.clone(),
-            ServiceKind::Ports | ServiceKind::Notification => PortSet(spec.ports.to_vec()),
+            ServiceKind::Ports | ServiceKind::Notification | ServiceKind::IcmpEcho => {
+                PortSet(spec.ports.to_vec())
+            }
         };
         Some((spec.protos.to_vec(), ports))
     }
@@ -474,13 +494,34 @@ impl Policy {
                 format!("profile {name} adds nothing: no group has role {roles}")
             });
         }
+        let versions: Vec<String> = self
+            .profiles
+            .iter()
+            .filter_map(|n| profiles::lookup(n))
+            .filter_map(|p| {
+                p.exchange
+                    .map(|v| format!("{} (Exchange {})", p.name, v.as_str()))
+            })
+            .collect();
+        if self.exchange_version().is_none() && versions.len() > 1 {
+            out.push(format!(
+                "profiles {} speak of different Exchange versions: pins list every version's registry value (--exchange-version picks one)",
+                versions.join(", ")
+            ));
+        }
         out
     }
 
     /// A human summary (`exflow policy check FILE`): groups, rules
     /// (including those the profiles expand to), pins, warnings.
     pub fn describe(&self) -> String {
-        describe::describe(self)
+        describe::describe(self, None)
+    }
+
+    /// [`Policy::describe`] for Exchange `version` (`--exchange-version`;
+    /// None: what the profiles say).
+    pub fn describe_for(&self, version: Option<crate::kb::ExchangeVersion>) -> String {
+        describe::describe(self, version)
     }
 
     pub fn group(&self, name: &str) -> Option<&Group> {

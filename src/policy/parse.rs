@@ -457,6 +457,8 @@ fn parse_pins(cx: &Cx, v: Option<&Value>, groups: &[Group]) -> Result<Vec<Pin>, 
     };
     let items = array(cx, "pins", v, "static port pins")?;
     let mut pins: Vec<Pin> = Vec::new();
+    // The entry of the file each pin came from (repeats are dropped).
+    let mut origin: Vec<usize> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let path = format!("pins[{i}]");
         let obj = object(cx, &path, item, "server, service, port")?;
@@ -504,7 +506,7 @@ fn parse_pins(cx: &Cx, v: Option<&Value>, groups: &[Group]) -> Result<Vec<Pin>, 
         if !services::is_pinnable(service) {
             let pinnable: Vec<&str> = services::SERVICES
                 .iter()
-                .filter(|s| s.pinnable)
+                .filter(|s| s.pinnable())
                 .map(|s| s.name)
                 .collect();
             return Err(cx.err(
@@ -531,8 +533,9 @@ fn parse_pins(cx: &Cx, v: Option<&Value>, groups: &[Group]) -> Result<Vec<Pin>, 
         };
         if let Some((j, prev)) = pins
             .iter()
-            .enumerate()
-            .find(|(_, p)| p.server == server && p.service == service && p.port != port)
+            .zip(&origin)
+            .find(|(p, _)| p.server == server && p.service == service && p.port != port)
+            .map(|(p, j)| (j, p))
         {
             return Err(cx.err(
                 ppath,
@@ -542,19 +545,86 @@ fn parse_pins(cx: &Cx, v: Option<&Value>, groups: &[Group]) -> Result<Vec<Pin>, 
                 ),
             ));
         }
+        let proto = services::pin_proto(&service);
+        // One port, one registry value: two values that cannot be the same
+        // one (the store's and the directory's) never share a port of one
+        // computer.
+        if let Some((j, prev)) = pins
+            .iter()
+            .zip(&origin)
+            .find(|(p, _)| {
+                p.proto == proto
+                    && p.port == port
+                    && p.service != service
+                    && same_host(groups, &p.server, &server)
+                    && !may_share_port(&p.service, &service)
+            })
+            .map(|(p, j)| (j, p))
+        {
+            return Err(cx.err(
+                ppath,
+                format!(
+                    "port {port} is pinned for {} on {} too (pins[{j}]): {service} is set by {} and {} by {}, two registry values that cannot share a port; give each value its own unused port (KB270836: \"assign different port settings to each registry key\"; KB224196: DCTcpipPort on the NTDS port makes Netlogon log event 5809)",
+                    prev.service,
+                    prev.server,
+                    values_text(&service),
+                    prev.service,
+                    values_text(&prev.service),
+                ),
+            ));
+        }
         if !pins
             .iter()
             .any(|p| p.server == server && p.service == service)
         {
             pins.push(Pin {
-                proto: services::pin_proto(&service),
+                proto,
                 server,
                 service,
                 port,
             });
+            origin.push(i);
         }
     }
     Ok(pins)
+}
+
+/// Whether two pins' servers (group names or addresses) can be one
+/// computer: the same name, an address in the group, or two groups that
+/// overlap.
+fn same_host(groups: &[Group], a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let members = |name: &str| -> Vec<Cidr> {
+        match groups.iter().find(|g| g.name == name) {
+            Some(g) => g.members.clone(),
+            None => name.parse::<Cidr>().into_iter().collect(),
+        }
+    };
+    let (ma, mb) = (members(a), members(b));
+    ma.iter().any(|x| {
+        mb.iter()
+            .any(|y| x.contains(&y.addr) || y.contains(&x.addr))
+    })
+}
+
+/// Whether one registry value can put both services on one port (NSPI on
+/// a global catalog shares the NTDS port with replication; the store and
+/// the directory never share one). Unknown when a service has no
+/// documented value: then it is not refused.
+fn may_share_port(a: &str, b: &str) -> bool {
+    let (va, vb) = (crate::kb::possible_values(a), crate::kb::possible_values(b));
+    va.is_empty() || vb.is_empty() || va.iter().any(|x| vb.iter().any(|y| x.same_as(y)))
+}
+
+/// "MSExchangeIS\\ParametersSystem \"TCP/IP Port\"" (or the several values).
+fn values_text(service: &str) -> String {
+    crate::kb::possible_values(service)
+        .iter()
+        .map(|v| format!("{} \"{}\"", v.short_key(), v.value))
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 fn expand_profiles(names: &[String], groups: &[Group]) -> Vec<Rule> {

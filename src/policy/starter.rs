@@ -41,7 +41,7 @@ pub(super) fn starter_json(selected: &[&str]) -> String {
   }},
   "profiles": [{profiles}],
   "allow": [
-    {{ "from": "clients", "to": "exchange", "service": "epm", "comment": "RPC endpoint mapper, TCP/UDP 135 (Q176466)" }},
+    {{ "from": "clients", "to": "exchange", "service": "epm", "comment": "RPC endpoint mapper, TCP 135 (Q176466)" }},
     {{ "from": "clients", "to": "exchange", "proto": "tcp", "ports": [443], "comment": "explicit ports: HTTPS to Outlook Web Access" }}
   ],
   "deny": [],

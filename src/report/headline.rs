@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use super::layout::{fit, shell_lines, wrap_prose, TEXT_WIDTH};
 use super::proto_name;
 use super::text::{evidence_text, what};
-use crate::verdict::{Confidence, Finding, FindingKind};
+use crate::verdict::{Confidence, Finding, FindingKind, PinAdvice};
 
 /// Groups listed one line each; the rest are counted on one line.
 pub const MAX_GROUPS: usize = 16;
@@ -158,12 +158,45 @@ fn detail(g: &Group) -> Vec<String> {
             ));
         }
     }
-    if let Some(p) = fix.and_then(|x| x.pin.first()) {
-        let pin = format!("    or pin it: {} \"{}\" ({})", p.key, p.value, p.article);
+    if let Some(pin) = fix.and_then(|x| pin_line(&x.pin)) {
         out.extend(wrap_prose(&pin, TEXT_WIDTH).into_iter().take(2));
     }
     out.truncate(DETAIL_LINES);
     out
+}
+
+/// "or pin it: KEY "VALUE" (ARTICLE)": the first value; when the values
+/// depend on the Exchange version (not known), one per version, each
+/// labelled and with its key below `...\Services` to fit two lines.
+fn pin_line(pins: &[PinAdvice]) -> Option<String> {
+    let first = pins.first()?;
+    if pins.iter().all(|p| p.exchange.is_none()) {
+        return Some(format!(
+            "    or pin it: {} \"{}\" ({})",
+            first.key, first.value, first.article
+        ));
+    }
+    let mut seen: Vec<&Option<String>> = Vec::new();
+    let mut parts: Vec<String> = Vec::new();
+    for p in pins {
+        if seen.contains(&&p.exchange) {
+            continue;
+        }
+        seen.push(&p.exchange);
+        let key = p
+            .key
+            .strip_prefix(r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\")
+            .unwrap_or(&p.key);
+        let label = p.exchange.as_deref().map_or(String::new(), |l| {
+            format!(
+                "{}: ",
+                l.trim_start_matches("Exchange ")
+                    .replace(", global catalog", " GC")
+            )
+        });
+        parts.push(format!("{label}{key} \"{}\" ({})", p.value, p.article));
+    }
+    Some(format!("    or pin it: {}", parts.join("; ")))
 }
 
 /// The headline's lines for `findings` (all kinds; only blocked ones count).

@@ -393,14 +393,29 @@ fn write_findings(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
             writeln!(w, "    fix: {}", fix.summary)?;
             write_rules(fix, w)?;
             for p in &fix.pin {
+                // Key and value apart: "TCP/IP Port" is a value name, and
+                // joined by a backslash it would read as two more keys.
+                let label = p
+                    .exchange
+                    .as_ref()
+                    .map_or(String::new(), |l| format!("{l}, "));
                 writeln!(
                     w,
-                    "      pin ({}, {}): {}\\{} ({}) on {}",
-                    p.component, p.article, p.key, p.value, p.kind, p.on
+                    "      pin ({}, {label}{}): {}, value \"{}\" ({}, {}) on {}; {}",
+                    p.component, p.article, p.key, p.value, p.kind, p.data, p.on, p.restart
                 )?;
+                for n in &p.notes {
+                    writeln!(w, "        {n}")?;
+                }
+            }
+            if let Some(a) = fix.port_advice {
+                writeln!(w, "      pinning: {a}")?;
             }
             if let Some(n) = &fix.note {
                 writeln!(w, "      note: {n}")?;
+            }
+            if let Some(r) = &fix.range {
+                writeln!(w, "      range: {r}")?;
             }
         }
     }
