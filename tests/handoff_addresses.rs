@@ -19,10 +19,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use common::pdus::{epm_bind, epm_bind_ack, ept_map_answer_at, ept_map_nspi};
 use common::*;
-use exflow::capture::{FileSource, FrameBatch, InputInfo, LinkType, Source};
+use exflow::capture::{FileSource, FrameBatch, InputInfo, Source};
 use exflow::pipeline::{self, Options, StreamMsg};
 use exflow::stream::LiveCorrelator;
-use exflow::synth::{PcapWriter, TcpConversation};
+use exflow::synth::TcpConversation;
 use serde_json::Value;
 
 const MS: u64 = 1_000_000;
@@ -76,15 +76,7 @@ impl Cap {
     }
 
     fn write(&self, name: &str) -> String {
-        let mut frames = self.frames.clone();
-        frames.sort_by_key(|(t, _)| *t);
-        let p = tmp_path(name);
-        let mut w = PcapWriter::create(&p, LinkType::ETHERNET, 65535, false).unwrap();
-        for (ts, f) in &frames {
-            w.write_packet(*ts, f).unwrap();
-        }
-        w.flush().unwrap();
-        path_str(&p).to_string()
+        write_pcap(name, &self.frames)
     }
 }
 

@@ -13,8 +13,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::process::Command;
 
 use common::*;
-use exflow::capture::LinkType;
-use exflow::synth::{Frame, PcapWriter, TcpConversation};
+use exflow::synth::{Frame, TcpConversation};
 use serde_json::Value;
 
 const MS: u64 = 1_000_000;
@@ -28,15 +27,9 @@ fn v4(a: Ipv4Addr) -> IpAddr {
 }
 
 /// Writes `frames` (time after T0, bytes), sorted, to a pcap.
-fn write(name: &str, mut frames: Vec<(u64, Vec<u8>)>) -> String {
-    frames.sort_by_key(|(t, _)| *t);
-    let p = tmp_path(name);
-    let mut w = PcapWriter::create(&p, LinkType::ETHERNET, 65535, false).unwrap();
-    for (t, f) in &frames {
-        w.write_packet(T0 + t, f).unwrap();
-    }
-    w.flush().unwrap();
-    path_str(&p).to_string()
+fn write(name: &str, frames: Vec<(u64, Vec<u8>)>) -> String {
+    let frames: Vec<(u64, Vec<u8>)> = frames.into_iter().map(|(t, f)| (T0 + t, f)).collect();
+    write_pcap(name, &frames)
 }
 
 /// A working connection (handshake, one request, one answer) at `t`.

@@ -10,8 +10,7 @@ use common::pdus::{epm_bind, epm_bind_ack, ept_map_nspi, hex};
 use std::net::{IpAddr, Ipv4Addr};
 
 use common::*;
-use exflow::capture::LinkType;
-use exflow::synth::{PcapWriter, TcpConversation};
+use exflow::synth::TcpConversation;
 use serde_json::Value;
 
 const MS: u64 = 1_000_000;
@@ -75,13 +74,8 @@ impl Capture {
     }
 
     fn write(&self, name: &str) -> String {
-        let p = tmp_path(name);
-        let mut w = PcapWriter::create(&p, LinkType::ETHERNET, 65535, false).unwrap();
-        for (ts, f) in &self.frames {
-            w.write_packet(*ts, f).unwrap();
-        }
-        w.flush().unwrap();
-        path_str(&p).to_string()
+        // Frames are pushed in time order: the stable sort keeps them.
+        write_pcap(name, &self.frames)
     }
 }
 

@@ -14,9 +14,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use common::*;
-use exflow::capture::LinkType;
 use exflow::report::{HEADLINE_MAX_LINES, TEXT_WIDTH};
-use exflow::synth::{PcapWriter, TcpConversation};
+use exflow::synth::TcpConversation;
 use exflow::verdict::MAX_FIX_SOURCES;
 use serde_json::{json, Value};
 
@@ -52,14 +51,7 @@ impl Cap {
     }
 
     fn write(&mut self, name: &str) -> String {
-        self.frames.sort_by_key(|(t, _)| *t);
-        let p = tmp_path(name);
-        let mut w = PcapWriter::create(&p, LinkType::ETHERNET, 65535, false).unwrap();
-        for (ts, f) in &self.frames {
-            w.write_packet(*ts, f).unwrap();
-        }
-        w.flush().unwrap();
-        path_str(&p).to_string()
+        write_pcap(name, &self.frames)
     }
 }
 

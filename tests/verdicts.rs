@@ -16,9 +16,8 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use common::*;
-use exflow::capture::LinkType;
 use exflow::packet::tcp_flags::{ACK, RST, SYN};
-use exflow::synth::{Frame, PcapWriter, TcpConversation};
+use exflow::synth::{Frame, TcpConversation};
 use serde_json::{json, Value};
 
 const MS: u64 = 1_000_000;
@@ -62,15 +61,7 @@ impl Cap {
     }
 
     fn write(&self, name: &str) -> String {
-        let mut frames = self.frames.clone();
-        frames.sort_by_key(|(t, _)| *t);
-        let p = tmp_path(name);
-        let mut w = PcapWriter::create(&p, LinkType::ETHERNET, 65535, false).unwrap();
-        for (ts, f) in &frames {
-            w.write_packet(*ts, f).unwrap();
-        }
-        w.flush().unwrap();
-        path_str(&p).to_string()
+        write_pcap(name, &self.frames)
     }
 }
 

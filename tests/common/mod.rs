@@ -70,6 +70,34 @@ pub fn tmp_path(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// Writes `frames` (timestamp in ns, bytes), sorted by time, as an
+/// Ethernet pcap named `name` in this process's temp directory; returns its
+/// path. Written to a file of its own and renamed into place: tests that
+/// run in parallel and build the same capture (two tests sharing a builder)
+/// never read each other's half-written file — they did, and one then read
+/// "empty file (0 bytes)".
+pub fn write_pcap(name: &str, frames: &[(u64, Vec<u8>)]) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut order: Vec<&(u64, Vec<u8>)> = frames.iter().collect();
+    order.sort_by_key(|(t, _)| *t);
+    let p = tmp_path(name);
+    let part = tmp_path(&format!(
+        "{name}.part{}",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let mut w =
+        exflow::synth::PcapWriter::create(&part, exflow::capture::LinkType::ETHERNET, 65535, false)
+            .unwrap();
+    for (ts, f) in order {
+        w.write_packet(*ts, f).unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+    std::fs::rename(&part, &p).unwrap();
+    path_str(&p).to_string()
+}
+
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
