@@ -786,7 +786,7 @@ const PIN_FIXED_UDP_2003: Pin = Pin {
 };
 
 /// FixedUDPPort per Outlook version, as far as the articles read go.
-pub const OUTLOOK_VERSIONS: &str = "the key above is Outlook 2003's (Office 11.0); Outlook 2002 and earlier have no such value (Q264035: Outlook 2003 or later); for Outlook 2007 KB270836 refers to KB839226, which exflow's authors have not read, so no key is given here";
+pub const OUTLOOK_VERSIONS: &str = "the key above is Outlook 2003's (Office 11.0); Outlook 2002 and earlier have no such value (Q264035: Outlook 2003 or later); for Outlook 2007 KB270836 refers to KB839226, which is not among the articles exflow draws on, so no key is given here";
 
 // ---------------------------------------------------------------------------
 // Restricting the dynamic RPC range (when no value pins an interface)

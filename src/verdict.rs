@@ -478,14 +478,14 @@ fn blocked_fix(f: &Finding, policy: Option<&Policy>, c: &Correlated) -> Fix {
             if pin.is_empty() {
                 "No registry value documented in the articles pins this interface: restrict the server's dynamic RPC range (below), then allow that range plus TCP 135.".to_string()
             } else if versions {
-                "Prefer pinning it with the registry value below and allowing the pinned port (plus TCP 135) instead of this one. The value depends on the Exchange version: each is labelled (--exchange-version, or a policy profile, picks one).".to_string()
+                "Prefer pinning it with its registry value (the pin above) and allowing the pinned port (plus TCP 135) instead of this one. The value depends on the Exchange version: each is labelled (--exchange-version, or a policy profile, picks one).".to_string()
             } else {
-                "Prefer pinning it with the registry value below and allowing the pinned port (plus TCP 135) instead of this one.".to_string()
+                "Prefer pinning it with its registry value (the pin above) and allowing the pinned port (plus TCP 135) instead of this one.".to_string()
             }
         ))
     } else if notification && !pinned {
         Some(format!(
-            "Q264035: the client picks its notification port at startup and the server sends from a dynamic port, so the rule allows UDP from the Exchange server's ports > 1024 to the client's ports > 1024, not only port {} seen here; or fix the client's port with FixedUDPPort (below) and allow just that port.",
+            "Q264035: the client picks its notification port at startup and the server sends from a dynamic port, so the rule allows UDP from the Exchange server's ports > 1024 to the client's ports > 1024, not only port {} seen here; or fix the client's port with FixedUDPPort (the pin above) and allow just that port.",
             f.port
         ))
     } else if matches!(f.service, "x400-mta" | "rfc1006") && f.port == 102 {
