@@ -411,7 +411,7 @@ mod tests {
     use super::*;
     use crate::event::{EpmEndpoint, EpmOperation, InterfaceId};
     use crate::flow::ConnState;
-    use crate::flow::{FlowEnd, HistoryStr};
+    use crate::flow::FlowEnd;
     use crate::packet::PROTO_TCP;
     use crate::proto::dcerpc::Uuid;
     use crate::proto::epm::{Transport, EPT_S_NOT_REGISTERED};
@@ -456,27 +456,13 @@ mod tests {
 
     fn flow(first_ts: Ts, port: u16, state: ConnState) -> FlowRecord {
         FlowRecord {
-            proto: PROTO_TCP,
-            client: CLIENT,
-            client_port: 50_001,
-            server: SERVER,
-            server_port: port,
-            first_ts,
             last_ts: first_ts + 3 * SECOND,
             state,
-            history: HistoryStr::new("S"),
             syn_retries: 2,
-            syn_gaps_us: Box::default(),
             packets: [3, 0],
             bytes: [180, 0],
-            payload_bytes: [0, 0],
-            responder_ttl: None,
-            responder_ip_id: None,
-            icmp: Box::default(),
-            icmp_count: 0,
-            rpc: None,
-            app: None,
             end: FlowEnd::IdleTimeout,
+            ..FlowRecord::test_syn(CLIENT, 50_001, SERVER, port, first_ts)
         }
     }
 

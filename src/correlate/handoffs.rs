@@ -506,8 +506,7 @@ fn follow_up(ts: Ts, end: Ts, seen: &[(IpAddr, &[Seen])]) -> (Outcome, Option<Ip
 mod tests {
     use super::*;
     use crate::event::{EpmOperation, InterfaceId};
-    use crate::flow::{ConnState, FlowEnd, HistoryStr, SECOND};
-    use crate::packet::PROTO_TCP;
+    use crate::flow::{ConnState, SECOND};
     use std::net::Ipv4Addr;
 
     const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10));
@@ -563,27 +562,11 @@ mod tests {
         state: ConnState,
     ) -> FlowRecord {
         FlowRecord {
-            proto: PROTO_TCP,
-            client: CLIENT,
-            client_port,
-            server,
-            server_port: port,
-            first_ts,
             last_ts,
             state,
-            history: HistoryStr::new("S"),
-            syn_retries: 0,
-            syn_gaps_us: Box::default(),
             packets: [1, u64::from(state != ConnState::S0)],
-            bytes: [60, 0],
-            payload_bytes: [0, 0],
             responder_ttl: Some(64),
-            responder_ip_id: None,
-            icmp: Box::default(),
-            icmp_count: 0,
-            rpc: None,
-            app: None,
-            end: FlowEnd::EndOfCapture,
+            ..FlowRecord::test_syn(CLIENT, client_port, server, port, first_ts)
         }
     }
 

@@ -206,6 +206,44 @@ pub struct FlowRecord {
     pub end: FlowEnd,
 }
 
+#[cfg(test)]
+impl FlowRecord {
+    /// For unit tests: one unanswered SYN from `client`:`client_port` to
+    /// `server`:`port` at `ts`, still open at the end of the capture;
+    /// change what a test needs with `FlowRecord { .., ..test_syn() }`.
+    pub(crate) fn test_syn(
+        client: IpAddr,
+        client_port: u16,
+        server: IpAddr,
+        port: u16,
+        ts: Ts,
+    ) -> FlowRecord {
+        FlowRecord {
+            proto: crate::packet::PROTO_TCP,
+            client,
+            client_port,
+            server,
+            server_port: port,
+            first_ts: ts,
+            last_ts: ts,
+            state: ConnState::S0,
+            history: HistoryStr::new("S"),
+            syn_retries: 0,
+            syn_gaps_us: Box::default(),
+            packets: [1, 0],
+            bytes: [60, 0],
+            payload_bytes: [0, 0],
+            responder_ttl: None,
+            responder_ip_id: None,
+            icmp: Box::default(),
+            icmp_count: 0,
+            rpc: None,
+            app: None,
+            end: FlowEnd::EndOfCapture,
+        }
+    }
+}
+
 /// Counters a flow table keeps; summed over shards into `stats`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlowStats {

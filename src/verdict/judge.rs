@@ -687,7 +687,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::flow::{AppLabel, FlowEnd, HistoryStr, IcmpEvidence};
+    use crate::flow::{AppLabel, HistoryStr, IcmpEvidence};
     use crate::proto::rfc1006::{Outcome as Cotp, Rfc1006Summary};
 
     const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
@@ -700,27 +700,12 @@ mod tests {
     /// A TCP flow: `state`, `history`, packets [orig, resp].
     fn tcp(state: ConnState, history: &str, packets: [u64; 2]) -> FlowRecord {
         FlowRecord {
-            proto: PROTO_TCP,
-            client: CLIENT,
-            client_port: 50_000,
-            server: SERVER,
-            server_port: 445,
-            first_ts: T0,
             last_ts: T0 + SECOND,
             state,
             history: HistoryStr::new(history),
-            syn_retries: 0,
-            syn_gaps_us: Box::default(),
             packets,
             bytes: [60 * packets[0], 60 * packets[1]],
-            payload_bytes: [0, 0],
-            responder_ttl: None,
-            responder_ip_id: None,
-            icmp: Box::default(),
-            icmp_count: 0,
-            rpc: None,
-            app: None,
-            end: FlowEnd::EndOfCapture,
+            ..FlowRecord::test_syn(CLIENT, 50_000, SERVER, 445, T0)
         }
     }
 

@@ -431,36 +431,14 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::flow::{FlowEnd, HistoryStr, SECOND};
+    use crate::flow::SECOND;
 
     const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10));
     const T0: Ts = 1_700_000_000 * SECOND;
 
     /// A single unanswered SYN from `client` to `server`:`port`.
     fn probe(client: IpAddr, server: IpAddr, port: u16, k: u64) -> FlowRecord {
-        FlowRecord {
-            proto: PROTO_TCP,
-            client,
-            client_port: 40_000,
-            server,
-            server_port: port,
-            first_ts: T0 + k,
-            last_ts: T0 + k,
-            state: ConnState::S0,
-            history: HistoryStr::new("S"),
-            syn_retries: 0,
-            syn_gaps_us: Box::default(),
-            packets: [1, 0],
-            bytes: [60, 0],
-            payload_bytes: [0, 0],
-            responder_ttl: None,
-            responder_ip_id: None,
-            icmp: Box::default(),
-            icmp_count: 0,
-            rpc: None,
-            app: None,
-            end: FlowEnd::EndOfCapture,
-        }
+        FlowRecord::test_syn(client, 40_000, server, port, T0 + k)
     }
 
     fn host(n: u32) -> IpAddr {
