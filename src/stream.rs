@@ -477,6 +477,8 @@ mod tests {
             rpc: None,
             app: None,
             end: FlowEnd::IdleTimeout,
+            stall: None,
+            longest_answered_gap_s: 0,
         }
     }
 

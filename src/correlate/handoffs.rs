@@ -584,6 +584,8 @@ mod tests {
             rpc: None,
             app: None,
             end: FlowEnd::EndOfCapture,
+            stall: None,
+            longest_answered_gap_s: 0,
         }
     }
 

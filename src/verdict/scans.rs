@@ -421,6 +421,7 @@ impl Group {
             policy_rule: None,
             verdict,
             consequence: None,
+            idle_timeout: None,
             fix: None,
         }
     }
@@ -460,6 +461,8 @@ mod tests {
             rpc: None,
             app: None,
             end: FlowEnd::EndOfCapture,
+            stall: None,
+            longest_answered_gap_s: 0,
         }
     }
 
