@@ -173,6 +173,24 @@ pub struct Fix {
     pub range: Option<String>,
     /// Whom the rules let through (or shut out), and what they stand for.
     pub sources: Option<FixSources>,
+    /// `killed-after-idle`: the hosts' TCP keep-alive timer (#25).
+    pub keepalive: Option<KeepAliveAdvice>,
+}
+
+/// The Windows keep-alive value to set on the hosts (`kb::KEEPALIVE`),
+/// with a time below the firewall's idle timeout as the capture brackets it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeepAliveAdvice {
+    pub key: String,
+    pub value: &'static str,
+    pub kind: &'static str,
+    pub data: &'static str,
+    /// Milliseconds: the longest silence a connection survived, or half the
+    /// shortest one that killed it when none survived.
+    pub set_to_ms: u64,
+    pub default: &'static str,
+    pub advice: &'static str,
+    pub article: &'static str,
 }
 
 /// Something the admin must act on.
@@ -547,6 +565,7 @@ fn blocked_fix(f: &Finding, policy: Option<&Policy>, c: &Correlated) -> Fix {
         port_advice,
         range,
         sources: Some(sources),
+        keepalive: None,
     }
 }
 
@@ -1108,6 +1127,7 @@ pub fn evaluate(
                 port_advice: None,
                 range: None,
                 sources: Some(sources),
+                keepalive: None,
             }),
         });
     }
@@ -1262,6 +1282,7 @@ pub fn duration_text(s: u64) -> String {
     match s {
         0..=119 => format!("{s} s"),
         120..=7199 => format!("{} min", s / 60),
+        _ if s % 3600 < 60 => format!("{} h", s / 3600),
         _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
     }
 }
@@ -1293,6 +1314,20 @@ fn after_handshake_fix(
         };
     }
     let secs = proposed_idle_timeout(est);
+    let k = &kb::KEEPALIVE;
+    let keepalive = est.map(|e| KeepAliveAdvice {
+        key: k.value.full_key(),
+        value: k.value.value,
+        kind: k.value.kind.as_str(),
+        data: k.value.data,
+        set_to_ms: match e.longest_survived_s {
+            Some(s) => s * 1000,
+            None => (e.killed_after_s * 1000 / 2).max(1000),
+        },
+        default: k.default,
+        advice: k.advice,
+        article: kb::Article::CC782936.id(),
+    });
     let ip = if server.is_ipv6() { "ip6" } else { "ip" };
     let name = format!("exflow-idle-{port}");
     Fix {
@@ -1316,6 +1351,7 @@ fn after_handshake_fix(
             secs / 3600,
             secs % 3600 / 60
         )),
+        keepalive,
         ..Fix::default()
     }
 }

@@ -150,6 +150,20 @@ fn lab_idle_kill_is_found_on_the_client_tap_with_the_timeout_bracketed() {
             .contains("established:"),
         "{fix}"
     );
+    // Host keep-alives from the knowledge table, set below the silence
+    // that survived.
+    let k = &fix["keepalive"];
+    assert_eq!(
+        k["registry_key"],
+        r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters"
+    );
+    assert_eq!(k["value"], "KeepAliveTime");
+    assert_eq!(k["type"], "REG_DWORD");
+    assert_eq!(k["article"], "cc782936");
+    assert_eq!(
+        k["set_to_ms"],
+        est["longest_surviving_idle_s"].as_u64().unwrap() * 1000
+    );
     // The text report says the same.
     let out = run(&["analyze", path_str(&client_tap)]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -259,6 +273,7 @@ fn data_retransmitted_unanswered_without_a_silence_is_a_black_hole() {
     assert_eq!(kinds(&r), vec!["black-hole"], "{}", r["findings"]);
     let f = findings(&r)[0];
     assert!(f.get("idle_timeout").is_none(), "{f}");
+    assert!(f["fix"].get("keepalive").is_none(), "{f}");
     let e = &f["evidence"][0];
     assert_eq!(e["idle_gap_s"], 0.0);
     assert_eq!(e["retransmissions"], 4);

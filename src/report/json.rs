@@ -448,7 +448,7 @@ pub(crate) fn evidence_json(e: &Evidence) -> Value {
 }
 
 fn fix_json(f: &Fix) -> Value {
-    json!({
+    let mut v = json!({
         "summary": f.summary,
         "nftables": f.nftables,
         "iptables": f.iptables,
@@ -469,7 +469,21 @@ fn fix_json(f: &Fix) -> Value {
         "restrict_range": f.range,
         "note": f.note,
         "sources": f.sources.as_ref().map(sources_json),
-    })
+    });
+    // Only on killed-after-idle fixes: other reports stay as they were.
+    if let Some(k) = &f.keepalive {
+        v["keepalive"] = json!({
+            "registry_key": k.key,
+            "value": k.value,
+            "type": k.kind,
+            "format": k.data,
+            "set_to_ms": k.set_to_ms,
+            "default": k.default,
+            "advice": k.advice,
+            "article": k.article,
+        });
+    }
+    v
 }
 
 /// Whom a fix's rules name and what they stand for (`added_addresses` a

@@ -444,6 +444,13 @@ fn write_findings(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
             if let Some(r) = &fix.range {
                 writeln!(w, "      range: {r}")?;
             }
+            if let Some(k) = &fix.keepalive {
+                writeln!(
+                    w,
+                    "      keep-alives ({}): {}, value \"{}\" ({}, {}) below the firewall's timeout, e.g. {}; default {}: {}",
+                    k.article, k.key, k.value, k.kind, k.data, k.set_to_ms, k.default, k.advice
+                )?;
+            }
         }
     }
     Ok(())
