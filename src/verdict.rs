@@ -34,8 +34,8 @@ pub use crate::correlate::HANDOFF_GRACE;
 pub use crate::policy::DecisionKind;
 pub use evidence::{Confidence, Direction, Evidence, IcmpMeaning, Tap};
 pub use judge::{
-    flow_attempt, flow_outcomes, is_group_address, Attempt, AttemptKey, AttemptResult, Failure,
-    HostProfiles, NoVerdict,
+    flow_attempt, flow_outcomes, is_group_address, stall_finding, Attempt, AttemptKey,
+    AttemptResult, Failure, HostProfiles, NoVerdict,
 };
 pub use scans::Scans;
 pub use sources::{fix_sources, FixSources, SourceChoice, MAX_FIX_SOURCES};
