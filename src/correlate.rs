@@ -507,6 +507,7 @@ pub fn not_registered_finding(a: &EpmAnswerEvent) -> Option<Finding> {
             a.mapper, name
         ),
         consequence: None,
+        idle_timeout: None,
         fix: Some(Fix {
             summary: format!(
                 "{} is not registered with the endpoint mapper on {}: start the service that provides it there, or point the clients at a server that runs it",
@@ -915,6 +916,8 @@ mod tests {
             rpc,
             app: None,
             end: FlowEnd::EndOfCapture,
+            stall: None,
+            longest_answered_gap_s: 0,
         }
     }
 

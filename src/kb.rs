@@ -57,6 +57,10 @@ pub enum Article {
     /// The default dynamic port range for TCP/IP has changed in Windows
     /// Vista and in Windows Server 2008.
     KB929851,
+    /// KeepAliveTime (Windows Server 2003 TCP/IP registry reference): the
+    /// host's TCP keep-alive timer (#25). A TechNet page, not a KB
+    /// article: cited by its page id.
+    CC782936,
 }
 
 /// Where an article's text was read.
@@ -81,6 +85,7 @@ impl Article {
         Article::KB270836,
         Article::KB319553,
         Article::KB929851,
+        Article::CC782936,
     ];
 
     /// How findings, fixes and docs cite it: "Q155831", "KB270836".
@@ -97,6 +102,7 @@ impl Article {
             Article::KB270836 => "KB270836",
             Article::KB319553 => "KB319553",
             Article::KB929851 => "KB929851",
+            Article::CC782936 => "cc782936",
         }
     }
 
@@ -113,6 +119,7 @@ impl Article {
             Article::KB270836 => "Exchange Server static port mappings",
             Article::KB319553 => "How to restrict FRS replication traffic to a specific static port",
             Article::KB929851 => "The default dynamic port range for TCP/IP has changed in Windows Vista and in Windows Server 2008",
+            Article::CC782936 => "KeepAliveTime",
         }
     }
 
@@ -134,6 +141,7 @@ impl Article {
             Article::KB224196 => Source::Read("github.com/MicrosoftDocs/SupportArticles-docs support/windows-server/active-directory/restrict-ad-rpc-traffic-to-specific-port.md"),
             Article::KB319553 => Source::Read("mskb.pkisolutions.com/kb/319553 (the copies read stop before the registry value; the value name is the one scripts citing KB319553 set)"),
             Article::KB929851 => Source::Read("github.com/MicrosoftDocs/SupportArticles-docs support/windows-server/networking/default-dynamic-port-range-tcpip-chang.md"),
+            Article::CC782936 => Source::Read("learn.microsoft.com/previous-versions/windows/it-pro/windows-server-2003/cc782936(v=ws.10) (the Windows 2000 page cc957549 says the same)"),
         }
     }
 
@@ -787,6 +795,45 @@ const PIN_FIXED_UDP_2003: Pin = Pin {
 
 /// FixedUDPPort per Outlook version, as far as the articles read go.
 pub const OUTLOOK_VERSIONS: &str = "the key above is Outlook 2003's (Office 11.0); Outlook 2002 and earlier have no such value (Q264035: Outlook 2003 or later); for Outlook 2007 KB270836 refers to KB839226, which is not among the articles exflow draws on, so no key is given here";
+
+// ---------------------------------------------------------------------------
+// Host TCP keep-alives (#25: connections a firewall forgets when idle)
+
+/// Windows' TCP keep-alive timer, for connections a firewall forgets after
+/// an idle gap: keep-alives sent more often than the firewall's idle
+/// timeout keep its state alive. Only for connections whose program turned
+/// keep-alives on: the article says none are sent by default, so this is
+/// advice beside the firewall's timeout, never instead of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeepAlive {
+    pub value: RegistryValue,
+    /// The default, in the article's words.
+    pub default: &'static str,
+    /// What the value does and does not do, for the fix's note.
+    pub advice: &'static str,
+    pub cites: &'static [Cite],
+}
+
+pub static KEEPALIVE: KeepAlive = KeepAlive {
+    value: RegistryValue {
+        hive: Hive::LocalMachine,
+        key: r"SYSTEM\CurrentControlSet\Services\Tcpip\Parameters",
+        value: "KeepAliveTime",
+        kind: RegType::Dword,
+        data: "milliseconds, 0x1-0xFFFFFFFF",
+    },
+    default: "7,200,000 milliseconds = 2 hours",
+    advice: "how often TCP sends keep-alive transmissions to verify that an idle connection is still active; by default none are sent: a program must enable them, so it keeps alive only the connections of programs that do",
+    cites: &[
+        kb(CC782936, "KeepAliveTime"),
+        kb(CC782936, r"HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters"),
+        kb(CC782936, "REG_DWORD"),
+        kb(CC782936, "0x1–0xFFFFFFFF (milliseconds)"),
+        kb(CC782936, "0x6DDD00 (7,200,000 milliseconds = 2 hours)"),
+        kb(CC782936, "Specifies how often TCP sends keep-alive transmissions. TCP sends keep-alive transmissions to verify that an idle connection is still active."),
+        kb(CC782936, "By default, keep-alive transmissions are not sent. The TCP keep-alive feature must be enabled by a program"),
+    ],
+};
 
 // ---------------------------------------------------------------------------
 // Restricting the dynamic RPC range (when no value pins an interface)

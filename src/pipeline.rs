@@ -676,7 +676,9 @@ fn thin_out(
         } else {
             f.packets[1] > 0
         };
-        if !working || f.rpc.is_some() || f.app.is_some() {
+        // A connection killed after the handshake (#25) is kept: it is
+        // the evidence of a finding, though its handshake worked.
+        if !working || f.rpc.is_some() || f.app.is_some() || f.stall.is_some() {
             return true;
         }
         represented.insert((f.client, f.server, f.proto, f.server_port))

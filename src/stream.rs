@@ -19,6 +19,10 @@
 //!   (blocked or refused, with the report's evidence), when its flow ends.
 //! * `finding` — an ept_map answered "not registered", at once, once per
 //!   client (as in the report's `findings[]`).
+//! * `connection-failed` — a connection whose handshake worked and which
+//!   died later (#25: `kind` `killed-after-idle` or `black-hole`, with its
+//!   `data-unanswered` evidence), when its flow ends; the fields of
+//!   `attempt-failed`.
 //!
 //! Determinism: the messages of batch `n` from every worker are gathered
 //! and processed together — answers, then registrations, connections up and
@@ -48,7 +52,9 @@ use crate::pipeline::StreamMsg;
 use crate::report::{evidence_json, finding_json, handoff_json, interface_json, proto_name};
 use crate::time::rfc3339_micros;
 use crate::verdict::scans::{self, ScanKind};
-use crate::verdict::{flow_attempt, AttemptResult, Evidence, FindingKind, HostProfiles, Scans};
+use crate::verdict::{
+    flow_attempt, stall_finding, AttemptResult, Evidence, FindingKind, HostProfiles, Scans,
+};
 use crate::Ts;
 
 /// How long (capture time) what an endpoint mapper named is remembered to
@@ -283,6 +289,12 @@ impl<W: Write> LiveCorrelator<W> {
         }
         let a = flow_attempt(f, self.correlator.state(), &self.hosts, self.clock);
         let AttemptResult::Failed { failure, evidence } = &a.result else {
+            // The attempt worked; the connection may have died later (#25).
+            if let Some((kind, evidence)) = stall_finding(f, &self.hosts) {
+                self.counters.problems.fetch_add(1, Ordering::Relaxed);
+                let v = self.attempt_failed(f, kind, &evidence);
+                self.write("connection-failed", v);
+            }
             return;
         };
         let v = self.attempt_failed(f, failure.finding_kind(), evidence);

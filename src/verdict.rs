@@ -34,8 +34,8 @@ pub use crate::correlate::HANDOFF_GRACE;
 pub use crate::policy::DecisionKind;
 pub use evidence::{Confidence, Direction, Evidence, IcmpMeaning, Tap};
 pub use judge::{
-    flow_attempt, flow_outcomes, is_group_address, Attempt, AttemptKey, AttemptResult, Failure,
-    HostProfiles, NoVerdict,
+    flow_attempt, flow_outcomes, is_group_address, stall_finding, Attempt, AttemptKey,
+    AttemptResult, Failure, HostProfiles, NoVerdict,
 };
 pub use scans::Scans;
 pub use sources::{fix_sources, FixSources, SourceChoice, MAX_FIX_SOURCES};
@@ -43,11 +43,17 @@ pub use sources::{fix_sources, FixSources, SourceChoice, MAX_FIX_SOURCES};
 crate::contract::contract_enum! {
     /// Finding kinds of the report contract.
     pub enum FindingKind {
+        /// Data mid-stream retransmitted again and again, never answered,
+        /// without a long silence before it (#25).
+        BlackHole => "black-hole",
         /// The network (a firewall) stops it.
         Blocked => "blocked",
         /// Many sources, one SYN each, to one endpoint (a flood or its
         /// backscatter; see [`scans`]).
         Flood => "flood",
+        /// An answered connection whose data after a long silence was
+        /// dropped or answered by a forged reset: a firewall forgot it (#25).
+        KilledAfterIdle => "killed-after-idle",
         /// An allow rule of the policy no traffic matched.
         NeverSeen => "never-seen",
         /// Working traffic the policy does not allow.
@@ -167,6 +173,24 @@ pub struct Fix {
     pub range: Option<String>,
     /// Whom the rules let through (or shut out), and what they stand for.
     pub sources: Option<FixSources>,
+    /// `killed-after-idle`: the hosts' TCP keep-alive timer (#25).
+    pub keepalive: Option<KeepAliveAdvice>,
+}
+
+/// The Windows keep-alive value to set on the hosts (`kb::KEEPALIVE`),
+/// with a time below the firewall's idle timeout as the capture brackets it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeepAliveAdvice {
+    pub key: String,
+    pub value: &'static str,
+    pub kind: &'static str,
+    pub data: &'static str,
+    /// Milliseconds: the longest silence a connection survived, or half the
+    /// shortest one that killed it when none survived.
+    pub set_to_ms: u64,
+    pub default: &'static str,
+    pub advice: &'static str,
+    pub article: &'static str,
 }
 
 /// Something the admin must act on.
@@ -193,6 +217,21 @@ pub struct Finding {
     /// What breaks, in the KB's terms.
     pub consequence: Option<&'static str>,
     pub fix: Option<Fix>,
+    /// `killed-after-idle`: what the gaps say about the firewall's idle
+    /// timeout (#25).
+    pub idle_timeout: Option<IdleEstimate>,
+}
+
+/// The firewall's idle timeout as the capture brackets it: connections
+/// silent this long were killed, the longest silence one survived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdleEstimate {
+    /// The shortest silence (whole seconds) before a killed connection's
+    /// unanswered data: the timeout is at most this.
+    pub killed_after_s: u64,
+    /// The longest silence after which a connection to the same server
+    /// port was still answered: the timeout is above this.
+    pub longest_survived_s: Option<u64>,
 }
 
 impl Finding {
@@ -526,6 +565,7 @@ fn blocked_fix(f: &Finding, policy: Option<&Policy>, c: &Correlated) -> Fix {
         port_advice,
         range,
         sources: Some(sources),
+        keepalive: None,
     }
 }
 
@@ -945,6 +985,7 @@ pub fn evaluate(
             policy_rule: decision.rule().map(str::to_string),
             verdict,
             consequence: consequence(service),
+            idle_timeout: None,
             fix: None,
         };
         finding.fix = Some(if kind == FindingKind::RefusedByHost {
@@ -961,6 +1002,8 @@ pub fn evaluate(
         });
         findings.push(finding);
     }
+
+    after_handshake_findings(flows, &judge, c, &mut findings);
 
     // Verdict rows per (client group, server, service, proto, port), as
     // counted while judging.
@@ -1074,6 +1117,7 @@ pub fn evaluate(
             },
             policy_rule: denied_by,
             consequence: None,
+            idle_timeout: None,
             fix: Some(Fix {
                 summary: format!("either add an allow rule for it to the policy, or close it on the firewall ({what})"),
                 nftables,
@@ -1083,6 +1127,7 @@ pub fn evaluate(
                 port_advice: None,
                 range: None,
                 sources: Some(sources),
+                keepalive: None,
             }),
         });
     }
@@ -1099,6 +1144,215 @@ pub fn evaluate(
         findings,
         verdicts,
         scan_probes_untracked: judge.cx.scans.untracked,
+    }
+}
+
+/// A finding's grouping: (kind, server, proto, port).
+type FindingKey = (FindingKind, IpAddr, u8, u16);
+
+/// After the handshake (#25): connections a firewall forgot after an idle
+/// gap, and black holes mid-stream, per (kind, server, proto, port). They
+/// are findings beside the attempts, not failed attempts: the handshake
+/// worked, so the verdict rows still count the connection as working.
+fn after_handshake_findings(
+    flows: &[FlowRecord],
+    judge: &Judge,
+    c: &Correlated,
+    findings: &mut Vec<Finding>,
+) {
+    let stalls: Vec<(usize, FindingKind, Evidence)> = on_parts(flows, |offset, part| {
+        part.iter()
+            .enumerate()
+            .filter(|(_, f)| f.stall.is_some())
+            .filter_map(|(k, f)| {
+                judge::stall_finding(f, judge.cx.hosts()).map(|(kind, e)| (offset + k, kind, e))
+            })
+            .collect::<Vec<_>>()
+    })
+    .concat();
+    if stalls.is_empty() {
+        return;
+    }
+    let mut groups: BTreeMap<FindingKey, Vec<(usize, Evidence)>> = BTreeMap::new();
+    for (i, kind, e) in stalls {
+        let f = &flows[i];
+        groups
+            .entry((kind, f.server, f.proto, f.server_port))
+            .or_default()
+            .push((i, e));
+    }
+    // The longest silence survived per server port, for the idle groups.
+    let mut survived: HashMap<(IpAddr, u8, u16), u16> = groups
+        .keys()
+        .filter(|k| k.0 == FindingKind::KilledAfterIdle)
+        .map(|k| ((k.1, k.2, k.3), 0))
+        .collect();
+    if !survived.is_empty() {
+        for f in flows {
+            if let Some(s) = survived.get_mut(&(f.server, f.proto, f.server_port)) {
+                *s = (*s).max(f.longest_answered_gap_s);
+            }
+        }
+    }
+    for ((kind, server, proto, port), list) in groups {
+        let mut services: Vec<&'static str> = Vec::new();
+        let mut interface = None;
+        for (i, _) in &list {
+            let label = c.label(&flows[*i]);
+            if !services.contains(&label.service) {
+                services.push(label.service);
+            }
+            interface = interface.or(label.interface);
+        }
+        services.sort_by_key(|s| *s == "unknown");
+        let service = services[0];
+        let clients: Vec<IpAddr> = list
+            .iter()
+            .map(|(i, _)| flows[*i].client)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let evidence: Vec<Evidence> = list.into_iter().map(|(_, e)| e).collect();
+        let confidence = evidence
+            .iter()
+            .map(Evidence::confidence)
+            .max()
+            .unwrap_or(Confidence::Low);
+        let idle_timeout = (kind == FindingKind::KilledAfterIdle).then(|| {
+            let killed_after_s = evidence
+                .iter()
+                .map(|e| match e {
+                    Evidence::DataUnanswered { idle_gap_ms, .. } => idle_gap_ms / 1000,
+                    _ => u64::MAX,
+                })
+                .min()
+                .unwrap_or(0);
+            let longest = survived.get(&(server, proto, port)).copied().unwrap_or(0);
+            IdleEstimate {
+                killed_after_s,
+                longest_survived_s: (longest > 0).then_some(u64::from(longest)),
+            }
+        });
+        let verdict = match idle_timeout {
+            Some(est) => format!(
+                "a firewall forgets idle connections: connections idle ≥ ~{} are dropped{}; the data sent after the silence was {}",
+                duration_text(est.killed_after_s),
+                match est.longest_survived_s {
+                    Some(s) => format!("; the longest surviving idle gap was {}", duration_text(s)),
+                    None => "; no connection to this port was seen surviving an idle gap".into(),
+                },
+                if evidence.iter().any(|e| matches!(e, Evidence::DataUnanswered { reset: Some(_), .. })) {
+                    "answered by a reset the host did not send, or never answered"
+                } else {
+                    "never answered (dropped: no state for it)"
+                }
+            ),
+            None => "a black hole mid-stream: after a working exchange, data was sent again and again and never answered (something on the path drops it)".into(),
+        };
+        findings.push(Finding {
+            kind,
+            proto,
+            server,
+            port,
+            service,
+            services,
+            interface,
+            clients,
+            first_ts: evidence.iter().map(Evidence::ts).min().unwrap_or(0),
+            evidence,
+            confidence,
+            policy: DecisionKind::Unspecified,
+            policy_rule: None,
+            verdict,
+            consequence: None,
+            fix: Some(after_handshake_fix(
+                kind,
+                idle_timeout,
+                service,
+                server,
+                port,
+            )),
+            idle_timeout,
+        });
+    }
+}
+
+/// A duration in whole seconds as "25 s", "12 min", "1 h 5 min".
+pub fn duration_text(s: u64) -> String {
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        _ if s % 3600 < 60 => format!("{} h", s / 3600),
+        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// The established-connection idle timeout the fix proposes (seconds): two
+/// hours, or twice the silence the capture saw killed if that is longer.
+fn proposed_idle_timeout(est: Option<IdleEstimate>) -> u64 {
+    est.map_or(0, |e| e.killed_after_s.saturating_mul(2))
+        .max(7200)
+}
+
+/// What to do about a connection killed after an idle gap (a longer idle
+/// timeout on the firewall for that service) or a black hole (find the
+/// device that drops). Linux and ASA settings only: the Windows keep-alive
+/// values belong in `kb` with their article, which is not there yet.
+fn after_handshake_fix(
+    kind: FindingKind,
+    est: Option<IdleEstimate>,
+    service: &str,
+    server: IpAddr,
+    port: u16,
+) -> Fix {
+    if kind == FindingKind::BlackHole {
+        return Fix {
+            summary: format!(
+                "find what on the path to {server} port {port} ({service}) drops the data of established connections: a firewall or IPS dropping after inspection, a route change, an overloaded or asymmetric path; a second tap on the far side of the firewall tells whether the firewall drops it"
+            ),
+            ..Fix::default()
+        };
+    }
+    let secs = proposed_idle_timeout(est);
+    let k = &kb::KEEPALIVE;
+    let keepalive = est.map(|e| KeepAliveAdvice {
+        key: k.value.full_key(),
+        value: k.value.value,
+        kind: k.value.kind.as_str(),
+        data: k.value.data,
+        set_to_ms: match e.longest_survived_s {
+            Some(s) => s * 1000,
+            None => (e.killed_after_s * 1000 / 2).max(1000),
+        },
+        default: k.default,
+        advice: k.advice,
+        article: kb::Article::CC782936.id(),
+    });
+    let ip = if server.is_ipv6() { "ip6" } else { "ip" };
+    let name = format!("exflow-idle-{port}");
+    Fix {
+        summary: format!(
+            "let established connections to {server} port {port} ({service}) stay idle longer than its clients stay silent: raise the firewall's idle timeout for them (here to {}), or have the hosts send TCP keep-alives more often than the firewall's timeout",
+            duration_text(secs)
+        ),
+        nftables: vec![
+            format!("nft add ct timeout inet filter {name} '{{ protocol tcp; l3proto {ip}; policy = {{ established: {secs} }}; }}'"),
+            format!("nft add rule inet filter prerouting {ip} daddr {server} tcp dport {port} ct timeout set \"{name}\""),
+        ],
+        iptables: vec![
+            format!("nfct add timeout {name} inet tcp established {secs}"),
+            format!(
+                "{} -t raw -A PREROUTING -p tcp -d {server} --dport {port} -j CT --timeout {name}",
+                if server.is_ipv6() { "ip6tables" } else { "iptables" }
+            ),
+        ],
+        note: Some(format!(
+            "for every established connection at once: sysctl net.netfilter.nf_conntrack_tcp_timeout_established={secs}; on a Cisco ASA: timeout conn {}:{:02}:00 (or `set connection timeout idle` in a policy-map for this traffic only)",
+            secs / 3600,
+            secs % 3600 / 60
+        )),
+        keepalive,
+        ..Fix::default()
     }
 }
 
@@ -1152,6 +1406,7 @@ fn never_seen(p: &Policy, seen: &[bool], findings: &mut Vec<Finding>, verdicts: 
                     service, rule.from, rule.to, rule.origin
                 ),
                 consequence: None,
+                idle_timeout: None,
                 fix: Some(Fix {
                     summary: "nothing to fix if unused; if the service is needed, check that clients use it, or drop the rule to keep the firewall tight".into(),
                     ..Fix::default()
@@ -1274,7 +1529,9 @@ mod tests {
         assert_eq!(
             actionable,
             [
+                "black-hole",
                 "blocked",
+                "killed-after-idle",
                 "not-in-policy",
                 "not-registered",
                 "refused-by-host"

@@ -74,6 +74,9 @@ fn all_cites() -> Vec<(String, &'static Cite)> {
     for c in kb::RANGE_RECIPE.cites {
         out.push(("range recipe".into(), c));
     }
+    for c in kb::KEEPALIVE.cites {
+        out.push(("keep-alive".into(), c));
+    }
     out
 }
 
@@ -562,4 +565,22 @@ fn the_uuids_the_seeds_print_are_catalogued_with_their_role() {
         let u: exflow::proto::dcerpc::Uuid = uuid.parse().unwrap();
         assert_eq!(kb::interface(&u).unwrap().service, service, "{uuid}");
     }
+}
+
+/// #25: the keep-alive value is the one its article names, at the key and
+/// with the type and default it states, and it cites nothing else.
+#[test]
+fn the_keepalive_value_is_its_articles() {
+    let k = &kb::KEEPALIVE;
+    let says = |p: &str| k.cites.iter().any(|c| c.says.contains(p));
+    assert!(k
+        .cites
+        .iter()
+        .all(|c| c.by == Authority::Kb(Article::CC782936)));
+    assert!(says(k.value.value), "{}", k.value.value);
+    assert!(says(&format!("HKLM\\{}", k.value.key)), "{}", k.value.key);
+    assert!(says(k.value.kind.as_str()));
+    assert!(says(k.default));
+    assert!(matches!(Article::CC782936.source(), Source::Read(_)));
+    assert!(k.advice.contains("by default none are sent"));
 }

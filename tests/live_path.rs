@@ -128,6 +128,7 @@ fn every_capture_through_the_live_path_gives_what_analyze_gives() {
     let mut handoffs_seen = 0;
     let mut failed_seen = 0;
     let mut scans_seen = 0;
+    let mut died_seen = 0;
     for path in &captures {
         let offline = report(&analyze(path));
         for n in [1, 7, 1000] {
@@ -241,6 +242,36 @@ fn every_capture_through_the_live_path_gives_what_analyze_gives() {
                 })
                 .collect();
             assert_eq!(streamed, reported, "{what}: streamed findings");
+
+            // Connections that died after the handshake (#25): one
+            // `connection-failed` record per connection of the report's
+            // killed-after-idle and black-hole findings.
+            let streamed: BTreeSet<String> = records
+                .iter()
+                .filter(|r| r["record"] == "connection-failed")
+                .map(|r| {
+                    format!(
+                        "{} {} {} {}",
+                        r["kind"], r["server"], r["port"], r["evidence"]["client_port"]
+                    )
+                })
+                .collect();
+            let reported: BTreeSet<String> = offline["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["kind"] == "killed-after-idle" || f["kind"] == "black-hole")
+                .flat_map(|f| {
+                    f["evidence"].as_array().unwrap().iter().map(move |e| {
+                        format!(
+                            "{} {} {} {}",
+                            f["kind"], f["server"], f["port"], e["client_port"]
+                        )
+                    })
+                })
+                .collect();
+            assert_eq!(streamed, reported, "{what}: streamed dead connections");
+            died_seen += reported.len();
         }
     }
     // The comparison says something: the captures hold many of each.
@@ -248,4 +279,6 @@ fn every_capture_through_the_live_path_gives_what_analyze_gives() {
     assert!(handoffs_seen > 100, "only {handoffs_seen} hand-offs");
     assert!(failed_seen > 50, "only {failed_seen} failed attempts");
     assert!(scans_seen >= 3, "only {scans_seen} scans");
+    // The lab's idle kill, at least.
+    assert!(died_seen >= 1, "only {died_seen} dead connections");
 }

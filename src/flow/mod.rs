@@ -204,6 +204,45 @@ pub struct FlowRecord {
     /// What the payload showed, for flows recognized as another protocol.
     pub app: Option<Box<AppLabel>>,
     pub end: FlowEnd,
+    /// After the handshake (#25): data one side sent that the other never
+    /// answered until the flow ended (only when it was retransmitted or
+    /// answered by the peer's reset; boxed: rare).
+    pub stall: Option<Box<Stall>>,
+    /// The longest idle gap (seconds, saturating at 18 h) after which the
+    /// flow's next data was answered: what a firewall's idle timeout let
+    /// live (#25).
+    pub longest_answered_gap_s: u16,
+}
+
+/// Data sent after the handshake that the peer never acknowledged: the
+/// evidence of a connection a firewall forgot (after an idle gap) or of a
+/// black hole mid-stream (#25). Only the last unanswered run of a flow is
+/// kept; an answer from the peer clears it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stall {
+    /// The unanswered data came from the originator (client).
+    pub from_originator: bool,
+    /// Silence on the connection (both directions) before that data (ns).
+    pub idle_gap: Ts,
+    /// First transmission of the unanswered data.
+    pub start_ts: Ts,
+    /// Its last retransmission (`start_ts` if none).
+    pub last_ts: Ts,
+    /// Segments (data or FIN) sent again without an answer in between.
+    pub retransmissions: u32,
+    /// Payload bytes of those retransmissions.
+    pub retransmitted_bytes: u64,
+    /// The peer's address answered with a reset (its TTL and IP ID tell
+    /// whether the host sent it).
+    pub reset: Option<StallReset>,
+}
+
+/// A reset that came from the peer's address while data was unanswered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StallReset {
+    pub ts: Ts,
+    pub ttl: Option<u8>,
+    pub ip_id: Option<u16>,
 }
 
 #[cfg(test)]
@@ -240,6 +279,8 @@ impl FlowRecord {
             rpc: None,
             app: None,
             end: FlowEnd::EndOfCapture,
+            stall: None,
+            longest_answered_gap_s: 0,
         }
     }
 }

@@ -84,9 +84,9 @@
 //!
 //! # Memory
 //!
-//! See [`FLOW_BYTES`]: `size_of::<Flow>()` is 160 bytes and its [`Link`] 24,
+//! See [`FLOW_BYTES`]: `size_of::<Flow>()` is 168 bytes and its [`Link`] 24,
 //! plus the index at 8 bytes/bucket at a load factor between 1/4 and 1/2
-//! (16–32 bytes per flow), about 200–216 bytes per tracked flow. Rare data
+//! (16–32 bytes per flow), about 208–224 bytes per tracked flow. Rare data
 //! (SYN retry gaps, ICMP evidence) lives in a lazily allocated box; the slab
 //! grows by doubling and reuses freed slots, so its resident size follows
 //! the peak.
@@ -98,7 +98,7 @@ use super::stream::{Chunk, StreamReassembler};
 use super::tcp::{letter, Endpoints, Ep, History};
 use super::Rfc1006Flow;
 use super::{
-    AppState, ConnState, FlowConfig, FlowEnd, FlowRecord, FlowStats, FlowUp, IcmpEvidence,
+    AppState, ConnState, FlowConfig, FlowEnd, FlowRecord, FlowStats, FlowUp, IcmpEvidence, SECOND,
 };
 use crate::event::Event;
 use crate::packet::tcp_flags::{ACK, FIN, RST, SYN};
@@ -150,6 +150,11 @@ const F_SYN0: u8 = 1 << 3;
 const F_SYN1: u8 = 1 << 4;
 const F_IPID: u8 = 1 << 5;
 
+/// `Flow::run` bits: a run of unanswered data is under way, and it comes
+/// from the responder (else the originator).
+const RUN_ACTIVE: u8 = 1 << 0;
+const RUN_SIDE1: u8 = 1 << 1;
+
 /// Rarely needed per-flow data, allocated on first use (a SYN retry, an
 /// ICMP error, or a first SYN that is not the flow's first packet).
 #[derive(Debug, Default)]
@@ -163,13 +168,18 @@ struct FlowExtra {
     icmp: Vec<IcmpEvidence>,
     /// All ICMP errors that quoted this flow (`icmp` keeps the first few).
     icmp_count: u32,
+    /// The current unanswered run, once it has a retransmission or a reset
+    /// from the peer (#25).
+    stall: Option<super::Stall>,
 }
 
 /// One tracked flow. Index 0 = originator, 1 = responder throughout.
 ///
 /// Accounting (x86_64): timestamps 16, counters 48, history order 8, the
-/// extra box 8, the parser 16, seq ranges 16, addresses 32, ports 4, small
-/// fields 12 = 160 bytes (expiry and LRU links are in [`Link`]).
+/// extra box 8, the parser 16, seq ranges 16, addresses 32, ports 4, the
+/// unanswered run's start and two gaps 8 (#25), small fields 12 (one of them
+/// the run's bits, in what was padding) = 168 bytes (expiry and LRU links
+/// are in [`Link`]).
 pub(crate) struct Flow {
     first_ts: Ts,
     /// Largest packet timestamp seen (reported).
@@ -185,6 +195,17 @@ pub(crate) struct Flow {
     /// the highest sequence number it used. For ICMP quote checks.
     seq_lo: [u32; 2],
     seq_hi: [u32; 2],
+    /// After the handshake (#25): when the current run of data from one side
+    /// that the other has not answered yet began (ms after `first_ts`,
+    /// saturating; valid with `RUN_ACTIVE`), the silence before it, and the
+    /// longest such silence after which the run was answered (seconds,
+    /// saturating at 18 h: firewall idle timeouts are minutes to hours, and
+    /// 8 bytes keep the flow at 168). Inline rather than in `extra`: every
+    /// answered connection updates them, and a box per flow would cost an
+    /// allocation each.
+    run_ms: u32,
+    run_gap_s: u16,
+    answered_gap_s: u16,
     /// Addresses; IPv4 in the first 4 bytes, rest zero (see `F_V6`).
     addr: [[u8; 16]; 2],
     port: [u16; 2],
@@ -194,6 +215,8 @@ pub(crate) struct Flow {
     responder_ttl: u8,
     proto: u8,
     flags: u8,
+    /// `RUN_ACTIVE`, `RUN_SIDE1`.
+    run: u8,
 }
 
 /// Per-slot expiry and LRU bookkeeping, kept beside the slab rather than in
@@ -316,6 +339,9 @@ impl Flow {
             app: None,
             seq_lo: [0; 2],
             seq_hi: [0; 2],
+            run_ms: 0,
+            run_gap_s: 0,
+            answered_gap_s: 0,
             addr: [[0; 16]; 2],
             port: [0; 2],
             history_seen: 0,
@@ -324,6 +350,7 @@ impl Flow {
             responder_ttl: 0,
             proto: 0,
             flags: 0,
+            run: 0,
         }
     }
 
@@ -384,6 +411,14 @@ impl Flow {
 
     fn history(&self) -> History {
         History::from_parts(self.history_seen, self.history_order)
+    }
+
+    /// The current unanswered run's start and the silence before it.
+    fn run_start(&self) -> (Ts, Ts) {
+        (
+            self.first_ts + u64::from(self.run_ms) * 1_000_000,
+            u64::from(self.run_gap_s) * SECOND,
+        )
     }
 
     fn extra(&mut self) -> &mut FlowExtra {
@@ -485,7 +520,7 @@ impl Flow {
         } else {
             self.tcp.conn_state(self.payload, &history)
         };
-        let (syn_retries, syn_gaps_us, icmp, icmp_count) = match self.extra.take() {
+        let (syn_retries, syn_gaps_us, icmp, icmp_count, stall) = match self.extra.take() {
             Some(x) => {
                 let x = *x;
                 (
@@ -493,9 +528,10 @@ impl Flow {
                     x.syn_gaps_us[..x.n_gaps as usize].into(),
                     x.icmp.into_boxed_slice(),
                     x.icmp_count,
+                    x.stall.map(Box::new),
                 )
             }
-            None => (0, Box::default(), Box::default(), 0),
+            None => (0, Box::default(), Box::default(), 0, None),
         };
         let responded = self.flags & F_SEEN1 != 0;
         FlowRecord {
@@ -520,6 +556,8 @@ impl Flow {
             rpc,
             app,
             end,
+            stall,
+            longest_answered_gap_s: self.answered_gap_s,
         }
     }
 }
@@ -830,6 +868,7 @@ impl FlowTable {
         f.packets[d] += 1;
         f.bytes[d] += pkt.wire_len as u64;
         f.payload[d] += len;
+        let prev_ts = f.last_ts;
         f.last_ts = f.last_ts.max(pkt.ts);
         let seen_bit = if is_orig { F_SEEN0 } else { F_SEEN1 };
         let first_from_side = f.flags & seen_bit == 0;
@@ -847,6 +886,9 @@ impl FlowTable {
                 let mut h = f.history();
                 h.add_tcp(is_orig, fl, len);
                 (f.history_seen, f.history_order) = h.parts();
+                if proto == PROTO_TCP {
+                    Self::track_run(f, d, fl, seq, len, first_from_side, prev_ts, pkt);
+                }
                 Self::track_seq(f, d, fl, seq, len, first_from_side, first_packet, pkt.ts);
                 f.tcp.update(is_orig, fl, len);
             }
@@ -1057,6 +1099,86 @@ impl FlowTable {
                 &mut self.events,
             ),
         }
+    }
+
+    /// After the handshake (#25): follows runs of data (or FIN) from one
+    /// side that the other side has not answered yet. Called before
+    /// `track_seq` and the state update, so `seq_hi` and the endpoint states
+    /// are those before this packet. `prev_ts` is the flow's last packet
+    /// before this one. A run starts with a segment carrying data from a side
+    /// of an answered connection; any packet from the peer ends it (an
+    /// answer: its silence was survived), except a reset, which is kept as
+    /// evidence with its TTL and IP ID. Sequence-space retransmissions
+    /// within a run are counted in `extra` (allocated only then).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn track_run(
+        f: &mut Flow,
+        d: usize,
+        fl: u8,
+        seq: u32,
+        len: u64,
+        first_from_side: bool,
+        prev_ts: Ts,
+        pkt: &Packet,
+    ) {
+        let ts = pkt.ts;
+        if f.run & RUN_ACTIVE != 0 && usize::from(f.run & RUN_SIDE1 != 0) != d {
+            if fl & RST != 0 {
+                let (run_ts, gap) = f.run_start();
+                let x = f.extra();
+                let stall = x.stall.get_or_insert(super::Stall {
+                    from_originator: d == 1,
+                    idle_gap: gap,
+                    start_ts: run_ts,
+                    last_ts: run_ts,
+                    retransmissions: 0,
+                    retransmitted_bytes: 0,
+                    reset: None,
+                });
+                stall.reset.get_or_insert(super::StallReset {
+                    ts,
+                    ttl: Some(pkt.ip.ttl),
+                    ip_id: pkt.ip.ip_id,
+                });
+                return;
+            }
+            // Answered: the silence before the run did not kill the
+            // connection.
+            f.answered_gap_s = f.answered_gap_s.max(f.run_gap_s);
+            f.run = 0;
+            if let Some(x) = f.extra.as_mut() {
+                x.stall = None;
+            }
+        }
+        let seg = len + u64::from(fl & FIN != 0);
+        if seg == 0 || fl & (SYN | RST) != 0 || first_from_side || !f.tcp.is_answered() {
+            return;
+        }
+        if f.run & RUN_ACTIVE == 0 {
+            f.run = RUN_ACTIVE | if d == 1 { RUN_SIDE1 } else { 0 };
+            f.run_ms = u32::try_from(ts.saturating_sub(f.first_ts) / 1_000_000).unwrap_or(u32::MAX);
+            f.run_gap_s = u16::try_from(ts.saturating_sub(prev_ts) / SECOND).unwrap_or(u16::MAX);
+        }
+        let end = seq.wrapping_add(seg as u32);
+        if seq_after(end, f.seq_hi[d]) {
+            return;
+        }
+        // Nothing new: the same bytes (or FIN) sent again, unanswered.
+        let (run_ts, gap) = f.run_start();
+        let x = f.extra();
+        let stall = x.stall.get_or_insert(super::Stall {
+            from_originator: d == 0,
+            idle_gap: gap,
+            start_ts: run_ts,
+            last_ts: run_ts,
+            retransmissions: 0,
+            retransmitted_bytes: 0,
+            reset: None,
+        });
+        stall.retransmissions = stall.retransmissions.saturating_add(1);
+        stall.retransmitted_bytes = stall.retransmitted_bytes.saturating_add(len);
+        stall.last_ts = ts;
     }
 
     /// Sequence ranges, ISNs and SYN retransmissions for endpoint `d`.

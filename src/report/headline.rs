@@ -283,6 +283,7 @@ mod tests {
             policy_rule: None,
             verdict: String::new(),
             consequence: None,
+            idle_timeout: None,
             fix: Some(Fix {
                 nftables: vec![format!(
                     "nft insert rule inet filter forward ip saddr {} ip daddr {server} tcp dport {port} ct state new accept comment \"exflow: {service}\"",

@@ -386,6 +386,26 @@ pub(crate) fn evidence_json(e: &Evidence) -> Value {
             "missing_on": missing_on.as_str(),
             "packets": packets,
         }),
+        Evidence::DataUnanswered {
+            client,
+            client_port,
+            direction,
+            idle_gap_ms,
+            retransmissions,
+            retransmitted_bytes,
+            span_us,
+            reset,
+            ..
+        } => json!({
+            "client": client.to_string(),
+            "client_port": client_port,
+            "direction": direction,
+            "idle_gap_s": *idle_gap_ms as f64 / 1000.0,
+            "retransmissions": retransmissions,
+            "retransmitted_bytes": retransmitted_bytes,
+            "span_ms": *span_us as f64 / 1000.0,
+            "reset": reset.as_deref().map(evidence_json),
+        }),
         Evidence::Established {
             client,
             connections,
@@ -428,7 +448,7 @@ pub(crate) fn evidence_json(e: &Evidence) -> Value {
 }
 
 fn fix_json(f: &Fix) -> Value {
-    json!({
+    let mut v = json!({
         "summary": f.summary,
         "nftables": f.nftables,
         "iptables": f.iptables,
@@ -449,7 +469,21 @@ fn fix_json(f: &Fix) -> Value {
         "restrict_range": f.range,
         "note": f.note,
         "sources": f.sources.as_ref().map(sources_json),
-    })
+    });
+    // Only on killed-after-idle fixes: other reports stay as they were.
+    if let Some(k) = &f.keepalive {
+        v["keepalive"] = json!({
+            "registry_key": k.key,
+            "value": k.value,
+            "type": k.kind,
+            "format": k.data,
+            "set_to_ms": k.set_to_ms,
+            "default": k.default,
+            "advice": k.advice,
+            "article": k.article,
+        });
+    }
+    v
 }
 
 /// Whom a fix's rules name and what they stand for (`added_addresses` a
@@ -473,7 +507,7 @@ fn sources_json(s: &FixSources) -> Value {
 }
 
 pub(crate) fn finding_json(f: &Finding) -> Value {
-    json!({
+    let mut v = json!({
         "kind": f.kind,
         "proto": proto_name(f.proto),
         "server": f.server.to_string(),
@@ -491,7 +525,15 @@ pub(crate) fn finding_json(f: &Finding) -> Value {
         "consequence": f.consequence,
         "severity": if f.is_actionable() { "action" } else { "info" },
         "fix": f.fix.as_ref().map(fix_json).unwrap_or_else(|| json!({})),
-    })
+    });
+    // Only on killed-after-idle findings: other reports stay as they were.
+    if let Some(e) = &f.idle_timeout {
+        v["idle_timeout"] = json!({
+            "killed_after_idle_s": e.killed_after_s,
+            "longest_surviving_idle_s": e.longest_survived_s,
+        });
+    }
+    v
 }
 
 fn tap_view(a: &Analysis) -> Option<&TapView> {

@@ -274,6 +274,33 @@ pub(super) fn evidence_text(e: &Evidence) -> String {
             missing_on.as_str(),
             if *packets == 1 { "" } else { "s" }
         ),
+        Evidence::DataUnanswered {
+            direction,
+            idle_gap_ms,
+            retransmissions,
+            retransmitted_bytes,
+            span_us,
+            reset,
+            ..
+        } => {
+            let after = if *idle_gap_ms > 0 {
+                format!(
+                    "after {} idle, ",
+                    crate::verdict::duration_text(*idle_gap_ms / 1000)
+                )
+            } else {
+                String::new()
+            };
+            let answer = match reset.as_deref() {
+                Some(r) => format!("answered only by a {}", evidence_text(r)),
+                None => format!(
+                    "sent {retransmissions} more time{} ({retransmitted_bytes} bytes) over {:.1} s, never answered",
+                    if *retransmissions == 1 { "" } else { "s" },
+                    *span_us as f64 / 1e6
+                ),
+            };
+            format!("{after}{direction} data {answer}")
+        }
         Evidence::Established { connections, .. } => {
             format!("{connections} connection(s) established")
         }
@@ -416,6 +443,13 @@ fn write_findings(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
             }
             if let Some(r) = &fix.range {
                 writeln!(w, "      range: {r}")?;
+            }
+            if let Some(k) = &fix.keepalive {
+                writeln!(
+                    w,
+                    "      keep-alives ({}): {}, value \"{}\" ({}, {}) below the firewall's timeout, e.g. {}; default {}: {}",
+                    k.article, k.key, k.value, k.kind, k.data, k.set_to_ms, k.default, k.advice
+                )?;
             }
         }
     }

@@ -179,6 +179,26 @@ pub enum Evidence {
         missing_on: Tap,
         packets: u64,
     },
+    /// After the handshake (#25): data of an answered connection that the
+    /// other side never acknowledged until the flow ended: sent again and
+    /// again, or answered by a reset the host did not send (`reset`, an
+    /// `Rst`, judged by TTL / IP ID).
+    DataUnanswered {
+        /// First transmission of the unanswered data.
+        ts: Ts,
+        client: IpAddr,
+        client_port: u16,
+        /// Whose data went unanswered (request: the client's).
+        direction: Direction,
+        /// Silence on the connection before it (ms; measured in whole
+        /// seconds, see `FlowRecord::longest_answered_gap_s`).
+        idle_gap_ms: u64,
+        retransmissions: u32,
+        retransmitted_bytes: u64,
+        /// From the first transmission to the last retransmission.
+        span_us: u64,
+        reset: Option<Box<Evidence>>,
+    },
     /// (not-in-policy) connections that worked.
     Established {
         ts: Ts,
@@ -217,6 +237,7 @@ impl Evidence {
             | Evidence::CotpRefused { ts, .. }
             | Evidence::UdpUnanswered { ts, .. }
             | Evidence::DroppedBetweenTaps { ts, .. }
+            | Evidence::DataUnanswered { ts, .. }
             | Evidence::Established { ts, .. }
             | Evidence::Probes { ts, .. } => *ts,
         }
@@ -232,6 +253,7 @@ impl Evidence {
             | Evidence::CotpRefused { client, .. }
             | Evidence::UdpUnanswered { client, .. }
             | Evidence::DroppedBetweenTaps { client, .. }
+            | Evidence::DataUnanswered { client, .. }
             | Evidence::Established { client, .. }
             | Evidence::Probes { client, .. } => *client,
         }
@@ -248,6 +270,7 @@ impl Evidence {
             Evidence::CotpRefused { .. } => "cotp-refused",
             Evidence::UdpUnanswered { .. } => "udp-unanswered",
             Evidence::DroppedBetweenTaps { .. } => "dropped-between-taps",
+            Evidence::DataUnanswered { .. } => "data-unanswered",
             Evidence::Established { .. } => "established",
             Evidence::Probes { .. } => "probes",
         }
@@ -266,6 +289,14 @@ impl Evidence {
             Evidence::HandoffUnfulfilled { .. } => Confidence::Medium,
             Evidence::UdpUnanswered { .. } => Confidence::Low,
             Evidence::DroppedBetweenTaps { .. } => Confidence::High,
+            // A forged reset is as sure as its judgement; unanswered data
+            // alone could also be a host that died, unless it was retried
+            // many times.
+            Evidence::DataUnanswered { reset: Some(r), .. } => r.confidence(),
+            Evidence::DataUnanswered {
+                retransmissions, ..
+            } if *retransmissions >= 4 => Confidence::High,
+            Evidence::DataUnanswered { .. } => Confidence::Medium,
             _ => Confidence::High,
         }
     }

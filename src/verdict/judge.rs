@@ -248,8 +248,20 @@ impl Survey {
 
 /// Was a reset answering a SYN forged by something on the way?
 fn judge_rst(f: &FlowRecord, host: Option<&HostProfile>) -> Evidence {
-    let ttl = f.responder_ttl;
-    let ip_id = f.responder_ip_id;
+    rst_evidence(f.first_ts, f, f.responder_ttl, f.responder_ip_id, host)
+}
+
+/// A reset from `f`'s server address at `ts` with this TTL and IP ID,
+/// compared with how the host answers elsewhere: forged on the way, or the
+/// host's own. The one rule for resets answering a SYN and for those
+/// answering data after the handshake (#25).
+fn rst_evidence(
+    ts: Ts,
+    f: &FlowRecord,
+    ttl: Option<u8>,
+    ip_id: Option<u16>,
+    host: Option<&HostProfile>,
+) -> Evidence {
     let host_ttls: Vec<u8> = host.map(|h| h.ttls.iter().collect()).unwrap_or_default();
     let host_zero = host.and_then(|h| match (h.ip_id_zero, h.ip_id_nonzero) {
         (0, 0) => None,
@@ -313,7 +325,7 @@ fn judge_rst(f: &FlowRecord, host: Option<&HostProfile>) -> Evidence {
         ),
     };
     Evidence::Rst {
-        ts: f.first_ts,
+        ts,
         client: f.client,
         client_port: f.client_port,
         ttl,
@@ -324,6 +336,78 @@ fn judge_rst(f: &FlowRecord, host: Option<&HostProfile>) -> Evidence {
         confidence,
         reason,
     }
+}
+
+/// Silence on a connection at least this long before data that is never
+/// answered makes it a connection the firewall forgot (`killed-after-idle`)
+/// rather than a black hole: stateful firewalls time out idle connections
+/// after minutes (the lab's after 15 s), while the gaps inside a working
+/// exchange are far below this.
+pub const IDLE_KILL_MIN_GAP: Ts = 10 * crate::flow::SECOND;
+/// Unanswered data counts only when sent at least this many times again
+/// over at least this long: fewer could be a loss the capture ended on.
+pub const STALL_MIN_RETRANSMISSIONS: u32 = 2;
+pub const STALL_MIN_SPAN: Ts = crate::flow::SECOND;
+
+/// After the handshake (#25): the data of an answered connection that the
+/// peer never answered, as a `killed-after-idle` (after a silence of at
+/// least [`IDLE_KILL_MIN_GAP`]) or `black-hole` finding's evidence. Only
+/// what a firewall is to blame for: retransmitted again and again with no
+/// answer at all, or (after the silence) answered by a reset the host did
+/// not send (by TTL / IP ID, as for resets to a SYN). A reset the host
+/// itself sent is its own decision, and data answered in the end is no
+/// failure: neither is flagged.
+pub fn stall_finding(f: &FlowRecord, hosts: &HostProfiles) -> Option<(FindingKind, Evidence)> {
+    let s = f.stall.as_deref()?;
+    if f.proto != PROTO_TCP {
+        return None;
+    }
+    let idle = s.idle_gap >= IDLE_KILL_MIN_GAP;
+    let reset = match s.reset {
+        Some(r) => {
+            let e = rst_evidence(r.ts, f, r.ttl, r.ip_id, hosts.get(&f.server));
+            let forged = matches!(
+                e,
+                Evidence::Rst {
+                    forged: Some(true),
+                    ..
+                }
+            );
+            if !(forged && idle) {
+                return None;
+            }
+            Some(Box::new(e))
+        }
+        None => None,
+    };
+    let retried = s.retransmissions >= STALL_MIN_RETRANSMISSIONS
+        && s.last_ts.saturating_sub(s.start_ts) >= STALL_MIN_SPAN;
+    if reset.is_none() && !retried {
+        return None;
+    }
+    let kind = if idle {
+        FindingKind::KilledAfterIdle
+    } else {
+        FindingKind::BlackHole
+    };
+    Some((
+        kind,
+        Evidence::DataUnanswered {
+            ts: s.start_ts,
+            client: f.client,
+            client_port: f.client_port,
+            direction: if s.from_originator {
+                Direction::Request
+            } else {
+                Direction::Reply
+            },
+            idle_gap_ms: s.idle_gap / 1_000_000,
+            retransmissions: s.retransmissions,
+            retransmitted_bytes: s.retransmitted_bytes,
+            span_us: s.last_ts.saturating_sub(s.start_ts) / 1_000,
+            reset,
+        },
+    ))
 }
 
 /// The ICMP error quoting the attempt, if one came: a filter's, or the
@@ -551,6 +635,11 @@ impl<'a> Context<'a> {
             hosts: survey.hosts,
             capture_end: survey.end,
         }
+    }
+
+    /// How each answering host answers (for resets after the handshake).
+    pub fn hosts(&self) -> &HostProfiles {
+        &self.hosts
     }
 
     /// The judgement of flow `i` (`f`): its attempt, and with two taps a

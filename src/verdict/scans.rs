@@ -421,6 +421,7 @@ impl Group {
             policy_rule: None,
             verdict,
             consequence: None,
+            idle_timeout: None,
             fix: None,
         }
     }
