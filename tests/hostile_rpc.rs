@@ -63,3 +63,32 @@ fn trickling_connections_neither_grow_memory_nor_hide_a_real_handoff() {
     eprintln!("dcerpc stats: {d}");
     let _ = std::fs::remove_file(&p);
 }
+
+/// The same with out-of-order bytes that never become in order: each
+/// connection's stream reassembler holds them, the table's budget drops the
+/// parsers holding most, and the real exchange still becomes a hand-off.
+#[test]
+fn out_of_order_bytes_never_filling_their_gap_stay_within_the_budget() {
+    let p = tmp_path("hostile-rpc-gap.pcap");
+    let ex = hostile::Exchange {
+        bind: epm_bind(),
+        bind_ack: epm_bind_ack(),
+        request: ept_map_nspi(),
+        answer: ept_map_answer_at(Ipv4Addr::UNSPECIFIED, 4997),
+    };
+    hostile::write_attack(&p, CONNS, 4997, &ex, hostile::Attack::Gap).unwrap();
+    let r = analyze_json(&[path_str(&p)], &[0, 1]);
+    let h = r["handoffs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["client"] == hostile::REAL_CLIENT.to_string())
+        .count();
+    assert_eq!(h, 1, "the real ept_map exchange became no hand-off");
+    let d = &r["stats"]["dcerpc"];
+    let peak = d["bytes_peak"].as_u64().unwrap();
+    assert!(peak > 0 && peak <= exflow::flow::RPC_BYTES_BUDGET as u64);
+    assert!(d["evicted_over_budget"].as_u64().unwrap() > 0);
+    assert_eq!(d["pdus_refused"], 0);
+    let _ = std::fs::remove_file(&p);
+}

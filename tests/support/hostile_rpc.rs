@@ -52,8 +52,30 @@ fn attacker(k: u32) -> TcpConversation {
     TcpConversation::new(IpAddr::V4(a), port, IpAddr::V4(SERVER), 135)
 }
 
+/// What the attacking connections do after binding.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Attack {
+    /// Claim a large fragment and trickle bytes of it (see the module docs).
+    Trickle,
+    /// Leave a one-byte hole and send the trickled bytes after it: out of
+    /// order, never delivered, held by the stream reassembler.
+    Gap,
+}
+
 /// Writes the capture; returns the packets written.
+#[allow(dead_code)]
 pub fn write(path: &Path, conns: u32, port: u16, ex: &Exchange) -> io::Result<u64> {
+    write_attack(path, conns, port, ex, Attack::Trickle)
+}
+
+/// [`write`] with the attack of choice.
+pub fn write_attack(
+    path: &Path,
+    conns: u32,
+    port: u16,
+    ex: &Exchange,
+    attack: Attack,
+) -> io::Result<u64> {
     let mut w = PcapWriter::create(path, LinkType::ETHERNET, 65535, false)?;
     let mut t = T0;
     let mut convs: Vec<TcpConversation> = (0..conns).map(attacker).collect();
@@ -67,9 +89,12 @@ pub fn write(path: &Path, conns: u32, port: u16, ex: &Exchange) -> io::Result<u6
             c.ack(),
             c.data_c2s(&ex.bind),
             c.data_s2c(&ex.bind_ack),
-            c.data_c2s(&claimed_request(claim)),
         ] {
             w.write_packet(t, &f)?;
+        }
+        match attack {
+            Attack::Trickle => w.write_packet(t, &c.data_c2s(&claimed_request(claim)))?,
+            Attack::Gap => c.next_c = c.next_c.wrapping_add(1),
         }
         t += step;
     }
