@@ -8,7 +8,8 @@
 //! hand-off was found.
 //!
 //! `cargo bench --bench hostile_rpc`; `EXFLOW_BENCH_HOSTILE_CONNS` sets N,
-//! `EXFLOW_BIN` another exflow build (e.g. one before #23, to compare).
+//! `EXFLOW_BIN` another exflow build (e.g. one before #23, to compare),
+//! `EXFLOW_BENCH_HOSTILE_ATTACK=gap` out-of-order bytes instead.
 
 #[path = "../tests/support/hostile_rpc.rs"]
 mod hostile;
@@ -36,7 +37,14 @@ fn main() {
         request: pdus::ept_map_nspi(),
         answer: pdus::ept_map_answer_at(Ipv4Addr::UNSPECIFIED, 4997),
     };
-    let packets = hostile::write(&file, conns, 4997, &ex).expect("writing the capture");
+    // EXFLOW_BENCH_HOSTILE_ATTACK=gap: out-of-order bytes behind a hole
+    // instead of trickled claims.
+    let attack = match std::env::var("EXFLOW_BENCH_HOSTILE_ATTACK").as_deref() {
+        Ok("gap") => hostile::Attack::Gap,
+        _ => hostile::Attack::Trickle,
+    };
+    let packets =
+        hostile::write_attack(&file, conns, 4997, &ex, attack).expect("writing the capture");
     let exflow = measure::exflow_bin();
     let report = dir.join("hostile-rpc-report.json");
     let run = |extra: &[&str]| {
@@ -68,7 +76,7 @@ fn main() {
         })
         .unwrap_or(false);
     println!(
-        "exflow analyze --format json --threads 2 over {conns} trickling connections ({packets} packets, {:.0} MB)",
+        "exflow analyze --format json --threads 2 over {conns} attacking connections ({packets} packets, {:.0} MB)",
         std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0) as f64 / 1e6
     );
     println!(

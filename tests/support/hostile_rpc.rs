@@ -63,7 +63,7 @@ pub enum Attack {
 }
 
 /// Writes the capture; returns the packets written.
-#[allow(dead_code)]
+#[allow(dead_code)] // The bench calls `write_attack` only.
 pub fn write(path: &Path, conns: u32, port: u16, ex: &Exchange) -> io::Result<u64> {
     write_attack(path, conns, port, ex, Attack::Trickle)
 }
