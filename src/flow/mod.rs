@@ -21,6 +21,11 @@ pub struct FlowConfig {
     /// Most flows per table whose DCE/RPC is parsed at once (each holds
     /// bounded stream and PDU buffers).
     pub max_rpc_flows_per_shard: usize,
+    /// Most bytes the table's DCE/RPC parsers may hold at once (their
+    /// structs and their heap buffers, as counted by
+    /// `RpcConnection::heap_bytes`); past it the parser holding most is
+    /// dropped (#23). The default is `RPC_BYTES_BUDGET` over the 64 logical shards.
+    pub max_rpc_bytes_per_shard: usize,
     /// Parse DCE/RPC (endpoint-mapper hand-offs, interface labels). Other
     /// payload recognizers run either way.
     pub dcerpc: bool,
@@ -31,6 +36,21 @@ pub struct FlowConfig {
 
 pub const SECOND: Ts = 1_000_000_000;
 
+/// What DCE/RPC parsing may hold in the whole process, as it counts it,
+/// split evenly over the logical shards (`FlowConfig::max_rpc_bytes_per_shard`).
+/// 48 MiB, not the 64 MB of #23's bound: with the budget at 64 MiB,
+/// 100,000 trickling connections (`benches/hostile_rpc.rs`) peaked at
+/// +74.6 MiB RSS over `--no-dcerpc` (allocator overhead and what the count
+/// leaves out), so the count keeps a quarter in reserve.
+pub const RPC_BYTES_BUDGET: usize = 48 << 20;
+
+/// A DCE/RPC connection that has delivered no whole PDU for this long (or
+/// that claimed a PDU larger than `rpc_conn::MAX_BUFFERED_PDU`) may lose its
+/// parser to a new DCE/RPC connection when all parser slots are taken:
+/// slots go to connections that behave, not to the first comers (#23). An
+/// ept_map exchange takes milliseconds.
+pub const RPC_STALLED_AFTER: Ts = 10 * SECOND;
+
 impl Default for FlowConfig {
     fn default() -> Self {
         FlowConfig {
@@ -39,6 +59,7 @@ impl Default for FlowConfig {
             tcp_closed_timeout: 10 * SECOND,
             udp_timeout: 120 * SECOND,
             max_rpc_flows_per_shard: 256,
+            max_rpc_bytes_per_shard: RPC_BYTES_BUDGET / crate::pipeline::LOGICAL_SHARDS,
             dcerpc: true,
             max_flows_per_shard: 1_000_000 / crate::pipeline::LOGICAL_SHARDS,
         }
@@ -397,12 +418,29 @@ pub struct AppStats {
     pub rpc_flows: u64,
     /// DCE/RPC flows left unparsed because the table's parser cap was reached.
     pub rpc_over_cap: u64,
+    /// DCE/RPC parsers dropped to give their slot to a new connection
+    /// (they claimed an oversized PDU, or made no progress for
+    /// `RPC_STALLED_AFTER`).
+    pub rpc_evicted_stalled: u64,
+    /// DCE/RPC parsers dropped because the table's parsers held more than
+    /// `max_rpc_bytes_per_shard` (the one holding most goes).
+    pub rpc_evicted_over_budget: u64,
+    /// PDUs passed over unread because they claimed more than
+    /// `rpc_conn::MAX_BUFFERED_PDU` and would have been buffered.
+    pub rpc_pdus_refused: u64,
+    /// Peak bytes held by DCE/RPC parsers (structs + heap), per table;
+    /// summed over tables it is an upper bound for the process.
+    pub rpc_bytes_peak: u64,
 }
 
 impl AppStats {
     pub fn add(&mut self, o: &AppStats) {
         self.rpc_flows += o.rpc_flows;
         self.rpc_over_cap += o.rpc_over_cap;
+        self.rpc_evicted_stalled += o.rpc_evicted_stalled;
+        self.rpc_evicted_over_budget += o.rpc_evicted_over_budget;
+        self.rpc_pdus_refused += o.rpc_pdus_refused;
+        self.rpc_bytes_peak += o.rpc_bytes_peak;
     }
 }
 

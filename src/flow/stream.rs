@@ -227,6 +227,13 @@ impl StreamReassembler {
         }
     }
 
+    /// Heap bytes held for out-of-order data: the bytes, plus about 64
+    /// bytes per held segment (its `Vec` header and its share of a B-tree
+    /// node), for memory budgets.
+    pub fn heap_bytes(&self) -> usize {
+        self.buffered + self.segs.len() * 64
+    }
+
     pub fn stats(&self) -> ReassemblyStats {
         self.stats
     }

@@ -98,7 +98,8 @@ use super::stream::{Chunk, StreamReassembler};
 use super::tcp::{letter, Endpoints, Ep, History};
 use super::Rfc1006Flow;
 use super::{
-    AppState, ConnState, FlowConfig, FlowEnd, FlowRecord, FlowStats, FlowUp, IcmpEvidence, SECOND,
+    AppState, ConnState, FlowConfig, FlowEnd, FlowRecord, FlowStats, FlowUp, IcmpEvidence,
+    RPC_STALLED_AFTER, SECOND,
 };
 use crate::event::Event;
 use crate::packet::tcp_flags::{ACK, FIN, RST, SYN};
@@ -584,6 +585,11 @@ impl List {
     };
 }
 
+/// What one DCE/RPC parser costs before it buffers anything: its box, and
+/// the small vectors of its call state once used (contexts, binds and calls
+/// pending: about 1 KB together).
+const RPC_STRUCT_BYTES: usize = std::mem::size_of::<RpcConnection>() + 1024;
+
 /// The flow table of one logical shard. See the module docs for layout,
 /// determinism and memory.
 pub struct FlowTable {
@@ -601,6 +607,11 @@ pub struct FlowTable {
     stats: FlowStats,
     /// Flows with a live application parser.
     app_live: usize,
+    /// The slots of flows with a connection-oriented DCE/RPC parser (at
+    /// most `max_rpc_flows_per_shard`), for slot and budget eviction.
+    rpc_slots: Vec<u32>,
+    /// Bytes those parsers hold: their structs plus their counted heap.
+    rpc_bytes: usize,
     /// Events from application parsers, drained by the owner.
     events: Vec<Event>,
     /// Live capture only: record flows as their handshake completes (or a
@@ -653,6 +664,8 @@ impl FlowTable {
             clock: 0,
             stats: FlowStats::default(),
             app_live: 0,
+            rpc_slots: Vec::new(),
+            rpc_bytes: 0,
             events: Vec::new(),
             notify_up: false,
             ups: Vec::new(),
@@ -1050,11 +1063,14 @@ impl FlowTable {
                 }
                 return;
             }
-            if self.app_live >= self.config.max_rpc_flows_per_shard {
+            if self.app_live >= self.config.max_rpc_flows_per_shard
+                && !self.evict_stalled_rpc(pkt.ts)
+            {
                 self.stats.app.rpc_over_cap += 1;
-                f.flags |= MAX_APP_PROBES << APP_PROBE_SHIFT;
+                self.slab[i as usize].flags |= MAX_APP_PROBES << APP_PROBE_SHIFT;
                 return;
             }
+            let f = &mut self.slab[i as usize];
             let mut rpc = Box::new(RpcConnection::new());
             for d in 0..2 {
                 let syn_bit = if d == 0 { F_SYN0 } else { F_SYN1 };
@@ -1065,7 +1081,10 @@ impl FlowTable {
             f.app = Some(AppState::Rpc(rpc));
             self.app_live += 1;
             self.stats.app.rpc_flows += 1;
+            self.rpc_slots.push(i);
+            self.rpc_bytes += RPC_STRUCT_BYTES;
         }
+        let f = &mut self.slab[i as usize];
         // Labeled flows (most recognized ones) need nothing more per packet.
         if matches!(f.app, None | Some(AppState::Label(_))) {
             return;
@@ -1089,15 +1108,91 @@ impl FlowTable {
                     Chunk::Gap { .. } => conn.gap(d),
                 });
             }
-            AppState::Rpc(rpc) => rpc.on_segment(
-                if is_orig { 0 } else { 1 },
-                t.seq,
-                payload,
-                t.payload.missing,
-                t.flags & FIN != 0,
-                &ctx,
-                &mut self.events,
-            ),
+            AppState::Rpc(rpc) => {
+                let refused = rpc.refused_pdus();
+                rpc.on_segment(
+                    if is_orig { 0 } else { 1 },
+                    t.seq,
+                    payload,
+                    t.payload.missing,
+                    t.flags & FIN != 0,
+                    &ctx,
+                    &mut self.events,
+                );
+                self.stats.app.rpc_pdus_refused += rpc.refused_pdus() - refused;
+                let held = rpc.heap_bytes();
+                self.rpc_bytes = self.rpc_bytes - rpc.accounted + held;
+                rpc.accounted = held;
+                if self.rpc_bytes > self.config.max_rpc_bytes_per_shard {
+                    self.evict_rpc_over_budget();
+                }
+                let peak = &mut self.stats.app.rpc_bytes_peak;
+                *peak = (*peak).max(self.rpc_bytes as u64);
+            }
+        }
+    }
+
+    /// Drops the DCE/RPC parser of slot `i` (the flow goes on without one:
+    /// its record has no `rpc` summary).
+    fn drop_rpc(&mut self, i: u32) {
+        let f = &mut self.slab[i as usize];
+        if let Some(AppState::Rpc(rpc)) = f.app.take() {
+            self.rpc_bytes -= RPC_STRUCT_BYTES + rpc.accounted;
+            self.app_live -= 1;
+            // Not probed again: it would take the slot back.
+            f.flags |= MAX_APP_PROBES << APP_PROBE_SHIFT;
+        }
+        if let Some(k) = self.rpc_slots.iter().position(|&s| s == i) {
+            self.rpc_slots.swap_remove(k);
+        }
+    }
+
+    /// All parser slots are taken and a new DCE/RPC connection wants one:
+    /// drops the parser of a connection that misbehaves (claimed an
+    /// oversized PDU) or has made no progress for [`RPC_STALLED_AFTER`], the
+    /// worst first (refusals, then the longest stalled; ties to the lower
+    /// slot, so the choice depends on the packets alone). False when every
+    /// parser behaves: the newcomer goes without (`rpc_over_cap`).
+    fn evict_stalled_rpc(&mut self, now: Ts) -> bool {
+        let mut best: Option<((bool, Ts, u32), u32)> = None;
+        for &i in &self.rpc_slots {
+            let Some(AppState::Rpc(rpc)) = &self.slab[i as usize].app else {
+                continue;
+            };
+            let refused = rpc.refused_pdus() > 0;
+            let last = rpc.last_progress();
+            if !refused && now.saturating_sub(last) < RPC_STALLED_AFTER {
+                continue;
+            }
+            let key = (!refused, last, i);
+            if best.is_none_or(|(b, _)| key < b) {
+                best = Some((key, i));
+            }
+        }
+        let Some((_, i)) = best else {
+            return false;
+        };
+        self.drop_rpc(i);
+        self.stats.app.rpc_evicted_stalled += 1;
+        true
+    }
+
+    /// The table's DCE/RPC parsers hold more than their budget: drops the
+    /// parsers holding most (ties to the lower slot) until they fit.
+    fn evict_rpc_over_budget(&mut self) {
+        while self.rpc_bytes > self.config.max_rpc_bytes_per_shard {
+            let mut best: Option<(usize, u32)> = None;
+            for &i in &self.rpc_slots {
+                if let Some(AppState::Rpc(rpc)) = &self.slab[i as usize].app {
+                    let key = (rpc.accounted, u32::MAX - i);
+                    if best.is_none_or(|b| key > (b.0, u32::MAX - b.1)) {
+                        best = Some((rpc.accounted, i));
+                    }
+                }
+            }
+            let Some((_, i)) = best else { return };
+            self.drop_rpc(i);
+            self.stats.app.rpc_evicted_over_budget += 1;
         }
     }
 
@@ -1498,6 +1593,12 @@ impl FlowTable {
             .is_some_and(|a| !matches!(a, AppState::Label(_)))
         {
             self.app_live -= 1;
+        }
+        if let Some(AppState::Rpc(rpc)) = &f.app {
+            self.rpc_bytes -= RPC_STRUCT_BYTES + rpc.accounted;
+            if let Some(k) = self.rpc_slots.iter().position(|&s| s == i) {
+                self.rpc_slots.swap_remove(k);
+            }
         }
         out.push(f.record(end, &mut self.events));
         f.app = None;

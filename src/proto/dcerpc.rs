@@ -854,6 +854,8 @@ pub struct PduFramer {
     in_sync: bool,
     /// Next offset (relative to `start`) to test while resyncing.
     scan: usize,
+    /// Largest frag_length a resync candidate may claim.
+    max_candidate: usize,
     stats: FramerStats,
 }
 
@@ -872,6 +874,7 @@ impl PduFramer {
             max_buffer: max_buffer.max(65535 + CO_HEADER_LEN),
             in_sync: true,
             scan: 0,
+            max_candidate: usize::MAX,
             stats: FramerStats::default(),
         }
     }
@@ -883,6 +886,29 @@ impl PduFramer {
     /// Bytes currently buffered.
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.start
+    }
+
+    /// Heap bytes the buffer holds (its capacity), for memory budgets.
+    pub fn heap_bytes(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Gives back buffer capacity beyond `keep` bytes once what is buffered
+    /// fits in `keep` (the capacity a large segment once made it grow to
+    /// would otherwise stay with the connection for its whole life: #23).
+    pub fn release(&mut self, keep: usize) {
+        if self.buf.capacity() <= keep || self.buffered() > keep {
+            return;
+        }
+        self.buf.drain(..self.start);
+        self.start = 0;
+        self.buf.shrink_to(keep.max(self.buf.len()));
+    }
+
+    /// Resync candidates claiming more than `max` bytes are not waited for
+    /// (the caller will not buffer such a PDU anyway; #23).
+    pub fn set_max_candidate(&mut self, max: usize) {
+        self.max_candidate = max;
     }
 
     /// In sync with nothing buffered: the next byte pushed starts a PDU, so
@@ -959,7 +985,7 @@ impl PduFramer {
                     _ => self.lose_sync(),
                 }
             } else {
-                match Self::search(avail, self.scan) {
+                match Self::search(avail, self.scan, self.max_candidate) {
                     Search::Found(i) => {
                         self.skip(i);
                         self.in_sync = true;
@@ -982,11 +1008,11 @@ impl PduFramer {
     }
 
     /// Resync search over `avail` from offset `from` (see the type docs).
-    fn search(avail: &[u8], from: usize) -> Search {
+    fn search(avail: &[u8], from: usize, max_candidate: usize) -> Search {
         let mut i = from;
         while i + CO_HEADER_LEN <= avail.len() {
             if let Ok(h) = parse_header(&avail[i..]) {
-                if h.ptype.is_connection_oriented() {
+                if h.ptype.is_connection_oriented() && h.frag_length as usize <= max_candidate {
                     let len = h.frag_length as usize;
                     if avail.len() - i < len {
                         return Search::WaitAt(i);
@@ -1101,6 +1127,12 @@ impl CallReassembler {
     /// Calls currently in progress.
     pub fn in_progress(&self) -> usize {
         self.calls.len()
+    }
+
+    /// Stub bytes held by calls in progress (their capacity), for memory
+    /// budgets.
+    pub fn heap_bytes(&self) -> usize {
+        self.calls.values().map(|p| p.stub.capacity()).sum()
     }
 
     /// Feed one parsed PDU. Returns the whole call when `pdu` completes one.

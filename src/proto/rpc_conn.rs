@@ -30,10 +30,24 @@ use crate::Ts;
 pub const STREAM_BUFFER: usize = 64 * 1024;
 /// Bytes the PDU framer may hold per direction (one maximal PDU fits).
 pub const FRAMER_BUFFER: usize = 65_535 + 16;
-/// Largest reassembled call stub (EPM enumerations are far smaller).
-pub const MAX_CALL_BYTES: usize = 1 << 20;
+/// Largest PDU the framer buffers to read whole (one that matters: a bind,
+/// an endpoint-mapper call or answer, an EMSMDB registration). Real ones are
+/// a few hundred bytes to a few KB (Windows fragments at max_xmit_frag 5840,
+/// Samba at 4280); a larger claim is passed over unread and counted
+/// (`RpcConnection::refused_pdus`), so a peer that announces a 65,535-byte
+/// fragment and trickles it cannot make each connection hold 64 KB (#23).
+pub const MAX_BUFFERED_PDU: usize = 16 * 1024;
+/// Largest reassembled call stub. An ept_map answer is a few KB, but an
+/// ept_lookup enumeration is larger: impacket's rpcdump in
+/// captures/public/sbousseaden (Discovery_impacket_rpcdump) gets a 14-PDU
+/// answer of about 40 KB, which a 32 KiB cap lost. What calls hold counts
+/// in the table's DCE/RPC budget, which bounds them all together.
+pub const MAX_CALL_BYTES: usize = 256 * 1024;
 /// Calls reassembled at once per direction.
-pub const MAX_CALLS: usize = 16;
+pub const MAX_CALLS: usize = 4;
+/// Framer capacity a connection keeps once its buffer is drained (more is
+/// given back, see `PduFramer::release`).
+const FRAMER_KEEP: usize = MAX_BUFFERED_PDU;
 /// Binds awaiting their ack, and calls awaiting their response.
 const MAX_PENDING: usize = 32;
 /// Interfaces remembered in the summary.
@@ -148,6 +162,9 @@ struct PassGate {
     /// framer changes, so that a chunk framed straight from the segment
     /// does not first wait for the framer's own cache lines.
     framer_busy: [bool; 2],
+    /// PDUs that would have been buffered but claimed more than
+    /// [`MAX_BUFFERED_PDU`]: passed over unread.
+    refused_pdus: u64,
 }
 
 /// The interfaces some of whose calls exflow reads.
@@ -273,6 +290,12 @@ pub struct RpcConnection {
     streams: [StreamReassembler; 2],
     framers: [PduFramer; 2],
     calls: Calls,
+    /// Capture time of the last whole PDU (or of the first segment): a
+    /// connection that stops making progress may lose its parser to one
+    /// that does (`FlowTable`'s slot eviction, #23).
+    last_progress: Ts,
+    /// Heap bytes last counted in the flow table's DCE/RPC budget.
+    pub(crate) accounted: usize,
 }
 
 /// The bytes at the start of an [`RpcConnection`] that every segment reads
@@ -297,15 +320,52 @@ fn interface_of(s: &SyntaxId) -> InterfaceId {
     }
 }
 
+fn framer() -> PduFramer {
+    let mut f = PduFramer::new(FRAMER_BUFFER);
+    f.set_max_candidate(MAX_BUFFERED_PDU);
+    f
+}
+
 impl RpcConnection {
+    /// Heap bytes this connection holds beyond its own struct: framer
+    /// buffers, out-of-order stream bytes, calls being reassembled.
+    pub fn heap_bytes(&self) -> usize {
+        let framers: usize = self.framers.iter().map(PduFramer::heap_bytes).sum();
+        let streams: usize = self.streams.iter().map(StreamReassembler::heap_bytes).sum();
+        let calls: usize = self
+            .calls
+            .reassemblers
+            .iter()
+            .map(CallReassembler::heap_bytes)
+            .sum();
+        framers + streams + calls
+    }
+
+    /// PDUs passed over unread because they claimed more than
+    /// [`MAX_BUFFERED_PDU`].
+    pub fn refused_pdus(&self) -> u64 {
+        self.gate.refused_pdus
+    }
+
+    /// Capture time of the last whole PDU (or of the first segment).
+    pub fn last_progress(&self) -> Ts {
+        self.last_progress
+    }
+
+    fn pdus_seen(&self) -> u64 {
+        self.calls.summary.pdus + self.calls.summary.malformed + self.gate.passed_pdus
+    }
+
     pub fn new() -> Self {
         RpcConnection {
             streams: [
                 StreamReassembler::new(STREAM_BUFFER),
                 StreamReassembler::new(STREAM_BUFFER),
             ],
-            framers: [PduFramer::new(FRAMER_BUFFER), PduFramer::new(FRAMER_BUFFER)],
+            framers: [framer(), framer()],
             skip: [0; 2],
+            last_progress: 0,
+            accounted: 0,
             gate: PassGate::default(),
             calls: Calls {
                 reassemblers: [
@@ -335,6 +395,31 @@ impl RpcConnection {
         ctx: &ConnCtx,
         events: &mut Vec<Event>,
     ) {
+        if self.last_progress == 0 {
+            self.last_progress = ctx.ts;
+        }
+        let before = self.pdus_seen();
+        self.segment(dir, seq, data, missing, fin, ctx, events);
+        if self.pdus_seen() != before {
+            self.last_progress = ctx.ts;
+        }
+        let f = &mut self.framers[dir & 1];
+        if f.heap_bytes() > FRAMER_KEEP {
+            f.release(FRAMER_KEEP);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn segment(
+        &mut self,
+        dir: usize,
+        seq: u32,
+        data: &[u8],
+        missing: u32,
+        fin: bool,
+        ctx: &ConnCtx,
+        events: &mut Vec<Event>,
+    ) {
         let d = dir & 1;
         let Self {
             streams,
@@ -342,6 +427,7 @@ impl RpcConnection {
             skip,
             gate,
             calls,
+            ..
         } = self;
         let framer = &mut framers[d];
         let skip = &mut skip[d];
@@ -369,6 +455,7 @@ impl RpcConnection {
                 skip,
                 gate,
                 calls,
+                ..
             } = self;
             let framer = &mut framers[d];
             let skip = &mut skip[d];
@@ -432,7 +519,12 @@ fn deliver(
                         Some(pass) => pass,
                         None => calls.passes_over(d, &h, bytes, ctx),
                     };
-                    if pass {
+                    if !pass && len > MAX_BUFFERED_PDU {
+                        // Would be buffered, and claims too much: refused.
+                        gate.refused_pdus += 1;
+                        *skip = len - bytes.len();
+                        bytes = &[];
+                    } else if pass {
                         *skip = len - bytes.len();
                         bytes = &[];
                     }
@@ -461,6 +553,11 @@ fn deliver(
                         Some(pass) => pass,
                         None => calls.passes_over(d, &h, head, ctx),
                     };
+                    if !pass && h.frag_length as usize > MAX_BUFFERED_PDU {
+                        // Would be buffered, and claims too much: refused.
+                        gate.refused_pdus += 1;
+                        return Some(rest);
+                    }
                     pass.then_some(rest)
                 });
                 if let Some(rest) = pass {
@@ -1023,5 +1120,46 @@ mod tests {
             most_buffered < 24,
             "{most_buffered} bytes held between segments"
         );
+    }
+
+    /// #23: an endpoint-mapper request claiming a 65,535-byte fragment,
+    /// trickled a segment at a time (its header cut in two as well), is
+    /// passed over unread: the connection never holds more than a segment,
+    /// the refusal is counted, and the framer stays in sync (a following
+    /// bind is still read).
+    #[test]
+    fn a_call_claiming_a_huge_fragment_is_refused_not_buffered() {
+        let ctx = ConnCtx {
+            ts: 1,
+            client: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            client_port: 50000,
+            server: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)),
+            server_port: 135,
+        };
+        for cut in [24, 10] {
+            let mut pdu = head(0, true, 1, 0, OPNUM_EPT_MAP);
+            pdu[8..10].copy_from_slice(&65_535u16.to_le_bytes());
+            pdu.resize(65_535, 0x41);
+            let mut c = RpcConnection::new();
+            let mut events = Vec::new();
+            c.on_syn(0, 99);
+            let mut off = 0;
+            let mut most = 0;
+            let mut ends = vec![cut];
+            while ends[ends.len() - 1] < pdu.len() {
+                ends.push((ends[ends.len() - 1] + 600).min(pdu.len()));
+            }
+            for end in ends {
+                let seq = 100u32.wrapping_add(off as u32);
+                c.on_segment(0, seq, &pdu[off..end], 0, false, &ctx, &mut events);
+                most = most.max(c.heap_bytes());
+                off = end;
+            }
+            assert_eq!(c.refused_pdus(), 1, "cut at {cut}");
+            // At most the cut header plus one segment (the framer keeps
+            // that capacity, up to `FRAMER_KEEP`).
+            assert!(most <= 10 + 600, "cut at {cut}: {most} bytes held");
+            assert!(c.framers[0].is_idle());
+        }
     }
 }

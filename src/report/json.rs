@@ -131,6 +131,15 @@ fn stats_json(s: &Stats, flows: usize, inputs: &[InputInfo]) -> Value {
         "peak_flows_tracked": s.flow.peak_tracked,
         "icmp_unmatched": s.flow.icmp_unmatched,
         "scan_probes_untracked": s.scan_probes_untracked,
+        // What DCE/RPC parsing refused or dropped to stay bounded (#23).
+        "dcerpc": {
+            "parsed_flows": s.flow.app.rpc_flows,
+            "over_cap": s.flow.app.rpc_over_cap,
+            "evicted_stalled": s.flow.app.rpc_evicted_stalled,
+            "evicted_over_budget": s.flow.app.rpc_evicted_over_budget,
+            "pdus_refused": s.flow.app.rpc_pdus_refused,
+            "bytes_peak": s.flow.app.rpc_bytes_peak,
+        },
     });
     // Live captures only (files have no such counters, and their report
     // stays as it was).

@@ -1,0 +1,137 @@
+//! Attack traffic of issue #23, shared by `tests/hostile_rpc.rs` and
+//! `benches/hostile_rpc.rs`: `conns` connections to the endpoint mapper
+//! (TCP 135) each bind it, then start an ept_map request whose header
+//! claims a large fragment and trickle bytes of it, never finishing it. Half
+//! claim 65,535 bytes; the other half claim 8,000 (under any sane per-PDU
+//! cap, so only their lack of progress tells them apart). In the middle,
+//! a real client asks the mapper for NSPI, gets its answer (TCP `port`) and
+//! connects there.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+
+use exflow::capture::LinkType;
+use exflow::synth::{PcapWriter, TcpConversation};
+
+pub const MS: u64 = 1_000_000;
+pub const T0: u64 = 1_795_305_697_000_000_000;
+pub const REAL_CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+pub const SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+/// Rounds of trickled bytes per connection, 5 s apart.
+pub const ROUNDS: u64 = 12;
+/// Bytes per trickled segment (12 × 600 < 8,000: the smaller claims never
+/// complete either).
+pub const TRICKLE: usize = 600;
+
+/// The real exchange's PDUs (bind, bind_ack, ept_map request, answer).
+pub struct Exchange {
+    pub bind: Vec<u8>,
+    pub bind_ack: Vec<u8>,
+    pub request: Vec<u8>,
+    pub answer: Vec<u8>,
+}
+
+/// The start of an ept_map request (context 0, opnum 3) whose header
+/// claims `frag_length` bytes.
+fn claimed_request(frag_length: u16) -> Vec<u8> {
+    let mut b = vec![5, 0, 0, 3, 0x10, 0, 0, 0];
+    b.extend(frag_length.to_le_bytes());
+    b.extend([0, 0]); // auth_length
+    b.extend(1u32.to_le_bytes()); // call_id
+    b.extend(u32::from(frag_length - 24).to_le_bytes()); // alloc_hint
+    b.extend([0, 0, 3, 0]); // context 0, opnum 3
+    b
+}
+
+fn attacker(k: u32) -> TcpConversation {
+    // 10.0.0.0/8 clients, ports 1024.. : distinct 4-tuples.
+    let host = 1 + k / 50_000;
+    let a = Ipv4Addr::new(10, (host >> 8) as u8, host as u8, 1);
+    let port = 1024 + (k % 50_000) as u16;
+    TcpConversation::new(IpAddr::V4(a), port, IpAddr::V4(SERVER), 135)
+}
+
+/// What the attacking connections do after binding.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Attack {
+    /// Claim a large fragment and trickle bytes of it (see the module docs).
+    Trickle,
+    /// Leave a one-byte hole and send the trickled bytes after it: out of
+    /// order, never delivered, held by the stream reassembler.
+    Gap,
+}
+
+/// Writes the capture; returns the packets written.
+#[allow(dead_code)] // The bench calls `write_attack` only.
+pub fn write(path: &Path, conns: u32, port: u16, ex: &Exchange) -> io::Result<u64> {
+    write_attack(path, conns, port, ex, Attack::Trickle)
+}
+
+/// [`write`] with the attack of choice.
+pub fn write_attack(
+    path: &Path,
+    conns: u32,
+    port: u16,
+    ex: &Exchange,
+    attack: Attack,
+) -> io::Result<u64> {
+    let mut w = PcapWriter::create(path, LinkType::ETHERNET, 65535, false)?;
+    let mut t = T0;
+    let mut convs: Vec<TcpConversation> = (0..conns).map(attacker).collect();
+    // Opening: all connections within 2 s.
+    let step = (2_000 * MS / u64::from(conns.max(1))).max(1);
+    for (k, c) in convs.iter_mut().enumerate() {
+        let claim = if k % 2 == 0 { 65_535 } else { 8_000 };
+        for f in [
+            c.syn(),
+            c.syn_ack(),
+            c.ack(),
+            c.data_c2s(&ex.bind),
+            c.data_s2c(&ex.bind_ack),
+        ] {
+            w.write_packet(t, &f)?;
+        }
+        match attack {
+            Attack::Trickle => w.write_packet(t, &c.data_c2s(&claimed_request(claim)))?,
+            Attack::Gap => c.next_c = c.next_c.wrapping_add(1),
+        }
+        t += step;
+    }
+    let trickle = vec![0x41u8; TRICKLE];
+    for round in 0..ROUNDS {
+        t = T0 + (round + 1) * 5_000 * MS;
+        if round == ROUNDS / 2 {
+            // The real exchange, 30 s in: every slot is long taken.
+            let mut c =
+                TcpConversation::new(IpAddr::V4(REAL_CLIENT), 40000, IpAddr::V4(SERVER), 135);
+            for f in [
+                c.syn(),
+                c.syn_ack(),
+                c.ack(),
+                c.data_c2s(&ex.bind),
+                c.data_s2c(&ex.bind_ack),
+                c.data_c2s(&ex.request),
+                c.data_s2c(&ex.answer),
+                c.fin_c(),
+                c.fin_s(),
+                c.ack(),
+            ] {
+                t += MS;
+                w.write_packet(t, &f)?;
+            }
+            let mut f =
+                TcpConversation::new(IpAddr::V4(REAL_CLIENT), 40001, IpAddr::V4(SERVER), port);
+            for p in [f.syn(), f.syn_ack(), f.ack()] {
+                t += MS;
+                w.write_packet(t, &p)?;
+            }
+        }
+        for c in convs.iter_mut() {
+            w.write_packet(t, &c.data_c2s(&trickle))?;
+            t += step / 4;
+        }
+    }
+    w.flush()?;
+    Ok(w.packets())
+}
