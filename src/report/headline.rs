@@ -199,8 +199,44 @@ fn pin_line(pins: &[PinAdvice]) -> Option<String> {
     Some(format!("    or pin it: {}", parts.join("; ")))
 }
 
-/// The headline's lines for `findings` (all kinds; only blocked ones count).
+/// The headline's lines for `findings` (all kinds): the blocked ports, then
+/// one line for connections broken after their handshake, if any — without
+/// it a capture whose only problem is a firewall forgetting idle
+/// connections was headed "BLOCKED: nothing" and exited 1.
 pub fn lines(findings: &[Finding]) -> Vec<String> {
+    let mut out = blocked_lines(findings);
+    out.extend(broken_later(findings));
+    out
+}
+
+/// "BROKEN LATER: ...": connections cut after a working handshake.
+fn broken_later(findings: &[Finding]) -> Option<String> {
+    let later: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.kind,
+                FindingKind::KilledAfterIdle | FindingKind::BlackHole
+            )
+        })
+        .collect();
+    if later.is_empty() {
+        return None;
+    }
+    let mut kinds: Vec<&str> = later.iter().map(|f| f.kind.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let connections: usize = later.iter().map(|f| f.evidence.len()).sum();
+    Some(format!(
+        "BROKEN LATER: {} cut after the handshake at {} ({}): see the findings below",
+        plural(connections, "connection", "connections"),
+        plural(later.len(), "server port", "server ports"),
+        kinds.join(", ")
+    ))
+}
+
+/// The blocked ports' lines (only blocked findings count).
+fn blocked_lines(findings: &[Finding]) -> Vec<String> {
     let blocked: Vec<&Finding> = findings
         .iter()
         .filter(|f| f.kind == FindingKind::Blocked)
@@ -394,5 +430,26 @@ mod tests {
             lines(&[])[0],
             "BLOCKED: nothing — no connection attempt was stopped by the network"
         );
+    }
+
+    #[test]
+    fn connections_broken_after_the_handshake_have_a_line_of_their_own() {
+        let s: IpAddr = "198.51.100.10".parse().unwrap();
+        let c: IpAddr = "192.0.2.10".parse().unwrap();
+        let mut idle = finding(s, 389, "ldap", &[c]);
+        idle.kind = FindingKind::KilledAfterIdle;
+        assert_eq!(lines(std::slice::from_ref(&idle)).len(), 2);
+        assert_eq!(
+            lines(std::slice::from_ref(&idle))[1],
+            format!(
+                "BROKEN LATER: {} cut after the handshake at 1 server port (killed-after-idle): see the findings below",
+                plural(idle.evidence.len(), "connection", "connections")
+            )
+        );
+        // Nothing broken later: no such line.
+        let blocked = finding(s, 445, "smb", &[c]);
+        assert!(!lines(&[blocked])
+            .iter()
+            .any(|l| l.starts_with("BROKEN LATER")));
     }
 }
