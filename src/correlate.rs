@@ -18,8 +18,8 @@ use hashbrown::{HashMap, HashSet};
 use crate::capture::{AppliedFilter, CaptureFilter};
 use crate::event::{EpmAnswerEvent, EpmOperation, Event, InterfaceId, RegistrationEvent};
 use crate::flow::{ConnState, FlowRecord, FlowUp, SECOND};
+use crate::kb;
 use crate::packet::PROTO_UDP;
-use crate::proto::catalog;
 use crate::proto::dcerpc::UUID_EPM;
 use crate::proto::epm::{Transport, EPT_S_NOT_REGISTERED};
 use crate::proto::wellknown::service_for_port;
@@ -460,7 +460,7 @@ pub fn interface_service(i: &InterfaceId) -> &'static str {
     if i.uuid == UUID_EPM {
         "epm"
     } else {
-        catalog::service_of(&i.uuid)
+        kb::service_of(&i.uuid)
     }
 }
 
@@ -479,7 +479,7 @@ pub fn not_registered_finding(a: &EpmAnswerEvent) -> Option<Finding> {
     let name = a
         .requested
         .as_ref()
-        .and_then(|i| catalog::lookup(&i.uuid))
+        .and_then(|i| kb::interface(&i.uuid))
         .map(|c| c.name.to_string())
         .or_else(|| a.requested.map(|i| i.uuid.to_string()))
         .unwrap_or_else(|| "the requested interface".into());
@@ -837,7 +837,7 @@ fn label_flow(f: &FlowRecord, best: Option<&Named>, advertised: &[InterfaceId]) 
     // A mapper advertised this endpoint (e.g. in an enumeration).
     let advertised = advertised
         .iter()
-        .min_by_key(|i| (catalog::lookup(&i.uuid).is_none(), **i));
+        .min_by_key(|i| (kb::interface(&i.uuid).is_none(), **i));
     if let Some(&i) = advertised {
         return FlowLabel {
             service: interface_service(&i),
@@ -868,9 +868,9 @@ fn label_flow(f: &FlowRecord, best: Option<&Named>, advertised: &[InterfaceId]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flow::rpc_conn::{BoundInterface, RpcSummary};
     use crate::flow::{FlowEnd, HistoryStr};
     use crate::packet::PROTO_TCP;
-    use crate::proto::rpc_conn::{BoundInterface, RpcSummary};
 
     fn interface(k: u8) -> InterfaceId {
         InterfaceId {

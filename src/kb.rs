@@ -22,7 +22,6 @@
 //! from-baseline` pinned lsarpc while `rules` said no value pins it).
 
 use crate::packet::{PROTO_TCP, PROTO_UDP};
-use crate::policy::Role;
 use crate::proto::dcerpc::Uuid;
 
 // ---------------------------------------------------------------------------
@@ -1772,6 +1771,14 @@ pub fn interface(uuid: &Uuid) -> Option<&'static Interface> {
     INTERFACES.iter().find(|i| i.uuid == *uuid)
 }
 
+/// Service label for an RPC interface that is not in the catalogue.
+pub const SERVICE_RPC_OTHER: &str = "rpc-other";
+
+/// Service label for `uuid`: the catalogue's, or [`SERVICE_RPC_OTHER`].
+pub fn service_of(uuid: &Uuid) -> &'static str {
+    interface(uuid).map_or(SERVICE_RPC_OTHER, |i| i.service)
+}
+
 // ---------------------------------------------------------------------------
 // Pins: the values for a service or interface, in a context
 
@@ -1836,6 +1843,57 @@ pub fn possible_values(service_name: &str) -> Vec<RegistryValue> {
 
 // ---------------------------------------------------------------------------
 // Profiles: the KB scenarios, between roles
+
+/// What a group is, for the built-in profiles (which speak of roles).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Exchange servers (back-end / mailbox).
+    Exchange,
+    /// Domain controllers and global catalogs.
+    Dc,
+    /// Client networks (MAPI, POP3, IMAP4, LDAP, NNTP clients).
+    Clients,
+    /// Front-end servers (in a perimeter network).
+    Frontend,
+    /// Remote-site MTAs (X.400 / site connector peers).
+    RemoteMta,
+    /// The perimeter network (DMZ) as a whole.
+    Perimeter,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Exchange,
+        Role::Dc,
+        Role::Clients,
+        Role::Frontend,
+        Role::RemoteMta,
+        Role::Perimeter,
+    ];
+    /// The name used in policy files: "exchange", "dc", "clients",
+    /// "frontend", "remote-mta", "perimeter".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Exchange => "exchange",
+            Role::Dc => "dc",
+            Role::Clients => "clients",
+            Role::Frontend => "frontend",
+            Role::RemoteMta => "remote-mta",
+            Role::Perimeter => "perimeter",
+        }
+    }
+
+    /// The role named `s` in a policy file.
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One flow a profile allows: from every group with role `from` to every
 /// group with role `to`, the named service.
@@ -2037,4 +2095,67 @@ pub fn cited_ids(text: &str) -> Vec<Article> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_are_unique_and_services_in_vocabulary() {
+        let vocab = [
+            "exchange-store",
+            "exchange-directory",
+            "exchange-referral",
+            "exchange-sa",
+            "exchange-mta",
+            "exchange-store-admin",
+            "ad-replication",
+            "netlogon",
+            "lsarpc",
+            "samr",
+            "dnsserver",
+            "frs",
+            "dfsr",
+            "ismserv",
+            "epm",
+        ];
+        for (i, a) in INTERFACES.iter().enumerate() {
+            assert!(vocab.contains(&a.service), "{}", a.service);
+            for b in &INTERFACES[i + 1..] {
+                assert_ne!(a.uuid, b.uuid, "{} duplicated", a.uuid);
+            }
+            for p in a.pins {
+                assert!(p.value.key.starts_with(SERVICES_KEY));
+            }
+        }
+    }
+
+    #[test]
+    fn lookups() {
+        let nspi: Uuid = "f5cc5a18-4264-101a-8c59-08002b2f8426".parse().unwrap();
+        let i = interface(&nspi).unwrap();
+        assert_eq!(i.name, "NSPI");
+        assert_eq!(i.service, "exchange-directory");
+        assert_eq!(i.version, Some((56, 0)));
+        let emsmdb: Uuid = "a4f1db00-ca47-1067-b31f-00dd010662da".parse().unwrap();
+        assert_eq!(service_of(&emsmdb), "exchange-store");
+        assert_eq!(
+            interface(&emsmdb).unwrap().pins[0].value.full_key(),
+            r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\MSExchangeIS\ParametersSystem"
+        );
+        assert_eq!(
+            interface(&emsmdb).unwrap().pins[0].value.value,
+            "TCP/IP Port"
+        );
+        // The store-admin twin differs from EMSMDB in one nibble only.
+        let admin: Uuid = "a4f1db00-ca47-1067-b31e-00dd010662da".parse().unwrap();
+        assert_eq!(service_of(&admin), "exchange-store-admin");
+        // AsyncEMSMDB ends in …b4e4 (not …b4e5).
+        let wrong: Uuid = "5261574a-4572-206e-b268-6b199213b4e5".parse().unwrap();
+        assert_eq!(service_of(&wrong), SERVICE_RPC_OTHER);
+        let drs: Uuid = "e3514235-4b06-11d1-ab04-00c04fc2dcd2".parse().unwrap();
+        assert_eq!(interface(&drs).unwrap().pins[0].value.value, "TCP/IP Port");
+        assert_eq!(service_of(&crate::proto::dcerpc::UUID_EPM), "epm");
+    }
 }

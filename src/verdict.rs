@@ -22,7 +22,6 @@ use crate::flow::FlowRecord;
 use crate::kb;
 use crate::packet::{PROTO_TCP, PROTO_UDP};
 use crate::policy::{Decision, Policy};
-use crate::proto::catalog;
 use crate::Ts;
 
 mod evidence;
@@ -335,7 +334,7 @@ pub fn pin_advice(
     server: IpAddr,
     cx: &kb::Context,
 ) -> Vec<PinAdvice> {
-    let entry = interface.and_then(|i| catalog::lookup(&i.uuid));
+    let entry = interface.and_then(|i| kb::interface(&i.uuid));
     let name = crate::policy::services::service_ports(service).map_or("unknown", |s| s.name);
     kb::pins(service, entry, cx)
         .into_iter()
@@ -409,7 +408,7 @@ fn allow_rules(
 }
 
 fn service_label(service: &str, interface: Option<&InterfaceId>) -> String {
-    match interface.and_then(|i| catalog::lookup(&i.uuid)) {
+    match interface.and_then(|i| kb::interface(&i.uuid)) {
         Some(e) if !e.name.eq_ignore_ascii_case(service) => format!("{service} ({})", e.name),
         _ => service.to_string(),
     }

@@ -82,7 +82,7 @@ impl Cap {
 
 /// A bind to NSPI (example 1 with the abstract syntax replaced).
 fn bind_nspi() -> Vec<u8> {
-    let e = exflow::proto::catalog::INTERFACES
+    let e = exflow::kb::INTERFACES
         .iter()
         .find(|i| i.service == "exchange-directory" && i.version.is_some())
         .expect("NSPI in the catalogue");

@@ -99,7 +99,7 @@ fn unanswered_syns(cap: &mut Cap, t: u64, c: &mut TcpConversation) -> u64 {
 /// A bind to the catalogue interface of `service` (Example 1 with the
 /// abstract syntax replaced).
 fn bind_of(service: &str) -> Vec<u8> {
-    let e = exflow::proto::catalog::INTERFACES
+    let e = exflow::kb::INTERFACES
         .iter()
         .find(|i| i.service == service && i.version.is_some())
         .unwrap_or_else(|| panic!("no catalogue interface for {service}"));

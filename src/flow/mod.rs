@@ -221,7 +221,7 @@ pub struct FlowRecord {
     /// How many ICMP errors quoted this flow in all.
     pub icmp_count: u32,
     /// What the DCE/RPC parser saw, for flows that carried DCE/RPC.
-    pub rpc: Option<Box<crate::proto::rpc_conn::RpcSummary>>,
+    pub rpc: Option<Box<crate::flow::rpc_conn::RpcSummary>>,
     /// What the payload showed, for flows recognized as another protocol.
     pub app: Option<Box<AppLabel>>,
     pub end: FlowEnd,
@@ -335,6 +335,8 @@ impl FlowStats {
 }
 
 mod index;
+pub mod rpc_cl;
+pub mod rpc_conn;
 pub mod stream;
 mod table;
 mod tcp;
@@ -353,9 +355,9 @@ pub use table::{FlowTable, FLOW_BYTES, INDEX_BUCKET_BYTES, MAX_ICMP_EVIDENCE, MA
 #[derive(Debug)]
 pub enum AppState {
     /// Connection-oriented DCE/RPC (any port).
-    Rpc(Box<crate::proto::rpc_conn::RpcConnection>),
+    Rpc(Box<crate::flow::rpc_conn::RpcConnection>),
     /// Connectionless DCE/RPC over UDP (any port).
-    RpcCl(Box<crate::proto::rpc_cl::RpcClFlow>),
+    RpcCl(Box<crate::flow::rpc_cl::RpcClFlow>),
     /// TPKT/COTP (RFC 1006: X.400 MTAs, S7comm, MMS), any port.
     Rfc1006(Box<Rfc1006Flow>),
     /// A service recognized from the payload; nothing more to parse.
@@ -368,11 +370,11 @@ impl AppState {
     pub(crate) fn state_ptr(&self) -> (*const u8, bool) {
         match self {
             AppState::Rpc(rpc) => (
-                (&**rpc as *const crate::proto::rpc_conn::RpcConnection).cast(),
+                (&**rpc as *const crate::flow::rpc_conn::RpcConnection).cast(),
                 true,
             ),
             AppState::RpcCl(cl) => (
-                (&**cl as *const crate::proto::rpc_cl::RpcClFlow).cast(),
+                (&**cl as *const crate::flow::rpc_cl::RpcClFlow).cast(),
                 true,
             ),
             AppState::Rfc1006(r) => ((&**r as *const Rfc1006Flow).cast(), true),

@@ -102,12 +102,12 @@ use super::{
     RPC_STALLED_AFTER, SECOND,
 };
 use crate::event::Event;
+use crate::flow::rpc_conn::{ConnCtx, RpcConnection};
 use crate::packet::tcp_flags::{ACK, FIN, RST, SYN};
 use crate::packet::{FiveTuple, IcmpMeta, Packet, QuotedFlow, Transport, PROTO_TCP, PROTO_UDP};
 use crate::proto::dcerpc::{looks_like_dcerpc, looks_like_dcerpc_cl};
 use crate::proto::recognize::{recognize_tcp, recognize_udp};
 use crate::proto::rfc1006::{looks_like_tpkt, Rfc1006Conn};
-use crate::proto::rpc_conn::{ConnCtx, RpcConnection};
 use crate::Ts;
 
 /// Bytes a tracked flow takes in the slab: its [`Flow`] and its [`Link`]
@@ -117,7 +117,7 @@ pub const FLOW_BYTES: usize = std::mem::size_of::<Flow>() + std::mem::size_of::<
 /// How much of a flow's parser state [`FlowTable::prefetch_app`] prefetches:
 /// what a DCE/RPC connection reads for every segment (the same span of the
 /// other parsers' state is at worst wasted).
-const APP_PREFETCH_BYTES: usize = crate::proto::rpc_conn::HOT_BYTES;
+const APP_PREFETCH_BYTES: usize = crate::flow::rpc_conn::HOT_BYTES;
 /// How many flows ahead of the one it removes a sweep loads the next
 /// flows (see [`FlowTable::sweep`]).
 const SWEEP_AHEAD: usize = 4;
@@ -478,7 +478,7 @@ impl Flow {
         &mut self,
         events: &mut Vec<Event>,
     ) -> (
-        Option<Box<crate::proto::rpc_conn::RpcSummary>>,
+        Option<Box<crate::flow::rpc_conn::RpcSummary>>,
         Option<Box<super::AppLabel>>,
     ) {
         let ctx = self.conn_ctx(self.last_ts);
@@ -957,8 +957,8 @@ impl FlowTable {
         }
         let f = &mut self.slab[i as usize];
         let mut streams = [
-            StreamReassembler::new(crate::proto::rpc_conn::STREAM_BUFFER),
-            StreamReassembler::new(crate::proto::rpc_conn::STREAM_BUFFER),
+            StreamReassembler::new(crate::flow::rpc_conn::STREAM_BUFFER),
+            StreamReassembler::new(crate::flow::rpc_conn::STREAM_BUFFER),
         ];
         for (d, s) in streams.iter_mut().enumerate() {
             let syn_bit = if d == 0 { F_SYN0 } else { F_SYN1 };

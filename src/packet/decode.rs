@@ -11,11 +11,11 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::LinkType;
 use super::{
     DecodeError, FiveTuple, IcmpMeta, IpMeta, Packet, PayloadRef, QuotedFlow, TcpMeta, Transport,
     UdpMeta, PROTO_TCP, PROTO_UDP,
 };
-use crate::capture::LinkType;
 use crate::Ts;
 
 /// IP protocol number of ICMPv4.

@@ -518,7 +518,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::capture::LinkType;
+    use crate::packet::LinkType;
     use crate::packet::{decode, Transport, PROTO_UDP};
     use crate::synth::{ipv4_fragment, ipv6_fragment, Frame};
 

@@ -26,6 +26,52 @@ pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
 
 /// TCP flag bits as on the wire (byte 13 of the TCP header).
+/// A LINKTYPE_* value as written in pcap/pcapng headers (tcpdump.org/linktypes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkType(pub u16);
+
+impl LinkType {
+    pub const NULL: LinkType = LinkType(0);
+    pub const ETHERNET: LinkType = LinkType(1);
+    pub const RAW: LinkType = LinkType(101);
+    pub const LOOP: LinkType = LinkType(108);
+    pub const LINUX_SLL: LinkType = LinkType(113);
+    pub const IPV4: LinkType = LinkType(228);
+    pub const IPV6: LinkType = LinkType(229);
+    pub const LINUX_SLL2: LinkType = LinkType(276);
+
+    /// Whether the decoder understands this link type.
+    pub fn is_supported(self) -> bool {
+        matches!(
+            self,
+            LinkType::NULL
+                | LinkType::ETHERNET
+                | LinkType::RAW
+                | LinkType::LOOP
+                | LinkType::LINUX_SLL
+                | LinkType::IPV4
+                | LinkType::IPV6
+                | LinkType::LINUX_SLL2
+        ) || self.0 == 12 // DLT_RAW on some BSDs, written into old pcap files
+            || self.0 == 14
+    }
+
+    /// The name used in reports (`inputs[].link_type`).
+    pub fn name(self) -> String {
+        match self.0 {
+            0 => "null".into(),
+            1 => "ethernet".into(),
+            12 | 14 | 101 => "raw".into(),
+            108 => "loop".into(),
+            113 => "linux-sll".into(),
+            228 => "ipv4".into(),
+            229 => "ipv6".into(),
+            276 => "linux-sll2".into(),
+            n => format!("linktype-{n}"),
+        }
+    }
+}
+
 pub mod tcp_flags {
     pub const FIN: u8 = 0x01;
     pub const SYN: u8 = 0x02;

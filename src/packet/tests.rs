@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use proptest::prelude::*;
 
 use super::*;
-use crate::capture::LinkType;
+use crate::packet::LinkType;
 use crate::synth::{Frame, Link, TcpConversation};
 
 const A4: Ipv4Addr = Ipv4Addr::new(10, 1, 2, 3);

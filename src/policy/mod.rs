@@ -24,56 +24,8 @@ use services::ServiceKind;
 /// Schema tag of a policy file.
 pub const POLICY_SCHEMA: &str = "exflow.policy/1";
 
-/// What a group is, for the built-in profiles (which speak of roles).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Role {
-    /// Exchange servers (back-end / mailbox).
-    Exchange,
-    /// Domain controllers and global catalogs.
-    Dc,
-    /// Client networks (MAPI, POP3, IMAP4, LDAP, NNTP clients).
-    Clients,
-    /// Front-end servers (in a perimeter network).
-    Frontend,
-    /// Remote-site MTAs (X.400 / site connector peers).
-    RemoteMta,
-    /// The perimeter network (DMZ) as a whole.
-    Perimeter,
-}
-
-impl Role {
-    pub const ALL: [Role; 6] = [
-        Role::Exchange,
-        Role::Dc,
-        Role::Clients,
-        Role::Frontend,
-        Role::RemoteMta,
-        Role::Perimeter,
-    ];
-    /// The name used in policy files: "exchange", "dc", "clients",
-    /// "frontend", "remote-mta", "perimeter".
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Exchange => "exchange",
-            Role::Dc => "dc",
-            Role::Clients => "clients",
-            Role::Frontend => "frontend",
-            Role::RemoteMta => "remote-mta",
-            Role::Perimeter => "perimeter",
-        }
-    }
-
-    /// The role named `s` in a policy file.
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Roles are the KB scenarios' vocabulary (`kb`); groups carry them.
+pub use crate::kb::Role;
 
 /// A named set of hosts and networks.
 #[derive(Clone, Debug, PartialEq, Eq)]

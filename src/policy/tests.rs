@@ -932,7 +932,7 @@ fn service_table() {
     }
     assert!(services::is_pinnable("x400-mta") && services::is_pinnable("mapi-notification"));
     // Every catalogue service is in the table.
-    for i in crate::proto::catalog::INTERFACES {
+    for i in crate::kb::INTERFACES {
         assert!(
             services::service_ports(i.service).is_some(),
             "{}",

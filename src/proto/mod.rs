@@ -1,14 +1,11 @@
 //! Application protocols: recognizers and parsers that label flows.
 
-pub mod catalog;
 pub mod dcerpc;
 pub mod emsmdb;
 pub mod epm;
 pub mod ndr;
 pub mod recognize;
 pub mod rfc1006;
-pub mod rpc_cl;
-pub mod rpc_conn;
 pub mod wellknown;
 
 /// Hex-dump transcription helper for unit tests.

@@ -11,8 +11,8 @@ use crate::capture::InputInfo;
 use crate::correlate::{Correlated, Endpoint, Handoff, Outcome};
 use crate::event::InterfaceId;
 use crate::flow::FlowRecord;
+use crate::kb;
 use crate::pipeline::{Analysis, Stats};
-use crate::proto::catalog;
 use crate::taps::TapReport;
 use crate::time::{rfc3339_micros, Rfc3339};
 use crate::verdict::{Evidence, Finding, Fix, FixSources, SourceChoice, TapView};
@@ -29,7 +29,7 @@ pub(crate) fn interface_json(i: &InterfaceId) -> Value {
 }
 
 pub(super) fn interface_name(i: &InterfaceId) -> Option<&'static str> {
-    catalog::lookup(&i.uuid)
+    kb::interface(&i.uuid)
         .map(|c| c.name)
         .or((i.uuid == crate::proto::dcerpc::UUID_EPM).then_some("endpoint mapper"))
 }

@@ -11,8 +11,8 @@ use std::net::IpAddr;
 use super::proto_name;
 use crate::correlate::{FlowLabel, HandoffRef};
 use crate::event::InterfaceId;
+use crate::flow::rpc_conn::{BoundInterface, RpcSummary};
 use crate::flow::{FlowEnd, FlowRecord, IcmpEvidence};
-use crate::proto::rpc_conn::{BoundInterface, RpcSummary};
 use crate::time::Rfc3339;
 use crate::verdict::Verdict;
 

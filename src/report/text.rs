@@ -8,8 +8,8 @@ use super::proto_name;
 use crate::capture::InputInfo;
 use crate::correlate::{interface_service, Handoff, Outcome};
 use crate::flow::{ConnState, FlowRecord};
+use crate::kb;
 use crate::pipeline::Analysis;
-use crate::proto::catalog;
 use crate::time::rfc3339_micros;
 use crate::verdict::{Evidence, Finding, FindingKind, Fix, Status};
 
@@ -79,7 +79,7 @@ fn why_failed(f: &FlowRecord) -> String {
 }
 
 fn interface_name(uuid: &crate::proto::dcerpc::Uuid) -> String {
-    catalog::lookup(uuid)
+    kb::interface(uuid)
         .map(|c| c.name.to_string())
         .unwrap_or_else(|| uuid.to_string())
 }

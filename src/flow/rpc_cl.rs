@@ -3,12 +3,12 @@
 //! mapper requests and their single-datagram responses are decoded into
 //! the same events as on TCP (fragmented calls are not reassembled).
 
-use super::dcerpc::{parse_cl_header, PacketType, UUID_EPM};
-use super::epm::{parse_epm_response, OPNUM_EPT_LOOKUP, OPNUM_EPT_MAP};
-use super::ndr::NdrSyntax;
 use super::rpc_conn::{epm_query, ConnCtx, EpmQuery, RpcSummary};
 use crate::event::{EpmAnswerEvent, Event, InterfaceId};
 use crate::packet::PROTO_UDP;
+use crate::proto::dcerpc::{parse_cl_header, PacketType, UUID_EPM};
+use crate::proto::epm::{parse_epm_response, OPNUM_EPT_LOOKUP, OPNUM_EPT_MAP};
+use crate::proto::ndr::NdrSyntax;
 
 /// Requests awaiting their response (by activity and sequence number).
 const MAX_PENDING: usize = 32;

@@ -8,22 +8,22 @@
 
 use std::net::IpAddr;
 
-use super::dcerpc::Uuid;
-use super::dcerpc::{
-    auth_level, parse_header, parse_pdu, CallReassembler, CoBody, CoHeader, CoPdu, CompleteCall,
-    PacketType, PduFramer, PresentationContext, SyntaxId, TransferSyntaxKind, UUID_EPM,
-};
-use super::emsmdb::parse_register_push_notification;
-use super::epm::{
-    parse_epm_response, parse_ept_lookup_request, parse_ept_map_request, EpmAnswer,
-    OPNUM_EPT_LOOKUP, OPNUM_EPT_MAP,
-};
-use super::ndr::NdrSyntax;
+use super::stream::{Chunk, StreamReassembler};
 use crate::event::{
     EpmAnswerEvent, EpmEndpoint, EpmOperation, Event, InterfaceId, RegistrationEvent,
 };
-use crate::flow::stream::{Chunk, StreamReassembler};
 use crate::packet::PROTO_TCP;
+use crate::proto::dcerpc::Uuid;
+use crate::proto::dcerpc::{
+    auth_level, parse_header, parse_pdu, CallReassembler, CoBody, CoHeader, CoPdu, CompleteCall,
+    PacketType, PduFramer, PresentationContext, SyntaxId, TransferSyntaxKind, UUID_EPM,
+};
+use crate::proto::emsmdb::parse_register_push_notification;
+use crate::proto::epm::{
+    parse_epm_response, parse_ept_lookup_request, parse_ept_map_request, EpmAnswer,
+    OPNUM_EPT_LOOKUP, OPNUM_EPT_MAP,
+};
+use crate::proto::ndr::NdrSyntax;
 use crate::Ts;
 
 /// Out-of-order bytes held per direction while waiting for a hole to fill.
