@@ -21,9 +21,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use exflow::analysis;
 use exflow::capture::{FrameBatch, FrameMeta, InputInfo, LinkType, Source};
 use exflow::flow::SECOND;
-use exflow::pipeline::{self, Options, StreamMsg};
+use exflow::pipeline::{Options, StreamMsg};
 use exflow::stream::LiveCorrelator;
 use exflow::synth::{Frame, TcpConversation};
 use exflow::Ts;
@@ -234,7 +235,7 @@ fn main() {
             }
         })
     };
-    let analysis = pipeline::run(Box::new(source), &opts);
+    let analysis = analysis::run(Box::new(source), &opts);
     opts.stream = None;
     done.store(true, Ordering::Relaxed);
     let rows = sampler.join().unwrap_or_default();

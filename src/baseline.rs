@@ -26,9 +26,9 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::Analysis;
 use crate::correlate::interface_service;
 use crate::packet::{PROTO_TCP, PROTO_UDP};
-use crate::pipeline::Analysis;
 use crate::policy::{services, Policy};
 use crate::time::rfc3339_micros;
 use crate::verdict;

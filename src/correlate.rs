@@ -17,14 +17,15 @@ use hashbrown::{HashMap, HashSet};
 
 use crate::capture::{AppliedFilter, CaptureFilter};
 use crate::event::{EpmAnswerEvent, EpmOperation, Event, InterfaceId, RegistrationEvent};
-use crate::flow::{ConnState, FlowRecord, FlowUp, SECOND};
+use crate::finding::{Confidence, Evidence, Finding, FindingKind, Fix};
+use crate::flow::{FlowRecord, FlowUp, SECOND};
 use crate::kb;
 use crate::packet::PROTO_UDP;
+use crate::policy::DecisionKind;
 use crate::proto::dcerpc::UUID_EPM;
 use crate::proto::epm::{Transport, EPT_S_NOT_REGISTERED};
 use crate::proto::wellknown::service_for_port;
 use crate::roles::Roles;
-use crate::verdict::{Confidence, DecisionKind, Evidence, Finding, FindingKind, Fix};
 use crate::Ts;
 
 mod handoffs;
@@ -37,6 +38,11 @@ pub use handoffs::HandoffTracker;
 /// silence is telling, and the 30-s correlation window need not elapse.
 /// Closer to the end, the outcome is [`Outcome::CaptureEnded`].
 pub const HANDOFF_GRACE: Ts = SECOND;
+
+/// Servers counted in [`Correlated::one_way`]: past this many, flows to new
+/// servers are not counted (the bound of the verdicts' scan tables, so a
+/// sweep over a million hosts cannot grow this map further than those).
+pub const MAX_ONE_WAY_SERVERS: usize = 1 << 20;
 
 /// Correlation settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -435,18 +441,7 @@ pub fn answered_unseen(f: &FlowRecord) -> bool {
         && f.history.contains(['A', 'D'])
 }
 
-/// A TCP state in which the handshake completed.
-pub fn tcp_established(s: ConnState) -> bool {
-    matches!(
-        s,
-        ConnState::S1
-            | ConnState::SF
-            | ConnState::S2
-            | ConnState::S3
-            | ConnState::RSTO
-            | ConnState::RSTR
-    )
-}
+pub use crate::flow::tcp_established;
 
 fn tower_server(e: &EpmAnswerEvent, tower_ip: Option<IpAddr>) -> IpAddr {
     match tower_ip {
@@ -689,7 +684,7 @@ impl Correlator {
 
     /// A flow ended (over a whole capture: every flow, in report order).
     pub fn flow(&mut self, f: &FlowRecord) {
-        if answered_unseen(f) && self.out.one_way.len() < crate::verdict::scans::MAX_KEYS {
+        if answered_unseen(f) && self.out.one_way.len() < MAX_ONE_WAY_SERVERS {
             *self.out.one_way.entry(f.server).or_default() += 1;
         }
         if self

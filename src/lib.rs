@@ -5,11 +5,13 @@
 //! `pipeline` (dispatch by symmetric flow hash to shard workers) → `flow`
 //! (per-shard flow tables, TCP state) → `report` (JSON, NDJSON, text).
 
+pub mod analysis;
 pub mod baseline;
 pub mod capture;
 pub mod contract;
 pub mod correlate;
 pub mod event;
+pub mod finding;
 pub mod flow;
 pub mod kb;
 pub mod live_out;

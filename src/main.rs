@@ -13,11 +13,12 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use exflow::analysis::{self, Analysis};
 use exflow::capture::{self, Source};
 use exflow::correlate::CorrelateConfig;
 use exflow::flow::{FlowConfig, SECOND};
 use exflow::live_out::{EventsOutput, Notice, ReportFile};
-use exflow::pipeline::{self, Analysis, Options, LOGICAL_SHARDS};
+use exflow::pipeline::{self, Options, LOGICAL_SHARDS};
 use exflow::policy::Policy;
 use exflow::report;
 use exflow::roles::{Cidr, Roles};
@@ -715,12 +716,12 @@ fn analyze(args: AnalyzeArgs) -> u8 {
         ..args.analysis.options(policy)
     };
     let analysis = match outside {
-        None => pipeline::run(source, &opts),
+        None => analysis::run(source, &opts),
         Some(outside) => {
             let inside = pipeline::collect(source, &opts);
             let outside = pipeline::collect(outside, &opts);
             let (joined, taps) = exflow::taps::join(inside, outside);
-            pipeline::finish(joined, &opts, Some(taps))
+            analysis::finish(joined, &opts, Some(taps))
         }
     };
 
@@ -906,7 +907,7 @@ fn live(args: LiveArgs) -> u8 {
     let phase = Arc::new(AtomicU8::new(StopPhase::Pipeline as u8));
     stop_deadline(Arc::clone(&stop), Arc::clone(&phase), args.stop_timeout);
 
-    let analysis = pipeline::run(Box::new(source), &opts);
+    let analysis = analysis::run(Box::new(source), &opts);
     // The workers are done: closing the stream lets the correlator decide
     // what is still pending and finish.
     opts.stream = None;
@@ -1431,7 +1432,7 @@ fn analyze_for_baseline(
     if let Some(p) = &policy {
         opts.correlate.roles = p.roles();
     }
-    let analysis = pipeline::run(source, &opts);
+    let analysis = analysis::run(source, &opts);
     for input in &analysis.inputs {
         if let Some(p) = &input.problem {
             eprintln!(

@@ -21,16 +21,13 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::capture::{Bytes, FrameMeta, InputInfo, Source};
-use crate::correlate::{correlate, CorrelateConfig, Correlated};
+use crate::correlate::CorrelateConfig;
 use crate::event::Event;
 use crate::flow::{FlowConfig, FlowRecord, FlowStats, FlowTable, FlowUp};
 use crate::packet::{self, Decoded, Defragmenter, Packet, Transport};
 use crate::Ts;
 
-/// Flows are partitioned into this many logical shards, whatever the number
-/// of worker threads; each worker owns `shard % threads == worker`. Caps and
-/// eviction are per logical shard, so results never depend on `--threads`.
-pub const LOGICAL_SHARDS: usize = 64;
+pub use crate::flow::{flow_order, LOGICAL_SHARDS};
 
 /// Frames asked from the source per batch.
 const FRAMES_PER_BATCH: usize = 4096;
@@ -129,63 +126,6 @@ pub struct Stats {
     /// Scan probes the full scan tables could not count (judged as
     /// ordinary attempts).
     pub scan_probes_untracked: u64,
-}
-
-/// Everything the analysis produced, ready for the renderers.
-#[derive(Clone, Debug, Default)]
-pub struct Analysis {
-    pub inputs: Vec<InputInfo>,
-    pub stats: Stats,
-    /// All flows, sorted by [`flow_order`].
-    pub flows: Vec<FlowRecord>,
-    /// Hand-offs, endpoints, findings (all kinds, sorted), and one label
-    /// per flow.
-    pub correlated: Correlated,
-    /// One verdict per (client group, server, service, proto, port).
-    pub verdicts: Vec<crate::verdict::Verdict>,
-    /// Two-tap analyses: what crossed the firewall and what vanished.
-    pub taps: Option<crate::taps::TapReport>,
-}
-
-impl Analysis {
-    /// Whether some input was cut short by corruption or truncation.
-    pub fn is_partial(&self) -> bool {
-        self.inputs.iter().any(|i| i.problem.is_some())
-    }
-
-    /// Whether there is something the admin must act on (never-seen
-    /// findings are informational).
-    pub fn has_findings(&self) -> bool {
-        self.correlated.findings.iter().any(|f| f.is_actionable())
-    }
-}
-
-/// The total order of `flows[]`: by first timestamp, then the natural key.
-pub fn flow_order(a: &FlowRecord, b: &FlowRecord) -> std::cmp::Ordering {
-    (
-        a.first_ts,
-        a.proto,
-        a.client,
-        a.client_port,
-        a.server,
-        a.server_port,
-    )
-        .cmp(&(
-            b.first_ts,
-            b.proto,
-            b.client,
-            b.client_port,
-            b.server,
-            b.server_port,
-        ))
-        .then(a.last_ts.cmp(&b.last_ts))
-        .then(a.packets.cmp(&b.packets))
-        .then(a.bytes.cmp(&b.bytes))
-        .then(a.payload_bytes.cmp(&b.payload_bytes))
-        .then(a.state.cmp(&b.state))
-        .then(a.syn_retries.cmp(&b.syn_retries))
-        .then(a.end.cmp(&b.end))
-        .then_with(|| a.history.as_str().cmp(b.history.as_str()))
 }
 
 /// The report order of flows: [`flow_order`], with a cheap integer prefix
@@ -301,61 +241,6 @@ pub struct Collected {
     /// All flows, sorted by [`flow_order`].
     pub flows: Vec<FlowRecord>,
     pub events: Vec<Event>,
-}
-
-/// Runs the pipeline over `source` to the end, then correlates and judges.
-pub fn run(source: Box<dyn Source>, opts: &Options) -> Analysis {
-    finish(collect(source, opts), opts, None)
-}
-
-/// Correlates collected flows and events and computes the verdicts.
-pub fn finish(c: Collected, opts: &Options, taps: Option<crate::taps::TapReport>) -> Analysis {
-    let t0 = Instant::now();
-    // What the inputs were filtered through limits what their absence says.
-    let applied = if opts.correlate.filters.is_empty() {
-        crate::capture::applied_filters(&c.inputs)
-    } else {
-        Vec::new()
-    };
-    let filtered;
-    let cfg = if applied.is_empty() {
-        &opts.correlate
-    } else {
-        filtered = crate::correlate::CorrelateConfig {
-            filters: applied,
-            ..opts.correlate.clone()
-        };
-        &filtered
-    };
-    let mut correlated = correlate(&c.flows, &c.events, cfg);
-    let t_corr = t0.elapsed();
-    let v = crate::verdict::evaluate(
-        &c.flows,
-        &correlated,
-        opts.policy.as_deref(),
-        taps.as_ref().map(|t| &t.view),
-    );
-    correlated.findings.extend(v.findings);
-    correlated.findings.sort_by(|a, b| {
-        (a.first_ts, a.kind, a.server, a.proto, a.port)
-            .cmp(&(b.first_ts, b.kind, b.server, b.proto, b.port))
-    });
-    if std::env::var_os("EXFLOW_TIMING").is_some() {
-        eprintln!(
-            "timing: correlated in {t_corr:?}, and judged in {:?}",
-            t0.elapsed()
-        );
-    }
-    let mut stats = c.stats;
-    stats.scan_probes_untracked = v.scan_probes_untracked;
-    Analysis {
-        inputs: c.inputs,
-        stats,
-        flows: c.flows,
-        correlated,
-        verdicts: v.verdicts,
-        taps,
-    }
 }
 
 /// Runs the reader and the shard workers over `source` to the end.
@@ -672,7 +557,7 @@ fn thin_out(
     let before = out.len();
     out.retain(|f| {
         let working = if f.proto == packet::PROTO_TCP {
-            crate::correlate::tcp_established(f.state)
+            crate::flow::tcp_established(f.state)
         } else {
             f.packets[1] > 0
         };

@@ -202,7 +202,7 @@ impl<W: Write> LiveCorrelator<W> {
                 u.server_port,
             )
         });
-        flows.sort_by(crate::pipeline::flow_order);
+        flows.sort_by(crate::flow::flow_order);
         for a in &answers {
             if self.correlator.answer(a) {
                 if let Some(f) = not_registered_finding(a) {

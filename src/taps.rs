@@ -12,14 +12,28 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use crate::event::Event;
+use crate::finding::Tap;
+use crate::flow::flow_order;
 use crate::flow::{FlowRecord, SECOND};
-use crate::pipeline::{flow_order, Collected};
-use crate::verdict::{Tap, TapView};
+use crate::pipeline::Collected;
 use crate::Ts;
 
 /// Two records of one connection (one per tap) start within this of each
 /// other once aligned.
 const MATCH_SLACK: Ts = 2 * SECOND;
+
+/// A two-tap view of the flows, from the tap join.
+#[derive(Clone, Debug, Default)]
+pub struct TapView {
+    /// Per flow (same index as `flows`): packets [orig, resp] seen on the
+    /// inside and on the outside tap (None: not seen there).
+    pub per_flow: Vec<[Option<[u64; 2]>; 2]>,
+    /// First packet time of each tap (aligned to the inside clock).
+    pub tap_start: [Option<Ts>; 2],
+    /// Hosts that sent ICMP errors (usually the firewall itself): flows to
+    /// or from them are not traffic crossing the firewall.
+    pub icmp_senders: BTreeSet<IpAddr>,
+}
 
 /// What crossed the firewall at one server port.
 #[derive(Clone, Debug, PartialEq, Eq)]

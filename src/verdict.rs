@@ -22,65 +22,23 @@ use crate::flow::FlowRecord;
 use crate::kb;
 use crate::packet::{PROTO_TCP, PROTO_UDP};
 use crate::policy::{Decision, Policy};
+use crate::taps::TapView;
 use crate::Ts;
 
-mod evidence;
 mod judge;
 pub mod scans;
-mod sources;
 
 pub use crate::correlate::HANDOFF_GRACE;
+pub use crate::finding::{
+    fix_sources, Confidence, Direction, Evidence, Finding, FindingKind, Fix, FixSources,
+    IcmpMeaning, IdleEstimate, KeepAliveAdvice, PinAdvice, SourceChoice, Tap, MAX_FIX_SOURCES,
+};
 pub use crate::policy::DecisionKind;
-pub use evidence::{Confidence, Direction, Evidence, IcmpMeaning, Tap};
 pub use judge::{
     flow_attempt, flow_outcomes, is_group_address, stall_finding, Attempt, AttemptKey,
     AttemptResult, Failure, HostProfiles, NoVerdict,
 };
 pub use scans::Scans;
-pub use sources::{fix_sources, FixSources, SourceChoice, MAX_FIX_SOURCES};
-
-crate::contract::contract_enum! {
-    /// Finding kinds of the report contract.
-    pub enum FindingKind {
-        /// Data mid-stream retransmitted again and again, never answered,
-        /// without a long silence before it (#25).
-        BlackHole => "black-hole",
-        /// The network (a firewall) stops it.
-        Blocked => "blocked",
-        /// Many sources, one SYN each, to one endpoint (a flood or its
-        /// backscatter; see [`scans`]).
-        Flood => "flood",
-        /// An answered connection whose data after a long silence was
-        /// dropped or answered by a forged reset: a firewall forgot it (#25).
-        KilledAfterIdle => "killed-after-idle",
-        /// An allow rule of the policy no traffic matched.
-        NeverSeen => "never-seen",
-        /// Working traffic the policy does not allow.
-        NotInPolicy => "not-in-policy",
-        /// The endpoint mapper said the interface is not registered.
-        NotRegistered => "not-registered",
-        /// One source probing many ports of one host.
-        PortScan => "port-scan",
-        /// The host itself refused (nothing listens there).
-        RefusedByHost => "refused-by-host",
-        /// One source probing one port on many hosts.
-        Sweep => "sweep",
-    }
-}
-
-impl FindingKind {
-    /// What an admin must act on (exit code 1): not what the capture only
-    /// shows (scans) or cannot confirm (an allow rule never used).
-    pub fn is_actionable(self) -> bool {
-        !matches!(
-            self,
-            FindingKind::NeverSeen
-                | FindingKind::PortScan
-                | FindingKind::Sweep
-                | FindingKind::Flood
-        )
-    }
-}
 
 crate::contract::contract_enum! {
     /// What the attempts of a verdict row show, policy aside.
@@ -127,119 +85,6 @@ impl VerdictLabel {
     }
 }
 
-/// A registry value that pins a port (the KB articles' static ports), with
-/// what the articles say around it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PinAdvice {
-    pub service: &'static str,
-    /// The RPC interface (or component) it pins.
-    pub component: String,
-    /// The full key (`HKEY_LOCAL_MACHINE\...`); the value is a name in it,
-    /// never one more path component ("TCP/IP Port" has a forward slash).
-    pub key: String,
-    pub value: String,
-    pub kind: &'static str,
-    /// How the data is written ("port number, decimal").
-    pub data: &'static str,
-    /// The Exchange versions it is for ("Exchange 5.5"), when the value
-    /// depends on the version; None for Windows and Outlook values.
-    pub exchange: Option<String>,
-    /// Where to set it.
-    pub on: String,
-    /// What to restart afterwards.
-    pub restart: &'static str,
-    /// What else the article says (other ports, same port on every MTA,
-    /// the forward slash).
-    pub notes: Vec<String>,
-    pub article: &'static str,
-}
-
-/// What to do about a finding.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Fix {
-    pub summary: String,
-    pub nftables: Vec<String>,
-    pub iptables: Vec<String>,
-    /// For a dynamic RPC port (or the UDP notification port): the
-    /// registry values that pin it.
-    pub pin: Vec<PinAdvice>,
-    pub note: Option<String>,
-    /// How to choose and check a pinned port (KB270836), when `pin` has a
-    /// server RPC port.
-    pub port_advice: Option<&'static str>,
-    /// No registry value pins the interface: KB154596's recipe to restrict
-    /// the server's dynamic RPC range (and KB929851's netsh).
-    pub range: Option<String>,
-    /// Whom the rules let through (or shut out), and what they stand for.
-    pub sources: Option<FixSources>,
-    /// `killed-after-idle`: the hosts' TCP keep-alive timer (#25).
-    pub keepalive: Option<KeepAliveAdvice>,
-}
-
-/// The Windows keep-alive value to set on the hosts (`kb::KEEPALIVE`),
-/// with a time below the firewall's idle timeout as the capture brackets it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeepAliveAdvice {
-    pub key: String,
-    pub value: &'static str,
-    pub kind: &'static str,
-    pub data: &'static str,
-    /// Milliseconds: the longest silence a connection survived, or half the
-    /// shortest one that killed it when none survived.
-    pub set_to_ms: u64,
-    pub default: &'static str,
-    pub advice: &'static str,
-    pub article: &'static str,
-}
-
-/// Something the admin must act on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finding {
-    pub kind: FindingKind,
-    pub proto: u8,
-    pub server: IpAddr,
-    pub port: u16,
-    pub service: &'static str,
-    /// Every service seen at this port (first = `service`).
-    pub services: Vec<&'static str>,
-    pub interface: Option<InterfaceId>,
-    pub clients: Vec<IpAddr>,
-    pub first_ts: Ts,
-    pub evidence: Vec<Evidence>,
-    pub confidence: Confidence,
-    pub policy: DecisionKind,
-    /// The rule that decided it (its origin), if any.
-    pub policy_rule: Option<String>,
-    /// One line: what this means (misconfigured firewall, denied but
-    /// needed, ...).
-    pub verdict: String,
-    /// What breaks, in the KB's terms.
-    pub consequence: Option<&'static str>,
-    pub fix: Option<Fix>,
-    /// `killed-after-idle`: what the gaps say about the firewall's idle
-    /// timeout (#25).
-    pub idle_timeout: Option<IdleEstimate>,
-}
-
-/// The firewall's idle timeout as the capture brackets it: connections
-/// silent this long were killed, the longest silence one survived.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IdleEstimate {
-    /// The shortest silence (whole seconds) before a killed connection's
-    /// unanswered data: the timeout is at most this.
-    pub killed_after_s: u64,
-    /// The longest silence after which a connection to the same server
-    /// port was still answered: the timeout is above this.
-    pub longest_survived_s: Option<u64>,
-}
-
-impl Finding {
-    /// Informational findings do not make the exit code 1.
-    pub fn is_actionable(&self) -> bool {
-        self.kind.is_actionable()
-    }
-}
-
 /// One row of the verdict table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
@@ -257,19 +102,6 @@ pub struct Verdict {
     pub failed: u64,
     pub first_ts: Ts,
     pub last_ts: Ts,
-}
-
-/// A two-tap view of the flows, from the tap join.
-#[derive(Clone, Debug, Default)]
-pub struct TapView {
-    /// Per flow (same index as `flows`): packets [orig, resp] seen on the
-    /// inside and on the outside tap (None: not seen there).
-    pub per_flow: Vec<[Option<[u64; 2]>; 2]>,
-    /// First packet time of each tap (aligned to the inside clock).
-    pub tap_start: [Option<Ts>; 2],
-    /// Hosts that sent ICMP errors (usually the firewall itself): flows to
-    /// or from them are not traffic crossing the firewall.
-    pub icmp_senders: BTreeSet<IpAddr>,
 }
 
 /// Everything the verdict stage produced.
@@ -791,6 +623,24 @@ impl Judge<'_> {
         }
     }
 
+    /// Hand-offs never followed (the server side's view of a block),
+    /// counted into `tally`.
+    fn unfollowed_handoffs(&self, c: &Correlated, tally: &mut Tally) -> Vec<Attempt> {
+        let handoffs: Vec<Attempt> = c
+            .handoffs
+            .iter()
+            .filter_map(judge::handoff_attempt)
+            .map(|mut a| {
+                self.pin(&mut a);
+                a
+            })
+            .collect();
+        for a in &handoffs {
+            self.count(a, tally);
+        }
+        handoffs
+    }
+
     fn decide(&self, a: &Attempt) -> Decision {
         match self.policy {
             Some(p) => p.decide(&a.client, &a.server, a.proto, a.port, a.service),
@@ -855,49 +705,64 @@ pub fn evaluate(
     for part in on_parts(flows, |offset, part| judge.judge_flows(offset, part)) {
         tally.merge(part);
     }
-
-    // Hand-offs never followed (the server side's view of a block).
-    let handoffs: Vec<Attempt> = c
-        .handoffs
-        .iter()
-        .filter_map(judge::handoff_attempt)
-        .map(|mut a| {
-            judge.pin(&mut a);
-            a
-        })
-        .collect();
-    for a in &handoffs {
-        judge.count(a, &mut tally);
-    }
+    let handoffs = judge.unfollowed_handoffs(c, &mut tally);
     let failed: Vec<&Attempt> = tally
         .failed
         .iter()
         .chain(&tally.extra)
         .chain(&handoffs)
         .collect();
+    let worked = worked_keys(flows, &tally, &failed);
+    let mut findings = failure_findings(&judge, c, &failed, &worked);
+    after_handshake_findings(flows, &judge, c, &mut findings);
+    let (mut verdicts, open) = verdict_rows(std::mem::take(&mut tally.rows), policy);
+    findings.extend(not_in_policy_findings(open, policy));
+    if let Some(p) = policy {
+        never_seen(p, &tally.rules_seen, &mut findings, &mut verdicts);
+    }
+    // Scans, sweeps and floods: their own findings, no fix.
+    findings.extend(judge.cx.scans.findings.iter().cloned());
+    findings.sort_by(|a, b| {
+        (a.first_ts, a.kind, a.server, a.proto, a.port)
+            .cmp(&(b.first_ts, b.kind, b.server, b.proto, b.port))
+    });
+    Verdicts {
+        findings,
+        verdicts,
+        scan_probes_untracked: judge.cx.scans.untracked,
+    }
+}
 
-    // Which (client, server, proto, port) with a failure ever worked (only
-    // those: a set of every working key would cost memory per flow).
+/// Which (client, server, proto, port) with a failure ever worked (only
+/// those: a set of every working key would cost memory per flow).
+fn worked_keys(flows: &[FlowRecord], tally: &Tally, failed: &[&Attempt]) -> HashSet<AttemptKey> {
     let failed_keys: HashSet<AttemptKey> = failed.iter().map(|a| a.key()).collect();
-    let worked: HashSet<AttemptKey> = if failed_keys.is_empty() {
-        HashSet::new()
-    } else {
-        on_parts(flows, |offset, part| {
-            part.iter()
-                .enumerate()
-                .filter(|&(k, _)| tally.worked(offset + k))
-                .map(|(_, f)| (f.client, f.server, f.proto, f.server_port))
-                .filter(|k| failed_keys.contains(k))
-                .collect::<Vec<_>>()
-        })
-        .into_iter()
-        .flatten()
-        .collect()
-    };
+    if failed_keys.is_empty() {
+        return HashSet::new();
+    }
+    on_parts(flows, |offset, part| {
+        part.iter()
+            .enumerate()
+            .filter(|&(k, _)| tally.worked(offset + k))
+            .map(|(_, f)| (f.client, f.server, f.proto, f.server_port))
+            .filter(|k| failed_keys.contains(k))
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect()
+}
 
-    // Findings: failures per (kind, server, proto, port).
-    let mut failures: BTreeMap<(FindingKind, IpAddr, u8, u16), Vec<&Attempt>> = BTreeMap::new();
-    for &a in &failed {
+/// Findings of the failed attempts, per (kind, server, proto, port), but
+/// for the (client, server, proto, port) that also worked.
+fn failure_findings(
+    judge: &Judge,
+    c: &Correlated,
+    failed: &[&Attempt],
+    worked: &HashSet<AttemptKey>,
+) -> Vec<Finding> {
+    let mut failures: BTreeMap<FindingKey, Vec<&Attempt>> = BTreeMap::new();
+    for &a in failed {
         if let AttemptResult::Failed { failure, .. } = &a.result {
             if worked.contains(&a.key()) {
                 continue;
@@ -908,105 +773,122 @@ pub fn evaluate(
                 .push(a);
         }
     }
-    let mut findings = Vec::new();
-    for ((kind, server, proto, port), list) in failures {
-        let evidence: Vec<Evidence> = list
+    failures
+        .into_iter()
+        .filter_map(|(key, list)| failure_finding(judge, c, key, &list))
+        .collect()
+}
+
+/// The finding of one port's failed attempts (None: unanswered UDP that
+/// proves too little).
+fn failure_finding(
+    judge: &Judge,
+    c: &Correlated,
+    (kind, server, proto, port): FindingKey,
+    list: &[&Attempt],
+) -> Option<Finding> {
+    let policy = judge.policy;
+    let evidence: Vec<Evidence> = list
+        .iter()
+        .filter_map(|a| match &a.result {
+            AttemptResult::Failed { evidence, .. } => Some((**evidence).clone()),
+            _ => None,
+        })
+        .collect();
+    // Unanswered UDP queries alone prove little: ask for a retry.
+    if evidence
+        .iter()
+        .all(|e| matches!(e, Evidence::UdpUnanswered { .. }))
+    {
+        let datagrams: u64 = evidence
             .iter()
-            .filter_map(|a| match &a.result {
-                AttemptResult::Failed { evidence, .. } => Some((**evidence).clone()),
-                _ => None,
+            .map(|e| match e {
+                Evidence::UdpUnanswered { datagrams, .. } => *datagrams,
+                _ => 0,
             })
-            .collect();
-        // Unanswered UDP queries alone prove little: ask for a retry.
-        if evidence
-            .iter()
-            .all(|e| matches!(e, Evidence::UdpUnanswered { .. }))
-        {
-            let datagrams: u64 = evidence
-                .iter()
-                .map(|e| match e {
-                    Evidence::UdpUnanswered { datagrams, .. } => *datagrams,
-                    _ => 0,
-                })
-                .sum();
-            if datagrams < 2 {
-                continue;
-            }
+            .sum();
+        if datagrams < 2 {
+            return None;
         }
-        let mut services: Vec<&'static str> = Vec::new();
-        for a in &list {
-            if !services.contains(&a.service) {
-                services.push(a.service);
-            }
-        }
-        // A known service beats "unknown" as the headline.
-        services.sort_by_key(|s| *s == "unknown");
-        let interface = list.iter().find_map(|a| a.interface);
-        let clients: Vec<IpAddr> = list
-            .iter()
-            .map(|a| a.client)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let confidence = evidence
-            .iter()
-            .map(Evidence::confidence)
-            .max()
-            .unwrap_or(Confidence::Low);
-        let decisions: Vec<Decision> = list.iter().map(|a| judge.decide(a)).collect();
-        let decision = decisions
-            .iter()
-            .find(|d| matches!(d, Decision::Allowed(_)))
-            .or_else(|| decisions.iter().find(|d| matches!(d, Decision::Denied(_))))
-            .cloned()
-            .unwrap_or(Decision::Unspecified);
-        let service = services[0];
-        let verdict = match (kind, &decision, policy.is_some()) {
-            (FindingKind::RefusedByHost, _, _) => "the host itself refused the connection: nothing listens on the port (the service is down or on another port); the firewall let it through".to_string(),
-            (_, Decision::Allowed(rule), _) => format!("misconfigured firewall: the policy allows this ({rule}) but the firewall blocks it"),
-            (_, Decision::Denied(rule), _) => format!("blocked as the policy says ({rule}), but it is needed: {}", consequence(service).unwrap_or("the clients use this port")),
-            (_, Decision::Unspecified, true) => "blocked; the policy does not mention it".to_string(),
-            (_, Decision::Unspecified, false) => "blocked by the network (a firewall)".to_string(),
-        };
-        let mut finding = Finding {
-            kind,
-            proto,
-            server,
-            port,
-            service,
-            services,
-            interface,
-            clients,
-            first_ts: evidence.iter().map(Evidence::ts).min().unwrap_or(0),
-            evidence,
-            confidence,
-            policy: decision.kind(),
-            policy_rule: decision.rule().map(str::to_string),
-            verdict,
-            consequence: consequence(service),
-            idle_timeout: None,
-            fix: None,
-        };
-        finding.fix = Some(if kind == FindingKind::RefusedByHost {
-            Fix {
-                summary: format!(
-                    "start {} on {} (or point the clients at the port it really listens on); the firewall is not the problem",
-                    service_label(service, interface.as_ref()),
-                    server
-                ),
-                ..Fix::default()
-            }
-        } else {
-            blocked_fix(&finding, policy, c)
-        });
-        findings.push(finding);
     }
+    let mut services: Vec<&'static str> = Vec::new();
+    for a in list {
+        if !services.contains(&a.service) {
+            services.push(a.service);
+        }
+    }
+    // A known service beats "unknown" as the headline.
+    services.sort_by_key(|s| *s == "unknown");
+    let interface = list.iter().find_map(|a| a.interface);
+    let clients: Vec<IpAddr> = list
+        .iter()
+        .map(|a| a.client)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let confidence = evidence
+        .iter()
+        .map(Evidence::confidence)
+        .max()
+        .unwrap_or(Confidence::Low);
+    let decisions: Vec<Decision> = list.iter().map(|a| judge.decide(a)).collect();
+    let decision = decisions
+        .iter()
+        .find(|d| matches!(d, Decision::Allowed(_)))
+        .or_else(|| decisions.iter().find(|d| matches!(d, Decision::Denied(_))))
+        .cloned()
+        .unwrap_or(Decision::Unspecified);
+    let service = services[0];
+    let verdict = match (kind, &decision, policy.is_some()) {
+        (FindingKind::RefusedByHost, _, _) => "the host itself refused the connection: nothing listens on the port (the service is down or on another port); the firewall let it through".to_string(),
+        (_, Decision::Allowed(rule), _) => format!("misconfigured firewall: the policy allows this ({rule}) but the firewall blocks it"),
+        (_, Decision::Denied(rule), _) => format!("blocked as the policy says ({rule}), but it is needed: {}", consequence(service).unwrap_or("the clients use this port")),
+        (_, Decision::Unspecified, true) => "blocked; the policy does not mention it".to_string(),
+        (_, Decision::Unspecified, false) => "blocked by the network (a firewall)".to_string(),
+    };
+    let mut finding = Finding {
+        kind,
+        proto,
+        server,
+        port,
+        service,
+        services,
+        interface,
+        clients,
+        first_ts: evidence.iter().map(Evidence::ts).min().unwrap_or(0),
+        evidence,
+        confidence,
+        policy: decision.kind(),
+        policy_rule: decision.rule().map(str::to_string),
+        verdict,
+        consequence: consequence(service),
+        idle_timeout: None,
+        fix: None,
+    };
+    finding.fix = Some(if kind == FindingKind::RefusedByHost {
+        Fix {
+            summary: format!(
+                "start {} on {} (or point the clients at the port it really listens on); the firewall is not the problem",
+                service_label(service, interface.as_ref()),
+                server
+            ),
+            ..Fix::default()
+        }
+    } else {
+        blocked_fix(&finding, policy, c)
+    });
+    Some(finding)
+}
 
-    after_handshake_findings(flows, &judge, c, &mut findings);
-
+/// Verdict rows per (client group, server, service, proto, port), as
+/// counted while judging; and the working ports the policy does not allow.
+fn verdict_rows(
+    counted: HashMap<RowKey, Row>,
+    policy: Option<&Policy>,
+) -> (Vec<Verdict>, BTreeMap<(IpAddr, u8, u16), OpenPort>) {
     // Verdict rows per (client group, server, service, proto, port), as
     // counted while judging.
-    let mut rows: Vec<_> = std::mem::take(&mut tally.rows)
+    let mut rows: Vec<_> = counted
         .into_iter()
         .map(|((g, server, service, proto, port), r)| {
             let name = match g {
@@ -1075,9 +957,16 @@ pub fn evaluate(
             last_ts: r.last_ts,
         });
     }
-    for ((server, proto, port), (services, clients, first_ts, connections, denied_by)) in
-        not_in_policy
-    {
+    (verdicts, not_in_policy)
+}
+
+/// `not-in-policy` findings: working ports no allow rule covers.
+fn not_in_policy_findings(
+    open: BTreeMap<(IpAddr, u8, u16), OpenPort>,
+    policy: Option<&Policy>,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for ((server, proto, port), (services, clients, first_ts, connections, denied_by)) in open {
         let clients: Vec<IpAddr> = clients.into_iter().collect();
         let sources = fix_sources(&clients, policy);
         let what = service_label(services[0], None);
@@ -1130,20 +1019,7 @@ pub fn evaluate(
             }),
         });
     }
-    if let Some(p) = policy {
-        never_seen(p, &tally.rules_seen, &mut findings, &mut verdicts);
-    }
-    // Scans, sweeps and floods: their own findings, no fix.
-    findings.extend(judge.cx.scans.findings.iter().cloned());
-    findings.sort_by(|a, b| {
-        (a.first_ts, a.kind, a.server, a.proto, a.port)
-            .cmp(&(b.first_ts, b.kind, b.server, b.proto, b.port))
-    });
-    Verdicts {
-        findings,
-        verdicts,
-        scan_probes_untracked: judge.cx.scans.untracked,
-    }
+    findings
 }
 
 /// A finding's grouping: (kind, server, proto, port).

@@ -11,8 +11,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use common::pdus::{epm_bind, epm_bind_ack, ept_map_nspi, hex};
 use common::*;
+use exflow::analysis;
 use exflow::capture::{applied_filters, FileSource, LinkType, Source};
-use exflow::pipeline::{self, Options, StreamMsg};
+use exflow::pipeline::{Options, StreamMsg};
 use exflow::stream::LiveCorrelator;
 use exflow::synth::{PcapWriter, PcapngWriter, TcpConversation};
 use serde_json::Value;
@@ -372,7 +373,7 @@ fn the_live_path_streams_not_captured_hand_offs() {
         }
         c.finish().unwrap()
     });
-    let analysis = pipeline::run(Box::new(source), &opts);
+    let analysis = analysis::run(Box::new(source), &opts);
     opts.stream = None;
     let out = String::from_utf8(stream.join().unwrap()).unwrap();
     let streamed: Vec<String> = out

@@ -19,8 +19,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use common::pdus::{epm_bind, epm_bind_ack, ept_map_answer_at, ept_map_nspi};
 use common::*;
+use exflow::analysis;
 use exflow::capture::{FileSource, FrameBatch, InputInfo, Source};
-use exflow::pipeline::{self, Options, StreamMsg};
+use exflow::pipeline::{Options, StreamMsg};
 use exflow::stream::LiveCorrelator;
 use exflow::synth::TcpConversation;
 use serde_json::Value;
@@ -283,7 +284,7 @@ fn live_agrees(path: &str, offline: &Value) {
             inner: FileSource::open(&[path], None).unwrap().0,
             n,
         };
-        let analysis = pipeline::run(Box::new(source), &opts);
+        let analysis = analysis::run(Box::new(source), &opts);
         opts.stream = None;
         let out = String::from_utf8(stream.join().unwrap()).unwrap();
         let mut json = Vec::new();

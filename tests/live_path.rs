@@ -8,8 +8,9 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use exflow::analysis::{self, Analysis};
 use exflow::capture::{FileSource, FrameBatch, InputInfo, Source};
-use exflow::pipeline::{self, Analysis, Options, StreamMsg};
+use exflow::pipeline::{Options, StreamMsg};
 use exflow::stream::LiveCorrelator;
 use serde_json::Value;
 
@@ -57,7 +58,7 @@ fn live_path(path: &str, n: usize, threads: usize) -> (Analysis, Vec<Value>) {
         inner: open(path),
         n,
     };
-    let analysis = pipeline::run(Box::new(source), &opts);
+    let analysis = analysis::run(Box::new(source), &opts);
     opts.stream = None;
     let out = String::from_utf8(stream.join().unwrap()).unwrap();
     let records = out
@@ -68,7 +69,7 @@ fn live_path(path: &str, n: usize, threads: usize) -> (Analysis, Vec<Value>) {
 }
 
 fn analyze(path: &str) -> Analysis {
-    pipeline::run(Box::new(open(path)), &Options::default())
+    analysis::run(Box::new(open(path)), &Options::default())
 }
 
 fn report(a: &Analysis) -> Value {

@@ -10,6 +10,7 @@
 
 use std::time::{Duration, Instant};
 
+use exflow::analysis;
 use exflow::capture::FileSource;
 use exflow::pipeline::{self, Options};
 
@@ -48,7 +49,7 @@ fn post_read_phases() {
         judge.push(t.elapsed());
         std::hint::black_box(v);
     }
-    let analysis = pipeline::finish(collected, &opts, None);
+    let analysis = analysis::finish(collected, &opts, None);
     let mut render = Vec::new();
     let mut bytes = 0;
     for _ in 0..rounds {

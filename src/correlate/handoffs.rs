@@ -624,7 +624,7 @@ mod tests {
                     )
                 })
                 .collect();
-            flows.sort_by(crate::pipeline::flow_order);
+            flows.sort_by(crate::flow::flow_order);
             let end = flows
                 .iter()
                 .map(|f| f.last_ts)
@@ -777,7 +777,7 @@ mod tests {
             let mut t = HandoffTracker::batch(WINDOW);
             t.handoff(handoff_via(at, 55_000, mapper));
             let mut flows = flows.to_vec();
-            flows.sort_by(crate::pipeline::flow_order);
+            flows.sort_by(crate::flow::flow_order);
             for f in &flows {
                 t.ended(f);
             }

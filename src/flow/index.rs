@@ -8,7 +8,7 @@
 //! come and go.
 //!
 //! Why not `hashbrown`: a flow's logical shard is its hash modulo
-//! [`crate::pipeline::LOGICAL_SHARDS`], so inside one table the low bits of
+//! [`crate::flow::LOGICAL_SHARDS`], so inside one table the low bits of
 //! every hash are equal, and hashbrown takes its home bucket from the low
 //! bits; here it comes from the high half, which the entry keeps, so an
 //! entry's home is known without re-hashing its flow (when shifting entries

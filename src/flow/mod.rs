@@ -59,11 +59,24 @@ impl Default for FlowConfig {
             tcp_closed_timeout: 10 * SECOND,
             udp_timeout: 120 * SECOND,
             max_rpc_flows_per_shard: 256,
-            max_rpc_bytes_per_shard: RPC_BYTES_BUDGET / crate::pipeline::LOGICAL_SHARDS,
+            max_rpc_bytes_per_shard: RPC_BYTES_BUDGET / LOGICAL_SHARDS,
             dcerpc: true,
-            max_flows_per_shard: 1_000_000 / crate::pipeline::LOGICAL_SHARDS,
+            max_flows_per_shard: 1_000_000 / LOGICAL_SHARDS,
         }
     }
+}
+
+/// A TCP state in which the handshake completed.
+pub fn tcp_established(s: ConnState) -> bool {
+    matches!(
+        s,
+        ConnState::S1
+            | ConnState::SF
+            | ConnState::S2
+            | ConnState::S3
+            | ConnState::RSTO
+            | ConnState::RSTR
+    )
 }
 
 /// Zeek's conn_state vocabulary (TCP), plus `Udp` for UDP conversations.
@@ -332,6 +345,39 @@ impl FlowStats {
         self.icmp_unmatched += o.icmp_unmatched;
         self.app.add(&o.app);
     }
+}
+
+/// Flows are partitioned into this many logical shards, whatever the number
+/// of worker threads; each worker owns `shard % threads == worker`. Caps and
+/// eviction are per logical shard, so results never depend on `--threads`.
+pub const LOGICAL_SHARDS: usize = 64;
+
+/// The total order of `flows[]`: by first timestamp, then the natural key.
+pub fn flow_order(a: &FlowRecord, b: &FlowRecord) -> std::cmp::Ordering {
+    (
+        a.first_ts,
+        a.proto,
+        a.client,
+        a.client_port,
+        a.server,
+        a.server_port,
+    )
+        .cmp(&(
+            b.first_ts,
+            b.proto,
+            b.client,
+            b.client_port,
+            b.server,
+            b.server_port,
+        ))
+        .then(a.last_ts.cmp(&b.last_ts))
+        .then(a.packets.cmp(&b.packets))
+        .then(a.bytes.cmp(&b.bytes))
+        .then(a.payload_bytes.cmp(&b.payload_bytes))
+        .then(a.state.cmp(&b.state))
+        .then(a.syn_retries.cmp(&b.syn_retries))
+        .then(a.end.cmp(&b.end))
+        .then_with(|| a.history.as_str().cmp(b.history.as_str()))
 }
 
 mod index;

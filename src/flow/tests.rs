@@ -958,7 +958,7 @@ fn bench_table_on_capture() {
     while let Some(b) = source.next_batch(4096) {
         batches.push(b);
     }
-    let shards = crate::pipeline::LOGICAL_SHARDS;
+    let shards = crate::flow::LOGICAL_SHARDS;
     // (batch, frame, shard, hash) of every frame the reader would hash.
     let mut work = Vec::new();
     for (bi, b) in batches.iter().enumerate() {

@@ -7,15 +7,17 @@ use serde_json::{json, Value};
 
 use super::proto_name;
 use super::records::{write_flow, write_verdict, LineExtras};
+use crate::analysis::Analysis;
 use crate::capture::InputInfo;
 use crate::correlate::{Correlated, Endpoint, Handoff, Outcome};
 use crate::event::InterfaceId;
 use crate::flow::FlowRecord;
 use crate::kb;
-use crate::pipeline::{Analysis, Stats};
+use crate::pipeline::Stats;
 use crate::taps::TapReport;
+use crate::taps::TapView;
 use crate::time::{rfc3339_micros, Rfc3339};
-use crate::verdict::{Evidence, Finding, Fix, FixSources, SourceChoice, TapView};
+use crate::verdict::{Evidence, Finding, Fix, FixSources, SourceChoice};
 
 pub const SCHEMA: &str = "exflow.report/1";
 

@@ -5,11 +5,11 @@ use std::io::{self, Write};
 
 use super::layout::{shell_lines, Wrap, TEXT_WIDTH};
 use super::proto_name;
+use crate::analysis::Analysis;
 use crate::capture::InputInfo;
 use crate::correlate::{interface_service, Handoff, Outcome};
 use crate::flow::{ConnState, FlowRecord};
 use crate::kb;
-use crate::pipeline::Analysis;
 use crate::time::rfc3339_micros;
 use crate::verdict::{Evidence, Finding, FindingKind, Fix, Status};
 
@@ -19,7 +19,7 @@ const MAX_PORT_ROWS: usize = 40;
 const MAX_FAILED_ROWS: usize = 50;
 
 fn established(f: &FlowRecord) -> bool {
-    crate::correlate::tcp_established(f.state)
+    crate::flow::tcp_established(f.state)
 }
 
 fn human_bytes(b: u64) -> String {

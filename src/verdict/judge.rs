@@ -14,13 +14,14 @@ use std::net::IpAddr;
 
 use hashbrown::{HashMap, HashSet};
 
-use super::evidence::{Confidence, Direction, Evidence, IcmpMeaning, Tap};
-use super::{on_parts, scans, FindingKind, Scans, TapView};
+use super::{on_parts, scans, FindingKind, Scans};
 use crate::contract::contract_enum;
 use crate::correlate::{interface_service, tcp_established, Correlated, Handoff, Outcome};
 use crate::event::InterfaceId;
+use crate::finding::{Confidence, Direction, Evidence, IcmpMeaning, Tap};
 use crate::flow::{ConnState, FlowRecord, SECOND};
 use crate::packet::{PROTO_TCP, PROTO_UDP};
+use crate::taps::TapView;
 use crate::Ts;
 
 /// A TCP attempt whose only SYN was sent less than this before the capture

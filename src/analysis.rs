@@ -1,0 +1,98 @@
+//! One analysis: collect (reader and shard workers, `pipeline`) → two-tap
+//! join (`taps`, when there are two captures) → correlate (`correlate`) →
+//! judge (`verdict`); the renderers (`report`, `baseline`) read the
+//! [`Analysis`] it returns. The small piece that composes the stages: each
+//! stage is its own module and knows nothing of the ones after it.
+
+use std::time::Instant;
+
+use crate::capture::{InputInfo, Source};
+use crate::correlate::{correlate, Correlated};
+use crate::flow::FlowRecord;
+use crate::pipeline::{collect, Collected, Options, Stats};
+use crate::taps::TapReport;
+use crate::verdict::Verdict;
+
+/// Everything the analysis produced, ready for the renderers.
+#[derive(Clone, Debug, Default)]
+pub struct Analysis {
+    pub inputs: Vec<InputInfo>,
+    pub stats: Stats,
+    /// All flows, sorted by [`flow_order`].
+    pub flows: Vec<FlowRecord>,
+    /// Hand-offs, endpoints, findings (all kinds, sorted), and one label
+    /// per flow.
+    pub correlated: Correlated,
+    /// One verdict per (client group, server, service, proto, port).
+    pub verdicts: Vec<Verdict>,
+    /// Two-tap analyses: what crossed the firewall and what vanished.
+    pub taps: Option<TapReport>,
+}
+
+impl Analysis {
+    /// Whether some input was cut short by corruption or truncation.
+    pub fn is_partial(&self) -> bool {
+        self.inputs.iter().any(|i| i.problem.is_some())
+    }
+
+    /// Whether there is something the admin must act on (never-seen
+    /// findings are informational).
+    pub fn has_findings(&self) -> bool {
+        self.correlated.findings.iter().any(|f| f.is_actionable())
+    }
+}
+
+/// Runs the pipeline over `source` to the end, then correlates and judges.
+pub fn run(source: Box<dyn Source>, opts: &Options) -> Analysis {
+    finish(collect(source, opts), opts, None)
+}
+
+/// Correlates collected flows and events and computes the verdicts.
+pub fn finish(c: Collected, opts: &Options, taps: Option<TapReport>) -> Analysis {
+    let t0 = Instant::now();
+    // What the inputs were filtered through limits what their absence says.
+    let applied = if opts.correlate.filters.is_empty() {
+        crate::capture::applied_filters(&c.inputs)
+    } else {
+        Vec::new()
+    };
+    let filtered;
+    let cfg = if applied.is_empty() {
+        &opts.correlate
+    } else {
+        filtered = crate::correlate::CorrelateConfig {
+            filters: applied,
+            ..opts.correlate.clone()
+        };
+        &filtered
+    };
+    let mut correlated = correlate(&c.flows, &c.events, cfg);
+    let t_corr = t0.elapsed();
+    let v = crate::verdict::evaluate(
+        &c.flows,
+        &correlated,
+        opts.policy.as_deref(),
+        taps.as_ref().map(|t| &t.view),
+    );
+    correlated.findings.extend(v.findings);
+    correlated.findings.sort_by(|a, b| {
+        (a.first_ts, a.kind, a.server, a.proto, a.port)
+            .cmp(&(b.first_ts, b.kind, b.server, b.proto, b.port))
+    });
+    if std::env::var_os("EXFLOW_TIMING").is_some() {
+        eprintln!(
+            "timing: correlated in {t_corr:?}, and judged in {:?}",
+            t0.elapsed()
+        );
+    }
+    let mut stats = c.stats;
+    stats.scan_probes_untracked = v.scan_probes_untracked;
+    Analysis {
+        inputs: c.inputs,
+        stats,
+        flows: c.flows,
+        correlated,
+        verdicts: v.verdicts,
+        taps,
+    }
+}
