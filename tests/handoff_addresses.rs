@@ -22,7 +22,7 @@ use common::*;
 use exflow::capture::{FileSource, FrameBatch, InputInfo, Source};
 use exflow::pipeline::{self, Options, StreamMsg};
 use exflow::stream::LiveCorrelator;
-use exflow::synth::TcpConversation;
+use exflow_testkit::TcpConversation;
 use serde_json::Value;
 
 const MS: u64 = 1_000_000;
