@@ -1,8 +1,9 @@
 //! Soak: does `exflow live` stay bounded over a long run?
 //!
 //! `cargo bench --bench soak`; knobs and method in BENCHMARKS.md.
-//! Synthetic traffic (src/synth.rs builders: complete TCP conversations,
-//! one attempt in ten a SYN never answered, plus UDP exchanges) is fed
+//! Synthetic traffic (the test kit's builders, testkit/: complete TCP
+//! conversations, one attempt in ten a SYN never answered, plus UDP
+//! exchanges) is fed
 //! through the live code path in this process: `pipeline::run` with a
 //! stream ([`pipeline::Options::stream`]), the quiet-link clock of a live
 //! source, and the live correlator writing its NDJSON records (to a sink).
@@ -26,8 +27,8 @@ use exflow::capture::{FrameBatch, FrameMeta, InputInfo, LinkType, Source};
 use exflow::flow::SECOND;
 use exflow::pipeline::{Options, StreamMsg};
 use exflow::stream::LiveCorrelator;
-use exflow::synth::{Frame, TcpConversation};
 use exflow::Ts;
+use exflow_testkit::{Frame, TcpConversation};
 
 use measure::env_u64;
 

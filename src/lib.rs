@@ -23,7 +23,6 @@ pub mod proto;
 pub mod report;
 pub mod roles;
 pub mod stream;
-pub mod synth;
 pub mod taps;
 pub mod time;
 pub mod verdict;

@@ -14,8 +14,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 
 use common::*;
-use exflow::capture::LinkType;
-use exflow::synth::{PcapWriter, TcpConversation};
+use exflow_testkit::{Link, PcapWriter, TcpConversation};
 use serde_json::Value;
 
 const MS: u64 = 1_000_000;
@@ -33,7 +32,7 @@ fn v4(a: Ipv4Addr) -> IpAddr {
 fn write(name: &str, mut frames: Vec<(u64, Vec<u8>)>) -> String {
     frames.sort_by_key(|(t, _)| *t);
     let p = tmp_path(name);
-    let mut w = PcapWriter::create(&p, LinkType::ETHERNET, 65535, false).unwrap();
+    let mut w = PcapWriter::create(&p, Link::Ethernet, 65535, false).unwrap();
     for (t, f) in &frames {
         w.write_packet(T0 + t, f).unwrap();
     }

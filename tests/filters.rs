@@ -12,10 +12,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use common::pdus::{epm_bind, epm_bind_ack, ept_map_nspi, hex};
 use common::*;
 use exflow::analysis;
-use exflow::capture::{applied_filters, FileSource, LinkType, Source};
+use exflow::capture::{applied_filters, FileSource, Source};
 use exflow::pipeline::{Options, StreamMsg};
 use exflow::stream::LiveCorrelator;
-use exflow::synth::{PcapWriter, PcapngWriter, TcpConversation};
+use exflow_testkit::{Link, PcapWriter, PcapngWriter, TcpConversation};
 use serde_json::Value;
 
 const MS: u64 = 1_000_000;
@@ -112,7 +112,7 @@ impl Capture {
 
     fn write_pcap(&self, name: &str) -> String {
         let p = tmp_path(name);
-        let mut w = PcapWriter::create(&p, LinkType::ETHERNET, 65535, false).unwrap();
+        let mut w = PcapWriter::create(&p, Link::Ethernet, 65535, false).unwrap();
         for (ts, f, _) in &self.frames {
             w.write_packet(*ts, f).unwrap();
         }
@@ -126,7 +126,7 @@ impl Capture {
         let p = tmp_path(name);
         let mut w = PcapngWriter::create(&p).unwrap();
         let iface = w
-            .add_interface_with_filter(LinkType::ETHERNET, 65535, false, Some(filter))
+            .add_interface_with_filter(Link::Ethernet, 65535, false, Some(filter))
             .unwrap();
         for (ts, f, _) in self.frames.iter().filter(|(_, _, epm)| *epm) {
             w.write_packet(iface, *ts, f).unwrap();
@@ -329,7 +329,7 @@ fn a_pcapng_interface_filter_behaves_like_the_filter_option() {
     let p = tmp_path("allow-all-135.pcapng");
     let mut w = PcapngWriter::create(&p).unwrap();
     let iface = w
-        .add_interface_with_filter(LinkType::ETHERNET, 0, true, Some((0, b"tcp port 135")))
+        .add_interface_with_filter(Link::Ethernet, 0, true, Some((0, b"tcp port 135")))
         .unwrap();
     while let Some(b) = src.next_batch(1000) {
         for f in &b.frames {

@@ -23,7 +23,7 @@ use exflow::analysis;
 use exflow::capture::{FileSource, FrameBatch, InputInfo, Source};
 use exflow::pipeline::{Options, StreamMsg};
 use exflow::stream::LiveCorrelator;
-use exflow::synth::TcpConversation;
+use exflow_testkit::TcpConversation;
 use serde_json::Value;
 
 const MS: u64 = 1_000_000;

@@ -7,8 +7,7 @@ mod common;
 use std::net::Ipv4Addr;
 
 use common::*;
-use exflow::capture::LinkType;
-use exflow::synth::{Frame, PcapWriter};
+use exflow_testkit::{Frame, Link, PcapWriter};
 
 const T0: u64 = 1_795_305_697_000_000_000;
 const FRAGMENTS: u32 = 1_000_000;
@@ -16,7 +15,7 @@ const FRAGMENTS: u32 = 1_000_000;
 #[test]
 fn a_million_fragments_never_completed_stay_capped_and_a_real_datagram_still_reassembles() {
     let p = tmp_path("hostile-fragments.pcap");
-    let mut w = PcapWriter::create(&p, LinkType::ETHERNET, 65535, false).unwrap();
+    let mut w = PcapWriter::create(&p, Link::Ethernet, 65535, false).unwrap();
     let payload = [0x42u8; 64];
     let server = Ipv4Addr::new(198, 51, 100, 10);
     let mut t = T0;

@@ -8,8 +8,7 @@ mod common;
 use std::net::Ipv4Addr;
 
 use common::*;
-use exflow::capture::LinkType;
-use exflow::synth::{Frame, PcapWriter};
+use exflow_testkit::{Frame, Link, PcapWriter};
 
 const T0: u64 = 1_795_305_697_000_000_000;
 const ERRORS: u32 = 500_000;
@@ -17,7 +16,7 @@ const ERRORS: u32 = 500_000;
 #[test]
 fn icmp_errors_quoting_unknown_flows_hold_nothing_and_a_real_one_still_counts() {
     let p = tmp_path("hostile-icmp.pcap");
-    let mut w = PcapWriter::create(&p, LinkType::ETHERNET, 65535, false).unwrap();
+    let mut w = PcapWriter::create(&p, Link::Ethernet, 65535, false).unwrap();
     let router = Ipv4Addr::new(203, 0, 113, 1);
     let server = Ipv4Addr::new(198, 51, 100, 10);
     let mut t = T0;

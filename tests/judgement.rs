@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::process::Command;
 
 use common::*;
-use exflow::synth::{Frame, TcpConversation};
+use exflow_testkit::{Frame, TcpConversation};
 use serde_json::Value;
 
 const MS: u64 = 1_000_000;

@@ -10,7 +10,7 @@ use common::pdus::{epm_bind, epm_bind_ack, ept_map_nspi, hex};
 use std::net::{IpAddr, Ipv4Addr};
 
 use common::*;
-use exflow::synth::TcpConversation;
+use exflow_testkit::TcpConversation;
 use serde_json::Value;
 
 const MS: u64 = 1_000_000;
@@ -340,7 +340,7 @@ fn a_cleartext_push_registration_labels_the_notifications_sent_to_it() {
     for k in 0..3 {
         cap.wait(500 * MS);
         cap.add(
-            exflow::synth::Frame::ethernet()
+            exflow_testkit::Frame::ethernet()
                 .ipv4(SERVER, CLIENT)
                 .udp(2571, 1071)
                 .payload(&[0xd0, 0x27, 0x3b, 0x02, 0x00, 0xe0, 0xfd, k])
@@ -348,7 +348,7 @@ fn a_cleartext_push_registration_labels_the_notifications_sent_to_it() {
         );
     }
     cap.add(
-        exflow::synth::Frame::ethernet()
+        exflow_testkit::Frame::ethernet()
             .ipv4(SERVER, CLIENT)
             .udp(2572, 40999)
             .payload(b"other")

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use exflow::report::{HEADLINE_MAX_LINES, TEXT_WIDTH};
-use exflow::synth::TcpConversation;
 use exflow::verdict::MAX_FIX_SOURCES;
+use exflow_testkit::TcpConversation;
 use serde_json::{json, Value};
 
 const MS: u64 = 1_000_000;

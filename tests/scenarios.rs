@@ -7,8 +7,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use common::*;
-use exflow::capture::LinkType;
-use exflow::synth::{Frame, Link, PcapWriter, PcapngWriter, TcpConversation};
+use exflow_testkit::{Frame, Link, PcapWriter, PcapngWriter, TcpConversation};
 use serde_json::Value;
 
 const S: u64 = 1_000_000_000;
@@ -17,7 +16,7 @@ const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
 const SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 const FIREWALL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 
-fn write_pcap(name: &str, link: LinkType, frames: &[(u64, Vec<u8>)]) -> String {
+fn write_pcap(name: &str, link: Link, frames: &[(u64, Vec<u8>)]) -> String {
     let p = tmp_path(name);
     let mut w = PcapWriter::create(&p, link, 65535, false).unwrap();
     for (ts, f) in frames {
@@ -47,7 +46,7 @@ fn timed(frames: Vec<Vec<u8>>) -> Vec<(u64, Vec<u8>)> {
 }
 
 fn state_of(name: &str, frames: Vec<Vec<u8>>) -> Value {
-    let p = write_pcap(name, LinkType::ETHERNET, &timed(frames));
+    let p = write_pcap(name, Link::Ethernet, &timed(frames));
     let r = analyze_json(&[&p], &[0, 1]);
     only_flow(&r).clone()
 }
@@ -118,7 +117,7 @@ fn unanswered_syns_count_retries_and_their_spacing() {
         (T0 + 3 * S, syn.clone()),
         (T0 + 7 * S, syn),
     ];
-    let p = write_pcap("s0.pcap", LinkType::ETHERNET, &frames);
+    let p = write_pcap("s0.pcap", Link::Ethernet, &frames);
     let text = run(&["analyze", &p]);
     let out = String::from_utf8_lossy(&text.stdout);
     assert!(
@@ -147,7 +146,7 @@ fn a_new_syn_after_a_close_is_a_new_flow() {
         7000,
     );
     frames.extend([b.syn(), b.syn_ack(), b.ack()]);
-    let p = write_pcap("reuse.pcap", LinkType::ETHERNET, &timed(frames));
+    let p = write_pcap("reuse.pcap", Link::Ethernet, &timed(frames));
     let r = analyze_json(&[&p], &[0, 1]);
     let flows = r["flows"].as_array().unwrap();
     assert_eq!(flows.len(), 2);
@@ -196,11 +195,7 @@ fn every_link_type_and_vlan_tagging_decodes_the_same_flow() {
                 })
                 .collect();
         }
-        let p = write_pcap(
-            &format!("link-{name}.pcap"),
-            link.link_type(),
-            &timed(frames),
-        );
+        let p = write_pcap(&format!("link-{name}.pcap"), link, &timed(frames));
         let r = analyze_json(&[&p], &[0, 1]);
         assert!(
             r["stats"]["decode_errors"].as_object().unwrap().is_empty(),
@@ -230,7 +225,7 @@ fn ipv6_flows_and_icmpv6_errors() {
         .ipv6(fw6, c6)
         .icmp_unreachable(1, &quoted)
         .build();
-    let p = write_pcap("v6.pcap", LinkType::ETHERNET, &timed(vec![syn, icmp]));
+    let p = write_pcap("v6.pcap", Link::Ethernet, &timed(vec![syn, icmp]));
     let r = analyze_json(&[&p], &[0, 1]);
     let f = only_flow(&r);
     assert_eq!(f["client"], "2001:db8::10");
@@ -248,7 +243,7 @@ fn icmp_admin_prohibited_is_attached_to_the_attempt_it_quotes() {
         .ipv4(FIREWALL, CLIENT)
         .icmp_unreachable(13, &syn[14..])
         .build();
-    let p = write_pcap("icmp.pcap", LinkType::ETHERNET, &timed(vec![syn, icmp]));
+    let p = write_pcap("icmp.pcap", Link::Ethernet, &timed(vec![syn, icmp]));
     let r = analyze_json(&[&p], &[0, 1]);
     let f = only_flow(&r);
     assert_eq!(f["state"], "S0");
@@ -276,7 +271,7 @@ fn ip_fragments_are_reassembled_into_one_datagram() {
     assert_eq!(frags.len(), 3);
     // Out of order on purpose.
     let order = vec![frags[2].clone(), frags[0].clone(), frags[1].clone()];
-    let p = write_pcap("frags.pcap", LinkType::ETHERNET, &timed(order));
+    let p = write_pcap("frags.pcap", Link::Ethernet, &timed(order));
     let r = analyze_json(&[&p], &[0, 1]);
     let f = only_flow(&r);
     assert_eq!(f["proto"], "udp");
@@ -294,7 +289,7 @@ fn snaplen_truncated_frames_are_counted_and_still_tracked() {
     let mut c = conv(40200, 445);
     let frames = [c.syn(), c.syn_ack(), c.ack(), c.data_c2s(&[7u8; 1200])];
     let p = tmp_path("snap.pcap");
-    let mut w = PcapWriter::create(&p, LinkType::ETHERNET, 96, false).unwrap();
+    let mut w = PcapWriter::create(&p, Link::Ethernet, 96, false).unwrap();
     for (i, f) in frames.iter().enumerate() {
         let ts = T0 + i as u64 * 1000;
         if f.len() > 96 {
@@ -321,8 +316,8 @@ fn pcapng_with_two_interfaces_and_nanosecond_stamps() {
     let mut c = conv(40300, 88);
     let p = tmp_path("two-if.pcapng");
     let mut w = PcapngWriter::create(&p).unwrap();
-    let eth = w.add_interface(LinkType::ETHERNET, 65535, true).unwrap();
-    let raw = w.add_interface(LinkType::RAW, 65535, false).unwrap();
+    let eth = w.add_interface(Link::Ethernet, 65535, true).unwrap();
+    let raw = w.add_interface(Link::Raw, 65535, false).unwrap();
     let syn = c.syn();
     let synack = c.syn_ack();
     let ack = c.ack();
@@ -361,8 +356,8 @@ fn two_taps_are_merged_by_timestamp() {
         .enumerate()
         .partition(|(i, _)| [0, 2, 4, 6].contains(i));
     let strip = |v: Vec<(usize, (u64, Vec<u8>))>| v.into_iter().map(|(_, f)| f).collect::<Vec<_>>();
-    let a = write_pcap("tap-a.pcap", LinkType::ETHERNET, &strip(cl));
-    let b = write_pcap("tap-b.pcap", LinkType::ETHERNET, &strip(sv));
+    let a = write_pcap("tap-a.pcap", Link::Ethernet, &strip(cl));
+    let b = write_pcap("tap-b.pcap", Link::Ethernet, &strip(sv));
     let r = analyze_json(&[&b, &a], &[0, 1]);
     let f = only_flow(&r);
     assert_eq!(f["state"], "SF", "merged in time order: {f}");
@@ -375,7 +370,7 @@ fn bpf_filter_applies_to_files() {
     let mut a = conv(40500, 135);
     let mut b = conv(40501, 389);
     let frames = timed(vec![a.syn(), b.syn(), a.syn_ack(), b.syn_ack()]);
-    let p = write_pcap("bpf.pcap", LinkType::ETHERNET, &frames);
+    let p = write_pcap("bpf.pcap", Link::Ethernet, &frames);
     let r = analyze_json(&["--filter", "tcp port 389", &p], &[0, 1]);
     let f = only_flow(&r);
     assert_eq!(f["server_port"], 389);
@@ -403,7 +398,7 @@ fn garbage_frames_are_counted_by_reason_never_fatal() {
     };
     let p = write_pcap(
         "garbage.pcap",
-        LinkType::ETHERNET,
+        Link::Ethernet,
         &timed(vec![arp, short, bad_ip, c.syn()]),
     );
     let r = analyze_json(&[&p], &[0, 1]);

@@ -7,8 +7,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 
 use common::*;
-use exflow::capture::LinkType;
-use exflow::synth::{PcapWriter, TcpConversation};
+use exflow_testkit::{Link, PcapWriter, TcpConversation};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
 const SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
@@ -107,7 +106,7 @@ fn tcp_capture(name: &str, sport: u16, server_says: &[u8], client_says: &[u8]) -
         c.data_c2s(client_says),
     ];
     let p = tmp_path(name);
-    let mut w = PcapWriter::create(&p, LinkType::ETHERNET, 65535, false).unwrap();
+    let mut w = PcapWriter::create(&p, Link::Ethernet, 65535, false).unwrap();
     for (i, f) in frames.iter().enumerate() {
         w.write_packet(1_795_305_697_000_000_000 + i as u64 * 1_000_000, f)
             .unwrap();
@@ -151,13 +150,13 @@ fn a_standard_port_carrying_something_else_is_labeled_by_what_it_carries() {
 
 fn udp_capture(name: &str, dport: u16, query: &[u8], answer: &[u8]) -> String {
     let p = tmp_path(name);
-    let mut w = PcapWriter::create(&p, LinkType::ETHERNET, 65535, false).unwrap();
-    let q = exflow::synth::Frame::ethernet()
+    let mut w = PcapWriter::create(&p, Link::Ethernet, 65535, false).unwrap();
+    let q = exflow_testkit::Frame::ethernet()
         .ipv4(CLIENT, SERVER)
         .udp(41000, dport)
         .payload(query)
         .build();
-    let a = exflow::synth::Frame::ethernet()
+    let a = exflow_testkit::Frame::ethernet()
         .ipv4(SERVER, CLIENT)
         .udp(dport, 41000)
         .payload(answer)

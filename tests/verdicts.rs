@@ -17,7 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use common::*;
 use exflow::packet::tcp_flags::{ACK, RST, SYN};
-use exflow::synth::{Frame, TcpConversation};
+use exflow_testkit::{Frame, TcpConversation};
 use serde_json::{json, Value};
 
 const MS: u64 = 1_000_000;

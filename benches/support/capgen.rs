@@ -1,8 +1,8 @@
 //! Deterministic synthetic capture generator for the benchmarks.
 //!
-//! Frames are built byte by byte (Ethernet II + IPv4 + TCP/UDP/ICMP) into a
-//! reused buffer and written as classic pcap (microsecond timestamps) through
-//! a large `BufWriter`: no packet library, no allocation per packet. IPv4
+//! Frames (Ethernet II + IPv4 + TCP/UDP/ICMP) are built by the test kit's
+//! `Frame` (testkit/) into a reused buffer and written by its `PcapWriter`
+//! as classic pcap (microsecond timestamps) through a large `BufWriter`. IPv4
 //! header checksums are valid; TCP/UDP checksums are zero (exflow, like
 //! tshark by default, does not check them).
 //!
@@ -24,14 +24,26 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Fingerprint of this file's source, part of every generated file's name:
+use exflow_testkit::tcp_flags::{
+    ACK as TCP_ACK, FIN as TCP_FIN, PSH as TCP_PSH, RST as TCP_RST, SYN as TCP_SYN,
+};
+use exflow_testkit::{Frame, Link, PcapWriter};
+
+/// Fingerprint of the generator's source (this file and the test kit's
+/// frame builder and pcap writer), part of every generated file's name:
 /// editing the generator can change bytes without changing the size, so a
 /// file is reused only if it came from this exact source *and* has the size
 /// a dry run predicts (which catches truncated or damaged files).
 pub fn source_tag() -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325; // FNV-1a
-    for &b in include_str!("capgen.rs").as_bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    for source in [
+        include_str!("capgen.rs"),
+        include_str!("../../testkit/src/frame.rs"),
+        include_str!("../../testkit/src/pcap.rs"),
+    ] {
+        for &b in source.as_bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
     }
     format!("{:08x}", h as u32 ^ (h >> 32) as u32)
 }
@@ -184,7 +196,11 @@ pub fn generate(path: &Path, profile: Profile) -> io::Result<(GenSummary, f64)> 
     let mut out = PcapOut::new(BufWriter::with_capacity(WRITE_BUFFER, file))?;
     run(profile, &mut out)?;
     let summary = out.summary;
-    let file = out.w.into_inner().map_err(|e| e.into_error())?;
+    let file = out
+        .w
+        .into_inner()?
+        .into_inner()
+        .map_err(|e| e.into_error())?;
     file.sync_data()?;
     drop(file);
     let secs = t.elapsed().as_secs_f64();
@@ -196,7 +212,7 @@ pub fn generate(path: &Path, profile: Profile) -> io::Result<(GenSummary, f64)> 
 pub fn generate_to_vec(profile: Profile) -> (Vec<u8>, GenSummary) {
     let mut out = PcapOut::new(Vec::new()).expect("a Vec cannot fail");
     run(profile, &mut out).expect("a Vec cannot fail");
-    (out.w, out.summary)
+    (out.w.into_inner().expect("a Vec cannot fail"), out.summary)
 }
 
 fn run<W: Write>(profile: Profile, out: &mut PcapOut<W>) -> io::Result<()> {
@@ -246,23 +262,16 @@ impl Rng {
     }
 }
 
-// ---------------------------------------------------------------- pcap writer
+// ---------------------------------------------------------------- frames
 
 const ETH_LEN: usize = 14;
 const IP_LEN: usize = 20;
 const TCP_LEN: usize = 20;
 const UDP_LEN: usize = 8;
-const MIN_FRAME: usize = 60;
 const MAX_FRAME: usize = 1514;
 
 const MAC_CLIENT_SIDE: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
 const MAC_SERVER_SIDE: [u8; 6] = [0x02, 0x00, 0x5e, 0x20, 0x00, 0x01];
-
-const TCP_FIN: u8 = 0x01;
-const TCP_SYN: u8 = 0x02;
-const TCP_RST: u8 = 0x04;
-const TCP_PSH: u8 = 0x08;
-const TCP_ACK: u8 = 0x10;
 
 /// Payload bytes: the same text for every packet, so payloads look alike
 /// and no dissector mistakes leftovers of another packet for its protocol.
@@ -277,10 +286,13 @@ static FILLER: [u8; MAX_FRAME] = {
     f
 };
 
-/// A pcap writer that builds each frame in one reused buffer.
+/// The capture being written: each frame built by the test kit's
+/// [`Frame`] into one reused buffer, written by its [`PcapWriter`].
 pub struct PcapOut<W: Write> {
-    w: W,
-    buf: Box<[u8; 2048]>,
+    w: PcapWriter<W>,
+    frame: Vec<u8>,
+    /// The payload of the frame being built.
+    payload: Vec<u8>,
     pub summary: GenSummary,
 }
 
@@ -297,48 +309,38 @@ struct Hdr {
     outbound: bool,
 }
 
+impl Hdr {
+    /// Ethernet (padded to its 60-byte minimum) and IPv4 (DF) headers of
+    /// this direction. TCP/UDP checksums stay zero (exflow, like tshark
+    /// by default, does not check them); the IPv4 and ICMP ones are valid.
+    fn frame<'a>(&self) -> Frame<'a> {
+        let (src_mac, dst_mac) = if self.outbound {
+            (MAC_CLIENT_SIDE, MAC_SERVER_SIDE)
+        } else {
+            (MAC_SERVER_SIDE, MAC_CLIENT_SIDE)
+        };
+        Frame::ethernet()
+            .macs(src_mac, dst_mac)
+            .eth_pad(true)
+            .ipv4(self.src.into(), self.dst.into())
+            .df(true)
+            .ip_id(self.ip_id)
+            .ttl(self.ttl)
+            .transport_checksum(false)
+    }
+}
+
 impl<W: Write> PcapOut<W> {
-    pub fn new(mut w: W) -> io::Result<PcapOut<W>> {
-        let mut gh = [0u8; 24];
-        gh[0..4].copy_from_slice(&0xa1b2_c3d4u32.to_le_bytes()); // µs timestamps
-        gh[4..6].copy_from_slice(&2u16.to_le_bytes());
-        gh[6..8].copy_from_slice(&4u16.to_le_bytes());
-        gh[16..20].copy_from_slice(&65535u32.to_le_bytes()); // snaplen
-        gh[20..24].copy_from_slice(&1u32.to_le_bytes()); // LINKTYPE_ETHERNET
-        w.write_all(&gh)?;
+    pub fn new(w: W) -> io::Result<PcapOut<W>> {
         Ok(PcapOut {
-            w,
-            buf: Box::new([0u8; 2048]),
+            w: PcapWriter::new(w, Link::Ethernet, 65535, false)?, // µs timestamps
+            frame: Vec::with_capacity(2048),
+            payload: Vec::with_capacity(2048),
             summary: GenSummary {
                 file_bytes: PCAP_GLOBAL_HEADER_LEN,
                 ..GenSummary::default()
             },
         })
-    }
-
-    /// Ethernet + IPv4 headers; returns the offset of the L4 header.
-    #[inline]
-    fn l2l3(&mut self, h: &Hdr, proto: u8, ip_total: usize) -> usize {
-        let b = &mut self.buf[..];
-        let (dst_mac, src_mac) = if h.outbound {
-            (MAC_SERVER_SIDE, MAC_CLIENT_SIDE)
-        } else {
-            (MAC_CLIENT_SIDE, MAC_SERVER_SIDE)
-        };
-        b[0..6].copy_from_slice(&dst_mac);
-        b[6..12].copy_from_slice(&src_mac);
-        b[12] = 0x08;
-        b[13] = 0x00;
-        write_ipv4(
-            &mut b[ETH_LEN..ETH_LEN + IP_LEN],
-            h.src,
-            h.dst,
-            proto,
-            ip_total as u16,
-            h.ip_id,
-            h.ttl,
-        );
-        ETH_LEN + IP_LEN
     }
 
     /// A TCP segment with `payload` bytes (SYNs get the usual 20 bytes of
@@ -372,42 +374,43 @@ impl<W: Write> PcapOut<W> {
         payload: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> io::Result<()> {
-        let opts = if flags & TCP_SYN != 0 { 20 } else { 0 };
-        let ip_total = IP_LEN + TCP_LEN + opts + payload;
-        let l4 = self.l2l3(h, 6, ip_total);
-        let b = &mut self.buf[..];
-        b[l4..l4 + 2].copy_from_slice(&h.sport.to_be_bytes());
-        b[l4 + 2..l4 + 4].copy_from_slice(&h.dport.to_be_bytes());
-        b[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
+        self.payload.resize(payload, 0);
+        fill(&mut self.payload);
         let ack = if flags & TCP_ACK != 0 { ack } else { 0 };
-        b[l4 + 8..l4 + 12].copy_from_slice(&ack.to_be_bytes());
-        b[l4 + 12] = (((TCP_LEN + opts) / 4) as u8) << 4;
-        b[l4 + 13] = flags;
-        b[l4 + 14..l4 + 16].copy_from_slice(&(if opts > 0 { 64240u16 } else { 502 }).to_be_bytes());
-        b[l4 + 16..l4 + 20].fill(0); // checksum (unchecked), urgent pointer
-        if opts > 0 {
-            let o = l4 + TCP_LEN;
+        let mut opts = [0u8; 20];
+        let syn = flags & TCP_SYN != 0;
+        if syn {
             // MSS 1460, SACK permitted, timestamps, NOP, window scale 7.
-            b[o..o + 4].copy_from_slice(&[2, 4, 0x05, 0xb4]);
-            b[o + 4..o + 6].copy_from_slice(&[4, 2]);
-            b[o + 6] = 8;
-            b[o + 7] = 10;
-            b[o + 8..o + 12].copy_from_slice(&(ts_us as u32).to_be_bytes());
-            b[o + 12..o + 16]
-                .copy_from_slice(&(if flags & TCP_ACK != 0 { seq ^ ack } else { 0 }).to_be_bytes());
-            b[o + 16..o + 20].copy_from_slice(&[1, 3, 3, 7]);
+            opts[..4].copy_from_slice(&[2, 4, 0x05, 0xb4]);
+            opts[4..6].copy_from_slice(&[4, 2]);
+            opts[6..8].copy_from_slice(&[8, 10]);
+            opts[8..12].copy_from_slice(&(ts_us as u32).to_be_bytes());
+            let echo = if flags & TCP_ACK != 0 { seq ^ ack } else { 0 };
+            opts[12..16].copy_from_slice(&echo.to_be_bytes());
+            opts[16..20].copy_from_slice(&[1, 3, 3, 7]);
         }
-        let p = l4 + TCP_LEN + opts;
-        fill(&mut self.buf[p..p + payload]);
-        self.emit(ts_us, ETH_LEN + ip_total)
+        self.frame.clear();
+        h.frame()
+            .tcp(h.sport, h.dport)
+            .flags(flags)
+            .seq(seq)
+            .ack(ack)
+            .window(if syn { 64240 } else { 502 })
+            .tcp_options(if syn { &opts } else { &[] })
+            .payload(&self.payload)
+            .build_into(&mut self.frame);
+        self.emit(ts_us)
     }
 
     /// A UDP datagram with `payload` bytes of filler.
     #[inline]
     fn udp(&mut self, ts_us: u64, h: &Hdr, payload: usize) -> io::Result<()> {
-        let p = self.udp_header(h, payload) + UDP_LEN;
-        self.buf[p..p + payload].copy_from_slice(&FILLER[..payload]);
-        self.emit(ts_us, p + payload)
+        self.frame.clear();
+        h.frame()
+            .udp(h.sport, h.dport)
+            .payload(&FILLER[..payload])
+            .build_into(&mut self.frame);
+        self.emit(ts_us)
     }
 
     /// A well-formed DNS A query for `<label_len letters>.example.com`, or
@@ -420,43 +423,27 @@ impl<W: Write> PcapOut<W> {
         label_len: usize,
         answers: usize,
     ) -> io::Result<()> {
-        let qname = 1 + label_len + 13;
-        let payload = 12 + qname + 4 + 16 * answers;
-        let d = self.udp_header(h, payload) + UDP_LEN;
-        let b = &mut self.buf[..];
-        b[d..d + 2].copy_from_slice(&id.to_be_bytes());
+        let b = &mut self.payload;
+        b.clear();
+        b.extend_from_slice(&id.to_be_bytes());
         let flags: u16 = if answers > 0 { 0x8180 } else { 0x0100 };
-        b[d + 2..d + 4].copy_from_slice(&flags.to_be_bytes());
-        b[d + 4..d + 12].copy_from_slice(&[0, 1, 0, answers as u8, 0, 0, 0, 0]);
-        let mut o = d + 12;
-        b[o] = label_len as u8;
-        for (i, c) in b[o + 1..o + 1 + label_len].iter_mut().enumerate() {
-            *c = b'a' + ((id as usize + i) % 26) as u8;
-        }
-        o += 1 + label_len;
-        b[o..o + 13].copy_from_slice(b"\x07example\x03com\x00");
-        o += 13;
-        b[o..o + 4].copy_from_slice(&[0, 1, 0, 1]); // A, IN
-        o += 4;
+        b.extend_from_slice(&flags.to_be_bytes());
+        b.extend_from_slice(&[0, 1, 0, answers as u8, 0, 0, 0, 0]);
+        b.push(label_len as u8);
+        b.extend((0..label_len).map(|i| b'a' + ((id as usize + i) % 26) as u8));
+        b.extend_from_slice(b"\x07example\x03com\x00");
+        b.extend_from_slice(&[0, 1, 0, 1]); // A, IN
         for a in 0..answers {
             // Name pointer to the question, A, IN, TTL 300, 4 bytes.
-            b[o..o + 12].copy_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 1, 0x2c, 0, 4]);
-            b[o + 12..o + 16].copy_from_slice(&[203, 0, 113, 1 + ((id as usize + a) % 250) as u8]);
-            o += 16;
+            b.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 1, 0x2c, 0, 4]);
+            b.extend_from_slice(&[203, 0, 113, 1 + ((id as usize + a) % 250) as u8]);
         }
-        self.emit(ts_us, o)
-    }
-
-    /// Ethernet + IPv4 + UDP headers; returns the UDP header's offset.
-    #[inline]
-    fn udp_header(&mut self, h: &Hdr, payload: usize) -> usize {
-        let l4 = self.l2l3(h, 17, IP_LEN + UDP_LEN + payload);
-        let b = &mut self.buf[..];
-        b[l4..l4 + 2].copy_from_slice(&h.sport.to_be_bytes());
-        b[l4 + 2..l4 + 4].copy_from_slice(&h.dport.to_be_bytes());
-        b[l4 + 4..l4 + 6].copy_from_slice(&((UDP_LEN + payload) as u16).to_be_bytes());
-        b[l4 + 6..l4 + 8].fill(0);
-        l4
+        self.frame.clear();
+        h.frame()
+            .udp(h.sport, h.dport)
+            .payload(&self.payload)
+            .build_into(&mut self.frame);
+        self.emit(ts_us)
     }
 
     /// ICMP destination unreachable (type 3, `code`) from `sender` to the
@@ -469,8 +456,6 @@ impl<W: Write> PcapOut<W> {
         seq: u32,
         code: u8,
     ) -> io::Result<()> {
-        let quoted = IP_LEN + 8;
-        let ip_total = IP_LEN + 8 + quoted;
         let h = Hdr {
             src: sender,
             dst: syn.src,
@@ -480,48 +465,31 @@ impl<W: Write> PcapOut<W> {
             ip_id: syn.ip_id ^ 0x5a5a,
             outbound: false,
         };
-        let l4 = self.l2l3(&h, 1, ip_total);
-        let b = &mut self.buf[..];
-        b[l4] = 3;
-        b[l4 + 1] = code;
-        b[l4 + 2..l4 + 8].fill(0);
-        let q = l4 + 8;
-        // The quoted SYN: its total length as sent (40 bytes of TCP + options).
-        write_ipv4(
-            &mut b[q..q + IP_LEN],
-            syn.src,
-            syn.dst,
-            6,
-            (IP_LEN + TCP_LEN + 20) as u16,
-            syn.ip_id,
-            syn.ttl - 1,
-        );
-        let t = q + IP_LEN;
-        b[t..t + 2].copy_from_slice(&syn.sport.to_be_bytes());
-        b[t + 2..t + 4].copy_from_slice(&syn.dport.to_be_bytes());
-        b[t + 4..t + 8].copy_from_slice(&seq.to_be_bytes());
-        let csum = inet_checksum(&b[l4..l4 + 8 + quoted]);
-        b[l4 + 2..l4 + 4].copy_from_slice(&csum.to_be_bytes());
-        self.emit(ts_us, ETH_LEN + ip_total)
+        // The quoted SYN as it left the client's side of the firewall (its
+        // total length with the 20 bytes of options), one hop on.
+        let sent = Frame::raw()
+            .ipv4(syn.src.into(), syn.dst.into())
+            .df(true)
+            .ip_id(syn.ip_id)
+            .ttl(syn.ttl - 1)
+            .tcp(syn.sport, syn.dport)
+            .flags(TCP_SYN)
+            .seq(seq)
+            .tcp_options(&[1; 20])
+            .build_ip();
+        self.frame.clear();
+        h.frame()
+            .icmp_unreachable(code, &sent[..IP_LEN + 8])
+            .build_into(&mut self.frame);
+        self.emit(ts_us)
     }
 
-    /// Pads to the Ethernet minimum and writes one pcap record.
+    /// Writes the frame built as one pcap record.
     #[inline]
-    fn emit(&mut self, ts_us: u64, len: usize) -> io::Result<()> {
-        let len = if len < MIN_FRAME {
-            self.buf[len..MIN_FRAME].fill(0);
-            MIN_FRAME
-        } else {
-            len
-        };
+    fn emit(&mut self, ts_us: u64) -> io::Result<()> {
+        let len = self.frame.len();
         debug_assert!(len <= MAX_FRAME);
-        let mut rec = [0u8; 16];
-        rec[0..4].copy_from_slice(&((ts_us / SEC) as u32).to_le_bytes());
-        rec[4..8].copy_from_slice(&((ts_us % SEC) as u32).to_le_bytes());
-        rec[8..12].copy_from_slice(&(len as u32).to_le_bytes());
-        rec[12..16].copy_from_slice(&(len as u32).to_le_bytes());
-        self.w.write_all(&rec)?;
-        self.w.write_all(&self.buf[..len])?;
+        self.w.write_packet(ts_us * 1_000, &self.frame)?;
         let s = &mut self.summary;
         if s.packets == 0 {
             s.first_ts_us = ts_us;
@@ -539,34 +507,6 @@ impl<W: Write> PcapOut<W> {
         }
         Ok(())
     }
-}
-
-fn write_ipv4(b: &mut [u8], src: u32, dst: u32, proto: u8, total: u16, id: u16, ttl: u8) {
-    b[0] = 0x45;
-    b[1] = 0;
-    b[2..4].copy_from_slice(&total.to_be_bytes());
-    b[4..6].copy_from_slice(&id.to_be_bytes());
-    b[6..8].copy_from_slice(&0x4000u16.to_be_bytes()); // DF
-    b[8] = ttl;
-    b[9] = proto;
-    b[10..12].fill(0);
-    b[12..16].copy_from_slice(&src.to_be_bytes());
-    b[16..20].copy_from_slice(&dst.to_be_bytes());
-    let c = inet_checksum(&b[..IP_LEN]);
-    b[10..12].copy_from_slice(&c.to_be_bytes());
-}
-
-/// RFC 1071 checksum of an even-length slice.
-#[inline]
-fn inet_checksum(b: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for w in b.chunks_exact(2) {
-        sum += u16::from_be_bytes([w[0], w[1]]) as u32;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 // ---------------------------------------------------------------- simulation

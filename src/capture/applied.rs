@@ -6,19 +6,18 @@
 //! never happened: the correlator asks [`CaptureFilter::dropping`] before
 //! it takes a missing follow-up for a blocked one.
 //!
-//! The would-be packet is built (`crate::synth`) in each link type the
-//! filter was applied to (Ethernet for a link type the builder does not
-//! know) and run through the program libpcap compiles for that link type
+//! The would-be packet is built ([`super::probe`]) in each link type the
+//! filter was applied to (Ethernet for a link type the probe cannot
+//! frame) and run through the program libpcap compiles for that link type
 //! (`pcap_offline_filter`). Link-layer details of the real packet are not
 //! known: MAC addresses are made up and there is no VLAN tag, so a filter
 //! on those says nothing about it.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::filter::compile;
+use super::probe::{first_packet, probe_link};
 use super::{InputInfo, LinkType};
-use crate::packet::{tcp_flags, PROTO_UDP};
-use crate::synth::{Frame, Link};
 
 /// Where a filter was applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,7 +99,6 @@ pub fn applied_filters(inputs: &[InputInfo]) -> Vec<AppliedFilter> {
 /// (`None`: it did not compile, so nothing is known to pass).
 struct Program {
     link: LinkType,
-    build: Link,
     program: Option<pcap::BpfProgram>,
 }
 
@@ -119,23 +117,6 @@ impl std::fmt::Debug for CaptureFilter {
     }
 }
 
-/// How a frame of link type `link` is built, and the link type its filter
-/// is compiled for (Ethernet for one the builder does not know).
-fn frame_link(link: LinkType) -> (LinkType, Link) {
-    match link {
-        LinkType::ETHERNET => (link, Link::Ethernet),
-        LinkType::LINUX_SLL => (link, Link::Sll),
-        LinkType::LINUX_SLL2 => (link, Link::Sll2),
-        LinkType::NULL if cfg!(target_endian = "big") => (link, Link::NullBigEndian),
-        LinkType::NULL => (link, Link::Null),
-        LinkType::LOOP => (link, Link::Loop),
-        LinkType::RAW | LinkType::IPV4 | LinkType::IPV6 | LinkType(12) | LinkType(14) => {
-            (link, Link::Raw)
-        }
-        _ => (LinkType::ETHERNET, Link::Ethernet),
-    }
-}
-
 impl CaptureFilter {
     /// Compiles `filters` for their link types; `None` when there are none
     /// (nothing was filtered).
@@ -146,23 +127,22 @@ impl CaptureFilter {
         let programs = filters
             .iter()
             .map(|f| {
-                let mut links: Vec<(LinkType, Link)> = Vec::new();
+                let mut links: Vec<LinkType> = Vec::new();
                 let given = if f.links.is_empty() {
                     &[LinkType::ETHERNET][..]
                 } else {
                     &f.links[..]
                 };
                 for &l in given {
-                    let fl = frame_link(l);
+                    let fl = probe_link(l);
                     if !links.contains(&fl) {
                         links.push(fl);
                     }
                 }
                 links
                     .into_iter()
-                    .map(|(link, build)| Program {
+                    .map(|link| Program {
                         link,
-                        build,
                         program: f.expression.as_deref().and_then(|e| compile(e, link).ok()),
                     })
                     .collect()
@@ -209,23 +189,17 @@ impl CaptureFilter {
             (IpAddr::V6(_), false) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             (c, _) => c,
         };
-        let mut frames: Vec<(Link, Vec<u8>)> = Vec::new();
-        let mut frame = |build: Link| -> Vec<u8> {
-            if let Some((_, f)) = frames.iter().find(|(b, _)| *b == build) {
+        let (client, server) = (
+            SocketAddr::new(client, client_port),
+            SocketAddr::new(server, port),
+        );
+        let mut frames: Vec<(LinkType, Vec<u8>)> = Vec::new();
+        let mut frame = |link: LinkType| -> Vec<u8> {
+            if let Some((_, f)) = frames.iter().find(|(l, _)| *l == link) {
                 return f.clone();
             }
-            let f = Frame::new(build).ip(client, server);
-            let f = if proto == PROTO_UDP {
-                f.udp(client_port, port)
-            } else {
-                f.tcp(client_port, port)
-                    .flags(tcp_flags::SYN)
-                    .seq(1)
-                    .window(64240)
-                    .tcp_options(&[2, 4, 5, 180, 1, 3, 3, 8, 1, 1, 4, 2])
-            };
-            let bytes = f.build();
-            frames.push((build, bytes.clone()));
+            let bytes = first_packet(link, proto, client, server);
+            frames.push((link, bytes.clone()));
             bytes
         };
         let mut out = Vec::new();
@@ -238,7 +212,7 @@ impl CaptureFilter {
                 };
                 carries
                     && match &p.program {
-                        Some(prog) => !prog.filter(&frame(p.build)),
+                        Some(prog) => !prog.filter(&frame(p.link)),
                         None => true,
                     }
             });
@@ -253,7 +227,7 @@ impl CaptureFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::PROTO_TCP;
+    use crate::packet::{PROTO_TCP, PROTO_UDP};
     use std::net::Ipv4Addr;
 
     const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));

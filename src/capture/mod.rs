@@ -19,6 +19,7 @@ mod mapped;
 mod merge;
 mod native;
 mod paths;
+mod probe;
 #[cfg(test)]
 mod tests;
 

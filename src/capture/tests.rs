@@ -455,8 +455,8 @@ fn pcapng_interface_filters_are_reported_per_interface() {
 
     // The synthetic writer's option reads back; the reader's own filter is
     // reported beside it.
-    let mut w = crate::synth::PcapngWriter::new(Vec::new()).unwrap();
-    w.add_interface_with_filter(LinkType::ETHERNET, 0, true, Some((0, b"tcp")))
+    let mut w = exflow_testkit::PcapngWriter::new(Vec::new()).unwrap();
+    w.add_interface_with_filter(exflow_testkit::Link::Ethernet, 0, true, Some((0, b"tcp")))
         .unwrap();
     w.write_packet(0, 5, &payload(10, 0)).unwrap();
     let bytes = w.into_inner().unwrap();

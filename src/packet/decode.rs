@@ -6,8 +6,8 @@
 //! total length exceeds the captured bytes (we must decode snaplen-cut
 //! frames as far as possible and record what is missing), it does not
 //! return the unfragmentable part of an IPv6 fragment, and the hot path
-//! needs only a handful of fields. etherparse is still used by the tests and
-//! by `synth` tests to cross-check these results.
+//! needs only a handful of fields. etherparse is still used by the tests (the
+//! decoder's and those of the test kit's frames) to cross-check these results.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

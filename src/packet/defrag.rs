@@ -520,7 +520,7 @@ mod tests {
     use super::*;
     use crate::packet::LinkType;
     use crate::packet::{decode, Transport, PROTO_UDP};
-    use crate::synth::{ipv4_fragment, ipv6_fragment, Frame};
+    use exflow_testkit::{ipv4_fragment, ipv6_fragment, Frame};
 
     const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
     const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);

@@ -87,7 +87,7 @@ pub fn write_pcap(name: &str, frames: &[(u64, Vec<u8>)]) -> String {
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     let mut w =
-        exflow::synth::PcapWriter::create(&part, exflow::capture::LinkType::ETHERNET, 65535, false)
+        exflow_testkit::PcapWriter::create(&part, exflow_testkit::Link::Ethernet, 65535, false)
             .unwrap();
     for (ts, f) in order {
         w.write_packet(*ts, f).unwrap();

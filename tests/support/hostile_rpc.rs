@@ -11,8 +11,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
-use exflow::capture::LinkType;
-use exflow::synth::{PcapWriter, TcpConversation};
+use exflow_testkit::{Link, PcapWriter, TcpConversation};
 
 pub const MS: u64 = 1_000_000;
 pub const T0: u64 = 1_795_305_697_000_000_000;
@@ -76,7 +75,7 @@ pub fn write_attack(
     ex: &Exchange,
     attack: Attack,
 ) -> io::Result<u64> {
-    let mut w = PcapWriter::create(path, LinkType::ETHERNET, 65535, false)?;
+    let mut w = PcapWriter::create(path, Link::Ethernet, 65535, false)?;
     let mut t = T0;
     let mut convs: Vec<TcpConversation> = (0..conns).map(attacker).collect();
     // Opening: all connections within 2 s.
