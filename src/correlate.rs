@@ -864,7 +864,7 @@ fn label_flow(f: &FlowRecord, best: Option<&Named>, advertised: &[InterfaceId]) 
 mod tests {
     use super::*;
     use crate::flow::rpc_conn::{BoundInterface, RpcSummary};
-    use crate::flow::{FlowEnd, HistoryStr};
+    use crate::flow::{ConnState, FlowEnd, HistoryStr};
     use crate::packet::PROTO_TCP;
 
     fn interface(k: u8) -> InterfaceId {

@@ -156,6 +156,9 @@ pub use crate::kb::consequence;
 /// clients, first seen, connections, the deny rule (if one matched).
 type OpenPort = (Vec<&'static str>, BTreeSet<IpAddr>, Ts, u64, Option<String>);
 
+/// Working ports the policy does not allow, by (server, proto, port).
+type OpenPorts = BTreeMap<(IpAddr, u8, u16), OpenPort>;
+
 /// Registry values that pin `service`'s port on `server` (the knowledge
 /// table's): those of the interface the hand-off named, else those of the
 /// service, for the Exchange version and roles `cx` knows (every version's,
@@ -885,7 +888,7 @@ fn failure_finding(
 fn verdict_rows(
     counted: HashMap<RowKey, Row>,
     policy: Option<&Policy>,
-) -> (Vec<Verdict>, BTreeMap<(IpAddr, u8, u16), OpenPort>) {
+) -> (Vec<Verdict>, OpenPorts) {
     // Verdict rows per (client group, server, service, proto, port), as
     // counted while judging.
     let mut rows: Vec<_> = counted
@@ -902,7 +905,7 @@ fn verdict_rows(
         .collect();
     rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut verdicts = Vec::new();
-    let mut not_in_policy: BTreeMap<(IpAddr, u8, u16), OpenPort> = BTreeMap::new();
+    let mut not_in_policy = OpenPorts::new();
     for ((client_group, server, service, proto, port), r, clients) in rows {
         let decision = r.decision.clone().unwrap_or(Decision::Unspecified);
         let status = if r.working > 0 {
@@ -962,7 +965,7 @@ fn verdict_rows(
 
 /// `not-in-policy` findings: working ports no allow rule covers.
 fn not_in_policy_findings(
-    open: BTreeMap<(IpAddr, u8, u16), OpenPort>,
+    open: OpenPorts,
     policy: Option<&Policy>,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
