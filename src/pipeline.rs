@@ -246,146 +246,61 @@ pub struct Collected {
 /// Runs the reader and the shard workers over `source` to the end.
 pub fn collect(mut source: Box<dyn Source>, opts: &Options) -> Collected {
     let threads = opts.threads.max(1);
-    // Emptied work vectors come back from the workers for reuse, so the
-    // reader does not allocate (and fault in) fresh ones for every batch.
-    let (recycle_tx, recycle_rx) = crossbeam_channel::unbounded::<Vec<Work>>();
-    let mut senders: Vec<Sender<ShardBatch>> = Vec::with_capacity(threads);
-    let mut handles = Vec::with_capacity(threads);
-    for worker in 0..threads {
-        let (tx, rx) = bounded::<ShardBatch>(CHANNEL_DEPTH);
-        senders.push(tx);
-        let cfg = opts.flow;
-        let recycle = recycle_tx.clone();
-        let stream = opts.stream.clone();
-        let retain = opts.retain_flows.map(|n| (n / threads).max(1));
-        handles.push(
-            std::thread::Builder::new()
-                .name(format!("exflow-shard-{worker}"))
-                .spawn(move || shard_worker(worker, threads, cfg, rx, recycle, stream, retain))
-                .expect("spawning a shard worker thread"),
-        );
-    }
-
-    let mut stats = Stats::default();
-    let mut defrag = Defragmenter::default();
+    let workers = Workers::spawn(opts, threads);
+    let mut reader = Reader {
+        stats: Stats::default(),
+        defrag: Defragmenter::default(),
+        threads,
+        pending: (0..threads).map(|_| Vec::new()).collect(),
+    };
     let mut progress = Progress::new(opts.progress && std::io::stderr().is_terminal());
     let mut clock: Ts = 0;
-    let mut pending: Vec<Vec<Work>> = (0..threads).map(|_| Vec::new()).collect();
     let mut seq: u64 = 0;
 
     while let Some(batch) = source.next_batch(FRAMES_PER_BATCH) {
         let mut extra: Vec<Bytes> = Vec::new();
         for meta in &batch.frames {
             clock = clock.max(meta.ts);
-            stats.packets += 1;
-            stats.bytes += meta.orig_len as u64;
+            reader.stats.packets += 1;
+            reader.stats.bytes += meta.orig_len as u64;
             if meta.caplen < meta.orig_len {
-                stats.snaplen_truncated += 1;
+                reader.stats.snaplen_truncated += 1;
             }
             let data = batch.data(meta);
+            // The common case (plain TCP/UDP): the 5-tuple is read in place
+            // and the frame goes to its worker undecoded.
             if let Some(hash) = packet::fast_flow_hash(meta.link, data) {
                 let shard = (hash % LOGICAL_SHARDS as u64) as usize;
-                pending[shard % threads].push(Work::Frame {
+                reader.pending[shard % threads].push(Work::Frame {
                     shard: shard as u8,
                     hash,
                     meta: *meta,
                 });
                 continue;
             }
-            let decoded = packet::decode(meta.link, meta.ts, meta.orig_len, data);
-            let (pkt, buf, base) = match decoded {
-                Ok(Decoded::Packet(p)) => (p, meta.buf, meta.offset),
-                Ok(Decoded::Fragment(frag)) => match defrag.push(&frag) {
-                    Some(datagram) => match datagram.decode() {
-                        Ok(p) => {
-                            let idx = (batch.buffers.len() + extra.len()) as u16;
-                            extra.push(std::sync::Arc::new(datagram.bytes.into()));
-                            (p, idx, 0)
-                        }
-                        Err(e) => {
-                            *stats.decode_errors.entry(e.reason()).or_default() += 1;
-                            continue;
-                        }
-                    },
-                    None => continue,
-                },
-                Err(e) => {
-                    *stats.decode_errors.entry(e.reason()).or_default() += 1;
-                    continue;
-                }
-            };
-            let hash = match pkt.transport {
-                Transport::Tcp(_) => {
-                    stats.tcp_packets += 1;
-                    pkt.tuple().map(|t| t.symmetric_hash())
-                }
-                Transport::Udp(_) => {
-                    stats.udp_packets += 1;
-                    pkt.tuple().map(|t| t.symmetric_hash())
-                }
-                Transport::Icmp(icmp) => {
-                    stats.icmp_packets += 1;
-                    icmp.quoted.map(|q| q.tuple.symmetric_hash())
-                }
-                Transport::Other(_) => {
-                    stats.other_ip_packets += 1;
-                    None
-                }
-            };
-            let Some(hash) = hash else { continue };
-            let shard = (hash % LOGICAL_SHARDS as u64) as usize;
-            pending[shard % threads].push(Work::Packet {
-                shard: shard as u8,
-                buf,
-                base,
-                pkt: Box::new(pkt),
-            });
+            let extra_at = (batch.buffers.len() + extra.len()) as u16;
+            if let Some(datagram) = reader.decode_unusual(meta, data, extra_at) {
+                extra.push(datagram);
+            }
         }
         if opts.stream.is_some() {
             if let Some(now) = source.clock_hint() {
                 clock = clock.max(now);
             }
         }
-        defrag.expire(clock);
+        reader.defrag.expire(clock);
         let mut buffers = batch.buffers;
         buffers.extend(extra);
-        for (worker, items) in pending.iter_mut().enumerate() {
-            let spare = recycle_rx
-                .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(2 * FRAMES_PER_BATCH / threads));
-            let items = std::mem::replace(items, spare);
-            let sb = ShardBatch {
-                buffers: buffers.clone(),
-                items,
-                clock,
-                seq,
-            };
-            // A worker only hangs up by panicking; its join below reports it.
-            let _ = senders[worker].send(sb);
-        }
+        workers.send(&mut reader.pending, &buffers, clock, seq);
         seq += 1;
-        progress.update(stats.packets, stats.bytes);
+        progress.update(reader.stats.packets, reader.stats.bytes);
     }
-    drop(senders);
+    let mut stats = reader.stats;
     progress.finish(stats.packets, stats.bytes);
     let t_read = progress.started.elapsed();
-
-    let mut parts = Vec::with_capacity(handles.len());
-    let mut events = Vec::new();
-    for handle in handles {
-        let mut r = handle.join().expect("a shard worker panicked");
-        parts.push(std::mem::take(&mut r.flows));
-        events.append(&mut r.events);
-        stats.flow.add(&r.stats);
-        stats.tcp_packets += r.counts.tcp;
-        stats.udp_packets += r.counts.udp;
-        stats.flows_not_retained += r.counts.not_retained;
-        for (k, v) in r.counts.decode_errors {
-            *stats.decode_errors.entry(k).or_default() += v;
-        }
-    }
+    let (parts, events) = workers.join(&mut stats);
     let t_join = progress.started.elapsed();
-    stats.fragments = *defrag.stats();
+    stats.fragments = *reader.defrag.stats();
     let flows = merge_flows(parts);
     let t_sort = progress.started.elapsed();
     if std::env::var_os("EXFLOW_TIMING").is_some() {
@@ -402,6 +317,155 @@ pub fn collect(mut source: Box<dyn Source>, opts: &Options) -> Collected {
     }
 }
 
+/// The shard worker threads, their channels, and the channel on which they
+/// hand emptied work vectors back.
+struct Workers {
+    senders: Vec<Sender<ShardBatch>>,
+    handles: Vec<std::thread::JoinHandle<WorkerResult>>,
+    recycle: Receiver<Vec<Work>>,
+}
+
+impl Workers {
+    fn spawn(opts: &Options, threads: usize) -> Workers {
+        // Emptied work vectors come back from the workers for reuse, so the
+        // reader does not allocate (and fault in) fresh ones for every batch.
+        let (recycle_tx, recycle_rx) = crossbeam_channel::unbounded::<Vec<Work>>();
+        let mut senders: Vec<Sender<ShardBatch>> = Vec::with_capacity(threads);
+        let mut handles = Vec::with_capacity(threads);
+        for worker in 0..threads {
+            let (tx, rx) = bounded::<ShardBatch>(CHANNEL_DEPTH);
+            senders.push(tx);
+            let cfg = opts.flow;
+            let recycle = recycle_tx.clone();
+            let stream = opts.stream.clone();
+            let retain = opts.retain_flows.map(|n| (n / threads).max(1));
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("exflow-shard-{worker}"))
+                    .spawn(move || shard_worker(worker, threads, cfg, rx, recycle, stream, retain))
+                    .expect("spawning a shard worker thread"),
+            );
+        }
+        Workers {
+            senders,
+            handles,
+            recycle: recycle_rx,
+        }
+    }
+
+    /// Hands each worker its part of one batch (`pending` is left with
+    /// recycled empty vectors).
+    fn send(&self, pending: &mut [Vec<Work>], buffers: &[Bytes], clock: Ts, seq: u64) {
+        let threads = self.senders.len();
+        for (worker, items) in pending.iter_mut().enumerate() {
+            let spare = self
+                .recycle
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(2 * FRAMES_PER_BATCH / threads));
+            let items = std::mem::replace(items, spare);
+            let sb = ShardBatch {
+                buffers: buffers.to_vec(),
+                items,
+                clock,
+                seq,
+            };
+            // A worker only hangs up by panicking; its join below reports it.
+            let _ = self.senders[worker].send(sb);
+        }
+    }
+
+    /// Waits for the workers to drain; their flow lists (each sorted) and
+    /// events, their counters added to `stats`.
+    fn join(self, stats: &mut Stats) -> (Vec<Vec<FlowRecord>>, Vec<Event>) {
+        drop(self.senders);
+        let mut parts = Vec::with_capacity(self.handles.len());
+        let mut events = Vec::new();
+        for handle in self.handles {
+            let mut r = handle.join().expect("a shard worker panicked");
+            parts.push(std::mem::take(&mut r.flows));
+            events.append(&mut r.events);
+            stats.flow.add(&r.stats);
+            stats.tcp_packets += r.counts.tcp;
+            stats.udp_packets += r.counts.udp;
+            stats.flows_not_retained += r.counts.not_retained;
+            for (k, v) in r.counts.decode_errors {
+                *stats.decode_errors.entry(k).or_default() += v;
+            }
+        }
+        (parts, events)
+    }
+}
+
+/// The reader thread's state between batches.
+struct Reader {
+    stats: Stats,
+    defrag: Defragmenter,
+    threads: usize,
+    /// Per worker, the work of the batch being read.
+    pending: Vec<Vec<Work>>,
+}
+
+impl Reader {
+    /// A frame the fast path could not hash (fragments, ICMP errors, IPv6
+    /// extension headers, other protocols): decoded here, defragmented, and
+    /// queued for the worker of the flow it belongs to (an ICMP error: the
+    /// flow it quotes). A datagram completed from fragments is returned, to
+    /// be kept beside the batch's buffers at index `extra_at`.
+    fn decode_unusual(&mut self, meta: &FrameMeta, data: &[u8], extra_at: u16) -> Option<Bytes> {
+        let stats = &mut self.stats;
+        let mut datagram_bytes = None;
+        let decoded = packet::decode(meta.link, meta.ts, meta.orig_len, data);
+        let (pkt, buf, base) = match decoded {
+            Ok(Decoded::Packet(p)) => (p, meta.buf, meta.offset),
+            Ok(Decoded::Fragment(frag)) => match self.defrag.push(&frag) {
+                Some(datagram) => match datagram.decode() {
+                    Ok(p) => {
+                        datagram_bytes = Some(std::sync::Arc::new(datagram.bytes.into()));
+                        (p, extra_at, 0)
+                    }
+                    Err(e) => {
+                        *stats.decode_errors.entry(e.reason()).or_default() += 1;
+                        return None;
+                    }
+                },
+                None => return None,
+            },
+            Err(e) => {
+                *stats.decode_errors.entry(e.reason()).or_default() += 1;
+                return None;
+            }
+        };
+        let hash = match pkt.transport {
+            Transport::Tcp(_) => {
+                stats.tcp_packets += 1;
+                pkt.tuple().map(|t| t.symmetric_hash())
+            }
+            Transport::Udp(_) => {
+                stats.udp_packets += 1;
+                pkt.tuple().map(|t| t.symmetric_hash())
+            }
+            Transport::Icmp(icmp) => {
+                stats.icmp_packets += 1;
+                icmp.quoted.map(|q| q.tuple.symmetric_hash())
+            }
+            Transport::Other(_) => {
+                stats.other_ip_packets += 1;
+                None
+            }
+        };
+        // A datagram whose packet has no flow is not kept either.
+        let hash = hash?;
+        let shard = (hash % LOGICAL_SHARDS as u64) as usize;
+        self.pending[shard % self.threads].push(Work::Packet {
+            shard: shard as u8,
+            buf,
+            base,
+            pkt: Box::new(pkt),
+        });
+        datagram_bytes
+    }
+}
+
 /// Owns the flow tables of logical shards `worker, worker + threads, ...`.
 fn shard_worker(
     worker: usize,
@@ -412,25 +476,66 @@ fn shard_worker(
     stream: Option<Sender<StreamMsg>>,
     retain: Option<usize>,
 ) -> WorkerResult {
-    let mut tables: Vec<Option<FlowTable>> = (0..LOGICAL_SHARDS)
-        .map(|s| (s % threads == worker).then(|| FlowTable::new(cfg)))
-        .collect();
-    let mut out = Vec::new();
-    let mut events = Vec::new();
-    let mut counts = WorkerCounts::default();
-    let mut next_sweep: Ts = 0;
-    if stream.is_some() {
-        for table in tables.iter_mut().flatten() {
+    let mut w = Shards {
+        worker,
+        threads,
+        tables: (0..LOGICAL_SHARDS)
+            .map(|s| (s % threads == worker).then(|| FlowTable::new(cfg)))
+            .collect(),
+        out: Vec::new(),
+        events: Vec::new(),
+        counts: WorkerCounts::default(),
+        stream,
+        retain,
+        sent: (0, 0),
+        represented: HashSet::new(),
+    };
+    if w.stream.is_some() {
+        for table in w.tables.iter_mut().flatten() {
             table.set_notify_up(true);
         }
     }
-    // Flows and events already sent to the stream.
-    let (mut sent_flows, mut sent_events) = (0, 0);
-    // (client, server, proto, port) with a working flow kept (`retain`).
-    let mut represented: HashSet<(IpAddr, IpAddr, u8, u16)> = HashSet::new();
+    let mut next_sweep: Ts = 0;
     for mut batch in rx {
+        w.process(&batch);
+        for table in w.tables.iter_mut().flatten() {
+            table.drain_events(&mut w.events);
+        }
+        let mut items = std::mem::take(&mut batch.items);
+        items.clear();
+        // The reader may be gone at the end; then the vector is just dropped.
+        let _ = recycle.send(items);
+        if batch.clock >= next_sweep {
+            w.sweep(batch.clock);
+            next_sweep = batch.clock.saturating_add(SWEEP_INTERVAL);
+        }
+        w.stream_batch(batch.seq, batch.clock);
+    }
+    w.finish()
+}
+
+/// One worker's logical shards and what they produced so far.
+struct Shards {
+    worker: usize,
+    threads: usize,
+    /// Indexed by logical shard; `Some` for the shards this worker owns.
+    tables: Vec<Option<FlowTable>>,
+    out: Vec<FlowRecord>,
+    events: Vec<Event>,
+    counts: WorkerCounts,
+    stream: Option<Sender<StreamMsg>>,
+    retain: Option<usize>,
+    /// Flows and events already sent to the stream.
+    sent: (usize, usize),
+    /// (client, server, proto, port) with a working flow kept (`retain`).
+    represented: HashSet<(IpAddr, IpAddr, u8, u16)>,
+}
+
+impl Shards {
+    /// Every packet of one batch through its flow table.
+    fn process(&mut self, batch: &ShardBatch) {
         for (k, item) in batch.items.iter().enumerate() {
-            prefetch_ahead(&tables, &batch, k);
+            prefetch_ahead(&self.tables, batch, k);
             match item {
                 Work::Packet {
                     shard,
@@ -438,14 +543,14 @@ fn shard_worker(
                     base,
                     pkt,
                 } => {
-                    let Some(table) = tables[*shard as usize].as_mut() else {
+                    let Some(table) = self.tables[*shard as usize].as_mut() else {
                         continue;
                     };
                     let payload = payload_bytes(&batch.buffers, *buf, *base, pkt);
-                    table.process(pkt, payload, &mut out);
+                    table.process(pkt, payload, &mut self.out);
                 }
                 Work::Frame { shard, hash, meta } => {
-                    let Some(table) = tables[*shard as usize].as_mut() else {
+                    let Some(table) = self.tables[*shard as usize].as_mut() else {
                         continue;
                     };
                     let Some(data) = batch.buffers.get(meta.buf as usize).and_then(|b| {
@@ -456,8 +561,8 @@ fn shard_worker(
                     match packet::decode(meta.link, meta.ts, meta.orig_len, data) {
                         Ok(Decoded::Packet(pkt)) => {
                             match pkt.transport {
-                                Transport::Tcp(_) => counts.tcp += 1,
-                                Transport::Udp(_) => counts.udp += 1,
+                                Transport::Tcp(_) => self.counts.tcp += 1,
+                                Transport::Udp(_) => self.counts.udp += 1,
                                 _ => {}
                             }
                             let payload = pkt
@@ -466,82 +571,88 @@ fn shard_worker(
                                     data.get(p.offset as usize..(p.offset + p.len) as usize)
                                 })
                                 .unwrap_or(&[]);
-                            table.process_hashed(&pkt, *hash, payload, &mut out);
+                            table.process_hashed(&pkt, *hash, payload, &mut self.out);
                         }
                         // The fast path only passes unfragmented datagrams.
                         Ok(Decoded::Fragment(_)) => {}
-                        Err(e) => *counts.decode_errors.entry(e.reason()).or_default() += 1,
+                        Err(e) => *self.counts.decode_errors.entry(e.reason()).or_default() += 1,
                     }
                 }
             }
         }
-        for table in tables.iter_mut().flatten() {
-            table.drain_events(&mut events);
-        }
-        let mut items = std::mem::take(&mut batch.items);
-        items.clear();
-        // The reader may be gone at the end; then the vector is just dropped.
-        let _ = recycle.send(items);
-        if batch.clock >= next_sweep {
-            for table in tables.iter_mut().flatten() {
-                if stream.is_some() {
-                    table.advance_clock(batch.clock, &mut out);
-                } else {
-                    table.advance(batch.clock, &mut out);
-                }
-            }
-            next_sweep = batch.clock.saturating_add(SWEEP_INTERVAL);
-        }
-        if let Some(tx) = &stream {
-            let mut msg = StreamMsg {
-                worker,
-                workers: threads,
-                seq: batch.seq,
-                clock: batch.clock,
-                flows: out[sent_flows..].to_vec(),
-                events: events[sent_events..].to_vec(),
-                ups: Vec::new(),
-                tracked: tables.iter().flatten().map(FlowTable::len).sum(),
-            };
-            for table in tables.iter_mut().flatten() {
-                table.drain_ups(&mut msg.ups);
-            }
-            (sent_flows, sent_events) = (out.len(), events.len());
-            // The receiver only hangs up when the program is exiting.
-            let _ = tx.send(msg);
-            if let Some(cap) = retain.filter(|&cap| out.len() > cap) {
-                counts.not_retained += thin_out(&mut out, &mut represented, cap);
-                sent_flows = out.len();
+    }
+
+    /// Expires idle flows by the batch's clock (live: the source's clock,
+    /// even when no packet arrives).
+    fn sweep(&mut self, clock: Ts) {
+        for table in self.tables.iter_mut().flatten() {
+            if self.stream.is_some() {
+                table.advance_clock(clock, &mut self.out);
+            } else {
+                table.advance(clock, &mut self.out);
             }
         }
     }
-    let mut stats = FlowStats::default();
-    let mut clock = 0;
-    for table in tables.into_iter().flatten() {
-        clock = clock.max(table.clock());
-        stats.add(&table.finish_with_events(&mut out, &mut events));
-    }
-    if let Some(tx) = &stream {
-        let _ = tx.send(StreamMsg {
-            worker,
-            workers: threads,
-            seq: StreamMsg::FINAL,
+
+    /// Live capture: what this batch taught, to the live correlator; then
+    /// ended flows beyond `retain` let go.
+    fn stream_batch(&mut self, seq: u64, clock: Ts) {
+        let Some(tx) = &self.stream else { return };
+        let (sent_flows, sent_events) = self.sent;
+        let mut msg = StreamMsg {
+            worker: self.worker,
+            workers: self.threads,
+            seq,
             clock,
-            flows: out[sent_flows..].to_vec(),
-            events: events[sent_events..].to_vec(),
+            flows: self.out[sent_flows..].to_vec(),
+            events: self.events[sent_events..].to_vec(),
             ups: Vec::new(),
-            tracked: 0,
-        });
+            tracked: self.tables.iter().flatten().map(FlowTable::len).sum(),
+        };
+        for table in self.tables.iter_mut().flatten() {
+            table.drain_ups(&mut msg.ups);
+        }
+        self.sent = (self.out.len(), self.events.len());
+        // The receiver only hangs up when the program is exiting.
+        let _ = tx.send(msg);
+        if let Some(cap) = self.retain.filter(|&cap| self.out.len() > cap) {
+            self.counts.not_retained += thin_out(&mut self.out, &mut self.represented, cap);
+            self.sent.0 = self.out.len();
+        }
     }
-    // Sorted here, in parallel with the other workers, for `merge_flows`
-    // (descending: it pops the smallest off the back). The order is total,
-    // so this is exactly the ascending order reversed.
-    out.sort_unstable_by(|a, b| report_order(b, a));
-    WorkerResult {
-        flows: out,
-        events,
-        stats,
-        counts,
+
+    /// The flows still open at the end, the final stream message, and the
+    /// worker's flows sorted for `merge_flows`.
+    fn finish(mut self) -> WorkerResult {
+        let mut stats = FlowStats::default();
+        let mut clock = 0;
+        for table in self.tables.into_iter().flatten() {
+            clock = clock.max(table.clock());
+            stats.add(&table.finish_with_events(&mut self.out, &mut self.events));
+        }
+        if let Some(tx) = &self.stream {
+            let _ = tx.send(StreamMsg {
+                worker: self.worker,
+                workers: self.threads,
+                seq: StreamMsg::FINAL,
+                clock,
+                flows: self.out[self.sent.0..].to_vec(),
+                events: self.events[self.sent.1..].to_vec(),
+                ups: Vec::new(),
+                tracked: 0,
+            });
+        }
+        // Sorted here, in parallel with the other workers, for `merge_flows`
+        // (descending: it pops the smallest off the back). The order is total,
+        // so this is exactly the ascending order reversed.
+        let mut out = self.out;
+        out.sort_unstable_by(|a, b| report_order(b, a));
+        WorkerResult {
+            flows: out,
+            events: self.events,
+            stats,
+            counts: self.counts,
+        }
     }
 }
 

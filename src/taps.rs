@@ -15,7 +15,7 @@ use crate::event::Event;
 use crate::finding::Tap;
 use crate::flow::flow_order;
 use crate::flow::{FlowRecord, SECOND};
-use crate::pipeline::Collected;
+use crate::pipeline::{Collected, Stats};
 use crate::Ts;
 
 /// Two records of one connection (one per tap) start within this of each
@@ -157,15 +157,57 @@ pub fn join(inside: Collected, mut outside: Collected) -> (Collected, TapReport)
     for f in inside.flows.iter().chain(outside.flows.iter()) {
         icmp_senders.extend(f.icmp.iter().map(|e| e.sender));
     }
+    let merged = pair_flows(inside.flows, outside.flows);
+    let ports = crossings(&merged);
+    let events = merge_events(inside.events, outside.events);
 
-    // Pair the records of one connection.
+    let first =
+        |inputs: &[crate::capture::InputInfo]| inputs.iter().filter_map(|i| i.first_ts).min();
+    let tap_start = [
+        first(&inside.inputs),
+        first(&outside.inputs).map(|t| shift(t, offset)),
+    ];
+    let inside_inputs = inside.inputs.iter().map(|i| i.path.clone()).collect();
+    let outside_inputs = outside.inputs.iter().map(|i| i.path.clone()).collect();
+
+    let mut stats = inside.stats;
+    add_stats(&mut stats, outside.stats);
+    let mut inputs = inside.inputs;
+    inputs.extend(outside.inputs);
+    let (flows, per_flow): (Vec<FlowRecord>, Vec<Seen>) = merged.into_iter().unzip();
+    let report = TapReport {
+        view: TapView {
+            per_flow,
+            tap_start,
+            icmp_senders,
+        },
+        offset_ns: offset,
+        aligned_by,
+        inside_inputs,
+        outside_inputs,
+        ports,
+    };
+    (
+        Collected {
+            inputs,
+            stats,
+            flows,
+            events,
+        },
+        report,
+    )
+}
+
+/// Pairs the records of one connection seen on both taps, keeping the
+/// fuller view of each, in flow order, with the packets each tap saw.
+fn pair_flows(inside: Vec<FlowRecord>, outside: Vec<FlowRecord>) -> Vec<(FlowRecord, Seen)> {
     let mut outs: BTreeMap<Key, Vec<(usize, bool)>> = BTreeMap::new();
-    for (i, f) in outside.flows.iter().enumerate() {
+    for (i, f) in outside.iter().enumerate() {
         outs.entry(key(f)).or_default().push((i, false));
     }
-    let mut out_flows: Vec<Option<FlowRecord>> = outside.flows.into_iter().map(Some).collect();
-    let mut merged: Vec<(FlowRecord, [Option<[u64; 2]>; 2])> = Vec::new();
-    for f in inside.flows {
+    let mut out_flows: Vec<Option<FlowRecord>> = outside.into_iter().map(Some).collect();
+    let mut merged: Vec<(FlowRecord, Seen)> = Vec::new();
+    for f in inside {
         let partner = outs.get_mut(&key(&f)).and_then(|list| {
             list.iter_mut()
                 .find(|(j, used)| {
@@ -204,9 +246,13 @@ pub fn join(inside: Collected, mut outside: Collected) -> (Collected, TapReport)
     }
     merged.sort_by(|a, b| flow_order(&a.0, &b.0));
 
-    // Per-port crossing table.
+    merged
+}
+
+/// The per-port crossing table.
+fn crossings(merged: &[(FlowRecord, Seen)]) -> Vec<PortCrossing> {
     let mut ports: BTreeMap<(IpAddr, u8, u16), PortCrossing> = BTreeMap::new();
-    for (f, seen) in &merged {
+    for (f, seen) in merged {
         let p = ports
             .entry((f.server, f.proto, f.server_port))
             .or_insert_with(|| PortCrossing {
@@ -235,13 +281,18 @@ pub fn join(inside: Collected, mut outside: Collected) -> (Collected, TapReport)
         }
     }
 
-    // Events: the same EPM answer is usually seen on both taps.
-    let mut events = inside.events;
+    ports.into_values().collect()
+}
+
+/// The inside tap's events and those of the outside tap it did not see
+/// too: the same EPM answer is usually seen on both taps.
+fn merge_events(inside: Vec<Event>, outside: Vec<Event>) -> Vec<Event> {
+    let mut events = inside;
     let mut known: BTreeMap<String, Vec<Ts>> = BTreeMap::new();
     for e in &events {
         known.entry(event_key(e)).or_default().push(e.ts());
     }
-    for e in outside.events {
+    for e in outside {
         let dup = known
             .get(&event_key(&e))
             .is_some_and(|ts| ts.iter().any(|t| t.abs_diff(e.ts()) <= MATCH_SLACK));
@@ -250,17 +301,11 @@ pub fn join(inside: Collected, mut outside: Collected) -> (Collected, TapReport)
         }
     }
 
-    let first =
-        |inputs: &[crate::capture::InputInfo]| inputs.iter().filter_map(|i| i.first_ts).min();
-    let tap_start = [
-        first(&inside.inputs),
-        first(&outside.inputs).map(|t| shift(t, offset)),
-    ];
-    let inside_inputs = inside.inputs.iter().map(|i| i.path.clone()).collect();
-    let outside_inputs = outside.inputs.iter().map(|i| i.path.clone()).collect();
+    events
+}
 
-    let mut stats = inside.stats;
-    let o = outside.stats;
+/// Adds the outside tap's packet counters to the inside's.
+fn add_stats(stats: &mut Stats, o: Stats) {
     stats.packets += o.packets;
     stats.bytes += o.bytes;
     for (k, v) in o.decode_errors {
@@ -272,29 +317,4 @@ pub fn join(inside: Collected, mut outside: Collected) -> (Collected, TapReport)
     stats.other_ip_packets += o.other_ip_packets;
     stats.snaplen_truncated += o.snaplen_truncated;
     stats.flow.add(&o.flow);
-
-    let mut inputs = inside.inputs;
-    inputs.extend(outside.inputs);
-    let (flows, per_flow): (Vec<FlowRecord>, Vec<Seen>) = merged.into_iter().unzip();
-    let report = TapReport {
-        view: TapView {
-            per_flow,
-            tap_start,
-            icmp_senders,
-        },
-        offset_ns: offset,
-        aligned_by,
-        inside_inputs,
-        outside_inputs,
-        ports: ports.into_values().collect(),
-    };
-    (
-        Collected {
-            inputs,
-            stats,
-            flows,
-            events,
-        },
-        report,
-    )
 }

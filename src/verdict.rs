@@ -964,10 +964,7 @@ fn verdict_rows(
 }
 
 /// `not-in-policy` findings: working ports no allow rule covers.
-fn not_in_policy_findings(
-    open: OpenPorts,
-    policy: Option<&Policy>,
-) -> Vec<Finding> {
+fn not_in_policy_findings(open: OpenPorts, policy: Option<&Policy>) -> Vec<Finding> {
     let mut findings = Vec::new();
     for ((server, proto, port), (services, clients, first_ts, connections, denied_by)) in open {
         let clients: Vec<IpAddr> = clients.into_iter().collect();
@@ -1097,36 +1094,10 @@ fn after_handshake_findings(
             .max()
             .unwrap_or(Confidence::Low);
         let idle_timeout = (kind == FindingKind::KilledAfterIdle).then(|| {
-            let killed_after_s = evidence
-                .iter()
-                .map(|e| match e {
-                    Evidence::DataUnanswered { idle_gap_ms, .. } => idle_gap_ms / 1000,
-                    _ => u64::MAX,
-                })
-                .min()
-                .unwrap_or(0);
             let longest = survived.get(&(server, proto, port)).copied().unwrap_or(0);
-            IdleEstimate {
-                killed_after_s,
-                longest_survived_s: (longest > 0).then_some(u64::from(longest)),
-            }
+            idle_estimate(&evidence, longest)
         });
-        let verdict = match idle_timeout {
-            Some(est) => format!(
-                "a firewall forgets idle connections: connections idle ≥ ~{} are dropped{}; the data sent after the silence was {}",
-                duration_text(est.killed_after_s),
-                match est.longest_survived_s {
-                    Some(s) => format!("; the longest surviving idle gap was {}", duration_text(s)),
-                    None => "; no connection to this port was seen surviving an idle gap".into(),
-                },
-                if evidence.iter().any(|e| matches!(e, Evidence::DataUnanswered { reset: Some(_), .. })) {
-                    "answered by a reset the host did not send, or never answered"
-                } else {
-                    "never answered (dropped: no state for it)"
-                }
-            ),
-            None => "a black hole mid-stream: after a working exchange, data was sent again and again and never answered (something on the path drops it)".into(),
-        };
+        let verdict = after_handshake_verdict(idle_timeout, &evidence);
         findings.push(Finding {
             kind,
             proto,
@@ -1152,6 +1123,44 @@ fn after_handshake_findings(
             )),
             idle_timeout,
         });
+    }
+}
+
+/// The firewall's idle timeout as the evidence of one port's killed
+/// connections brackets it; `longest` is the longest silence a connection
+/// to that port survived (0: none seen).
+fn idle_estimate(evidence: &[Evidence], longest: u16) -> IdleEstimate {
+    let killed_after_s = evidence
+        .iter()
+        .map(|e| match e {
+            Evidence::DataUnanswered { idle_gap_ms, .. } => idle_gap_ms / 1000,
+            _ => u64::MAX,
+        })
+        .min()
+        .unwrap_or(0);
+    IdleEstimate {
+        killed_after_s,
+        longest_survived_s: (longest > 0).then_some(u64::from(longest)),
+    }
+}
+
+/// The verdict line of an after-the-handshake finding.
+fn after_handshake_verdict(idle_timeout: Option<IdleEstimate>, evidence: &[Evidence]) -> String {
+    match idle_timeout {
+        Some(est) => format!(
+            "a firewall forgets idle connections: connections idle ≥ ~{} are dropped{}; the data sent after the silence was {}",
+            duration_text(est.killed_after_s),
+            match est.longest_survived_s {
+                Some(s) => format!("; the longest surviving idle gap was {}", duration_text(s)),
+                None => "; no connection to this port was seen surviving an idle gap".into(),
+            },
+            if evidence.iter().any(|e| matches!(e, Evidence::DataUnanswered { reset: Some(_), .. })) {
+                "answered by a reset the host did not send, or never answered"
+            } else {
+                "never answered (dropped: no state for it)"
+            }
+        ),
+        None => "a black hole mid-stream: after a working exchange, data was sent again and again and never answered (something on the path drops it)".into(),
     }
 }
 
