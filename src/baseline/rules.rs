@@ -130,12 +130,31 @@ const NOTIFICATION_PORTS: (u16, u16) = (1025, 65535);
 /// Plans the rules of `b`; registry values for Exchange `version` (None:
 /// every version's, labelled).
 pub fn plan(b: &Baseline, dynamic: Dynamic, version: Option<ExchangeVersion>) -> Plan {
-    let mut plan = Plan {
+    let mut skipped = Vec::new();
+    let per = allowed(b, dynamic, &mut skipped);
+    Plan {
         dynamic: Some(dynamic),
-        ..Plan::default()
-    };
-    // (server, proto, service) -> (sources, ports, dynamic)
-    type Acc = (BTreeSet<Cidr>, BTreeSet<u16>, bool);
+        rules: rules_of(per),
+        pins: if dynamic == Dynamic::Pin {
+            pin_lines(b, version)
+        } else {
+            Vec::new()
+        },
+        skipped,
+    }
+}
+
+/// Per (server, proto, service): the client networks and the ports that
+/// worked, and whether the service's port is dynamic.
+type Acc = (BTreeSet<Cidr>, BTreeSet<u16>, bool);
+
+/// The working Exchange/AD traffic of the baseline, per (server, proto,
+/// service); what cannot become a rule goes to `skipped`, with why.
+fn allowed(
+    b: &Baseline,
+    dynamic: Dynamic,
+    skipped: &mut Vec<String>,
+) -> BTreeMap<(IpAddr, String, String), Acc> {
     let mut per: BTreeMap<(IpAddr, String, String), Acc> = BTreeMap::new();
     for e in &b.flows {
         let ok = e.working_ports();
@@ -143,7 +162,7 @@ pub fn plan(b: &Baseline, dynamic: Dynamic, version: Option<ExchangeVersion>) ->
             continue;
         }
         if services::service_ports(&e.service).is_none() {
-            plan.skipped.push(format!(
+            skipped.push(format!(
                 "{} → {} {} ({}): not an Exchange/AD service of the KB tables",
                 e.client_group,
                 e.server,
@@ -159,7 +178,7 @@ pub fn plan(b: &Baseline, dynamic: Dynamic, version: Option<ExchangeVersion>) ->
                     sources.insert(c);
                 }
                 Some(_) => {}
-                None => plan.skipped.push(format!(
+                None => skipped.push(format!(
                     "client group {}: '{n}' is not a network",
                     e.client_group
                 )),
@@ -178,6 +197,12 @@ pub fn plan(b: &Baseline, dynamic: Dynamic, version: Option<ExchangeVersion>) ->
         // The ports that worked, never the range between them.
         acc.1.extend(ok);
     }
+    per
+}
+
+/// One rule per traffic: merged over servers, then over services sharing
+/// exactly the same traffic, in a stable order.
+fn rules_of(per: BTreeMap<(IpAddr, String, String), Acc>) -> Vec<Rule> {
     // Merge over servers.
     // (v6, proto, service, sources, port ranges, dynamic) -> servers
     type Traffic = (bool, String, String, BTreeSet<Cidr>, Vec<(u16, u16)>, bool);
@@ -209,7 +234,7 @@ pub fn plan(b: &Baseline, dynamic: Dynamic, version: Option<ExchangeVersion>) ->
             .or_default()
             .push(service);
     }
-    plan.rules = same
+    let mut rules: Vec<Rule> = same
         .into_iter()
         .map(
             |((v6, proto, sources, ports, servers, dynamic), services)| Rule {
@@ -228,7 +253,7 @@ pub fn plan(b: &Baseline, dynamic: Dynamic, version: Option<ExchangeVersion>) ->
         )
         .collect();
     // Rules in a stable, readable order: by service's first port.
-    plan.rules.sort_by(|a, b| {
+    rules.sort_by(|a, b| {
         (
             a.v6,
             a.ports.first(),
@@ -246,23 +271,27 @@ pub fn plan(b: &Baseline, dynamic: Dynamic, version: Option<ExchangeVersion>) ->
                 &b.sources,
             ))
     });
-    if dynamic == Dynamic::Pin {
-        for p in super::pins::pin_plans(b, version) {
-            let list = p
-                .ports
-                .iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
-            plan.pins.push(format!(
-                "{} on {}: dynamic port(s) observed {list}; {}",
-                p.service,
-                p.server,
-                p.how(version)
-            ));
-        }
+    rules
+}
+
+/// What pins each dynamic interface instead of a rule.
+fn pin_lines(b: &Baseline, version: Option<ExchangeVersion>) -> Vec<String> {
+    let mut lines = Vec::new();
+    for p in super::pins::pin_plans(b, version) {
+        let list = p
+            .ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        lines.push(format!(
+            "{} on {}: dynamic port(s) observed {list}; {}",
+            p.service,
+            p.server,
+            p.how(version)
+        ));
     }
-    plan
+    lines
 }
 
 fn cidr_str(c: &Cidr) -> String {
@@ -324,199 +353,211 @@ fn header(out: &mut String, plan: &Plan, c: &str, title: &str, origin: &str) {
 pub fn render(plan: &Plan, format: Format, origin: &str) -> String {
     let mut out = String::new();
     match format {
-        Format::Nftables => {
-            let _ = writeln!(out, "#!/usr/sbin/nft -f");
-            header(
-                &mut out,
-                plan,
-                "#",
-                "nftables ruleset (load: nft -f FILE; replaces table inet exflow)",
-                origin,
-            );
-            let _ = writeln!(out, "# The chain's policy is accept so that loading it cuts nothing; once checked, set \"policy drop\" to enforce it.");
-            let _ = writeln!(out, "table inet exflow");
-            let _ = writeln!(out, "delete table inet exflow");
-            let _ = writeln!(out, "table inet exflow {{");
-            let _ = writeln!(out, "\tchain forward {{");
-            let _ = writeln!(
-                out,
-                "\t\ttype filter hook forward priority 0; policy accept;"
-            );
-            let _ = writeln!(
-                out,
-                "\t\tct state established,related accept comment \"exflow: replies\""
-            );
-            for r in &plan.rules {
-                let fam = if r.v6 { "ip6" } else { "ip" };
-                let set = |v: Vec<String>| {
-                    if v.len() == 1 {
-                        v[0].clone()
-                    } else {
-                        format!("{{ {} }}", v.join(", "))
-                    }
-                };
-                let src = set(r.sources.iter().map(cidr_str).collect());
-                let dst = set(r.servers.iter().map(IpAddr::to_string).collect());
-                let ports = set(r.ports.iter().map(|p| port_str(p, '-')).collect());
-                let sport = r.sports.map_or(String::new(), |p| {
-                    format!("{} sport {} ", r.proto, port_str(&p, '-'))
-                });
-                let _ = writeln!(out, "\t\t# {}", r.service);
-                let _ = writeln!(
-                    out,
-                    "\t\t{fam} saddr {src} {fam} daddr {dst} {sport}{} dport {ports} ct state new accept comment \"{}\"",
-                    r.proto,
-                    comment_of(r)
-                );
+        Format::Nftables => nftables(&mut out, plan, origin),
+        Format::Iptables => iptables(&mut out, plan, origin, false),
+        Format::Ip6tables => iptables(&mut out, plan, origin, true),
+        Format::Netsh => netsh(&mut out, plan, origin),
+        Format::CiscoAsa => cisco_asa(&mut out, plan, origin),
+    }
+    out
+}
+
+/// A complete nftables file: table inet exflow, replaced on load.
+fn nftables(out: &mut String, plan: &Plan, origin: &str) {
+    let _ = writeln!(out, "#!/usr/sbin/nft -f");
+    header(
+        out,
+        plan,
+        "#",
+        "nftables ruleset (load: nft -f FILE; replaces table inet exflow)",
+        origin,
+    );
+    let _ = writeln!(out, "# The chain's policy is accept so that loading it cuts nothing; once checked, set \"policy drop\" to enforce it.");
+    let _ = writeln!(out, "table inet exflow");
+    let _ = writeln!(out, "delete table inet exflow");
+    let _ = writeln!(out, "table inet exflow {{");
+    let _ = writeln!(out, "\tchain forward {{");
+    let _ = writeln!(
+        out,
+        "\t\ttype filter hook forward priority 0; policy accept;"
+    );
+    let _ = writeln!(
+        out,
+        "\t\tct state established,related accept comment \"exflow: replies\""
+    );
+    for r in &plan.rules {
+        let fam = if r.v6 { "ip6" } else { "ip" };
+        let set = |v: Vec<String>| {
+            if v.len() == 1 {
+                v[0].clone()
+            } else {
+                format!("{{ {} }}", v.join(", "))
             }
-            let _ = writeln!(out, "\t\tcounter comment \"exflow: not in the baseline\"");
-            let _ = writeln!(out, "\t}}");
-            let _ = writeln!(out, "}}");
-        }
-        Format::Iptables | Format::Ip6tables => {
-            let v6 = format == Format::Ip6tables;
-            let tool = if v6 { "ip6tables" } else { "iptables" };
-            header(
-                &mut out,
-                plan,
-                "#",
-                &format!("{tool}-restore file (load: {tool}-restore FILE, which replaces the filter table; --noflush to add the EXFLOW chain to yours)"),
-                origin,
-            );
-            let other = plan.rules.iter().filter(|r| r.v6 != v6).count();
-            if other > 0 {
-                let _ = writeln!(
-                    out,
-                    "# {other} {} rule(s) are in --format {}",
-                    if v6 { "IPv4" } else { "IPv6" },
-                    if v6 { "iptables" } else { "ip6tables" }
-                );
-            }
-            let _ = writeln!(out, "*filter");
-            let _ = writeln!(out, ":FORWARD ACCEPT [0:0]");
-            let _ = writeln!(out, ":EXFLOW - [0:0]");
-            let _ = writeln!(out, "-A FORWARD -j EXFLOW");
-            let _ = writeln!(
-                out,
-                "-A EXFLOW -m conntrack --ctstate ESTABLISHED,RELATED -m comment --comment \"exflow: replies\" -j ACCEPT"
-            );
-            for r in plan.rules.iter().filter(|r| r.v6 == v6) {
-                let _ = writeln!(out, "# {}", r.service);
-                // multiport takes up to 15 ports, a range counting as two.
-                for chunk in r.ports.chunks(7) {
-                    let dport = if chunk.len() == 1 {
-                        format!("--dport {}", port_str(&chunk[0], ':'))
-                    } else {
-                        format!(
-                            "-m multiport --dports {}",
-                            chunk
-                                .iter()
-                                .map(|p| port_str(p, ':'))
-                                .collect::<Vec<_>>()
-                                .join(",")
-                        )
-                    };
-                    let dport = match r.sports {
-                        Some(p) => format!("--sport {} {dport}", port_str(&p, ':')),
-                        None => dport,
-                    };
-                    for s in &r.sources {
-                        for d in &r.servers {
-                            let _ = writeln!(
-                                out,
-                                "-A EXFLOW -p {} -s {} -d {d} {dport} -m conntrack --ctstate NEW -m comment --comment \"{}\" -j ACCEPT",
-                                r.proto,
-                                cidr_str(s),
-                                comment_of(r)
-                            );
-                        }
-                    }
-                }
-            }
-            let _ = writeln!(out, "COMMIT");
-        }
-        Format::Netsh => {
-            header(
-                &mut out,
-                plan,
-                "REM",
-                "netsh advfirewall rules (run on each server, elevated; inbound to the server)",
-                origin,
-            );
-            for (i, r) in plan.rules.iter().enumerate() {
-                let remote = r.sources.iter().map(cidr_str).collect::<Vec<_>>().join(",");
-                let local = r
-                    .servers
-                    .iter()
-                    .map(IpAddr::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let ports = r
-                    .ports
-                    .iter()
-                    .map(|p| port_str(p, '-'))
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let remoteport = r.sports.map_or(String::new(), |p| {
-                    format!(" remoteport={}", port_str(&p, '-'))
-                });
-                let _ = writeln!(out, "REM {}", r.service);
-                let _ = writeln!(
-                    out,
-                    "netsh advfirewall firewall add rule name=\"exflow {} {}\" dir=in action=allow protocol={} localip={local} localport={ports} remoteip={remote}{remoteport} description=\"{}\"",
-                    i + 1,
-                    r.service,
-                    r.proto.to_uppercase(),
-                    comment_of(r)
-                );
-            }
-        }
-        Format::CiscoAsa => {
-            header(&mut out, plan, "!", "Cisco ASA object groups and access list EXFLOW (apply with access-group EXFLOW in interface INSIDE)", origin);
-            let net = |c: &Cidr| -> String {
-                let max = if c.addr.is_ipv4() { 32 } else { 128 };
-                match c.addr {
-                    _ if c.prefix == max => format!(" network-object host {}", c.addr),
-                    IpAddr::V4(_) => {
-                        let m = if c.prefix == 0 {
-                            0
-                        } else {
-                            u32::MAX << (32 - u32::from(c.prefix))
-                        };
-                        format!(" network-object {} {}", c.addr, std::net::Ipv4Addr::from(m))
-                    }
-                    IpAddr::V6(_) => format!(" network-object {c}"),
-                }
+        };
+        let src = set(r.sources.iter().map(cidr_str).collect());
+        let dst = set(r.servers.iter().map(IpAddr::to_string).collect());
+        let ports = set(r.ports.iter().map(|p| port_str(p, '-')).collect());
+        let sport = r.sports.map_or(String::new(), |p| {
+            format!("{} sport {} ", r.proto, port_str(&p, '-'))
+        });
+        let _ = writeln!(out, "\t\t# {}", r.service);
+        let _ = writeln!(
+            out,
+            "\t\t{fam} saddr {src} {fam} daddr {dst} {sport}{} dport {ports} ct state new accept comment \"{}\"",
+            r.proto,
+            comment_of(r)
+        );
+    }
+    let _ = writeln!(out, "\t\tcounter comment \"exflow: not in the baseline\"");
+    let _ = writeln!(out, "\t}}");
+    let _ = writeln!(out, "}}");
+}
+
+/// An iptables-restore (or ip6tables-restore) file: the EXFLOW chain.
+fn iptables(out: &mut String, plan: &Plan, origin: &str, v6: bool) {
+    let tool = if v6 { "ip6tables" } else { "iptables" };
+    header(
+        out,
+        plan,
+        "#",
+        &format!("{tool}-restore file (load: {tool}-restore FILE, which replaces the filter table; --noflush to add the EXFLOW chain to yours)"),
+        origin,
+    );
+    let other = plan.rules.iter().filter(|r| r.v6 != v6).count();
+    if other > 0 {
+        let _ = writeln!(
+            out,
+            "# {other} {} rule(s) are in --format {}",
+            if v6 { "IPv4" } else { "IPv6" },
+            if v6 { "iptables" } else { "ip6tables" }
+        );
+    }
+    let _ = writeln!(out, "*filter");
+    let _ = writeln!(out, ":FORWARD ACCEPT [0:0]");
+    let _ = writeln!(out, ":EXFLOW - [0:0]");
+    let _ = writeln!(out, "-A FORWARD -j EXFLOW");
+    let _ = writeln!(
+        out,
+        "-A EXFLOW -m conntrack --ctstate ESTABLISHED,RELATED -m comment --comment \"exflow: replies\" -j ACCEPT"
+    );
+    for r in plan.rules.iter().filter(|r| r.v6 == v6) {
+        let _ = writeln!(out, "# {}", r.service);
+        // multiport takes up to 15 ports, a range counting as two.
+        for chunk in r.ports.chunks(7) {
+            let dport = if chunk.len() == 1 {
+                format!("--dport {}", port_str(&chunk[0], ':'))
+            } else {
+                format!(
+                    "-m multiport --dports {}",
+                    chunk
+                        .iter()
+                        .map(|p| port_str(p, ':'))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
             };
-            for (i, r) in plan.rules.iter().enumerate() {
-                let n = i + 1;
-                let _ = writeln!(out, "object-group network EXFLOW-SRC-{n}");
-                for s in &r.sources {
-                    let _ = writeln!(out, "{}", net(s));
-                }
-                let _ = writeln!(out, "object-group network EXFLOW-DST-{n}");
+            let dport = match r.sports {
+                Some(p) => format!("--sport {} {dport}", port_str(&p, ':')),
+                None => dport,
+            };
+            for s in &r.sources {
                 for d in &r.servers {
-                    let _ = writeln!(out, " network-object host {d}");
+                    let _ = writeln!(
+                        out,
+                        "-A EXFLOW -p {} -s {} -d {d} {dport} -m conntrack --ctstate NEW -m comment --comment \"{}\" -j ACCEPT",
+                        r.proto,
+                        cidr_str(s),
+                        comment_of(r)
+                    );
                 }
-                let _ = writeln!(out, "object-group service EXFLOW-SVC-{n} {}", r.proto);
-                for p in &r.ports {
-                    if p.0 == p.1 {
-                        let _ = writeln!(out, " port-object eq {}", p.0);
-                    } else {
-                        let _ = writeln!(out, " port-object range {} {}", p.0, p.1);
-                    }
-                }
-                let sport = r
-                    .sports
-                    .map_or(String::new(), |p| format!(" range {} {}", p.0, p.1));
-                let _ = writeln!(out, "access-list EXFLOW remark {}", comment_of(r));
-                let _ = writeln!(
-                    out,
-                    "access-list EXFLOW extended permit {} object-group EXFLOW-SRC-{n}{sport} object-group EXFLOW-DST-{n} object-group EXFLOW-SVC-{n}",
-                    r.proto
-                );
             }
         }
     }
-    out
+    let _ = writeln!(out, "COMMIT");
+}
+
+/// netsh advfirewall commands, inbound on each server.
+fn netsh(out: &mut String, plan: &Plan, origin: &str) {
+    header(
+        out,
+        plan,
+        "REM",
+        "netsh advfirewall rules (run on each server, elevated; inbound to the server)",
+        origin,
+    );
+    for (i, r) in plan.rules.iter().enumerate() {
+        let remote = r.sources.iter().map(cidr_str).collect::<Vec<_>>().join(",");
+        let local = r
+            .servers
+            .iter()
+            .map(IpAddr::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let ports = r
+            .ports
+            .iter()
+            .map(|p| port_str(p, '-'))
+            .collect::<Vec<_>>()
+            .join(",");
+        let remoteport = r.sports.map_or(String::new(), |p| {
+            format!(" remoteport={}", port_str(&p, '-'))
+        });
+        let _ = writeln!(out, "REM {}", r.service);
+        let _ = writeln!(
+            out,
+            "netsh advfirewall firewall add rule name=\"exflow {} {}\" dir=in action=allow protocol={} localip={local} localport={ports} remoteip={remote}{remoteport} description=\"{}\"",
+            i + 1,
+            r.service,
+            r.proto.to_uppercase(),
+            comment_of(r)
+        );
+    }
+}
+
+/// Cisco ASA object groups and the EXFLOW access list.
+fn cisco_asa(out: &mut String, plan: &Plan, origin: &str) {
+    header(out, plan, "!", "Cisco ASA object groups and access list EXFLOW (apply with access-group EXFLOW in interface INSIDE)", origin);
+    let net = |c: &Cidr| -> String {
+        let max = if c.addr.is_ipv4() { 32 } else { 128 };
+        match c.addr {
+            _ if c.prefix == max => format!(" network-object host {}", c.addr),
+            IpAddr::V4(_) => {
+                let m = if c.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(c.prefix))
+                };
+                format!(" network-object {} {}", c.addr, std::net::Ipv4Addr::from(m))
+            }
+            IpAddr::V6(_) => format!(" network-object {c}"),
+        }
+    };
+    for (i, r) in plan.rules.iter().enumerate() {
+        let n = i + 1;
+        let _ = writeln!(out, "object-group network EXFLOW-SRC-{n}");
+        for s in &r.sources {
+            let _ = writeln!(out, "{}", net(s));
+        }
+        let _ = writeln!(out, "object-group network EXFLOW-DST-{n}");
+        for d in &r.servers {
+            let _ = writeln!(out, " network-object host {d}");
+        }
+        let _ = writeln!(out, "object-group service EXFLOW-SVC-{n} {}", r.proto);
+        for p in &r.ports {
+            if p.0 == p.1 {
+                let _ = writeln!(out, " port-object eq {}", p.0);
+            } else {
+                let _ = writeln!(out, " port-object range {} {}", p.0, p.1);
+            }
+        }
+        let sport = r
+            .sports
+            .map_or(String::new(), |p| format!(" range {} {}", p.0, p.1));
+        let _ = writeln!(out, "access-list EXFLOW remark {}", comment_of(r));
+        let _ = writeln!(
+            out,
+            "access-list EXFLOW extended permit {} object-group EXFLOW-SRC-{n}{sport} object-group EXFLOW-DST-{n} object-group EXFLOW-SVC-{n}",
+            r.proto
+        );
+    }
 }

@@ -475,118 +475,162 @@ fn parse_pins(cx: &Cx, v: Option<&Value>, groups: &[Group]) -> Result<Vec<Pin>, 
             get("server", "a group name or an address")?,
             "a group name or an address",
         )?;
-        let server = if groups.iter().any(|g| g.name == server) {
-            server.to_string()
-        } else {
-            match server.parse::<Cidr>() {
-                Ok(c) if c.prefix == if c.addr.is_ipv4() { 32 } else { 128 } => c.addr.to_string(),
-                Ok(_) => {
-                    return Err(cx.err(
-                        spath,
-                        format!("'{server}' is a network; a pin's server is a group name or a single address"),
-                    ))
-                }
-                Err(_) => {
-                    return Err(cx.err(
-                        spath,
-                        format!(
-                            "unknown group '{server}' (a group name or an address; groups: {})",
-                            group_list(groups)
-                        ),
-                    ))
-                }
-            }
-        };
+        let server = pin_server(cx, &spath, server, groups)?;
         let svpath = join(&path, "service");
         let service = service_name(
             cx,
             &svpath,
             get("service", "the service whose port is pinned")?,
         )?;
-        if !services::is_pinnable(service) {
-            let pinnable: Vec<&str> = services::SERVICES
-                .iter()
-                .filter(|s| s.pinnable())
-                .map(|s| s.name)
-                .collect();
-            return Err(cx.err(
-                svpath,
-                format!(
-                    "service '{service}' cannot be pinned (pinnable: {})",
-                    pinnable.join(", ")
-                ),
-            ));
-        }
-        let service = services::pin_service(service).to_string();
+        let service = pinnable_service(cx, &svpath, service)?;
         let ppath = join(&path, "port");
-        let port = match get("port", "the pinned port number")? {
-            Value::Number(n) => match n.as_u64() {
-                Some(n) => check_port(cx, &ppath, n)?,
-                None => return Err(cx.err(ppath, format!("port {n} is out of range 1..=65535"))),
-            },
-            other => {
-                return Err(cx.err(
-                    ppath,
-                    format!("must be a port number, found {}", kind_of(other)),
-                ))
-            }
-        };
-        if let Some((j, prev)) = pins
-            .iter()
-            .zip(&origin)
-            .find(|(p, _)| p.server == server && p.service == service && p.port != port)
-            .map(|(p, j)| (j, p))
-        {
-            return Err(cx.err(
-                ppath,
-                format!(
-                    "conflicts with pins[{j}]: {server} {service} is pinned to port {} there",
-                    prev.port
-                ),
-            ));
-        }
+        let port = pin_port(cx, &ppath, get("port", "the pinned port number")?)?;
         let proto = services::pin_proto(&service);
-        // One port, one registry value: two values that cannot be the same
-        // one (the store's and the directory's) never share a port of one
-        // computer.
-        if let Some((j, prev)) = pins
-            .iter()
-            .zip(&origin)
-            .find(|(p, _)| {
-                p.proto == proto
-                    && p.port == port
-                    && p.service != service
-                    && same_host(groups, &p.server, &server)
-                    && !may_share_port(&p.service, &service)
-            })
-            .map(|(p, j)| (j, p))
-        {
-            return Err(cx.err(
-                ppath,
-                format!(
-                    "port {port} is pinned for {} on {} too (pins[{j}]): {service} is set by {} and {} by {}, two registry values that cannot share a port; give each value its own unused port (KB270836: \"assign different port settings to each registry key\"; KB224196: DCTcpipPort on the NTDS port makes Netlogon log event 5809)",
-                    prev.service,
-                    prev.server,
-                    values_text(&service),
-                    prev.service,
-                    values_text(&prev.service),
-                ),
-            ));
-        }
+        let pin = Pin {
+            proto,
+            server,
+            service,
+            port,
+        };
+        check_pin_conflicts(cx, &ppath, &pin, &pins, &origin, groups)?;
         if !pins
             .iter()
-            .any(|p| p.server == server && p.service == service)
+            .any(|p| p.server == pin.server && p.service == pin.service)
         {
-            pins.push(Pin {
-                proto,
-                server,
-                service,
-                port,
-            });
+            pins.push(pin);
             origin.push(i);
         }
     }
     Ok(pins)
+}
+
+/// A pin's server: a group name, or a single address (written canonically).
+fn pin_server(cx: &Cx, spath: &str, server: &str, groups: &[Group]) -> Result<String, PolicyError> {
+    Ok(if groups.iter().any(|g| g.name == server) {
+        server.to_string()
+    } else {
+        match server.parse::<Cidr>() {
+            Ok(c) if c.prefix == if c.addr.is_ipv4() { 32 } else { 128 } => c.addr.to_string(),
+            Ok(_) => {
+                return Err(cx.err(
+                    spath.to_string(),
+                    format!(
+                    "'{server}' is a network; a pin's server is a group name or a single address"
+                ),
+                ))
+            }
+            Err(_) => {
+                return Err(cx.err(
+                    spath.to_string(),
+                    format!(
+                        "unknown group '{server}' (a group name or an address; groups: {})",
+                        group_list(groups)
+                    ),
+                ))
+            }
+        }
+    })
+}
+
+/// The pinned service, if a registry value pins it (its canonical name).
+fn pinnable_service(cx: &Cx, svpath: &str, service: &str) -> Result<String, PolicyError> {
+    if !services::is_pinnable(service) {
+        let pinnable: Vec<&str> = services::SERVICES
+            .iter()
+            .filter(|s| s.pinnable())
+            .map(|s| s.name)
+            .collect();
+        return Err(cx.err(
+            svpath.to_string(),
+            format!(
+                "service '{service}' cannot be pinned (pinnable: {})",
+                pinnable.join(", ")
+            ),
+        ));
+    }
+    Ok(services::pin_service(service).to_string())
+}
+
+/// The pinned port number.
+fn pin_port(cx: &Cx, ppath: &str, port: &Value) -> Result<u16, PolicyError> {
+    Ok(match port {
+        Value::Number(n) => match n.as_u64() {
+            Some(n) => check_port(cx, ppath, n)?,
+            None => {
+                return Err(cx.err(
+                    ppath.to_string(),
+                    format!("port {n} is out of range 1..=65535"),
+                ))
+            }
+        },
+        other => {
+            return Err(cx.err(
+                ppath,
+                format!("must be a port number, found {}", kind_of(other)),
+            ))
+        }
+    })
+}
+
+/// A pin that contradicts one before it: the same server and service on
+/// another port, or one port for two registry values of one computer.
+fn check_pin_conflicts(
+    cx: &Cx,
+    ppath: &str,
+    pin: &Pin,
+    pins: &[Pin],
+    origin: &[usize],
+    groups: &[Group],
+) -> Result<(), PolicyError> {
+    let Pin {
+        proto,
+        server,
+        service,
+        port,
+    } = pin;
+    let (proto, port) = (*proto, *port);
+    if let Some((j, prev)) = pins
+        .iter()
+        .zip(origin)
+        .find(|(p, _)| p.server == *server && p.service == *service && p.port != port)
+        .map(|(p, j)| (j, p))
+    {
+        return Err(cx.err(
+            ppath,
+            format!(
+                "conflicts with pins[{j}]: {server} {service} is pinned to port {} there",
+                prev.port
+            ),
+        ));
+    }
+    // One port, one registry value: two values that cannot be the same
+    // one (the store's and the directory's) never share a port of one
+    // computer.
+    if let Some((j, prev)) = pins
+        .iter()
+        .zip(origin)
+        .find(|(p, _)| {
+            p.proto == proto
+                && p.port == port
+                && p.service != *service
+                && same_host(groups, &p.server, server)
+                && !may_share_port(&p.service, service)
+        })
+        .map(|(p, j)| (j, p))
+    {
+        return Err(cx.err(
+            ppath,
+            format!(
+                "port {port} is pinned for {} on {} too (pins[{j}]): {service} is set by {} and {} by {}, two registry values that cannot share a port; give each value its own unused port (KB270836: \"assign different port settings to each registry key\"; KB224196: DCTcpipPort on the NTDS port makes Netlogon log event 5809)",
+                prev.service,
+                prev.server,
+                values_text(service),
+                prev.service,
+                values_text(&prev.service),
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Whether two pins' servers (group names or addresses) can be one
@@ -657,17 +701,8 @@ fn expand_profiles(names: &[String], groups: &[Group]) -> Vec<Rule> {
     out
 }
 
-pub(super) fn parse(text: &str, file: &str) -> Result<Policy, PolicyError> {
-    let cx = Cx { file };
-    let v: Value =
-        serde_json::from_str(text).map_err(|e| cx.err("", format!("invalid JSON: {e}")))?;
-    let obj = v.as_object().ok_or_else(|| {
-        cx.err(
-            "",
-            format!("a policy file is a JSON object, found {}", kind_of(&v)),
-        )
-    })?;
-    check_keys(&cx, "", obj, TOP_KEYS)?;
+/// The file's `schema` tag: present and the one this version reads.
+fn check_schema(cx: &Cx, obj: &Map<String, Value>) -> Result<(), PolicyError> {
     match obj.get("schema") {
         None => {
             return Err(cx.err(
@@ -692,6 +727,51 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Policy, PolicyError> {
             ))
         }
     }
+    Ok(())
+}
+
+/// The built-in profiles the file names (each once, in file order).
+fn parse_profile_names(cx: &Cx, p: Option<&Value>) -> Result<Vec<String>, PolicyError> {
+    let mut profile_names: Vec<String> = Vec::new();
+    if let Some(p) = p {
+        for (i, item) in array(cx, "profiles", p, "built-in profile names")?
+            .iter()
+            .enumerate()
+        {
+            let path = format!("profiles[{i}]");
+            let name = string(cx, &path, item, "a profile name")?;
+            if profiles::lookup(name).is_none() {
+                let hint = suggest(name, profiles::names())
+                    .map(|s| format!("did you mean '{s}'? "))
+                    .unwrap_or_default();
+                return Err(cx.err(
+                    path,
+                    format!(
+                        "unknown profile '{name}' ({hint}built-in: {})",
+                        profiles::names().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            if !profile_names.iter().any(|n| n == name) {
+                profile_names.push(name.to_string());
+            }
+        }
+    }
+    Ok(profile_names)
+}
+
+pub(super) fn parse(text: &str, file: &str) -> Result<Policy, PolicyError> {
+    let cx = Cx { file };
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| cx.err("", format!("invalid JSON: {e}")))?;
+    let obj = v.as_object().ok_or_else(|| {
+        cx.err(
+            "",
+            format!("a policy file is a JSON object, found {}", kind_of(&v)),
+        )
+    })?;
+    check_keys(&cx, "", obj, TOP_KEYS)?;
+    check_schema(&cx, obj)?;
     check_comment(&cx, "", obj)?;
 
     let groups = match obj.get("groups") {
@@ -711,31 +791,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Policy, PolicyError> {
         }
     };
 
-    let mut profile_names: Vec<String> = Vec::new();
-    if let Some(p) = obj.get("profiles") {
-        for (i, item) in array(&cx, "profiles", p, "built-in profile names")?
-            .iter()
-            .enumerate()
-        {
-            let path = format!("profiles[{i}]");
-            let name = string(&cx, &path, item, "a profile name")?;
-            if profiles::lookup(name).is_none() {
-                let hint = suggest(name, profiles::names())
-                    .map(|s| format!("did you mean '{s}'? "))
-                    .unwrap_or_default();
-                return Err(cx.err(
-                    path,
-                    format!(
-                        "unknown profile '{name}' ({hint}built-in: {})",
-                        profiles::names().collect::<Vec<_>>().join(", ")
-                    ),
-                ));
-            }
-            if !profile_names.iter().any(|n| n == name) {
-                profile_names.push(name.to_string());
-            }
-        }
-    }
+    let profile_names = parse_profile_names(&cx, obj.get("profiles"))?;
 
     let rpc_dynamic = match obj.get("rpc_dynamic_ports") {
         None => PortSet(vec![(1024, 65535)]),
