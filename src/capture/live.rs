@@ -685,6 +685,70 @@ impl LiveSource {
                 .get_or_insert(InputProblem { offset: 0, message });
         }
     }
+
+    /// Counts one captured frame (`len` on the wire, `caplen` kept).
+    fn account(&mut self, ts: Ts, len: u32, caplen: u32) {
+        let i = &mut self.info;
+        i.packets += 1;
+        i.packets_matched += 1;
+        i.bytes += u64::from(len);
+        i.first_ts = Some(i.first_ts.map_or(ts, |f| f.min(ts)));
+        i.last_ts = Some(i.last_ts.map_or(ts, |l| l.max(ts)));
+        if caplen < len {
+            i.snaplen_truncated += 1;
+        }
+        self.counters.packets.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .bytes
+            .fetch_add(u64::from(len), Ordering::Relaxed);
+    }
+
+    /// Nothing buffered in the kernel: whether to go on reading (after a
+    /// wait) or hand out the batch (`have_frames`), or end (draining).
+    fn on_timeout(&mut self, have_frames: bool) -> bool {
+        // Nothing buffered. While draining, that is the end once
+        // the kernel has handed over the block that was being
+        // filled at the stop (it does after the read timeout).
+        if let Some((at, _)) = self.stopping {
+            if at.elapsed() < DRAIN_SETTLE {
+                self.wait_readable();
+                return true;
+            }
+            self.finish();
+            return false;
+        }
+        if self.link_watch.check_soon {
+            self.watch_link();
+            if self.stopping.is_some() {
+                return true;
+            }
+        }
+        // Hand out what we have; else wait for the link a little.
+        if have_frames {
+            return false;
+        }
+        if self.wait_readable() {
+            return true;
+        }
+        self.quiet_clock = Some(wall_ns().saturating_sub(QUIET_MARGIN));
+        false
+    }
+
+    /// A capture error: the end of the capture, said once.
+    fn on_error(&mut self, e: pcap::Error) {
+        // libpcap says "The interface disappeared" (its own
+        // check after ENETDOWN) when the interface is gone.
+        let msg = match e {
+            pcap::Error::PcapError(m) => m,
+            other => other.to_string(),
+        };
+        let at = wall_ns();
+        self.fatal
+            .get_or_insert_with(|| format!("libpcap: {msg} at {}", rfc3339_micros(at)));
+        // The stop has begun (the stop deadline watches this).
+        self.stop.store(true, Ordering::Relaxed);
+        self.finish();
+    }
 }
 
 impl Source for LiveSource {
@@ -736,19 +800,7 @@ impl Source for LiveSource {
                         caplen,
                         orig_len: h.len.max(caplen),
                     });
-                    let i = &mut self.info;
-                    i.packets += 1;
-                    i.packets_matched += 1;
-                    i.bytes += u64::from(h.len);
-                    i.first_ts = Some(i.first_ts.map_or(ts, |f| f.min(ts)));
-                    i.last_ts = Some(i.last_ts.map_or(ts, |l| l.max(ts)));
-                    if caplen < h.len {
-                        i.snaplen_truncated += 1;
-                    }
-                    self.counters.packets.fetch_add(1, Ordering::Relaxed);
-                    self.counters
-                        .bytes
-                        .fetch_add(u64::from(h.len), Ordering::Relaxed);
+                    self.account(ts, h.len, caplen);
                     if frames.len() >= max_frames
                         || bytes.len() >= BATCH_BYTES
                         || begun.elapsed() >= BATCH_LATENCY
@@ -757,31 +809,9 @@ impl Source for LiveSource {
                     }
                 }
                 Err(pcap::Error::TimeoutExpired) => {
-                    // Nothing buffered. While draining, that is the end once
-                    // the kernel has handed over the block that was being
-                    // filled at the stop (it does after the read timeout).
-                    if let Some((at, _)) = self.stopping {
-                        if at.elapsed() < DRAIN_SETTLE {
-                            self.wait_readable();
-                            continue;
-                        }
-                        self.finish();
-                        break;
-                    }
-                    if self.link_watch.check_soon {
-                        self.watch_link();
-                        if self.stopping.is_some() {
-                            continue;
-                        }
-                    }
-                    // Hand out what we have; else wait for the link a little.
-                    if !frames.is_empty() {
-                        break;
-                    }
-                    if self.wait_readable() {
+                    if self.on_timeout(!frames.is_empty()) {
                         continue;
                     }
-                    self.quiet_clock = Some(wall_ns().saturating_sub(QUIET_MARGIN));
                     break;
                 }
                 Err(pcap::Error::NoMorePackets) => {
@@ -789,18 +819,7 @@ impl Source for LiveSource {
                     break;
                 }
                 Err(e) => {
-                    // libpcap says "The interface disappeared" (its own
-                    // check after ENETDOWN) when the interface is gone.
-                    let msg = match e {
-                        pcap::Error::PcapError(m) => m,
-                        other => other.to_string(),
-                    };
-                    let at = wall_ns();
-                    self.fatal
-                        .get_or_insert_with(|| format!("libpcap: {msg} at {}", rfc3339_micros(at)));
-                    // The stop has begun (the stop deadline watches this).
-                    self.stop.store(true, Ordering::Relaxed);
-                    self.finish();
+                    self.on_error(e);
                     break;
                 }
             }

@@ -346,13 +346,10 @@ impl Defragmenter {
         }
     }
 
-    /// Adds one fragment; returns the datagram when it completes.
-    pub fn push(&mut self, f: &Fragment<'_>) -> Option<Reassembled> {
-        self.stats.fragments_seen += 1;
-        // Expiry scans are amortized: at most once per second of capture time.
-        if f.ts.saturating_sub(self.last_expire) >= 1_000_000_000 || f.ts < self.last_expire {
-            self.expire(f.ts);
-        }
+    /// The byte range `f` covers in its datagram, if the fragment can be
+    /// taken at all (not cut by the snaplen, a multiple of 8 bytes unless
+    /// last, within the datagram size limits); counted when not.
+    fn bounds(&mut self, f: &Fragment<'_>) -> Option<(u32, u32)> {
         if f.missing > 0 {
             self.stats.dropped_truncated += 1;
             return None;
@@ -373,9 +370,12 @@ impl Defragmenter {
             self.stats.dropped_bad += 1;
             return None;
         }
-        let (start, end) = (start as u32, end as u32);
-        let key = Key::of(f);
+        Some((start as u32, end as u32))
+    }
 
+    /// Makes room for a new datagram if `key` has none yet (evicting the
+    /// oldest at the cap), and starts it.
+    fn open(&mut self, key: Key, f: &Fragment<'_>) {
         if !self.map.contains_key(&key) {
             while self.map.len() >= self.cfg.max_datagrams.max(1) {
                 if !self.evict_oldest(None) {
@@ -400,6 +400,20 @@ impl Defragmenter {
                 },
             );
         }
+    }
+
+    /// Adds one fragment; returns the datagram when it completes.
+    pub fn push(&mut self, f: &Fragment<'_>) -> Option<Reassembled> {
+        self.stats.fragments_seen += 1;
+        // Expiry scans are amortized: at most once per second of capture time.
+        if f.ts.saturating_sub(self.last_expire) >= 1_000_000_000 || f.ts < self.last_expire {
+            self.expire(f.ts);
+        }
+        let (start, end) = self.bounds(f)?;
+        let len = u64::from(end - start);
+        let key = Key::of(f);
+
+        self.open(key, f);
         let entry = self.map.get_mut(&key)?;
 
         // Consistency of the datagram's end.
