@@ -71,5 +71,7 @@ fn redraw(interface: &str, c: &LiveCounters, s: &StreamCounters, capturing: &Ato
             s.problems.load(Ordering::Relaxed),
         ));
     }
+    // The last line stays, and what follows starts below it.
     bar.abandon();
+    eprintln!();
 }
