@@ -120,10 +120,10 @@ fn trial(ns: &Netns, exflow: &Path, pcap: &Path, pps: u64, extra: &[String]) -> 
 
 fn main() {
     measure::exit_unless_benching();
-    // SAFETY: geteuid has no preconditions.
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
     assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
+        euid, 0,
         "live_rate needs root (network namespaces, capture)"
     );
     let packets = env_u64("EXFLOW_LIVE_RATE_PACKETS", 500_000);

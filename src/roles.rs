@@ -4,6 +4,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+use ipnet::IpNet;
+
 /// An IPv4 or IPv6 network in CIDR notation (a bare address is a /32 or /128).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Cidr {
@@ -13,16 +15,22 @@ pub struct Cidr {
 
 impl Cidr {
     pub fn contains(&self, ip: &IpAddr) -> bool {
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(a)) => {
-                let mask = u32::MAX.checked_shl(32 - self.prefix as u32).unwrap_or(0);
-                u32::from(net) & mask == u32::from(*a) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(a)) => {
-                let mask = u128::MAX.checked_shl(128 - self.prefix as u32).unwrap_or(0);
-                u128::from(net) & mask == u128::from(*a) & mask
-            }
-            _ => false,
+        self.net().contains(ip)
+    }
+
+    /// The network as `ipnet` has it (host bits kept, as in `addr`).
+    pub fn net(&self) -> IpNet {
+        // A Cidr is only made with a prefix that fits its address (`from_str`);
+        // one built by hand with a longer prefix is taken as a host.
+        IpNet::new(self.addr, self.prefix).unwrap_or_else(|_| IpNet::from(self.addr))
+    }
+}
+
+impl From<IpNet> for Cidr {
+    fn from(n: IpNet) -> Cidr {
+        Cidr {
+            addr: n.addr(),
+            prefix: n.prefix_len(),
         }
     }
 }
@@ -36,6 +44,9 @@ impl fmt::Display for Cidr {
 impl FromStr for Cidr {
     type Err = String;
 
+    /// `192.0.2.0/24`, `2001:db8::/32`, or a bare address (a /32 or /128).
+    /// Addresses are read by the standard library (no leading zeros, which
+    /// `ipnet`'s own parser would take), the prefix checked by `ipnet`.
     fn from_str(s: &str) -> Result<Cidr, String> {
         let s = s.trim();
         let (addr, prefix) = match s.split_once('/') {
@@ -45,16 +56,18 @@ impl FromStr for Cidr {
         let addr: IpAddr = addr
             .parse()
             .map_err(|_| format!("'{s}' is not an IP address or CIDR network"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
+        let net = match prefix {
+            None => IpNet::from(addr),
             Some(p) => p
                 .parse::<u8>()
                 .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("'{s}': the prefix length must be 0..={max}"))?,
+                .and_then(|p| IpNet::new(addr, p).ok())
+                .ok_or_else(|| {
+                    let max = if addr.is_ipv4() { 32 } else { 128 };
+                    format!("'{s}': the prefix length must be 0..={max}")
+                })?,
         };
-        Ok(Cidr { addr, prefix })
+        Ok(Cidr::from(net))
     }
 }
 
@@ -108,5 +121,18 @@ mod tests {
         assert!("192.0.2.0/33".parse::<Cidr>().is_err());
         assert!("exchange01".parse::<Cidr>().is_err());
         assert!("10.0.0.0/x".parse::<Cidr>().is_err());
+        assert!("010.0.0.0/8".parse::<Cidr>().is_err());
+        // Host bits are kept, and membership is by the network.
+        let host: Cidr = " 10.1.2.3/8 ".parse().unwrap();
+        assert_eq!(host.to_string(), "10.1.2.3/8");
+        assert!(host.contains(&"10.200.0.1".parse().unwrap()));
+        assert_eq!(
+            "fe80::/129".parse::<Cidr>(),
+            Err("'fe80::/129': the prefix length must be 0..=128".to_string())
+        );
+        assert_eq!(
+            "300.1.1.1".parse::<Cidr>(),
+            Err("'300.1.1.1' is not an IP address or CIDR network".to_string())
+        );
     }
 }

@@ -31,6 +31,13 @@ pub use libpcap::LibpcapSource;
 pub use live::{list_interfaces, InterfaceInfo, LiveConfig, LiveCounters, LiveError, LiveSource};
 pub use native::{DEFAULT_MAX_CAPLEN, HARD_MAX_CAPLEN, MAX_BLOCK_LEN};
 
+/// Whether `head`, the first bytes of an input, starts a pcap or pcapng
+/// capture: the test the readers themselves make (by magic number), for
+/// callers that must tell a capture from another file before reading it.
+pub fn is_capture(head: &[u8]) -> bool {
+    native::sniff(head).is_some()
+}
+
 /// The link types are the decoder's vocabulary (`packet`); capture names
 /// them in headers and reports.
 pub use crate::packet::LinkType;

@@ -110,7 +110,7 @@ use crate::proto::recognize::{recognize_tcp, recognize_udp};
 use crate::proto::rfc1006::{looks_like_tpkt, Rfc1006Conn};
 use crate::Ts;
 
-/// Bytes a tracked flow takes in the slab: its [`Flow`] and its [`Link`]
+/// Bytes a tracked flow takes in the slab: its `Flow` and its `Link`
 /// (asserted in tests; the index adds [`INDEX_BUCKET_BYTES`] per bucket).
 pub const FLOW_BYTES: usize = std::mem::size_of::<Flow>() + std::mem::size_of::<Link>();
 
@@ -1453,7 +1453,7 @@ impl FlowTable {
     }
 
     /// Third stage, a few packets later still (once the flow has arrived):
-    /// starts loading the first [`APP_PREFETCH_BYTES`] of the flow's parser
+    /// starts loading the first `APP_PREFETCH_BYTES` of the flow's parser
     /// state (DCE/RPC, RFC 1006), which every segment of such a flow reads.
     #[inline]
     pub fn prefetch_app(&self, hash: u64) {

@@ -134,8 +134,8 @@ impl fmt::Display for Traffic {
 /// One allow or deny rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rule {
-    /// Where it came from, for messages: "allow[2]", "deny[0]",
-    /// "profile exchange55-mapi-clients".
+    /// Where it came from, for messages: `allow[2]`, `deny[0]`,
+    /// `profile exchange55-mapi-clients`.
     pub origin: String,
     /// Group names (validated to exist).
     pub from: String,
@@ -209,7 +209,7 @@ pub struct Policy {
 }
 
 /// Why a policy file was rejected: the file, the JSON path of the field
-/// ("allow[3].to", "groups.clients.hosts[1]") and what is wrong.
+/// (`allow[3].to`, `groups.clients.hosts[1]`) and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyError {
     pub file: String,

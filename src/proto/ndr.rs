@@ -182,7 +182,7 @@ impl<'a> NdrReader<'a> {
         }
     }
 
-    /// A GUID (NDR struct of u32, u16, u16, u8[8]; aligned 4).
+    /// A GUID (NDR struct of u32, u16, u16, `u8[8]`; aligned 4).
     pub fn uuid(&mut self) -> Result<Uuid, NdrError> {
         self.align(4)?;
         let raw: [u8; 16] = self.array()?;

@@ -352,7 +352,7 @@ pub const STALL_MIN_SPAN: Ts = crate::flow::SECOND;
 
 /// After the handshake (#25): the data of an answered connection that the
 /// peer never answered, as a `killed-after-idle` (after a silence of at
-/// least [`IDLE_KILL_MIN_GAP`]) or `black-hole` finding's evidence. Only
+/// least `IDLE_KILL_MIN_GAP`) or `black-hole` finding's evidence. Only
 /// what a firewall is to blame for: retransmitted again and again with no
 /// answer at all, or (after the silence) answered by a reset the host did
 /// not send (by TTL / IP ID, as for resets to a SYN). A reset the host
@@ -482,7 +482,7 @@ fn only_syns(f: &FlowRecord) -> bool {
 /// from the flow alone and how the servers answer elsewhere (`hosts`):
 /// worked, failed (how, with what evidence), or cannot be told (why).
 /// `capture_end`: the latest packet seen (the live stream's clock).
-/// [`Context::judge`] adds what only the whole capture shows.
+/// `Context::judge` adds what only the whole capture shows.
 pub fn flow_attempt(
     f: &FlowRecord,
     c: &Correlated,

@@ -1,0 +1,92 @@
+//! `exflow analyze`: captures in, one report out.
+
+use exflow::capture::{self, Source};
+use exflow::analysis::{self, Analysis};
+use exflow::pipeline::{self, Options};
+
+use crate::flags::{AnalyzeArgs, Reader};
+use crate::output::write_report;
+use crate::{Exit, Failure};
+
+pub fn run(args: AnalyzeArgs) -> Result<Exit, Failure> {
+    let policy = args.analysis.load_policy()?;
+    let filter = args.filter.as_deref();
+    let (source, outside) = if args.inside.is_empty() {
+        (open_source(&args.inputs, filter, args.reader)?, None)
+    } else {
+        let inside = open_source(&args.inside, filter, args.reader)?;
+        (
+            inside,
+            Some(open_source(&args.outside, filter, args.reader)?),
+        )
+    };
+    let mut out = args.analysis.report_writer()?;
+
+    let opts = Options {
+        progress: !args.no_progress,
+        ..args.analysis.options(policy)
+    };
+    let analysis = match outside {
+        None => analysis::run(source, &opts),
+        Some(outside) => {
+            let inside = pipeline::collect(source, &opts);
+            let outside = pipeline::collect(outside, &opts);
+            let (joined, taps) = exflow::taps::join(inside, outside);
+            analysis::finish(joined, &opts, Some(taps))
+        }
+    };
+    warn_partial(&analysis);
+    write_report(&analysis, args.analysis.format, &mut out)?;
+    let exit = if analysis.is_partial() {
+        Exit::Partial
+    } else if analysis.has_findings() {
+        Exit::Findings
+    } else {
+        Exit::Clean
+    };
+    // Everything is written: skip freeing a large analysis piece by piece.
+    std::mem::forget(analysis);
+    Ok(exit)
+}
+
+/// Names each input that was corrupt or cut short.
+fn warn_partial(analysis: &Analysis) {
+    for input in &analysis.inputs {
+        if let Some(p) = &input.problem {
+            eprintln!(
+                "exflow: warning: {}: {} (the report covers the {} packets read before it)",
+                input.path, p.message, input.packets
+            );
+        }
+    }
+}
+
+/// Opens capture inputs with the chosen reader.
+pub fn open_source(
+    inputs: &[String],
+    filter: Option<&str>,
+    reader: Reader,
+) -> Result<Box<dyn Source>, Failure> {
+    let opened: Result<(Box<dyn Source>, Vec<String>), String> = match reader {
+        Reader::Native => capture::FileSource::open(inputs, filter)
+            .map(|(s, w)| (Box::new(s) as Box<dyn Source>, w))
+            .map_err(|e| e.to_string()),
+        Reader::Read => {
+            let options = capture::ReaderOptions {
+                map_window: None,
+                ..capture::ReaderOptions::default()
+            };
+            capture::FileSource::open_with(inputs, filter, &options)
+                .map(|(s, w)| (Box::new(s) as Box<dyn Source>, w))
+                .map_err(|e| e.to_string())
+        }
+        Reader::Libpcap => capture::LibpcapSource::open(inputs, filter)
+            .map(|(s, w)| (Box::new(s) as Box<dyn Source>, w))
+            .map_err(|e| e.to_string()),
+    };
+    let (source, warnings) = opened.map_err(Failure::error)?;
+    for w in warnings {
+        eprintln!("exflow: warning: {w}");
+    }
+    Ok(source)
+}
