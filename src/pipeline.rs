@@ -730,9 +730,10 @@ fn payload_bytes<'a>(buffers: &'a [Bytes], buf: u16, base: u32, pkt: &Packet) ->
     b.get(start..start + p.len as usize).unwrap_or(&[])
 }
 
-/// A progress line on stderr, redrawn at most twice a second.
+/// The progress line of an offline analysis on a terminal: packets, bytes
+/// and rate, redrawn at most twice a second (indicatif draws it).
 struct Progress {
-    enabled: bool,
+    bar: Option<indicatif::ProgressBar>,
     started: Instant,
     last: Instant,
 }
@@ -740,15 +741,25 @@ struct Progress {
 impl Progress {
     fn new(enabled: bool) -> Self {
         let now = Instant::now();
+        let bar = enabled.then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                None,
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{msg}").expect("a valid template"),
+            );
+            bar
+        });
         Progress {
-            enabled,
+            bar,
             started: now,
             last: now,
         }
     }
 
     fn update(&mut self, packets: u64, bytes: u64) {
-        if !self.enabled || self.last.elapsed() < Duration::from_millis(500) {
+        if self.bar.is_none() || self.last.elapsed() < Duration::from_millis(500) {
             return;
         }
         self.last = Instant::now();
@@ -756,18 +767,24 @@ impl Progress {
     }
 
     fn draw(&self, packets: u64, bytes: u64) {
+        let Some(bar) = &self.bar else { return };
         let secs = self.started.elapsed().as_secs_f64().max(1e-9);
-        eprint!(
-            "\r\x1b[Kexflow: {packets} packets, {:.1} MB, {:.2} Mpkt/s",
+        bar.set_message(format!(
+            "exflow: {packets} packets, {:.1} MB, {:.2} Mpkt/s",
             bytes as f64 / 1e6,
             packets as f64 / secs / 1e6
-        );
+        ));
     }
 
+    /// The last figures stay on screen (short runs draw nothing).
     fn finish(&self, packets: u64, bytes: u64) {
-        if self.enabled && self.started.elapsed() > Duration::from_millis(500) {
+        let Some(bar) = &self.bar else { return };
+        if self.started.elapsed() > Duration::from_millis(500) {
             self.draw(packets, bytes);
+            bar.abandon();
             eprintln!();
+        } else {
+            bar.finish_and_clear();
         }
     }
 }

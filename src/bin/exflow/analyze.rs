@@ -1,7 +1,7 @@
 //! `exflow analyze`: captures in, one report out.
 
-use exflow::capture::{self, Source};
 use exflow::analysis::{self, Analysis};
+use exflow::capture::{self, Source};
 use exflow::pipeline::{self, Options};
 
 use crate::flags::{AnalyzeArgs, Reader};

@@ -7,9 +7,9 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
+use exflow::analysis::{self, Analysis};
 use exflow::baseline::{self, diff as bdiff, rules as brules, Baseline};
 use exflow::capture;
-use exflow::analysis::{self, Analysis};
 use exflow::pipeline::Options;
 use exflow::policy::Policy;
 

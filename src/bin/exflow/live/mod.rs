@@ -16,9 +16,9 @@ use std::io::{self, BufWriter, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use exflow::analysis::{self, Analysis};
 use exflow::capture::{self, LiveCounters, LiveSource, Source};
 use exflow::live_out::{EventsOutput, Notice, ReportFile};
-use exflow::analysis::{self, Analysis};
 use exflow::pipeline::{self, Options};
 
 use crate::flags::LiveArgs;
