@@ -18,7 +18,7 @@ use crate::verdict::Verdict;
 pub struct Analysis {
     pub inputs: Vec<InputInfo>,
     pub stats: Stats,
-    /// All flows, sorted by [`flow_order`].
+    /// All flows, sorted by [`flow_order`](crate::flow::flow_order).
     pub flows: Vec<FlowRecord>,
     /// Hand-offs, endpoints, findings (all kinds, sorted), and one label
     /// per flow.

@@ -27,7 +27,7 @@ crate::contract::contract_enum! {
         /// The network (a firewall) stops it.
         Blocked => "blocked",
         /// Many sources, one SYN each, to one endpoint (a flood or its
-        /// backscatter; see [`scans`]).
+        /// backscatter; see `verdict::scans`).
         Flood => "flood",
         /// An answered connection whose data after a long silence was
         /// dropped or answered by a forged reset: a firewall forgot it (#25).

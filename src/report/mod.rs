@@ -1,4 +1,4 @@
-//! Renderers over an [`Analysis`](crate::pipeline::Analysis): JSON (the contract in
+//! Renderers over an [`Analysis`](crate::analysis::Analysis): JSON (the contract in
 //! `../shared/spec/report-contract.md`), NDJSON (one record per line) and a
 //! human-readable text summary. They compute nothing new.
 
