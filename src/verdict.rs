@@ -814,26 +814,11 @@ fn failure_finding(
             return None;
         }
     }
-    let mut services: Vec<&'static str> = Vec::new();
-    for a in list {
-        if !services.contains(&a.service) {
-            services.push(a.service);
-        }
-    }
-    // A known service beats "unknown" as the headline.
-    services.sort_by_key(|s| *s == "unknown");
-    let interface = list.iter().find_map(|a| a.interface);
-    let clients: Vec<IpAddr> = list
-        .iter()
-        .map(|a| a.client)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let confidence = evidence
-        .iter()
-        .map(Evidence::confidence)
-        .max()
-        .unwrap_or(Confidence::Low);
+    let mut finding = finding_at(
+        (kind, server, proto, port),
+        list.iter().map(|a| (a.service, a.interface, a.client)),
+        evidence,
+    );
     let decisions: Vec<Decision> = list.iter().map(|a| judge.decide(a)).collect();
     let decision = decisions
         .iter()
@@ -841,7 +826,7 @@ fn failure_finding(
         .or_else(|| decisions.iter().find(|d| matches!(d, Decision::Denied(_))))
         .cloned()
         .unwrap_or(Decision::Unspecified);
-    let service = services[0];
+    let service = finding.service;
     let verdict = match (kind, &decision, policy.is_some()) {
         (FindingKind::RefusedByHost, _, _) => "the host itself refused the connection: nothing listens on the port (the service is down or on another port); the firewall let it through".to_string(),
         (_, Decision::Allowed(rule), _) => format!("misconfigured firewall: the policy allows this ({rule}) but the firewall blocks it"),
@@ -849,30 +834,15 @@ fn failure_finding(
         (_, Decision::Unspecified, true) => "blocked; the policy does not mention it".to_string(),
         (_, Decision::Unspecified, false) => "blocked by the network (a firewall)".to_string(),
     };
-    let mut finding = Finding {
-        kind,
-        proto,
-        server,
-        port,
-        service,
-        services,
-        interface,
-        clients,
-        first_ts: evidence.iter().map(Evidence::ts).min().unwrap_or(0),
-        evidence,
-        confidence,
-        policy: decision.kind(),
-        policy_rule: decision.rule().map(str::to_string),
-        verdict,
-        consequence: consequence(service),
-        idle_timeout: None,
-        fix: None,
-    };
+    finding.policy = decision.kind();
+    finding.policy_rule = decision.rule().map(str::to_string);
+    finding.verdict = verdict;
+    finding.consequence = consequence(service);
     finding.fix = Some(if kind == FindingKind::RefusedByHost {
         Fix {
             summary: format!(
                 "start {} on {} (or point the clients at the port it really listens on); the firewall is not the problem",
-                service_label(service, interface.as_ref()),
+                service_label(service, finding.interface.as_ref()),
                 server
             ),
             ..Fix::default()
@@ -1069,60 +1039,76 @@ fn after_handshake_findings(
             }
         }
     }
-    for ((kind, server, proto, port), list) in groups {
-        let mut services: Vec<&'static str> = Vec::new();
-        let mut interface = None;
-        for (i, _) in &list {
-            let label = c.label(&flows[*i]);
-            if !services.contains(&label.service) {
-                services.push(label.service);
-            }
-            interface = interface.or(label.interface);
-        }
-        services.sort_by_key(|s| *s == "unknown");
-        let service = services[0];
-        let clients: Vec<IpAddr> = list
+    for (key @ (kind, server, proto, port), list) in groups {
+        let seen: Vec<_> = list
             .iter()
-            .map(|(i, _)| flows[*i].client)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
+            .map(|(i, _)| {
+                let label = c.label(&flows[*i]);
+                (label.service, label.interface, flows[*i].client)
+            })
             .collect();
-        let evidence: Vec<Evidence> = list.into_iter().map(|(_, e)| e).collect();
-        let confidence = evidence
+        let evidence = list.into_iter().map(|(_, e)| e).collect();
+        let mut finding = finding_at(key, seen.into_iter(), evidence);
+        let idle_timeout = (kind == FindingKind::KilledAfterIdle).then(|| {
+            let longest = survived.get(&(server, proto, port)).copied().unwrap_or(0);
+            idle_estimate(&finding.evidence, longest)
+        });
+        finding.verdict = after_handshake_verdict(idle_timeout, &finding.evidence);
+        finding.fix = Some(after_handshake_fix(
+            kind,
+            idle_timeout,
+            finding.service,
+            server,
+            port,
+        ));
+        finding.idle_timeout = idle_timeout;
+        findings.push(finding);
+    }
+}
+
+/// A finding of `kind` at (server, proto, port) from what its attempts
+/// show (`seen`: service, interface, client of each): every service (a known
+/// one first, as the headline), the first interface named, the distinct
+/// clients; first seen and confidence from the evidence. Policy, verdict,
+/// consequence and fix are the caller's to fill in.
+fn finding_at(
+    (kind, server, proto, port): FindingKey,
+    seen: impl Iterator<Item = (&'static str, Option<InterfaceId>, IpAddr)>,
+    evidence: Vec<Evidence>,
+) -> Finding {
+    let mut services: Vec<&'static str> = Vec::new();
+    let mut interface = None;
+    let mut clients = BTreeSet::new();
+    for (service, named, client) in seen {
+        if !services.contains(&service) {
+            services.push(service);
+        }
+        interface = interface.or(named);
+        clients.insert(client);
+    }
+    services.sort_by_key(|s| *s == "unknown");
+    Finding {
+        kind,
+        proto,
+        server,
+        port,
+        service: services[0],
+        services,
+        interface,
+        clients: clients.into_iter().collect(),
+        first_ts: evidence.iter().map(Evidence::ts).min().unwrap_or(0),
+        confidence: evidence
             .iter()
             .map(Evidence::confidence)
             .max()
-            .unwrap_or(Confidence::Low);
-        let idle_timeout = (kind == FindingKind::KilledAfterIdle).then(|| {
-            let longest = survived.get(&(server, proto, port)).copied().unwrap_or(0);
-            idle_estimate(&evidence, longest)
-        });
-        let verdict = after_handshake_verdict(idle_timeout, &evidence);
-        findings.push(Finding {
-            kind,
-            proto,
-            server,
-            port,
-            service,
-            services,
-            interface,
-            clients,
-            first_ts: evidence.iter().map(Evidence::ts).min().unwrap_or(0),
-            evidence,
-            confidence,
-            policy: DecisionKind::Unspecified,
-            policy_rule: None,
-            verdict,
-            consequence: None,
-            fix: Some(after_handshake_fix(
-                kind,
-                idle_timeout,
-                service,
-                server,
-                port,
-            )),
-            idle_timeout,
-        });
+            .unwrap_or(Confidence::Low),
+        evidence,
+        policy: DecisionKind::Unspecified,
+        policy_rule: None,
+        verdict: String::new(),
+        consequence: None,
+        fix: None,
+        idle_timeout: None,
     }
 }
 
