@@ -164,8 +164,14 @@ mod tests {
 
     #[test]
     fn pipes_are_not_mapped() {
-        let (r, _w) = std::io::pipe().unwrap();
-        let fd: std::os::fd::OwnedFd = r.into();
+        // A child's stdout is a pipe (std::io::pipe needs Rust 1.87; the
+        // declared rust-version is 1.85).
+        let mut child = std::process::Command::new("true")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let fd: std::os::fd::OwnedFd = child.stdout.take().unwrap().into();
         assert!(MappedFile::new(File::from(fd)).is_err());
+        child.wait().unwrap();
     }
 }
