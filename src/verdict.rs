@@ -964,10 +964,7 @@ fn verdict_rows(
 }
 
 /// `not-in-policy` findings: working ports no allow rule covers.
-fn not_in_policy_findings(
-    open: OpenPorts,
-    policy: Option<&Policy>,
-) -> Vec<Finding> {
+fn not_in_policy_findings(open: OpenPorts, policy: Option<&Policy>) -> Vec<Finding> {
     let mut findings = Vec::new();
     for ((server, proto, port), (services, clients, first_ts, connections, denied_by)) in open {
         let clients: Vec<IpAddr> = clients.into_iter().collect();

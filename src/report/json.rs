@@ -79,9 +79,8 @@ fn stats<'a>(s: &'a Stats, flows: usize, inputs: &[InputInfo]) -> schema::Stats<
     // Live captures only (files have no such counters, and their report
     // stays as it was).
     let live = inputs.iter().any(|i| i.kernel_drops.is_some());
-    let sum = |f: fn(&InputInfo) -> Option<u64>| {
-        live.then(|| inputs.iter().filter_map(f).sum::<u64>())
-    };
+    let sum =
+        |f: fn(&InputInfo) -> Option<u64>| live.then(|| inputs.iter().filter_map(f).sum::<u64>());
     let (app, fr) = (&s.flow.app, &s.fragments);
     schema::Stats {
         bytes: s.bytes,

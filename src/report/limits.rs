@@ -5,7 +5,6 @@
 
 use std::io::{self, Write};
 
-
 use super::schema;
 use crate::capture::FilterOrigin;
 use crate::correlate::FilterLimit;
@@ -80,7 +79,9 @@ pub(crate) fn limits(limits: &[FilterLimit]) -> Vec<schema::Limit<'_>> {
 /// The report's `one_way` (present only when the capture is one-way for
 /// some server): which servers, how many connections show it, what it
 /// limits.
-pub(crate) fn one_way(one_way: &std::collections::BTreeMap<std::net::IpAddr, u64>) -> schema::OneWay {
+pub(crate) fn one_way(
+    one_way: &std::collections::BTreeMap<std::net::IpAddr, u64>,
+) -> schema::OneWay {
     schema::OneWay {
         connections: one_way.values().sum::<u64>(),
         note: ONE_WAY_NOTE,

@@ -13,11 +13,11 @@ mod text;
 
 pub use json::{write_json, write_ndjson, SCHEMA};
 // The live stream (`crate::stream`) writes its records with the report's own fields.
-pub use headline::MAX_LINES as HEADLINE_MAX_LINES;
 pub(crate) use evidence::evidence;
+pub use headline::MAX_LINES as HEADLINE_MAX_LINES;
 pub(crate) use json::{finding, handoff};
-pub use schema::{record_schema, report_schema};
 pub use layout::TEXT_WIDTH;
+pub use schema::{record_schema, report_schema};
 pub use text::write_text;
 
 /// `"tcp"`, `"udp"` or the protocol number.

@@ -787,8 +787,10 @@ pub struct Report<'a> {
     /// `exflow.report/1`.
     schema: &'static str,
     /// Present only when a capture filter limits the report.
+    #[serde(skip_serializing_if = "Option::is_none")]
     limits: Skip<Vec<Limit<'a>>>,
     /// Present only when the capture is one-way for some server.
+    #[serde(skip_serializing_if = "Option::is_none")]
     one_way: Skip<OneWay>,
     inputs: Vec<Input<'a>>,
     stats: Stats<'a>,
@@ -798,6 +800,7 @@ pub struct Report<'a> {
     findings: Vec<Finding<'a>>,
     verdicts: Vec<VerdictRow<'a>>,
     /// Two-tap analyses only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     taps: Skip<Taps<'a>>,
 }
 
