@@ -146,7 +146,7 @@ fn outcome(o: &Outcome) -> schema::Outcome {
         Outcome::Reset { attempts, ttl } => schema::Outcome {
             kind,
             attempts: Some(attempts),
-            rst_ttl: Some(ttl),
+            rst_ttl: Some(schema::RstTtl(ttl)),
             ..Default::default()
         },
         Outcome::IcmpUnreachable {

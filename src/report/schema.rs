@@ -214,7 +214,7 @@ pub struct Outcome {
     pub latency_ms: Skip<f64>,
     /// `reset`: the RST's TTL (`null` when unknown).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rst_ttl: Skip<Option<u8>>,
+    pub rst_ttl: Skip<RstTtl>,
     /// `icmp-unreachable`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sender: Skip<IpAddr>,
@@ -225,6 +225,11 @@ pub struct Outcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub r#type: Skip<u8>,
 }
+
+/// A reset's TTL, `null` when unknown.
+#[derive(Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct RstTtl(pub Option<u8>);
 
 /// `handoffs[]` (live: the `handoff` record).
 #[derive(Serialize, JsonSchema)]
@@ -828,7 +833,49 @@ pub enum Record<'a> {
 fn generator() -> SchemaGenerator {
     schemars::generate::SchemaSettings::draft2020_12()
         .for_serialize()
+        .with_transform(schemars::transform::RecursiveTransform(absent_not_null))
         .into_generator()
+}
+
+/// An optional field is absent when unset, never `null`: its schema loses
+/// the `null` that `Option` gave it ([`RstTtl`] keeps its own).
+fn absent_not_null(schema: &mut Schema) {
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
+    let required: Vec<serde_json::Value> = obj
+        .get("required")
+        .and_then(|r| r.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let Some(props) = obj.get_mut("properties").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for (name, p) in props.iter_mut() {
+        if required.iter().any(|r| r == name) {
+            continue;
+        }
+        let Some(p) = p.as_object_mut() else {
+            continue;
+        };
+        if let Some(types) = p.get_mut("type").and_then(|t| t.as_array_mut()) {
+            types.retain(|t| t != "null");
+            if types.len() == 1 {
+                let only = types[0].clone();
+                p.insert("type".into(), only);
+            }
+        }
+        if let Some(any) = p.get_mut("anyOf").and_then(|a| a.as_array_mut()) {
+            any.retain(|a| a.get("type").is_none_or(|t| t != "null"));
+            if any.len() == 1 {
+                let only = any[0].clone();
+                p.remove("anyOf");
+                if let Some(only) = only.as_object() {
+                    p.extend(only.clone());
+                }
+            }
+        }
+    }
 }
 
 /// The JSON Schema of the JSON report.
