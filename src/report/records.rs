@@ -596,6 +596,9 @@ fn end_name(e: FlowEnd) -> &'static str {
 }
 
 #[cfg(test)]
+mod byte_equal;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::time::rfc3339_micros;
