@@ -295,7 +295,7 @@ pub(crate) fn finding<'a>(f: &'a Finding, record: Option<&'static str>) -> schem
         evidence: f.evidence.iter().map(evidence).collect(),
         first_ts: Rfc3339(f.first_ts),
         fix: match &f.fix {
-            Some(x) => schema::MaybeFix::Fix(fix(x)),
+            Some(x) => schema::MaybeFix::Fix(Box::new(fix(x))),
             None => schema::MaybeFix::None(schema::NoFix {}),
         },
         // Only on killed-after-idle findings.

@@ -1,6 +1,7 @@
-//! Renderers over an [`Analysis`]: JSON (the contract in
-//! `docs/report-contract.md`, its records in [`schema`]), NDJSON (one record per line) and a
-//! human-readable text summary. They compute nothing new.
+//! Renderers over an [`Analysis`](crate::analysis::Analysis): JSON (the
+//! contract in `docs/report-contract.md`, its records in [`schema`]),
+//! NDJSON (one record per line) and a human-readable text summary. They
+//! compute nothing new.
 
 mod evidence;
 mod headline;
