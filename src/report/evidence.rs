@@ -7,6 +7,11 @@ use crate::time::Rfc3339;
 
 /// The record of `e`.
 pub(crate) fn evidence(e: &Evidence) -> schema::Evidence<'_> {
+    schema::Evidence(shape(e))
+}
+
+/// The shape of `e`'s record.
+fn shape(e: &Evidence) -> schema::EvidenceShape<'_> {
     let r#type = e.type_name();
     let ts = Rfc3339(e.ts());
     let confidence = e.confidence().as_str();
@@ -16,7 +21,7 @@ pub(crate) fn evidence(e: &Evidence) -> schema::Evidence<'_> {
             operation,
             status,
             ..
-        } => schema::Evidence::EpmNotRegistered(schema::EpmNotRegisteredEvidence {
+        } => schema::EvidenceShape::EpmNotRegistered(schema::EpmNotRegisteredEvidence {
             client: *client,
             confidence,
             operation: operation.as_str(),
@@ -30,7 +35,7 @@ pub(crate) fn evidence(e: &Evidence) -> schema::Evidence<'_> {
             syns,
             gaps_us,
             ..
-        } => schema::Evidence::SynUnanswered(schema::SynUnansweredEvidence {
+        } => schema::EvidenceShape::SynUnanswered(schema::SynUnansweredEvidence {
             client: *client,
             client_port: *client_port,
             confidence,
@@ -40,7 +45,7 @@ pub(crate) fn evidence(e: &Evidence) -> schema::Evidence<'_> {
             ts,
             r#type,
         }),
-        Evidence::Rst { .. } => schema::Evidence::Rst(rst(e)),
+        Evidence::Rst { .. } => schema::EvidenceShape::Rst(rst(e)),
         Evidence::IcmpUnreachable {
             client,
             client_port,
@@ -50,7 +55,7 @@ pub(crate) fn evidence(e: &Evidence) -> schema::Evidence<'_> {
             code,
             meaning,
             ..
-        } => schema::Evidence::IcmpUnreachable(schema::IcmpUnreachableEvidence {
+        } => schema::EvidenceShape::IcmpUnreachable(schema::IcmpUnreachableEvidence {
             client: *client,
             client_port: *client_port,
             code: *code,
@@ -102,8 +107,8 @@ fn rst(e: &Evidence) -> schema::RstEvidence<'_> {
     }
 }
 
-/// The records of the evidence [`evidence`] leaves to it.
-fn other(e: &Evidence) -> schema::Evidence<'_> {
+/// The records of the evidence [`shape`] leaves to it.
+fn other(e: &Evidence) -> schema::EvidenceShape<'_> {
     let r#type = e.type_name();
     let ts = Rfc3339(e.ts());
     let confidence = e.confidence().as_str();
@@ -114,7 +119,7 @@ fn other(e: &Evidence) -> schema::Evidence<'_> {
             interface,
             operation,
             ..
-        } => schema::Evidence::HandoffUnfulfilled(schema::HandoffUnfulfilledEvidence {
+        } => schema::EvidenceShape::HandoffUnfulfilled(schema::HandoffUnfulfilledEvidence {
             client: *client,
             confidence,
             interface: Interface::new(interface),
@@ -128,7 +133,7 @@ fn other(e: &Evidence) -> schema::Evidence<'_> {
             client_port,
             reason,
             ..
-        } => schema::Evidence::CotpRefused(schema::CotpRefusedEvidence {
+        } => schema::EvidenceShape::CotpRefused(schema::CotpRefusedEvidence {
             client: *client,
             client_port: *client_port,
             confidence,
@@ -141,7 +146,7 @@ fn other(e: &Evidence) -> schema::Evidence<'_> {
             client_port,
             datagrams,
             ..
-        } => schema::Evidence::UdpUnanswered(schema::UdpUnansweredEvidence {
+        } => schema::EvidenceShape::UdpUnanswered(schema::UdpUnansweredEvidence {
             client: *client,
             client_port: *client_port,
             confidence,
@@ -157,7 +162,7 @@ fn other(e: &Evidence) -> schema::Evidence<'_> {
             missing_on,
             packets,
             ..
-        } => schema::Evidence::DroppedBetweenTaps(schema::DroppedBetweenTapsEvidence {
+        } => schema::EvidenceShape::DroppedBetweenTaps(schema::DroppedBetweenTapsEvidence {
             client: *client,
             client_port: *client_port,
             confidence,
@@ -172,7 +177,7 @@ fn other(e: &Evidence) -> schema::Evidence<'_> {
             client,
             connections,
             ..
-        } => schema::Evidence::Established(schema::EstablishedEvidence {
+        } => schema::EvidenceShape::Established(schema::EstablishedEvidence {
             client: *client,
             confidence,
             connections: *connections,
@@ -184,7 +189,7 @@ fn other(e: &Evidence) -> schema::Evidence<'_> {
 }
 
 /// The records of `data-unanswered` and `probes`.
-fn stall_or_scan(e: &Evidence) -> schema::Evidence<'_> {
+fn stall_or_scan(e: &Evidence) -> schema::EvidenceShape<'_> {
     let r#type = e.type_name();
     let ts = Rfc3339(e.ts());
     let confidence = e.confidence().as_str();
@@ -199,7 +204,7 @@ fn stall_or_scan(e: &Evidence) -> schema::Evidence<'_> {
             span_us,
             reset,
             ..
-        } => schema::Evidence::DataUnanswered(schema::DataUnansweredEvidence {
+        } => schema::EvidenceShape::DataUnanswered(schema::DataUnansweredEvidence {
             client: *client,
             client_port: *client_port,
             confidence,
@@ -225,7 +230,7 @@ fn stall_or_scan(e: &Evidence) -> schema::Evidence<'_> {
             reset,
             icmp,
             ..
-        } => schema::Evidence::Probes(schema::ProbesEvidence {
+        } => schema::EvidenceShape::Probes(schema::ProbesEvidence {
             confidence,
             icmp_errors: *icmp,
             last_ts: Rfc3339(*last_ts),
@@ -241,6 +246,6 @@ fn stall_or_scan(e: &Evidence) -> schema::Evidence<'_> {
             r#type,
             unanswered: *unanswered,
         }),
-        _ => unreachable!("evidence() and other() take every other variant"),
+        _ => unreachable!("shape() and other() take every other variant"),
     }
 }

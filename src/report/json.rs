@@ -131,50 +131,41 @@ fn outcome(o: &Outcome) -> schema::Outcome {
         Outcome::Followed {
             latency,
             client_port,
-        } => schema::Outcome {
+        } => schema::Outcome::Followed {
+            client_port,
             kind,
-            latency_ms: Some(ms(latency)),
-            client_port: Some(client_port),
-            ..Default::default()
+            latency_ms: ms(latency),
         },
-        Outcome::SynUnanswered { attempts, syns } => schema::Outcome {
+        Outcome::SynUnanswered { attempts, syns } => schema::Outcome::SynUnanswered {
+            attempts,
             kind,
-            attempts: Some(attempts),
-            syns: Some(syns),
-            ..Default::default()
+            syns,
         },
-        Outcome::Reset { attempts, ttl } => schema::Outcome {
+        Outcome::Reset { attempts, ttl } => schema::Outcome::Reset {
+            attempts,
             kind,
-            attempts: Some(attempts),
-            rst_ttl: Some(schema::RstTtl(ttl)),
-            ..Default::default()
+            rst_ttl: ttl,
         },
         Outcome::IcmpUnreachable {
             sender,
             v6,
             icmp_type,
             code,
-        } => schema::Outcome {
+        } => schema::Outcome::IcmpUnreachable {
+            code,
+            icmp_version: if v6 { 6 } else { 4 },
             kind,
-            sender: Some(sender),
-            icmp_version: Some(if v6 { 6 } else { 4 }),
-            r#type: Some(icmp_type),
-            code: Some(code),
-            ..Default::default()
+            sender,
+            r#type: icmp_type,
         },
-        Outcome::ExistingConnection { client_port } => schema::Outcome {
-            kind,
-            client_port: Some(client_port),
-            ..Default::default()
-        },
+        Outcome::ExistingConnection { client_port } => {
+            schema::Outcome::ExistingConnection { client_port, kind }
+        }
         Outcome::NoAttempt
         | Outcome::CaptureEnded
         | Outcome::UdpUnanswered
         | Outcome::Superseded
-        | Outcome::NotCaptured => schema::Outcome {
-            kind,
-            ..Default::default()
-        },
+        | Outcome::NotCaptured => schema::Outcome::Other { kind },
     }
 }
 

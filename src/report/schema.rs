@@ -193,43 +193,47 @@ pub struct Stats<'a> {
     pub udp_packets: u64,
 }
 
-/// A hand-off's `outcome`: `kind` and the fields of that kind.
-#[derive(Serialize, JsonSchema, Default)]
-pub struct Outcome {
-    /// `syn-unanswered`, `reset`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attempts: Skip<u32>,
-    /// `followed`, `existing-connection`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_port: Skip<u16>,
-    /// `icmp-unreachable`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Skip<u8>,
-    /// `icmp-unreachable`: 4 or 6.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub icmp_version: Skip<u8>,
-    pub kind: &'static str,
-    /// `followed`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub latency_ms: Skip<f64>,
-    /// `reset`: the RST's TTL (`null` when unknown).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rst_ttl: Skip<RstTtl>,
-    /// `icmp-unreachable`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sender: Skip<IpAddr>,
-    /// `syn-unanswered`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub syns: Skip<u32>,
-    /// `icmp-unreachable`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub r#type: Skip<u8>,
-}
-
-/// A reset's TTL, `null` when unknown.
+/// A hand-off's `outcome`: its `kind` and the fields of that kind (keys
+/// sorted).
 #[derive(Serialize, JsonSchema)]
-#[serde(transparent)]
-pub struct RstTtl(pub Option<u8>);
+#[serde(untagged)]
+pub enum Outcome {
+    /// `followed`.
+    Followed {
+        client_port: u16,
+        kind: &'static str,
+        latency_ms: f64,
+    },
+    /// `syn-unanswered`.
+    SynUnanswered {
+        attempts: u32,
+        kind: &'static str,
+        syns: u32,
+    },
+    /// `reset`: the RST's TTL is `null` when unknown.
+    Reset {
+        attempts: u32,
+        kind: &'static str,
+        rst_ttl: Option<u8>,
+    },
+    /// `icmp-unreachable`.
+    IcmpUnreachable {
+        code: u8,
+        /// 4 or 6.
+        icmp_version: u8,
+        kind: &'static str,
+        sender: IpAddr,
+        r#type: u8,
+    },
+    /// `existing-connection`.
+    ExistingConnection {
+        client_port: u16,
+        kind: &'static str,
+    },
+    /// Every other kind: `no-attempt`, `capture-ended`, `udp-unanswered`,
+    /// `superseded`, `not-captured`.
+    Other { kind: &'static str },
+}
 
 /// `handoffs[]` (live: the `handoff` record).
 #[derive(Serialize, JsonSchema)]
@@ -271,164 +275,144 @@ pub struct Endpoint<'a> {
     pub server: IpAddr,
 }
 
-/// Evidence of type `epm-not-registered`.
-#[derive(Serialize, JsonSchema)]
-pub struct EpmNotRegisteredEvidence {
-    pub client: IpAddr,
-    pub confidence: &'static str,
-    pub operation: &'static str,
-    /// The EPM status, `0x` and 8 hex digits.
-    pub status: String,
-    pub ts: Rfc3339,
-    pub r#type: &'static str,
+/// Declares the evidence records: each with its own fields and the
+/// `confidence`, `ts` and `type` every evidence has. Their keys are written
+/// sorted (see [`Evidence`]), whatever the order here.
+macro_rules! evidence_records {
+    ($(
+        $(#[$meta:meta])*
+        $name:ident $(<$lt:lifetime>)? {
+            $( $(#[$fmeta:meta])* $field:ident: $ty:ty, )*
+        }
+    )*) => {$(
+        $(#[$meta])*
+        #[derive(Serialize, JsonSchema)]
+        pub struct $name $(<$lt>)? {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+            /// `low`, `medium` or `high`.
+            pub confidence: &'static str,
+            pub ts: Rfc3339,
+            pub r#type: &'static str,
+        }
+    )*};
 }
 
-/// Evidence of type `syn-unanswered`.
-#[derive(Serialize, JsonSchema)]
-pub struct SynUnansweredEvidence {
-    pub client: IpAddr,
-    pub client_port: u16,
-    pub confidence: &'static str,
-    pub gaps_ms: Vec<f64>,
-    pub retransmissions: u32,
-    pub syns: u32,
-    pub ts: Rfc3339,
-    pub r#type: &'static str,
-}
+evidence_records! {
+    /// Evidence of type `epm-not-registered`.
+    EpmNotRegisteredEvidence {
+        client: IpAddr,
+        operation: &'static str,
+        /// The EPM status, `0x` and 8 hex digits.
+        status: String,
+    }
 
-/// Evidence of type `rst`.
-#[derive(Serialize, JsonSchema)]
-pub struct RstEvidence<'a> {
-    pub client: IpAddr,
-    pub client_port: u16,
-    pub confidence: &'static str,
-    pub forged: Option<bool>,
-    /// `zero` or `counter`.
-    pub host_ip_id: Option<&'static str>,
-    pub host_ttls: &'a [u8],
-    pub ip_id: Option<u16>,
-    pub reason: &'a str,
-    pub sender: &'static str,
-    pub ts: Rfc3339,
-    pub ttl: Option<u8>,
-    pub r#type: &'static str,
-}
+    /// Evidence of type `syn-unanswered`.
+    SynUnansweredEvidence {
+        client: IpAddr,
+        client_port: u16,
+        gaps_ms: Vec<f64>,
+        retransmissions: u32,
+        syns: u32,
+    }
 
-/// Evidence of type `icmp-unreachable`.
-#[derive(Serialize, JsonSchema)]
-pub struct IcmpUnreachableEvidence {
-    pub client: IpAddr,
-    pub client_port: u16,
-    pub code: u8,
-    pub confidence: &'static str,
-    pub icmp_type: u8,
-    pub icmp_version: u8,
-    pub meaning: &'static str,
-    pub sender: IpAddr,
-    pub ts: Rfc3339,
-    pub r#type: &'static str,
-}
+    /// Evidence of type `rst`.
+    RstEvidence<'a> {
+        client: IpAddr,
+        client_port: u16,
+        forged: Option<bool>,
+        /// `zero` or `counter`.
+        host_ip_id: Option<&'static str>,
+        host_ttls: &'a [u8],
+        ip_id: Option<u16>,
+        reason: &'a str,
+        sender: &'static str,
+        ttl: Option<u8>,
+    }
 
-/// Evidence of type `handoff-unfulfilled`.
-#[derive(Serialize, JsonSchema)]
-pub struct HandoffUnfulfilledEvidence {
-    pub client: IpAddr,
-    pub confidence: &'static str,
-    pub interface: Interface,
-    pub mapper: IpAddr,
-    pub operation: &'static str,
-    pub ts: Rfc3339,
-    pub r#type: &'static str,
-}
+    /// Evidence of type `icmp-unreachable`.
+    IcmpUnreachableEvidence {
+        client: IpAddr,
+        client_port: u16,
+        code: u8,
+        icmp_type: u8,
+        icmp_version: u8,
+        meaning: &'static str,
+        sender: IpAddr,
+    }
 
-/// Evidence of type `cotp-refused`.
-#[derive(Serialize, JsonSchema)]
-pub struct CotpRefusedEvidence<'a> {
-    pub client: IpAddr,
-    pub client_port: u16,
-    pub confidence: &'static str,
-    pub reason: &'a str,
-    pub ts: Rfc3339,
-    pub r#type: &'static str,
-}
+    /// Evidence of type `handoff-unfulfilled`.
+    HandoffUnfulfilledEvidence {
+        client: IpAddr,
+        interface: Interface,
+        mapper: IpAddr,
+        operation: &'static str,
+    }
 
-/// Evidence of type `udp-unanswered`.
-#[derive(Serialize, JsonSchema)]
-pub struct UdpUnansweredEvidence {
-    pub client: IpAddr,
-    pub client_port: u16,
-    pub confidence: &'static str,
-    pub datagrams: u64,
-    pub ts: Rfc3339,
-    pub r#type: &'static str,
-}
+    /// Evidence of type `cotp-refused`.
+    CotpRefusedEvidence<'a> {
+        client: IpAddr,
+        client_port: u16,
+        reason: &'a str,
+    }
 
-/// Evidence of type `dropped-between-taps`.
-#[derive(Serialize, JsonSchema)]
-pub struct DroppedBetweenTapsEvidence {
-    pub client: IpAddr,
-    pub client_port: u16,
-    pub confidence: &'static str,
-    pub direction: crate::finding::Direction,
-    pub missing_on: &'static str,
-    pub packets: u64,
-    pub seen_on: &'static str,
-    pub ts: Rfc3339,
-    pub r#type: &'static str,
-}
+    /// Evidence of type `udp-unanswered`.
+    UdpUnansweredEvidence {
+        client: IpAddr,
+        client_port: u16,
+        datagrams: u64,
+    }
 
-/// Evidence of type `data-unanswered`.
-#[derive(Serialize, JsonSchema)]
-pub struct DataUnansweredEvidence<'a> {
-    pub client: IpAddr,
-    pub client_port: u16,
-    pub confidence: &'static str,
-    pub direction: crate::finding::Direction,
-    pub idle_gap_s: f64,
-    /// The RST that ended it, as `rst` evidence.
-    pub reset: Option<Box<Evidence<'a>>>,
-    pub retransmissions: u32,
-    pub retransmitted_bytes: u64,
-    pub span_ms: f64,
-    pub ts: Rfc3339,
-    pub r#type: &'static str,
-}
+    /// Evidence of type `dropped-between-taps`.
+    DroppedBetweenTapsEvidence {
+        client: IpAddr,
+        client_port: u16,
+        direction: crate::finding::Direction,
+        missing_on: &'static str,
+        packets: u64,
+        seen_on: &'static str,
+    }
 
-/// Evidence of type `established`.
-#[derive(Serialize, JsonSchema)]
-pub struct EstablishedEvidence {
-    pub client: IpAddr,
-    pub confidence: &'static str,
-    pub connections: u64,
-    pub ts: Rfc3339,
-    pub r#type: &'static str,
-}
+    /// Evidence of type `data-unanswered`.
+    DataUnansweredEvidence<'a> {
+        client: IpAddr,
+        client_port: u16,
+        direction: crate::finding::Direction,
+        idle_gap_s: f64,
+        /// The RST that ended it, as `rst` evidence.
+        reset: Option<Box<Evidence<'a>>>,
+        retransmissions: u32,
+        retransmitted_bytes: u64,
+        span_ms: f64,
+    }
 
-/// Evidence of type `probes` (lists hold at most 64 values; the totals
-/// count them all).
-#[derive(Serialize, JsonSchema)]
-pub struct ProbesEvidence<'a> {
-    pub confidence: &'static str,
-    pub icmp_errors: u64,
-    pub last_ts: Rfc3339,
-    pub ports: &'a [u16],
-    pub ports_total: u64,
-    pub probes: u64,
-    pub reset: u64,
-    pub sources: &'a [IpAddr],
-    pub sources_total: u64,
-    pub targets: &'a [IpAddr],
-    pub targets_total: u64,
-    pub ts: Rfc3339,
-    pub r#type: &'static str,
-    pub unanswered: u64,
+    /// Evidence of type `established`.
+    EstablishedEvidence {
+        client: IpAddr,
+        connections: u64,
+    }
+
+    /// Evidence of type `probes` (lists hold at most 64 values; the totals
+    /// count them all).
+    ProbesEvidence<'a> {
+        icmp_errors: u64,
+        last_ts: Rfc3339,
+        ports: &'a [u16],
+        ports_total: u64,
+        probes: u64,
+        reset: u64,
+        sources: &'a [IpAddr],
+        sources_total: u64,
+        targets: &'a [IpAddr],
+        targets_total: u64,
+        unanswered: u64,
+    }
 }
 
 /// A finding's `evidence[]` entry: one shape per `type`, each with
 /// `type`, `ts` and `confidence`.
 #[derive(Serialize, JsonSchema)]
 #[serde(untagged)]
-pub enum Evidence<'a> {
+pub enum EvidenceShape<'a> {
     EpmNotRegistered(EpmNotRegisteredEvidence),
     SynUnanswered(SynUnansweredEvidence),
     Rst(RstEvidence<'a>),
@@ -440,6 +424,22 @@ pub enum Evidence<'a> {
     DataUnanswered(DataUnansweredEvidence<'a>),
     Established(EstablishedEvidence),
     Probes(ProbesEvidence<'a>),
+}
+
+/// A finding's `evidence[]` entry ([`EvidenceShape`]), written with its
+/// keys sorted as the report always had them.
+#[derive(JsonSchema)]
+#[serde(transparent)]
+pub struct Evidence<'a>(pub EvidenceShape<'a>);
+
+impl Serialize for Evidence<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Through a `Value`, whose object keys are sorted: evidence is
+        // rare (a finding's few, a failed attempt's one).
+        serde_json::to_value(&self.0)
+            .map_err(serde::ser::Error::custom)?
+            .serialize(s)
+    }
 }
 
 /// A fix's `pin[]`: the registry value that pins a dynamic RPC port.
@@ -840,7 +840,7 @@ fn generator() -> SchemaGenerator {
 }
 
 /// An optional field is absent when unset, never `null`: its schema loses
-/// the `null` that `Option` gave it ([`RstTtl`] keeps its own).
+/// the `null` that `Option` gave it.
 fn absent_not_null(schema: &mut Schema) {
     let Some(obj) = schema.as_object_mut() else {
         return;
