@@ -118,6 +118,7 @@ pub(crate) fn write_one_way_text(
     )
 }
 
+/// Text: three lines per filter, under the header.
 pub(crate) fn write_limits_text(limits: &[FilterLimit], w: &mut dyn Write) -> io::Result<()> {
     for l in limits {
         writeln!(
