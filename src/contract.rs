@@ -3,7 +3,8 @@
 //! and the one place a variant becomes its contract string is here.
 
 /// Declares a closed set of contract names: an enum with `as_str`,
-/// `Display`, `Serialize` (as its contract string) and `ALL`.
+/// `Display`, `Serialize` (as its contract string), `JsonSchema` (the
+/// set of strings) and `ALL`.
 ///
 /// Declare the variants in the ascending order of their strings: the
 /// derived `Ord` then sorts exactly as the strings did (reports are sorted
@@ -43,6 +44,17 @@ macro_rules! contract_enum {
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(self.as_str())
+            }
+        }
+
+        // In the report's JSON Schema: one of the contract strings.
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ "type": "string", "enum": [$($text),+] })
             }
         }
     };

@@ -41,7 +41,8 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::correlate::{
     not_registered_finding, CorrelateConfig, Correlator, Handoff, HandoffTracker,
@@ -49,8 +50,9 @@ use crate::correlate::{
 use crate::event::{EpmAnswerEvent, Event, RegistrationEvent};
 use crate::flow::{FlowConfig, FlowRecord, FlowUp, SECOND};
 use crate::pipeline::StreamMsg;
-use crate::report::{evidence_json, finding_json, handoff_json, interface_json, proto_name};
-use crate::time::rfc3339_micros;
+use crate::report::schema::{self, Interface};
+use crate::report::{evidence, finding, handoff, proto_name};
+use crate::time::Rfc3339;
 use crate::verdict::scans::{self, ScanKind};
 use crate::verdict::{
     flow_attempt, stall_finding, AttemptResult, Evidence, FindingKind, HostProfiles, Scans,
@@ -207,7 +209,7 @@ impl<W: Write> LiveCorrelator<W> {
             if self.correlator.answer(a) {
                 if let Some(f) = not_registered_finding(a) {
                     self.counters.problems.fetch_add(1, Ordering::Relaxed);
-                    self.write("finding", finding_json(&f));
+                    self.write(&finding(&f, Some("finding")));
                 }
             }
         }
@@ -240,20 +242,31 @@ impl<W: Write> LiveCorrelator<W> {
 
     /// Writes a record of another kind between the correlator's own,
     /// through the same output (`exflow live`'s periodic `stats`).
-    pub fn write_record(&mut self, record: &'static str, v: Value) {
-        self.write(record, v);
+    pub fn write_record(&mut self, record: &'static str, mut v: Value) {
+        let mut line = serde_json::Map::new();
+        line.insert("record".into(), record.into());
+        if let Some(r) = v.as_object_mut() {
+            line.append(r);
+        }
+        self.write(&line);
     }
 
-    fn write(&mut self, record: &'static str, mut v: Value) {
+    /// Writes `v`, a contract record, as one line.
+    fn write(&mut self, v: &impl Serialize) {
+        match serde_json::to_vec(v) {
+            Ok(line) => self.write_line(&line),
+            Err(e) => self.error = Some(e.into()),
+        }
+    }
+
+    /// Writes one serialized record and a newline, flushed.
+    fn write_line(&mut self, line: &[u8]) {
         if self.error.is_some() {
             return;
         }
-        let mut line = json!({ "record": record });
-        if let (Some(l), Some(r)) = (line.as_object_mut(), v.as_object_mut()) {
-            l.append(r);
-        }
-        let res = serde_json::to_writer(&mut self.out, &line)
-            .map_err(io::Error::from)
+        let res = self
+            .out
+            .write_all(line)
             .and_then(|_| self.out.write_all(b"\n"))
             .and_then(|_| self.out.flush());
         match res {
@@ -268,7 +281,7 @@ impl<W: Write> LiveCorrelator<W> {
         if h.outcome.not_followed() {
             self.counters.problems.fetch_add(1, Ordering::Relaxed);
         }
-        self.write("handoff", handoff_json(h));
+        self.write(&handoff(h, Some("handoff")));
     }
 
     /// An ended flow the verdicts judge a failed attempt (with what is
@@ -292,19 +305,22 @@ impl<W: Write> LiveCorrelator<W> {
             // The attempt worked; the connection may have died later (#25).
             if let Some((kind, evidence)) = stall_finding(f, &self.hosts) {
                 self.counters.problems.fetch_add(1, Ordering::Relaxed);
-                let v = self.attempt_failed(f, kind, &evidence);
-                self.write("connection-failed", v);
+                let v = self.attempt_failed(f, kind, &evidence, "connection-failed");
+                self.write(&v);
             }
             return;
         };
-        let v = self.attempt_failed(f, failure.finding_kind(), evidence);
+        let v = self.attempt_failed(f, failure.finding_kind(), evidence, "attempt-failed");
         if probe {
             if self.held.len() < MAX_HELD {
-                self.held.push_back(Held {
-                    until: self.clock.saturating_add(SCAN_HOLD),
-                    flow: ProbeKey::of(f),
-                    record: v,
-                });
+                match serde_json::to_vec(&v) {
+                    Ok(record) => self.held.push_back(Held {
+                        until: self.clock.saturating_add(SCAN_HOLD),
+                        flow: ProbeKey::of(f),
+                        record,
+                    }),
+                    Err(e) => self.error = Some(e.into()),
+                }
                 return;
             }
             self.counters
@@ -312,7 +328,7 @@ impl<W: Write> LiveCorrelator<W> {
                 .fetch_add(1, Ordering::Relaxed);
         }
         self.counters.problems.fetch_add(1, Ordering::Relaxed);
-        self.write("attempt-failed", v);
+        self.write(&v);
     }
 
     /// Writes the held probes whose time is up (all of them at the stop):
@@ -332,7 +348,7 @@ impl<W: Write> LiveCorrelator<W> {
                 Some(_) => {}
                 None => {
                     self.counters.problems.fetch_add(1, Ordering::Relaxed);
-                    self.write("attempt-failed", h.record);
+                    self.write_line(&h.record);
                 }
             }
         }
@@ -348,40 +364,46 @@ impl<W: Write> LiveCorrelator<W> {
         }
         let (source, target, proto, port) = id;
         let zero = IpAddr::from([0, 0, 0, 0]);
-        let show = |ip: IpAddr| (ip != zero).then(|| ip.to_string());
-        self.write(
-            "scan",
-            json!({
-                "kind": kind.finding_kind(),
-                "ts": rfc3339_micros(f.first_ts),
-                "source": show(source),
-                "target": show(target),
-                "proto": proto_name(proto),
-                "port": (port != 0).then_some(port),
-            }),
-        );
+        let show = |ip: IpAddr| (ip != zero).then_some(ip);
+        self.write(&schema::Scan {
+            kind: kind.finding_kind(),
+            port: (port != 0).then_some(port),
+            proto: proto_name(proto),
+            record: "scan",
+            source: show(source),
+            target: show(target),
+            ts: Rfc3339(f.first_ts),
+        });
     }
 
-    fn attempt_failed(&self, f: &FlowRecord, kind: FindingKind, evidence: &Evidence) -> Value {
+    /// An `attempt-failed` or `connection-failed` record.
+    fn attempt_failed<'a>(
+        &self,
+        f: &'a FlowRecord,
+        kind: FindingKind,
+        e: &'a Evidence,
+        record: &'static str,
+    ) -> schema::AttemptFailed<'a> {
         let label = self.correlator.state().label(f);
-        json!({
-            "ts": rfc3339_micros(f.first_ts),
-            "last_ts": rfc3339_micros(f.last_ts),
-            "proto": proto_name(f.proto),
-            "client": f.client.to_string(),
-            "client_port": f.client_port,
-            "server": f.server.to_string(),
-            "port": f.server_port,
-            "service": label.service,
-            "identified_by": label.identified_by,
-            "interface": label.interface.as_ref().map(interface_json),
-            "epm_announced": matches!(label.identified_by, "epm-handoff" | "epm-endpoint"),
-            "kind": kind,
-            "state": f.state.as_str(),
-            "syn_retries": f.syn_retries,
-            "packets": f.packets,
-            "evidence": evidence_json(evidence),
-        })
+        schema::AttemptFailed {
+            client: f.client,
+            client_port: f.client_port,
+            epm_announced: matches!(label.identified_by, "epm-handoff" | "epm-endpoint"),
+            evidence: evidence(e),
+            identified_by: label.identified_by,
+            interface: label.interface.as_ref().map(Interface::new),
+            kind,
+            last_ts: Rfc3339(f.last_ts),
+            packets: f.packets,
+            port: f.server_port,
+            proto: proto_name(f.proto),
+            record,
+            server: f.server,
+            service: label.service,
+            state: f.state.as_str(),
+            syn_retries: f.syn_retries,
+            ts: Rfc3339(f.first_ts),
+        }
     }
 }
 
@@ -415,7 +437,8 @@ impl ProbeKey {
 struct Held {
     until: Ts,
     flow: ProbeKey,
-    record: Value,
+    /// Its `attempt-failed` record, serialized.
+    record: Vec<u8>,
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! a signature whose distinguishing bytes are cut off returns `None` rather
 //! than a guess.
 //!
-//! Service names are the vocabulary of `../shared/spec/report-contract.md`.
+//! Service names are the vocabulary of `docs/report-contract.md`.
 //! TLS is reported as `"tls"`; [`tls_service_for_port`] names it for the port
 //! (`"https"`, `"imaps"`, ...).
 

@@ -5,7 +5,7 @@ use crate::packet::{PROTO_TCP, PROTO_UDP};
 
 /// The service a server port conventionally carries, by IP protocol.
 ///
-/// Names are the stable vocabulary of `../shared/spec/report-contract.md`.
+/// Names are the stable vocabulary of `docs/report-contract.md`.
 pub fn service_for_port(proto: u8, port: u16) -> Option<&'static str> {
     let tcp = proto == PROTO_TCP;
     let udp = proto == PROTO_UDP;

@@ -3,10 +3,11 @@
 use std::io::{self, Write};
 
 use serde::Serialize;
-use serde_json::{json, Value};
 
+use super::evidence::evidence;
 use super::proto_name;
 use super::records::{write_flow, write_verdict, LineExtras};
+use super::schema;
 use crate::analysis::Analysis;
 use crate::capture::InputInfo;
 use crate::correlate::{Correlated, Endpoint, Handoff, Outcome};
@@ -16,19 +17,10 @@ use crate::kb;
 use crate::pipeline::Stats;
 use crate::taps::TapReport;
 use crate::taps::TapView;
-use crate::time::{rfc3339_micros, Rfc3339};
-use crate::verdict::{Evidence, Finding, Fix, FixSources, SourceChoice};
+use crate::time::Rfc3339;
+use crate::verdict::{Finding, Fix, FixSources, SourceChoice};
 
 pub const SCHEMA: &str = "exflow.report/1";
-
-/// `{"uuid", "version": "major.minor", "name"}` as the contract wants.
-pub(crate) fn interface_json(i: &InterfaceId) -> Value {
-    json!({
-        "uuid": i.uuid.to_string(),
-        "version": format!("{}.{}", i.major, i.minor),
-        "name": interface_name(i),
-    })
-}
 
 pub(super) fn interface_name(i: &InterfaceId) -> Option<&'static str> {
     kb::interface(&i.uuid)
@@ -36,181 +28,145 @@ pub(super) fn interface_name(i: &InterfaceId) -> Option<&'static str> {
         .or((i.uuid == crate::proto::dcerpc::UUID_EPM).then_some("endpoint mapper"))
 }
 
-// Flows, their interfaces, hand-offs and RPC summaries are rendered per
-// flow, so they are serialized straight from typed views rather than built
-// as `Value` maps (one allocation per key and value, then freed): the
-// output is the same bytes, the keys in `Value`'s (sorted) order.
-
-/// A value written through its `Display`, without an intermediate `String`.
-struct Shown<T>(T);
-
-impl<T: std::fmt::Display> Serialize for Shown<T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
-    }
-}
-
-/// `major.minor`.
-struct Version(u16, u16);
-
-impl std::fmt::Display for Version {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.0, self.1)
-    }
-}
-
-/// [`interface_json`] as a typed view.
-#[derive(Serialize)]
-struct JsonInterface<'a> {
-    name: Option<&'static str>,
-    uuid: Shown<&'a crate::proto::dcerpc::Uuid>,
-    version: Shown<Version>,
-}
-
-impl<'a> JsonInterface<'a> {
-    fn new(i: &'a InterfaceId) -> Self {
-        JsonInterface {
-            name: interface_name(i),
-            uuid: Shown(&i.uuid),
-            version: Shown(Version(i.major, i.minor)),
-        }
-    }
-}
-
 pub(super) fn ms(ns: u64) -> f64 {
     (ns / 1_000) as f64 / 1_000.0
 }
 
 /// The inputs; in a two-tap analysis each says which tap it is.
-fn inputs_json(a: &Analysis) -> Vec<Value> {
+fn inputs<'a>(a: &'a Analysis, record: Option<&'static str>) -> Vec<schema::Input<'a>> {
     let inside = a.taps.as_ref().map_or(0, |t| t.inside_inputs.len());
     a.inputs
         .iter()
         .enumerate()
-        .map(|(k, i)| {
-            let mut v = input_json(i);
-            if a.taps.is_some() {
-                v["tap"] = (if k < inside { "inside" } else { "outside" }).into();
-            }
-            v
+        .map(|(k, i)| schema::Input {
+            tap: a
+                .taps
+                .as_ref()
+                .map(|_| if k < inside { "inside" } else { "outside" }),
+            record,
+            ..input(i)
         })
         .collect()
 }
 
-fn input_json(i: &InputInfo) -> Value {
-    json!({
-        "path": i.path,
-        "format": i.format,
-        "link_type": i.link_types.first().map(|l| l.name()).unwrap_or_else(|| "none".into()),
-        "link_types": i.link_types.iter().map(|l| l.name()).collect::<Vec<_>>(),
-        "packets": i.packets,
-        "packets_matched": i.packets_matched,
-        "bytes": i.bytes,
-        "first_ts": i.first_ts.map(rfc3339_micros),
-        "last_ts": i.last_ts.map(rfc3339_micros),
-        "snaplen_truncated": i.snaplen_truncated,
-        "complete": i.problem.is_none(),
-        "problem": i.problem.as_ref().map(|p| json!({"offset": p.offset, "message": p.message})),
-    })
+fn input(i: &InputInfo) -> schema::Input<'_> {
+    schema::Input {
+        bytes: i.bytes,
+        complete: i.problem.is_none(),
+        first_ts: i.first_ts.map(Rfc3339),
+        format: &i.format,
+        last_ts: i.last_ts.map(Rfc3339),
+        link_type: i
+            .link_types
+            .first()
+            .map(|l| l.name())
+            .unwrap_or_else(|| "none".into()),
+        link_types: i.link_types.iter().map(|l| l.name()).collect(),
+        packets: i.packets,
+        packets_matched: i.packets_matched,
+        path: &i.path,
+        problem: i.problem.as_ref().map(|p| schema::InputProblem {
+            message: &p.message,
+            offset: p.offset,
+        }),
+        record: None,
+        snaplen_truncated: i.snaplen_truncated,
+        tap: None,
+    }
 }
 
-fn stats_json(s: &Stats, flows: usize, inputs: &[InputInfo]) -> Value {
-    let mut v = json!({
-        "packets": s.packets,
-        "bytes": s.bytes,
-        "flows": flows,
-        "decode_errors": s.decode_errors,
-        "tcp_packets": s.tcp_packets,
-        "udp_packets": s.udp_packets,
-        "icmp_packets": s.icmp_packets,
-        "other_ip_packets": s.other_ip_packets,
-        "snaplen_truncated": s.snaplen_truncated,
-        "fragments": serde_json::to_value(s.fragments).unwrap_or(Value::Null),
-        "flows_timed_out": s.flow.flows_timed_out,
-        "flows_evicted": s.flow.flows_evicted,
-        "flows_not_retained": s.flows_not_retained,
-        "flows_reused": s.flow.flows_reused,
-        "peak_flows_tracked": s.flow.peak_tracked,
-        "icmp_unmatched": s.flow.icmp_unmatched,
-        "scan_probes_untracked": s.scan_probes_untracked,
-        // What DCE/RPC parsing refused or dropped to stay bounded (#23).
-        "dcerpc": {
-            "parsed_flows": s.flow.app.rpc_flows,
-            "over_cap": s.flow.app.rpc_over_cap,
-            "evicted_stalled": s.flow.app.rpc_evicted_stalled,
-            "evicted_over_budget": s.flow.app.rpc_evicted_over_budget,
-            "pdus_refused": s.flow.app.rpc_pdus_refused,
-            "bytes_peak": s.flow.app.rpc_bytes_peak,
-        },
-    });
+fn stats<'a>(s: &'a Stats, flows: usize, inputs: &[InputInfo]) -> schema::Stats<'a> {
     // Live captures only (files have no such counters, and their report
     // stays as it was).
-    if inputs.iter().any(|i| i.kernel_drops.is_some()) {
-        let sum = |f: fn(&InputInfo) -> Option<u64>| inputs.iter().filter_map(f).sum::<u64>();
-        v["kernel_drops"] = sum(|i| i.kernel_drops).into();
-        v["interface_drops"] = sum(|i| i.interface_drops).into();
+    let live = inputs.iter().any(|i| i.kernel_drops.is_some());
+    let sum =
+        |f: fn(&InputInfo) -> Option<u64>| live.then(|| inputs.iter().filter_map(f).sum::<u64>());
+    let (app, fr) = (&s.flow.app, &s.fragments);
+    schema::Stats {
+        bytes: s.bytes,
+        // What DCE/RPC parsing refused or dropped to stay bounded (#23).
+        dcerpc: schema::DcerpcStats {
+            bytes_peak: app.rpc_bytes_peak,
+            evicted_over_budget: app.rpc_evicted_over_budget,
+            evicted_stalled: app.rpc_evicted_stalled,
+            over_cap: app.rpc_over_cap,
+            parsed_flows: app.rpc_flows,
+            pdus_refused: app.rpc_pdus_refused,
+        },
+        decode_errors: &s.decode_errors,
+        flows,
+        flows_evicted: s.flow.flows_evicted,
+        flows_not_retained: s.flows_not_retained,
+        flows_reused: s.flow.flows_reused,
+        flows_timed_out: s.flow.flows_timed_out,
+        fragments: schema::FragmentStats {
+            datagrams_reassembled: fr.datagrams_reassembled,
+            dropped_bad: fr.dropped_bad,
+            dropped_cap: fr.dropped_cap,
+            dropped_overlap: fr.dropped_overlap,
+            dropped_timeout: fr.dropped_timeout,
+            dropped_truncated: fr.dropped_truncated,
+            fragments_seen: fr.fragments_seen,
+            overlapping_fragments: fr.overlapping_fragments,
+        },
+        icmp_packets: s.icmp_packets,
+        icmp_unmatched: s.flow.icmp_unmatched,
+        interface_drops: sum(|i| i.interface_drops),
+        kernel_drops: sum(|i| i.kernel_drops),
+        other_ip_packets: s.other_ip_packets,
+        packets: s.packets,
+        peak_flows_tracked: s.flow.peak_tracked,
+        record: None,
+        scan_probes_untracked: s.scan_probes_untracked,
+        schema: None,
+        snaplen_truncated: s.snaplen_truncated,
+        tcp_packets: s.tcp_packets,
+        udp_packets: s.udp_packets,
     }
-    v
 }
 
-fn outcome_json(o: &Outcome) -> Value {
-    let mut v = json!({ "kind": o.kind() });
-    match o {
+fn outcome(o: &Outcome) -> schema::Outcome {
+    let kind = o.kind();
+    match *o {
         Outcome::Followed {
             latency,
             client_port,
-        } => {
-            v["latency_ms"] = ms(*latency).into();
-            v["client_port"] = (*client_port).into();
-        }
-        Outcome::SynUnanswered { attempts, syns } => {
-            v["attempts"] = (*attempts).into();
-            v["syns"] = (*syns).into();
-        }
-        Outcome::Reset { attempts, ttl } => {
-            v["attempts"] = (*attempts).into();
-            v["rst_ttl"] = json!(ttl);
-        }
+        } => schema::Outcome::Followed {
+            client_port,
+            kind,
+            latency_ms: ms(latency),
+        },
+        Outcome::SynUnanswered { attempts, syns } => schema::Outcome::SynUnanswered {
+            attempts,
+            kind,
+            syns,
+        },
+        Outcome::Reset { attempts, ttl } => schema::Outcome::Reset {
+            attempts,
+            kind,
+            rst_ttl: ttl,
+        },
         Outcome::IcmpUnreachable {
             sender,
             v6,
             icmp_type,
             code,
-        } => {
-            v["sender"] = sender.to_string().into();
-            v["icmp_version"] = (if *v6 { 6 } else { 4 }).into();
-            v["type"] = (*icmp_type).into();
-            v["code"] = (*code).into();
-        }
+        } => schema::Outcome::IcmpUnreachable {
+            code,
+            icmp_version: if v6 { 6 } else { 4 },
+            kind,
+            sender,
+            r#type: icmp_type,
+        },
         Outcome::ExistingConnection { client_port } => {
-            v["client_port"] = (*client_port).into();
+            schema::Outcome::ExistingConnection { client_port, kind }
         }
         Outcome::NoAttempt
         | Outcome::CaptureEnded
         | Outcome::UdpUnanswered
         | Outcome::Superseded
-        | Outcome::NotCaptured => {}
+        | Outcome::NotCaptured => schema::Outcome::Other { kind },
     }
-    v
-}
-
-pub(crate) fn handoff_json(h: &Handoff) -> Value {
-    json!({
-        "ts": rfc3339_micros(h.ts),
-        "client": h.client.to_string(),
-        "server": h.server.to_string(),
-        "proto": h.transport.as_str(),
-        "port": h.port,
-        "interface": interface_json(&h.interface),
-        "service": crate::correlate::interface_service(&h.interface),
-        "operation": h.operation.as_str(),
-        "mapper": h.mapper.to_string(),
-        "matched": matched(h),
-        "matched_address": h.follow_up_at.map(|a| a.to_string()),
-        "followed": h.outcome.followed(),
-        "outcome": outcome_json(&h.outcome),
-        "window_cut_by_capture_end": h.window_cut,
-    })
 }
 
 /// Which of the hand-off's addresses the connection its outcome is about
@@ -228,348 +184,159 @@ fn matched(h: &Handoff) -> Option<&'static str> {
     })
 }
 
-/// [`handoff_json`] as a typed view, for the JSON report (same bytes).
-#[derive(Serialize)]
-struct JsonHandoff<'a> {
-    client: std::net::IpAddr,
-    followed: bool,
-    interface: JsonInterface<'a>,
-    mapper: std::net::IpAddr,
-    matched: Option<&'static str>,
-    matched_address: Option<std::net::IpAddr>,
-    operation: &'static str,
-    outcome: Value,
-    port: u16,
-    proto: &'static str,
-    server: std::net::IpAddr,
-    service: &'static str,
-    ts: Rfc3339,
-    window_cut_by_capture_end: bool,
-}
-
-impl<'a> JsonHandoff<'a> {
-    fn new(h: &'a Handoff) -> Self {
-        JsonHandoff {
-            client: h.client,
-            followed: h.outcome.followed(),
-            interface: JsonInterface::new(&h.interface),
-            mapper: h.mapper,
-            matched: matched(h),
-            matched_address: h.follow_up_at,
-            operation: h.operation.as_str(),
-            outcome: outcome_json(&h.outcome),
-            port: h.port,
-            proto: h.transport.as_str(),
-            server: h.server,
-            service: crate::correlate::interface_service(&h.interface),
-            ts: Rfc3339(h.ts),
-            window_cut_by_capture_end: h.window_cut,
-        }
+/// A hand-off as the report and the live stream write it.
+pub(crate) fn handoff(h: &Handoff, record: Option<&'static str>) -> schema::Handoff {
+    schema::Handoff {
+        client: h.client,
+        followed: h.outcome.followed(),
+        interface: schema::Interface::new(&h.interface),
+        mapper: h.mapper,
+        matched: matched(h),
+        matched_address: h.follow_up_at,
+        operation: h.operation.as_str(),
+        outcome: outcome(&h.outcome),
+        port: h.port,
+        proto: h.transport.as_str(),
+        record,
+        server: h.server,
+        service: crate::correlate::interface_service(&h.interface),
+        ts: Rfc3339(h.ts),
+        window_cut_by_capture_end: h.window_cut,
     }
 }
 
-pub(crate) fn endpoint_json(e: &Endpoint) -> Value {
-    json!({
-        "server": e.server.to_string(),
-        "proto": e.transport.as_str(),
-        "port": e.port,
-        "interface": e.interface.as_ref().map(interface_json),
-        "annotation": e.annotation,
-        "first_ts": rfc3339_micros(e.first_ts),
-    })
-}
-
-pub(crate) fn evidence_json(e: &Evidence) -> Value {
-    let mut v = match e {
-        Evidence::EpmNotRegistered {
-            client,
-            operation,
-            status,
-            ..
-        } => json!({
-            "client": client.to_string(),
-            "operation": operation.as_str(),
-            "status": format!("0x{status:08x}"),
-        }),
-        Evidence::SynUnanswered {
-            client,
-            client_port,
-            syns,
-            gaps_us,
-            ..
-        } => json!({
-            "client": client.to_string(),
-            "client_port": client_port,
-            "syns": syns,
-            "retransmissions": syns.saturating_sub(1),
-            "gaps_ms": gaps_us.iter().map(|g| *g as f64 / 1000.0).collect::<Vec<_>>(),
-        }),
-        Evidence::Rst {
-            client,
-            client_port,
-            ttl,
-            ip_id,
-            host_ttls,
-            host_ip_id_zero,
-            forged,
-            confidence,
-            reason,
-            ..
-        } => json!({
-            "client": client.to_string(),
-            "client_port": client_port,
-            "ttl": ttl,
-            "ip_id": ip_id,
-            "host_ttls": host_ttls,
-            "host_ip_id": host_ip_id_zero.map(|z| if z { "zero" } else { "counter" }),
-            "forged": forged,
-            "sender": match forged {
-                Some(true) => "a device on the path (firewall)",
-                Some(false) => "the host",
-                None => "unknown",
-            },
-            "confidence": confidence.as_str(),
-            "reason": reason,
-        }),
-        Evidence::IcmpUnreachable {
-            client,
-            client_port,
-            sender,
-            v6,
-            icmp_type,
-            code,
-            meaning,
-            ..
-        } => json!({
-            "client": client.to_string(),
-            "client_port": client_port,
-            "sender": sender.to_string(),
-            "icmp_version": if *v6 { 6 } else { 4 },
-            "icmp_type": icmp_type,
-            "code": code,
-            "meaning": meaning.as_str(),
-        }),
-        Evidence::HandoffUnfulfilled {
-            client,
-            mapper,
-            interface,
-            operation,
-            ..
-        } => json!({
-            "client": client.to_string(),
-            "mapper": mapper.to_string(),
-            "interface": interface_json(interface),
-            "operation": operation.as_str(),
-        }),
-        Evidence::CotpRefused {
-            client,
-            client_port,
-            reason,
-            ..
-        } => json!({
-            "client": client.to_string(),
-            "client_port": client_port,
-            "reason": reason,
-        }),
-        Evidence::UdpUnanswered {
-            client,
-            client_port,
-            datagrams,
-            ..
-        } => json!({
-            "client": client.to_string(),
-            "client_port": client_port,
-            "datagrams": datagrams,
-        }),
-        Evidence::DroppedBetweenTaps {
-            client,
-            client_port,
-            direction,
-            seen_on,
-            missing_on,
-            packets,
-            ..
-        } => json!({
-            "client": client.to_string(),
-            "client_port": client_port,
-            "direction": direction,
-            "seen_on": seen_on.as_str(),
-            "missing_on": missing_on.as_str(),
-            "packets": packets,
-        }),
-        Evidence::DataUnanswered {
-            client,
-            client_port,
-            direction,
-            idle_gap_ms,
-            retransmissions,
-            retransmitted_bytes,
-            span_us,
-            reset,
-            ..
-        } => json!({
-            "client": client.to_string(),
-            "client_port": client_port,
-            "direction": direction,
-            "idle_gap_s": *idle_gap_ms as f64 / 1000.0,
-            "retransmissions": retransmissions,
-            "retransmitted_bytes": retransmitted_bytes,
-            "span_ms": *span_us as f64 / 1000.0,
-            "reset": reset.as_deref().map(evidence_json),
-        }),
-        Evidence::Established {
-            client,
-            connections,
-            ..
-        } => json!({
-            "client": client.to_string(),
-            "connections": connections,
-        }),
-        Evidence::Probes {
-            last_ts,
-            sources,
-            sources_total,
-            targets,
-            targets_total,
-            ports,
-            ports_total,
-            probes,
-            unanswered,
-            reset,
-            icmp,
-            ..
-        } => json!({
-            "last_ts": rfc3339_micros(*last_ts),
-            "sources": sources.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-            "sources_total": sources_total,
-            "targets": targets.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-            "targets_total": targets_total,
-            "ports": ports,
-            "ports_total": ports_total,
-            "probes": probes,
-            "unanswered": unanswered,
-            "reset": reset,
-            "icmp_errors": icmp,
-        }),
-    };
-    v["type"] = e.type_name().into();
-    v["ts"] = rfc3339_micros(e.ts()).into();
-    v["confidence"] = e.confidence().as_str().into();
-    v
-}
-
-fn fix_json(f: &Fix) -> Value {
-    let mut v = json!({
-        "summary": f.summary,
-        "nftables": f.nftables,
-        "iptables": f.iptables,
-        "pin": f.pin.iter().map(|p| json!({
-            "service": p.service,
-            "component": p.component,
-            "registry_key": p.key,
-            "value": p.value,
-            "type": p.kind,
-            "format": p.data,
-            "exchange": p.exchange,
-            "on": p.on,
-            "restart": p.restart,
-            "notes": p.notes,
-            "article": p.article,
-        })).collect::<Vec<_>>(),
-        "port_advice": f.port_advice,
-        "restrict_range": f.range,
-        "note": f.note,
-        "sources": f.sources.as_ref().map(sources_json),
-    });
-    // Only on killed-after-idle fixes: other reports stay as they were.
-    if let Some(k) = &f.keepalive {
-        v["keepalive"] = json!({
-            "registry_key": k.key,
-            "value": k.value,
-            "type": k.kind,
-            "format": k.data,
-            "set_to_ms": k.set_to_ms,
-            "default": k.default,
-            "advice": k.advice,
-            "article": k.article,
-        });
+fn endpoint<'a>(e: &'a Endpoint, record: Option<&'static str>) -> schema::Endpoint<'a> {
+    schema::Endpoint {
+        annotation: e.annotation.as_deref(),
+        first_ts: Rfc3339(e.first_ts),
+        interface: e.interface.as_ref().map(schema::Interface::new),
+        port: e.port,
+        proto: e.transport.as_str(),
+        record,
+        server: e.server,
     }
-    v
+}
+
+fn fix(f: &Fix) -> schema::Fix<'_> {
+    schema::Fix {
+        iptables: &f.iptables,
+        // Only on killed-after-idle fixes.
+        keepalive: f.keepalive.as_ref().map(|k| schema::Keepalive {
+            advice: k.advice,
+            article: k.article,
+            default: k.default,
+            format: k.data,
+            registry_key: &k.key,
+            set_to_ms: k.set_to_ms,
+            r#type: k.kind,
+            value: k.value,
+        }),
+        nftables: &f.nftables,
+        note: f.note.as_deref(),
+        pin: f
+            .pin
+            .iter()
+            .map(|p| schema::Pin {
+                article: p.article,
+                component: &p.component,
+                exchange: p.exchange.as_deref(),
+                format: p.data,
+                notes: &p.notes,
+                on: &p.on,
+                registry_key: &p.key,
+                restart: p.restart,
+                service: p.service,
+                r#type: p.kind,
+                value: &p.value,
+            })
+            .collect(),
+        port_advice: f.port_advice,
+        restrict_range: f.range.as_deref(),
+        sources: f.sources.as_ref().map(sources),
+        summary: &f.summary,
+    }
 }
 
 /// Whom a fix's rules name and what they stand for (`added_addresses` a
 /// number: exact up to 2^64, approximate beyond, where only IPv6 prefixes
 /// wider than a /64 reach).
-fn sources_json(s: &FixSources) -> Value {
-    json!({
-        "blocks": s.blocks,
-        "by": s.choice.as_str(),
-        "group": match &s.choice {
+fn sources(s: &FixSources) -> schema::FixSources<'_> {
+    schema::FixSources {
+        added_addresses: match u64::try_from(s.added_addresses) {
+            Ok(n) => schema::Count::Exact(n),
+            Err(_) => schema::Count::Approximate(s.added_addresses as f64),
+        },
+        blocks: &s.blocks,
+        by: s.choice.as_str(),
+        clients: s.clients,
+        exact_blocks: s.exact_blocks,
+        group: match &s.choice {
             SourceChoice::PolicyGroup(g) => Some(g.as_str()),
             _ => None,
         },
-        "clients": s.clients,
-        "exact_blocks": s.exact_blocks,
-        "added_addresses": match u64::try_from(s.added_addresses) {
-            Ok(n) => json!(n),
-            Err(_) => json!(s.added_addresses as f64),
-        },
-    })
+    }
 }
 
-pub(crate) fn finding_json(f: &Finding) -> Value {
-    let mut v = json!({
-        "kind": f.kind,
-        "proto": proto_name(f.proto),
-        "server": f.server.to_string(),
-        "port": f.port,
-        "service": f.service,
-        "services": f.services,
-        "interface": f.interface.as_ref().map(interface_json),
-        "clients": f.clients.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-        "first_ts": rfc3339_micros(f.first_ts),
-        "confidence": f.confidence.as_str(),
-        "evidence": f.evidence.iter().map(evidence_json).collect::<Vec<_>>(),
-        "policy": f.policy,
-        "policy_rule": f.policy_rule,
-        "verdict": f.verdict,
-        "consequence": f.consequence,
-        "severity": if f.is_actionable() { "action" } else { "info" },
-        "fix": f.fix.as_ref().map(fix_json).unwrap_or_else(|| json!({})),
-    });
-    // Only on killed-after-idle findings: other reports stay as they were.
-    if let Some(e) = &f.idle_timeout {
-        v["idle_timeout"] = json!({
-            "killed_after_idle_s": e.killed_after_s,
-            "longest_surviving_idle_s": e.longest_survived_s,
-        });
+/// A finding as the report and the live stream write it.
+pub(crate) fn finding<'a>(f: &'a Finding, record: Option<&'static str>) -> schema::Finding<'a> {
+    schema::Finding {
+        clients: &f.clients,
+        confidence: f.confidence.as_str(),
+        consequence: f.consequence,
+        evidence: f.evidence.iter().map(evidence).collect(),
+        first_ts: Rfc3339(f.first_ts),
+        fix: match &f.fix {
+            Some(x) => schema::MaybeFix::Fix(Box::new(fix(x))),
+            None => schema::MaybeFix::None(schema::NoFix {}),
+        },
+        // Only on killed-after-idle findings.
+        idle_timeout: f.idle_timeout.as_ref().map(|e| schema::IdleTimeout {
+            killed_after_idle_s: e.killed_after_s,
+            longest_surviving_idle_s: e.longest_survived_s,
+        }),
+        interface: f.interface.as_ref().map(schema::Interface::new),
+        kind: f.kind,
+        policy: f.policy,
+        policy_rule: f.policy_rule.as_deref(),
+        port: f.port,
+        proto: proto_name(f.proto),
+        record,
+        server: f.server,
+        service: f.service,
+        services: &f.services,
+        severity: if f.is_actionable() { "action" } else { "info" },
+        verdict: &f.verdict,
     }
-    v
 }
 
 fn tap_view(a: &Analysis) -> Option<&TapView> {
     a.taps.as_ref().map(|t| &t.view)
 }
 
-pub(crate) fn taps_json(t: &TapReport) -> Value {
-    json!({
-        "inside": t.inside_inputs,
-        "outside": t.outside_inputs,
-        "clock_offset_us": t.offset_ns / 1000,
-        "aligned_by_connections": t.aligned_by,
-        "ports": t.ports.iter().map(|p| json!({
-            "server": p.server.to_string(),
-            "proto": proto_name(p.proto),
-            "port": p.port,
-            "connections_both": p.both,
-            "connections_only_inside": p.only_inside,
-            "connections_only_outside": p.only_outside,
-            "packets_inside": p.inside_packets,
-            "packets_outside": p.outside_packets,
-            "vanished": p.only_inside + p.only_outside > 0
-                || p.inside_packets != p.outside_packets,
-        })).collect::<Vec<_>>(),
-    })
+fn taps<'a>(t: &'a TapReport, record: Option<&'static str>) -> schema::Taps<'a> {
+    schema::Taps {
+        aligned_by_connections: t.aligned_by,
+        clock_offset_us: t.offset_ns / 1000,
+        inside: &t.inside_inputs,
+        outside: &t.outside_inputs,
+        ports: t
+            .ports
+            .iter()
+            .map(|p| schema::TapPort {
+                connections_both: p.both,
+                connections_only_inside: p.only_inside,
+                connections_only_outside: p.only_outside,
+                packets_inside: p.inside_packets,
+                packets_outside: p.outside_packets,
+                port: p.port,
+                proto: proto_name(p.proto),
+                server: p.server,
+                vanished: p.only_inside + p.only_outside > 0
+                    || p.inside_packets != p.outside_packets,
+            })
+            .collect(),
+        record,
+    }
 }
 
 /// Items rendered per thread per round at most: bounds the memory of
@@ -686,25 +453,25 @@ pub fn write_json(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "{{\"schema\":\"{SCHEMA}\",")?;
     if !c.limits.is_empty() {
         w.write_all(b"\"limits\":")?;
-        serde_json::to_writer(&mut w, &super::limits::limits_json(&c.limits))?;
+        serde_json::to_writer(&mut w, &super::limits::limits(&c.limits))?;
         w.write_all(b",\n")?;
     }
     if !c.one_way.is_empty() {
         w.write_all(b"\"one_way\":")?;
-        serde_json::to_writer(&mut w, &super::limits::one_way_json(&c.one_way))?;
+        serde_json::to_writer(&mut w, &super::limits::one_way(&c.one_way))?;
         w.write_all(b",\n")?;
     }
     w.write_all(b"\"inputs\":")?;
-    write_lines(&mut w, &inputs_json(a))?;
+    write_lines(&mut w, &inputs(a, None))?;
     w.write_all(b",\n\"stats\":")?;
-    serde_json::to_writer(&mut w, &stats_json(&a.stats, a.flows.len(), &a.inputs))?;
+    serde_json::to_writer(&mut w, &stats(&a.stats, a.flows.len(), &a.inputs))?;
     w.write_all(b",\n\"handoffs\":")?;
     write_lines_with(&mut w, &c.handoffs, |out, h| {
-        Ok(serde_json::to_writer(out, &JsonHandoff::new(h))?)
+        Ok(serde_json::to_writer(out, &handoff(h, None))?)
     })?;
     w.write_all(b",\n\"endpoints\":")?;
     write_lines_with(&mut w, &c.endpoints, |out, e| {
-        Ok(serde_json::to_writer(out, &endpoint_json(e))?)
+        Ok(serde_json::to_writer(out, &endpoint(e, None))?)
     })?;
     w.write_all(b",\n\"flows\":")?;
     if a.flows.is_empty() {
@@ -716,13 +483,13 @@ pub fn write_json(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     }
     w.write_all(b",\n\"findings\":")?;
     write_lines_with(&mut w, &c.findings, |out, f| {
-        Ok(serde_json::to_writer(out, &finding_json(f))?)
+        Ok(serde_json::to_writer(out, &finding(f, None))?)
     })?;
     w.write_all(b",\n\"verdicts\":")?;
     write_lines_with(&mut w, &a.verdicts, |out, v| write_verdict(out, v, None))?;
     if let Some(t) = &a.taps {
         w.write_all(b",\n\"taps\":")?;
-        serde_json::to_writer(&mut w, &taps_json(t))?;
+        serde_json::to_writer(&mut w, &taps(t, None))?;
     }
     w.write_all(b"}\n")?;
     w.flush()
@@ -735,34 +502,32 @@ pub fn write_ndjson(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     w.flush()
 }
 
+/// `v` and a newline.
+fn line(w: &mut impl Write, v: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer(&mut *w, v)?;
+    w.write_all(b"\n")
+}
+
 fn write_ndjson_records(a: &Analysis, w: &mut impl Write) -> io::Result<()> {
-    for mut v in inputs_json(a) {
-        v["record"] = "input".into();
-        writeln!(w, "{}", v)?;
+    for v in inputs(a, Some("input")) {
+        line(w, &v)?;
     }
     let c = &a.correlated;
     for l in &c.limits {
-        let mut v = super::limits::limit_json(l);
-        v["record"] = "limit".into();
-        writeln!(w, "{}", v)?;
+        line(w, &super::limits::limit(l, Some("limit")))?;
     }
-    let records = c
-        .handoffs
-        .iter()
-        .map(|h| ("handoff", handoff_json(h)))
-        .chain(c.endpoints.iter().map(|e| ("endpoint", endpoint_json(e))));
-    for (kind, mut v) in records {
-        v["record"] = kind.into();
-        writeln!(w, "{}", v)?;
+    for h in &c.handoffs {
+        line(w, &handoff(h, Some("handoff")))?;
+    }
+    for e in &c.endpoints {
+        line(w, &endpoint(e, Some("endpoint")))?;
     }
     if !a.flows.is_empty() {
         write_flow_lines(&a.flows, c, tap_view(a), Some("flow"), b"\n", w)?;
         w.write_all(b"\n")?;
     }
     for f in &c.findings {
-        let mut v = finding_json(f);
-        v["record"] = "finding".into();
-        writeln!(w, "{}", v)?;
+        line(w, &finding(f, Some("finding")))?;
     }
     let mut out = Vec::new();
     for v in &a.verdicts {
@@ -772,12 +537,14 @@ fn write_ndjson_records(a: &Analysis, w: &mut impl Write) -> io::Result<()> {
         w.write_all(&out)?;
     }
     if let Some(t) = &a.taps {
-        let mut v = taps_json(t);
-        v["record"] = "taps".into();
-        writeln!(w, "{}", v)?;
+        line(w, &taps(t, Some("taps")))?;
     }
-    let mut v = stats_json(&a.stats, a.flows.len(), &a.inputs);
-    v["record"] = "stats".into();
-    v["schema"] = SCHEMA.into();
-    writeln!(w, "{}", v)
+    line(
+        w,
+        &schema::Stats {
+            record: Some("stats"),
+            schema: Some(SCHEMA),
+            ..stats(&a.stats, a.flows.len(), &a.inputs)
+        },
+    )
 }

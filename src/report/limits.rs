@@ -5,8 +5,7 @@
 
 use std::io::{self, Write};
 
-use serde_json::{json, Value};
-
+use super::schema;
 use crate::capture::FilterOrigin;
 use crate::correlate::FilterLimit;
 
@@ -53,39 +52,42 @@ fn notes(l: &FilterLimit) -> [String; 2] {
 }
 
 /// One `limits[]` entry.
-pub(crate) fn limit_json(l: &FilterLimit) -> Value {
-    let mut v = json!({
-        "kind": "filter",
-        "filter": l.filter.expression,
-        "applied_by": l.filter.applied_by(),
-        "link_types": l.filter.links.iter().map(|k| k.name()).collect::<Vec<_>>(),
-        "evaluated": l.evaluated,
-        "handoffs_not_captured": l.handoffs_not_captured,
-        "note": notes(l).join("; "),
-    });
-    if let FilterOrigin::Interface { input, interface } = &l.filter.origin {
-        v["input"] = input.as_str().into();
-        v["interface"] = (*interface).into();
+pub(crate) fn limit<'a>(l: &'a FilterLimit, record: Option<&'static str>) -> schema::Limit<'a> {
+    let (input, interface) = match &l.filter.origin {
+        FilterOrigin::Interface { input, interface } => (Some(input.as_str()), Some(*interface)),
+        FilterOrigin::Reader => (None, None),
+    };
+    schema::Limit {
+        applied_by: l.filter.applied_by(),
+        evaluated: l.evaluated,
+        filter: l.filter.expression.as_deref(),
+        handoffs_not_captured: l.handoffs_not_captured,
+        input,
+        interface,
+        kind: "filter",
+        link_types: l.filter.links.iter().map(|k| k.name()).collect(),
+        note: notes(l).join("; "),
+        record,
     }
-    v
 }
 
 /// The `limits` array.
-pub(crate) fn limits_json(limits: &[FilterLimit]) -> Value {
-    Value::Array(limits.iter().map(limit_json).collect())
+pub(crate) fn limits(limits: &[FilterLimit]) -> Vec<schema::Limit<'_>> {
+    limits.iter().map(|l| limit(l, None)).collect()
 }
 
-/// Text: three lines per filter, under the header.
 /// The report's `one_way` (present only when the capture is one-way for
 /// some server): which servers, how many connections show it, what it
 /// limits.
-pub(crate) fn one_way_json(one_way: &std::collections::BTreeMap<std::net::IpAddr, u64>) -> Value {
-    json!({
-        "servers": one_way.keys().take(64).map(|s| s.to_string()).collect::<Vec<_>>(),
-        "servers_total": one_way.len(),
-        "connections": one_way.values().sum::<u64>(),
-        "note": ONE_WAY_NOTE,
-    })
+pub(crate) fn one_way(
+    one_way: &std::collections::BTreeMap<std::net::IpAddr, u64>,
+) -> schema::OneWay {
+    schema::OneWay {
+        connections: one_way.values().sum::<u64>(),
+        note: ONE_WAY_NOTE,
+        servers: one_way.keys().take(64).copied().collect(),
+        servers_total: one_way.len(),
+    }
 }
 
 const ONE_WAY_NOTE: &str = "the capture misses these servers' answers although their clients \
@@ -116,6 +118,7 @@ pub(crate) fn write_one_way_text(
     )
 }
 
+/// Text: three lines per filter, under the header.
 pub(crate) fn write_limits_text(limits: &[FilterLimit], w: &mut dyn Write) -> io::Result<()> {
     for l in limits {
         writeln!(

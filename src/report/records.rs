@@ -3,7 +3,10 @@
 //! than through serde's per-field machinery or `Value` maps. The bytes are
 //! exactly serde_json's compact output (strings escaped by serde_json
 //! itself whenever they hold a byte it escapes, floats formatted by it,
-//! `Value` objects' keys in sorted order).
+//! `Value` objects' keys in sorted order): the bytes serde_json writes of
+//! the contract's records [`FlowLine`](super::schema::FlowLine) and
+//! [`VerdictRow`](super::schema::VerdictRow), as the property test in
+//! `records/byte_equal.rs` checks.
 
 use std::io;
 use std::net::IpAddr;
@@ -594,6 +597,9 @@ fn end_name(e: FlowEnd) -> &'static str {
         FlowEnd::Reused => "reused",
     }
 }
+
+#[cfg(test)]
+mod byte_equal;
 
 #[cfg(test)]
 mod tests {

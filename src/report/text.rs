@@ -8,6 +8,7 @@ use super::proto_name;
 use crate::analysis::Analysis;
 use crate::capture::InputInfo;
 use crate::correlate::{interface_service, Handoff, Outcome};
+use crate::finding::Direction;
 use crate::flow::{ConnState, FlowRecord};
 use crate::kb;
 use crate::time::rfc3339_micros;
@@ -193,50 +194,88 @@ pub fn kb_scenario(
     }
 }
 
+/// `syn-unanswered`: how many SYNs, and the gaps between them.
+fn syn_text(syns: u32, gaps_us: &[u64]) -> String {
+    format!(
+        "SYN unanswered ({syns} SYN{}{})",
+        if syns == 1 { "" } else { "s" },
+        if gaps_us.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", gaps {} s",
+                gaps_us
+                    .iter()
+                    .map(|g| format!("{:.1}", *g as f64 / 1e6))
+                    .collect::<Vec<_>>()
+                    .join("/")
+            )
+        }
+    )
+}
+
+/// `rst`: who sent the reset, as far as its TTL and IP ID tell.
+fn rst_text(forged: Option<bool>, ttl: Option<u8>, host_ttls: &[u8]) -> String {
+    match forged {
+        Some(true) => format!(
+            "reset forged on the path (TTL {}, the host's own {})",
+            ttl.map_or("?".into(), |t| t.to_string()),
+            if host_ttls.is_empty() {
+                "IP ID pattern differs".to_string()
+            } else {
+                host_ttls
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            }
+        ),
+        Some(false) => "reset by the host itself (port closed)".into(),
+        None => "reset (nothing to compare it with)".into(),
+    }
+}
+
+/// `data-unanswered`: after how long idle, and how it went unanswered
+/// (`sent`: retransmissions, their bytes and span in µs).
+fn data_unanswered_text(
+    direction: Direction,
+    idle_gap_ms: u64,
+    sent: (u32, u64, u64),
+    reset: Option<&Evidence>,
+) -> String {
+    let (retransmissions, retransmitted_bytes, span_us) = sent;
+    let after = if idle_gap_ms > 0 {
+        format!(
+            "after {} idle, ",
+            crate::verdict::duration_text(idle_gap_ms / 1000)
+        )
+    } else {
+        String::new()
+    };
+    let answer = match reset {
+        Some(r) => format!("answered only by a {}", evidence_text(r)),
+        None => format!(
+            "sent {retransmissions} more time{} ({retransmitted_bytes} bytes) over {:.1} s, never answered",
+            if retransmissions == 1 { "" } else { "s" },
+            span_us as f64 / 1e6
+        ),
+    };
+    format!("{after}{direction} data {answer}")
+}
+
 /// One piece of evidence, short.
 pub(super) fn evidence_text(e: &Evidence) -> String {
     match e {
         Evidence::EpmNotRegistered { status, .. } => {
             format!("EPM answered not registered (0x{status:08x})")
         }
-        Evidence::SynUnanswered { syns, gaps_us, .. } => format!(
-            "SYN unanswered ({syns} SYN{}{})",
-            if *syns == 1 { "" } else { "s" },
-            if gaps_us.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    ", gaps {} s",
-                    gaps_us
-                        .iter()
-                        .map(|g| format!("{:.1}", *g as f64 / 1e6))
-                        .collect::<Vec<_>>()
-                        .join("/")
-                )
-            }
-        ),
+        Evidence::SynUnanswered { syns, gaps_us, .. } => syn_text(*syns, gaps_us),
         Evidence::Rst {
             forged,
             ttl,
             host_ttls,
             ..
-        } => match forged {
-            Some(true) => format!(
-                "reset forged on the path (TTL {}, the host's own {})",
-                ttl.map_or("?".into(), |t| t.to_string()),
-                if host_ttls.is_empty() {
-                    "IP ID pattern differs".to_string()
-                } else {
-                    host_ttls
-                        .iter()
-                        .map(|t| t.to_string())
-                        .collect::<Vec<_>>()
-                        .join("/")
-                }
-            ),
-            Some(false) => "reset by the host itself (port closed)".into(),
-            None => "reset (nothing to compare it with)".into(),
-        },
+        } => rst_text(*forged, *ttl, host_ttls),
         Evidence::IcmpUnreachable {
             sender,
             v6,
@@ -282,25 +321,12 @@ pub(super) fn evidence_text(e: &Evidence) -> String {
             span_us,
             reset,
             ..
-        } => {
-            let after = if *idle_gap_ms > 0 {
-                format!(
-                    "after {} idle, ",
-                    crate::verdict::duration_text(*idle_gap_ms / 1000)
-                )
-            } else {
-                String::new()
-            };
-            let answer = match reset.as_deref() {
-                Some(r) => format!("answered only by a {}", evidence_text(r)),
-                None => format!(
-                    "sent {retransmissions} more time{} ({retransmitted_bytes} bytes) over {:.1} s, never answered",
-                    if *retransmissions == 1 { "" } else { "s" },
-                    *span_us as f64 / 1e6
-                ),
-            };
-            format!("{after}{direction} data {answer}")
-        }
+        } => data_unanswered_text(
+            *direction,
+            *idle_gap_ms,
+            (*retransmissions, *retransmitted_bytes, *span_us),
+            reset.as_deref(),
+        ),
         Evidence::Established { connections, .. } => {
             format!("{connections} connection(s) established")
         }
@@ -593,9 +619,22 @@ fn write_report(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     super::limits::write_limits_text(&a.correlated.limits, w)?;
     super::limits::write_one_way_text(&a.correlated.one_way, w)?;
     super::headline::write(&a.correlated.findings, w)?;
+    write_inputs(&a.inputs, w)?;
+    write_findings(a, w)?;
+    write_verdicts(a, w)?;
+    write_taps(a, w)?;
+    write_handoffs(&a.correlated.handoffs, w)?;
+    // The verdicts' own judgement of every flow (the one rule: scan probes,
+    // lone SYNs at the capture's end, multicast queries are not failures).
+    let outcomes = crate::verdict::flow_outcomes(&a.flows, &a.correlated);
+    write_failed(a, &outcomes, w)?;
+    write_flow_tables(a, &outcomes, w)?;
+    write_packets(a, w)
+}
 
+fn write_inputs(inputs: &[InputInfo], w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "\nInputs")?;
-    for i in &a.inputs {
+    for i in inputs {
         let links: Vec<String> = i.link_types.iter().map(|l| l.name()).collect();
         let span = match (i.first_ts, i.last_ts) {
             (Some(f), Some(l)) => format!("{} .. {}", rfc3339_micros(f), rfc3339_micros(l)),
@@ -614,39 +653,36 @@ fn write_report(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
             writeln!(w, "    ! incomplete: {}", p.message)?;
         }
     }
+    Ok(())
+}
 
-    let c = &a.correlated;
-    write_findings(a, w)?;
-    write_verdicts(a, w)?;
-    write_taps(a, w)?;
-
-    if !c.handoffs.is_empty() {
-        let failed = c
-            .handoffs
-            .iter()
-            .filter(|h| h.outcome.not_followed())
-            .count();
-        writeln!(
-            w,
-            "\nEndpoint-mapper hand-offs: {} ({} not followed)",
-            c.handoffs.len(),
-            failed
-        )?;
-        for h in &c.handoffs {
-            writeln!(w, "  {}", handoff_line(h))?;
-        }
+fn write_handoffs(handoffs: &[Handoff], w: &mut dyn Write) -> io::Result<()> {
+    if handoffs.is_empty() {
+        return Ok(());
     }
+    let failed = handoffs.iter().filter(|h| h.outcome.not_followed()).count();
+    writeln!(
+        w,
+        "\nEndpoint-mapper hand-offs: {} ({} not followed)",
+        handoffs.len(),
+        failed
+    )?;
+    for h in handoffs {
+        writeln!(w, "  {}", handoff_line(h))?;
+    }
+    Ok(())
+}
 
-    // The verdicts' own judgement of every flow (the one rule: scan probes,
-    // lone SYNs at the capture's end, multicast queries are not failures).
-    let outcomes = crate::verdict::flow_outcomes(&a.flows, c);
-    let failed_at = |i: usize| outcomes.get(i) == Some(&Some(false));
+/// The flows the verdicts judge failed attempts (`outcomes[i]` of flow `i`
+/// is `Some(false)`), the first [`MAX_FAILED_ROWS`] of them.
+fn write_failed(a: &Analysis, outcomes: &[Option<bool>], w: &mut dyn Write) -> io::Result<()> {
+    let c = &a.correlated;
     let failed: Vec<(&FlowRecord, &'static str)> = a
         .flows
         .iter()
-        .enumerate()
-        .filter(|&(i, _)| failed_at(i))
-        .map(|(_, f)| (f, c.label(f).service))
+        .zip(outcomes)
+        .filter(|(_, o)| **o == Some(false))
+        .map(|(f, _)| (f, c.label(f).service))
         .collect();
     writeln!(w, "\nFailed connection attempts: {}", failed.len())?;
     for (f, service) in failed.iter().take(MAX_FAILED_ROWS) {
@@ -666,22 +702,13 @@ fn write_report(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     if failed.len() > MAX_FAILED_ROWS {
         writeln!(w, "  ... and {} more", failed.len() - MAX_FAILED_ROWS)?;
     }
+    Ok(())
+}
 
-    // (service, proto, port) -> (flows, established, failed, packets, bytes)
-    let mut by_port: BTreeMap<(&str, &str, u16), [u64; 5]> = BTreeMap::new();
-    for (i, f) in a.flows.iter().enumerate() {
-        let service = c.label(f).service;
-        let row = by_port
-            .entry((service, proto_name(f.proto), f.server_port))
-            .or_default();
-        row[0] += 1;
-        row[1] += established(f) as u64;
-        row[2] += failed_at(i) as u64;
-        row[3] += f.packets[0] + f.packets[1];
-        row[4] += f.bytes[0] + f.bytes[1];
-    }
-    let mut rows: Vec<_> = by_port.into_iter().collect();
-    rows.sort_by(|a, b| b.1[0].cmp(&a.1[0]).then(a.0.cmp(&b.0)));
+/// Flows by KB scenario, then by service and server port.
+fn write_flow_tables(a: &Analysis, outcomes: &[Option<bool>], w: &mut dyn Write) -> io::Result<()> {
+    let c = &a.correlated;
+    let failed_at = |i: usize| outcomes.get(i) == Some(&Some(false));
     // Flows grouped in the KB's own scenarios.
     let mut scenarios: BTreeMap<&'static str, [u64; 3]> = BTreeMap::new();
     for (i, f) in a.flows.iter().enumerate() {
@@ -704,7 +731,31 @@ fn write_report(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     for (name, r) in &scenarios {
         writeln!(w, "  {:<66} {:>7} {:>7} {:>7}", name, r[0], r[1], r[2])?;
     }
+    write_port_table(a, &failed_at, w)
+}
 
+/// Flows by service and server port, the busiest first.
+fn write_port_table(
+    a: &Analysis,
+    failed_at: &dyn Fn(usize) -> bool,
+    w: &mut dyn Write,
+) -> io::Result<()> {
+    let c = &a.correlated;
+    // (service, proto, port) -> (flows, established, failed, packets, bytes)
+    let mut by_port: BTreeMap<(&str, &str, u16), [u64; 5]> = BTreeMap::new();
+    for (i, f) in a.flows.iter().enumerate() {
+        let service = c.label(f).service;
+        let row = by_port
+            .entry((service, proto_name(f.proto), f.server_port))
+            .or_default();
+        row[0] += 1;
+        row[1] += established(f) as u64;
+        row[2] += failed_at(i) as u64;
+        row[3] += f.packets[0] + f.packets[1];
+        row[4] += f.bytes[0] + f.bytes[1];
+    }
+    let mut rows: Vec<_> = by_port.into_iter().collect();
+    rows.sort_by(|a, b| b.1[0].cmp(&a.1[0]).then(a.0.cmp(&b.0)));
     writeln!(w, "\nFlows by service and server port")?;
     writeln!(
         w,
@@ -728,7 +779,12 @@ fn write_report(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     if rows.len() > MAX_PORT_ROWS {
         writeln!(w, "  ... {} more ports", rows.len() - MAX_PORT_ROWS)?;
     }
+    Ok(())
+}
 
+/// Packet, decoding and flow-table counters.
+fn write_packets(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
+    let s = &a.stats;
     writeln!(w, "\nPackets")?;
     writeln!(
         w,
