@@ -7,6 +7,12 @@
 //! the contract's records [`FlowLine`](super::schema::FlowLine) and
 //! [`VerdictRow`](super::schema::VerdictRow), as the property test in
 //! `records/byte_equal.rs` checks.
+//!
+//! Why by hand: `flows[]` is most of the report (626 k records on the
+//! `mixed` bench capture). Writing them and the verdict rows by hand, with
+//! hashed label lookups and the verdicts on both cores, took the time after
+//! the sort on `mixed` from 1.42 to 0.72 s (BENCHMARKS.md, Session 5,
+//! "post-read phase"; −21 % instructions on a 1 M-packet slice).
 
 use std::io;
 use std::net::IpAddr;
