@@ -625,8 +625,16 @@ fn leading_link_types(data: &[u8], be: bool) -> Vec<LinkType> {
             break;
         }
         match btype {
+            // Only an interface block the reader will accept too: else the
+            // link types reported for a file cut short at a corrupt block
+            // would depend on how far the first chunk reached.
             IDB => match data.get(at..at + total) {
-                Some(b) if b.len() >= 20 => links.push(LinkType(u16_at(b, 8, be))),
+                Some(b)
+                    if u32_at(b, total - 4, be) as usize == total
+                        && parse_idb(b, be, at as u64).is_ok() =>
+                {
+                    links.push(LinkType(u16_at(b, 8, be)))
+                }
                 _ => break,
             },
             EPB | PB | SPB => break,
