@@ -142,6 +142,15 @@ fn stats_json(s: &Stats, flows: usize, inputs: &[InputInfo]) -> Value {
             "pdus_refused": s.flow.app.rpc_pdus_refused,
             "bytes_peak": s.flow.app.rpc_bytes_peak,
         },
+        // The same for RFC 1006 (TPKT/COTP) parsing.
+        "rfc1006": {
+            "parsed_flows": s.flow.app.rfc1006_flows,
+            "tpkts_cut": s.flow.app.rfc1006_tpkts_cut,
+            "bytes_passed": s.flow.app.rfc1006_bytes_passed,
+            "holes_given_up": s.flow.app.rfc1006_holes_given_up,
+            "evicted_over_budget": s.flow.app.rfc1006_evicted_over_budget,
+            "bytes_peak": s.flow.app.rfc1006_bytes_peak,
+        },
     });
     // Live captures only (files have no such counters, and their report
     // stays as it was).
