@@ -8,6 +8,12 @@
 
 mod common;
 
+// The attack timeline (opening, trickle rounds, the real client in the
+// middle) is the DCE/RPC one's; only the bytes differ.
+#[allow(dead_code)]
+#[path = "support/hostile_rpc.rs"]
+mod hostile;
+
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
@@ -15,18 +21,13 @@ use std::path::Path;
 use common::pdus::hex;
 use common::*;
 use exflow_testkit::{Link, PcapWriter, TcpConversation};
+use hostile::{write_timeline, Attack, ROUNDS, TRICKLE};
 use serde_json::Value;
 
-const MS: u64 = 1_000_000;
-const T0: u64 = 1_795_305_697_000_000_000;
 const SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 20);
 const REAL_CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 20);
 /// More connections than the 16,384 parser slots (256 × 64 tables).
 const CONNS: u32 = 20_000;
-const ROUNDS: u64 = 12;
-/// 12 × 600 = 7,200 bytes: past the 4,355-byte head a framer holds, far
-/// short of the 65,535 claimed.
-const TRICKLE: usize = 600;
 
 /// protocols.md §5 (lab rfc1006-allow): CR and its CC, TSAPs 0x0100 →
 /// 0x0102, TPDU size 1024; an S7 setup in a DT.
@@ -35,14 +36,6 @@ const CC: &str = "03 00 00 16 11 d0 00 01 00 02 00 c0 01 0a c1 02 01 00 c2 02 01
 const DT_S7_SETUP: &str =
     "03 00 00 19 02 f0 80 32 01 00 00 00 00 00 08 00 00 f0 00 00 01 00 01 01 e0";
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Attack {
-    /// A DT whose TPKT length claims 65,535 bytes, then a trickle of it.
-    LyingLength,
-    /// A one-byte hole, then the trickle out of order behind it.
-    Gap,
-}
-
 fn attacker(k: u32) -> TcpConversation {
     let host = 1 + k / 50_000;
     let a = Ipv4Addr::new(10, (host >> 8) as u8, host as u8, 2);
@@ -50,54 +43,36 @@ fn attacker(k: u32) -> TcpConversation {
     TcpConversation::new(IpAddr::V4(a), port, IpAddr::V4(SERVER), 102)
 }
 
+/// `Attack::Trickle`: a DT whose TPKT length claims 65,535 bytes, then a
+/// trickle of it. `Attack::Gap`: a one-byte hole, then the trickle out of
+/// order behind it. The real S7 connection comes 30 s in.
 fn write(path: &Path, attack: Attack) -> io::Result<()> {
     let mut w = PcapWriter::create(path, Link::Ethernet, 65535, false)?;
     let (cr, cc) = (hex(CR), hex(CC));
     let mut convs: Vec<TcpConversation> = (0..CONNS).map(attacker).collect();
-    let step = (2_000 * MS / u64::from(CONNS)).max(1);
-    let mut t = T0;
-    for c in convs.iter_mut() {
-        for f in [
+    let opening = |c: &mut TcpConversation| {
+        vec![
             c.syn(),
             c.syn_ack(),
             c.ack(),
             c.data_c2s(&cr),
             c.data_s2c(&cc),
-        ] {
-            w.write_packet(t, &f)?;
-        }
-        match attack {
-            Attack::LyingLength => w.write_packet(t, &c.data_c2s(&hex("03 00 ff ff 02 f0 80")))?,
-            Attack::Gap => c.next_c = c.next_c.wrapping_add(1),
-        }
-        t += step;
-    }
-    let trickle = vec![0x41u8; TRICKLE];
-    for round in 0..ROUNDS {
-        t = T0 + (round + 1) * 5_000 * MS;
-        if round == ROUNDS / 2 {
-            let mut c =
-                TcpConversation::new(IpAddr::V4(REAL_CLIENT), 40000, IpAddr::V4(SERVER), 102);
-            for f in [
-                c.syn(),
-                c.syn_ack(),
-                c.ack(),
-                c.data_c2s(&cr),
-                c.data_s2c(&cc),
-                c.data_c2s(&hex(DT_S7_SETUP)),
-                c.fin_c(),
-                c.fin_s(),
-                c.ack(),
-            ] {
-                t += MS;
-                w.write_packet(t, &f)?;
-            }
-        }
-        for c in convs.iter_mut() {
-            w.write_packet(t, &c.data_c2s(&trickle))?;
-            t += step / 4;
-        }
-    }
+        ]
+    };
+    let real = || {
+        let mut c = TcpConversation::new(IpAddr::V4(REAL_CLIENT), 40000, IpAddr::V4(SERVER), 102);
+        let mut frames = opening(&mut c);
+        frames.extend([c.data_c2s(&hex(DT_S7_SETUP)), c.fin_c(), c.fin_s(), c.ack()]);
+        frames
+    };
+    let lying = hex("03 00 ff ff 02 f0 80");
+    write_timeline(
+        &mut w,
+        &mut convs,
+        attack,
+        |_, c| (opening(c), lying.clone()),
+        real,
+    )?;
     w.flush()
 }
 
@@ -132,7 +107,7 @@ fn run(name: &str, attack: Attack) -> Value {
 
 #[test]
 fn lying_tpkt_lengths_hold_only_their_heads_within_the_budget() {
-    let s = run("hostile-rfc1006-length.pcap", Attack::LyingLength);
+    let s = run("hostile-rfc1006-length.pcap", Attack::Trickle);
     // Every parsed connection's lying DT was cut once its head was in,
     // and the rest of the trickle passed over unbuffered.
     let cut = s["tpkts_cut"].as_u64().unwrap();

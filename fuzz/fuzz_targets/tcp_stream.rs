@@ -1,6 +1,7 @@
 //! TCP stream reassembly (`flow::stream::StreamReassembler`) against a
 //! model: segments (offset, length, FIN) cut from one known byte stream, in
-//! any order, with retransmissions and overlaps. Checks: every delivered
+//! any order, with retransmissions and overlaps, and holes given up on
+//! mid-stream (`flush`, then more segments). Checks: every delivered
 //! byte is the stream's byte at that position (holes declared as gaps
 //! advance the position), the out-of-order buffer stays under its bound, and
 //! after a flush everything up to the highest byte seen was delivered or
@@ -52,6 +53,12 @@ fuzz_target!(|data: &[u8]| {
         };
         r.push(seq, &scratch, fin, &mut emit);
         assert!(r.buffered() <= MAX_BUFFERED, "{} bytes buffered", r.buffered());
+        // Giving up on the holes mid-stream (what the RFC 1006 budget
+        // does), then going on.
+        if rec[3] & 4 != 0 {
+            r.flush(&mut emit);
+            assert_eq!(r.buffered(), 0);
+        }
     }
     let mut emit = |c: Chunk<'_>| match c {
         Chunk::Data(b) => {
