@@ -948,3 +948,23 @@ fn corrupt_leading_interface_block_reports_the_same_link_types_at_any_chunk_size
     assert_eq!(p.offset, 28 + 12 + 160);
     assert!(p.message.contains("trailing length"), "{}", p.message);
 }
+
+/// Found by fuzzing (`pcap_chunks`): a file whose only interface has an
+/// unsupported link type was refused at open when the first chunk reached
+/// its interface block, and opened (its frames skipped) when it did not.
+#[test]
+fn unsupported_only_file_is_refused_at_any_chunk_size() {
+    let mut ng = Ng::new(false);
+    ng.block(0x0BAD_0002, &payload(160, 3));
+    ng.idb(9, 65535, &[]);
+    ng.epb(0, 10 * S, 4, &[1, 2, 3, 4]);
+    for chunk in [64, 100, DEFAULT_CHUNK_SIZE] {
+        match open_bytes(vec![ng.bytes()], None, chunk) {
+            Err(SourceError::Open(e)) => {
+                assert!(e.message.contains("unsupported"), "{}", e.message)
+            }
+            Err(e) => panic!("chunk {chunk}: {e}"),
+            Ok(_) => panic!("chunk {chunk}: opened"),
+        }
+    }
+}
