@@ -149,6 +149,12 @@ fn allow_json(ok: &[&Entry]) -> Vec<Value> {
                 ));
             }
             named => {
+                // No port known to have worked (a dynamic entry counting
+                // successes but listing no success port): nothing to allow.
+                let ports: Vec<u16> = e.working_ports().into_iter().collect();
+                if ports.is_empty() {
+                    continue;
+                }
                 let comment = match named {
                     Some(s) => format!(
                         "observed: {} over {}, which the articles do not name ({} {})",
@@ -159,14 +165,7 @@ fn allow_json(ok: &[&Entry]) -> Vec<Value> {
                     ),
                     None => "observed; no named service".to_string(),
                 };
-                allow.insert((
-                    from,
-                    to,
-                    String::new(),
-                    e.proto.clone(),
-                    e.working_ports().into_iter().collect(),
-                    comment,
-                ));
+                allow.insert((from, to, String::new(), e.proto.clone(), ports, comment));
             }
         }
     }
@@ -252,5 +251,26 @@ mod tests {
             .map(|x| (x.service.as_str(), x.port))
             .collect();
         assert_eq!(pinned, [("netlogon", 55000)], "{policy}");
+    }
+
+    /// Found by fuzzing (`baseline_json`): a dynamic entry counting
+    /// successes but listing no success port (a hand-edited baseline) gave
+    /// an allow rule with no ports, which the policy reader refuses.
+    #[test]
+    fn an_entry_with_no_working_port_allows_nothing() {
+        let text = format!(
+            r#"{{"schema": "{}", "inputs": [], "groups": {{}}, "handoffs": [], "flows": [
+              {{"client_group": "192.0.2.0/24", "server": "198.51.100.10",
+                "service": "unknown-rpc", "proto": "tcp", "port": null, "ports": [55000],
+                "success_ports": [], "failure_ports": [55000], "clients": ["192.0.2.10"],
+                "connections": 5, "bytes": 100, "success": 5, "failure": 0,
+                "first_seen": "2026-11-22T00:01:37.919009Z",
+                "last_seen": "2026-11-22T00:01:50.083344Z"}}]}}"#,
+            super::super::SCHEMA
+        );
+        let b = Baseline::parse(&text, "b.json").unwrap();
+        let policy = policy_json(&b, "b.json", None);
+        let p = Policy::parse(&policy, "p.json").unwrap_or_else(|e| panic!("{e}\n{policy}"));
+        assert!(p.allow.is_empty(), "{policy}");
     }
 }
