@@ -12,7 +12,7 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use common::pdus::{epm_bind, epm_bind_ack, ept_map_answer_at, ept_map_nspi};
+use common::pdus::ept_map_answer_at;
 use common::*;
 use exflow_testkit::TcpConversation;
 use serde_json::Value;
@@ -92,14 +92,7 @@ fn hostile_epm_answers_are_decoded_or_counted_and_stay_small() {
     let mut t = T0;
     for (k, answer) in answers.iter().chain([&real]).enumerate() {
         let mut c = TcpConversation::new(client(k as u8), 40000, IpAddr::V4(SERVER), 135);
-        for f in [
-            c.syn(),
-            c.syn_ack(),
-            c.ack(),
-            c.data_c2s(&epm_bind()),
-            c.data_s2c(&epm_bind_ack()),
-            c.data_c2s(&ept_map_nspi()),
-        ] {
+        for f in epm_request(&mut c) {
             t += MS;
             frames.push((t, f));
         }
