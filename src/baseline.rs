@@ -30,6 +30,7 @@ use crate::analysis::Analysis;
 use crate::correlate::interface_service;
 use crate::packet::{PROTO_TCP, PROTO_UDP};
 use crate::policy::{services, Policy};
+use crate::roles::Cidr;
 use crate::time::rfc3339_micros;
 use crate::verdict;
 
@@ -457,6 +458,15 @@ impl Baseline {
         }
         let b: Baseline =
             serde_json::from_value(v).map_err(|e| format!("{file}: not a valid baseline: {e}"))?;
+        // A client group is a named group's networks or a network itself:
+        // `to-policy` and `rules` write it as hosts, which must read back.
+        for (name, nets) in &b.groups {
+            for n in nets {
+                n.parse::<Cidr>()
+                    .map_err(|e| format!("{file}: groups.{name}: {e}"))?;
+            }
+        }
+        let known_group = |g: &str| b.groups.contains_key(g) || g.parse::<Cidr>().is_ok();
         for (i, e) in b.flows.iter().enumerate() {
             let at = |what: &str| format!("{file}: flows[{i}]: {what}");
             if e.proto != "tcp" && e.proto != "udp" {
@@ -475,8 +485,17 @@ impl Baseline {
             if e.port.is_none() && e.ports.as_ref().is_none_or(BTreeSet::is_empty) {
                 return Err(at("a dynamic entry (port null) needs its ports"));
             }
+            if !known_group(&e.client_group) {
+                return Err(at(&unknown_group(&e.client_group)));
+            }
         }
         for (i, h) in b.handoffs.iter().enumerate() {
+            if !known_group(&h.client_group) {
+                return Err(format!(
+                    "{file}: handoffs[{i}]: {}",
+                    unknown_group(&h.client_group)
+                ));
+            }
             for t in [&h.first_seen, &h.last_seen] {
                 if !is_rfc3339_micros(t) {
                     return Err(format!(
@@ -505,6 +524,10 @@ impl Baseline {
     }
 }
 
+fn unknown_group(g: &str) -> String {
+    format!("client_group '{g}' is neither a group of \"groups\" nor a network")
+}
+
 /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (what exflow writes; compared as text).
 fn is_rfc3339_micros(s: &str) -> bool {
     let b = s.as_bytes();
@@ -517,4 +540,53 @@ fn is_rfc3339_micros(s: &str) -> bool {
             26 => *c == b'Z',
             _ => c.is_ascii_digit(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A baseline with one flow of client group `group` and `groups`.
+    fn one_flow(groups: &str, group: &str) -> String {
+        format!(
+            r#"{{"schema": "{SCHEMA}", "inputs": [], "groups": {groups}, "handoffs": [],
+              "flows": [{{"client_group": "{group}", "server": "198.51.100.10",
+                "service": "epm", "proto": "tcp", "port": 135, "clients": ["192.0.2.10"],
+                "connections": 4, "bytes": 24240, "success": 4, "failure": 0,
+                "first_seen": "2026-11-22T00:01:37.919009Z",
+                "last_seen": "2026-11-22T00:01:50.083344Z"}}]}}"#
+        )
+    }
+
+    /// Found by fuzzing (`fuzz/fuzz_targets/baseline_json.rs`): a flow's
+    /// client group that is neither named in `groups` (here renamed by
+    /// hand) nor a network was read, and `to-policy` then wrote it as a
+    /// host the policy reader refuses.
+    #[test]
+    fn client_groups_are_named_groups_or_networks() {
+        for (groups, group) in [
+            (r#"{}"#, "192.0.2.0/24"),
+            (r#"{"clients": ["192.0.2.0/24"]}"#, "clients"),
+            (r#"{}"#, "2001:db8::/64"),
+        ] {
+            let b = Baseline::parse(&one_flow(groups, group), "b.json").unwrap();
+            let policy = to_policy::policy_json(&b, "b.json", None);
+            Policy::parse(&policy, "p.json").unwrap();
+        }
+        let e = Baseline::parse(
+            &one_flow(r#"{"clienprotots": ["192.0.2.0/24"]}"#, "clients"),
+            "b.json",
+        )
+        .unwrap_err();
+        assert!(e.contains("flows[0]: client_group 'clients'"), "{e}");
+        let e = Baseline::parse(
+            &one_flow(r#"{"clients": ["clients"]}"#, "clients"),
+            "b.json",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("groups.clients: 'clients' is not an IP address"),
+            "{e}"
+        );
+    }
 }

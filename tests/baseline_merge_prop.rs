@@ -139,6 +139,15 @@ fn baseline() -> impl Strategy<Value = Baseline> {
                     nets.into_iter().map(str::to_string).collect(),
                 );
             }
+            // A named client group is defined in `groups` (the reader
+            // refuses one that is neither there nor a network).
+            let named = flows.iter().any(|e| e.client_group == "clients")
+                || handoffs.iter().any(|h| h.client_group == "clients");
+            if named {
+                groups
+                    .entry("clients".to_string())
+                    .or_insert_with(|| ["192.0.2.0/24".to_string()].into());
+            }
             Baseline {
                 schema: SCHEMA.to_string(),
                 inputs: inputs.into_iter().map(str::to_string).collect(),

@@ -17,7 +17,7 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use common::pdus::{epm_bind, epm_bind_ack, ept_map_answer_at, ept_map_nspi};
+use common::pdus::{epm_bind, epm_bind_ack, ept_map_answer_at};
 use common::*;
 use exflow::analysis;
 use exflow::capture::{FileSource, FrameBatch, InputInfo, Source};
@@ -99,18 +99,13 @@ fn bind_nspi() -> Vec<u8> {
 /// the answer's tower names `tower`:PORT. Returns the time after.
 fn ask(cap: &mut Cap, t: u64, client: IpAddr, mapper: IpAddr, tower: Ipv4Addr) -> u64 {
     let mut c = TcpConversation::new(client, 40000, mapper, 135);
-    let frames = vec![
-        c.syn(),
-        c.syn_ack(),
-        c.ack(),
-        c.data_c2s(&epm_bind()),
-        c.data_s2c(&epm_bind_ack()),
-        c.data_c2s(&ept_map_nspi()),
+    let mut frames = epm_request(&mut c);
+    frames.extend([
         c.data_s2c(&ept_map_answer_at(tower, PORT)),
         c.fin_c(),
         c.fin_s(),
         c.ack(),
-    ];
+    ]);
     cap.seq(t, frames)
 }
 

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::pdus::{epm_bind, epm_bind_ack, ept_map_nspi, hex};
+use common::pdus::{epm_bind, epm_bind_ack, hex};
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -136,18 +136,13 @@ fn ept_map_answer(port: u16) -> Vec<u8> {
 /// A client asks the mapper on `server`:135 for NSPI and is told `port`.
 fn epm_handoff(cap: &mut Cap, t: u64, client: Ipv4Addr, server: Ipv4Addr, port: u16) -> u64 {
     let mut c = conv(client, 40000, server, 135);
-    let frames = vec![
-        c.syn(),
-        c.syn_ack(),
-        c.ack(),
-        c.data_c2s(&epm_bind()),
-        c.data_s2c(&epm_bind_ack()),
-        c.data_c2s(&ept_map_nspi()),
+    let mut frames = epm_request(&mut c);
+    frames.extend([
         c.data_s2c(&ept_map_answer(port)),
         c.fin_c(),
         c.fin_s(),
         c.ack(),
-    ];
+    ]);
     cap.seq(t, frames)
 }
 

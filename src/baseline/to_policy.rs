@@ -149,6 +149,12 @@ fn allow_json(ok: &[&Entry]) -> Vec<Value> {
                 ));
             }
             named => {
+                // No port known to have worked (a dynamic entry counting
+                // successes but listing no success port): nothing to allow.
+                let ports: Vec<u16> = e.working_ports().into_iter().collect();
+                if ports.is_empty() {
+                    continue;
+                }
                 let comment = match named {
                     Some(s) => format!(
                         "observed: {} over {}, which the articles do not name ({} {})",
@@ -159,14 +165,7 @@ fn allow_json(ok: &[&Entry]) -> Vec<Value> {
                     ),
                     None => "observed; no named service".to_string(),
                 };
-                allow.insert((
-                    from,
-                    to,
-                    String::new(),
-                    e.proto.clone(),
-                    e.working_ports().into_iter().collect(),
-                    comment,
-                ));
+                allow.insert((from, to, String::new(), e.proto.clone(), ports, comment));
             }
         }
     }
@@ -185,14 +184,93 @@ fn allow_json(ok: &[&Entry]) -> Vec<Value> {
 
 /// The pins of the dynamic interfaces observed on a single port.
 fn pins_json(b: &Baseline, version: Option<ExchangeVersion>) -> Vec<Value> {
-    super::pins::pin_plans(b, version)
-        .into_iter()
+    let plans = super::pins::pin_plans(b, version);
+    let pinned: Vec<(IpAddr, &str, u16)> = plans
+        .iter()
+        .filter_map(|p| Some((p.server, p.service.as_str(), p.policy_port()?)))
+        .collect();
+    plans
+        .iter()
         .filter_map(|p| {
             let port = p.policy_port()?;
+            // Two services whose registry values cannot share a port seen
+            // on one port of a server: pinning both is what the policy
+            // reader refuses (one value per port), so neither is pinned.
+            let clash = pinned.iter().any(|&(server, service, q)| {
+                server == p.server
+                    && q == port
+                    && service != p.service
+                    && !crate::policy::may_share_port(service, &p.service)
+            });
+            if clash {
+                return None;
+            }
             Some(
                 json!({ "server": p.server.to_string(), "service": p.service, "port": port,
                     "comment": format!("observed on this single port; {}", p.how(version)) }),
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+
+    /// Found by fuzzing (`fuzz/fuzz_targets/baseline_json.rs`): the store
+    /// and lsarpc seen working on one dynamic port of a server were both
+    /// pinned to it, and the policy reader refuses that (their registry
+    /// values cannot share a port). Neither is pinned now; netlogon, alone
+    /// on its port, still is.
+    #[test]
+    fn services_whose_values_cannot_share_a_port_are_not_pinned_to_one() {
+        let flow = |service: &str, port: u16| {
+            format!(
+                r#"{{"client_group": "192.0.2.0/24", "server": "198.51.100.10",
+                  "service": "{service}", "proto": "tcp", "port": null, "ports": [{port}],
+                  "success_ports": [{port}], "failure_ports": [], "clients": ["192.0.2.10"],
+                  "connections": 1, "bytes": 100, "success": 1, "failure": 0,
+                  "first_seen": "2026-11-22T00:01:37.919009Z",
+                  "last_seen": "2026-11-22T00:01:50.083344Z"}}"#
+            )
+        };
+        let text = format!(
+            r#"{{"schema": "{}", "inputs": [], "groups": {{}}, "handoffs": [], "flows": [{}, {}, {}]}}"#,
+            super::super::SCHEMA,
+            flow("exchange-store", 55001),
+            flow("lsarpc", 55001),
+            flow("netlogon", 55000),
+        );
+        let b = Baseline::parse(&text, "b.json").unwrap();
+        let policy = policy_json(&b, "b.json", None);
+        let p = Policy::parse(&policy, "p.json").unwrap_or_else(|e| panic!("{e}\n{policy}"));
+        let pinned: Vec<(&str, u16)> = p
+            .pins
+            .iter()
+            .map(|x| (x.service.as_str(), x.port))
+            .collect();
+        assert_eq!(pinned, [("netlogon", 55000)], "{policy}");
+    }
+
+    /// Found by fuzzing (`baseline_json`): a dynamic entry counting
+    /// successes but listing no success port (a hand-edited baseline) gave
+    /// an allow rule with no ports, which the policy reader refuses.
+    #[test]
+    fn an_entry_with_no_working_port_allows_nothing() {
+        let text = format!(
+            r#"{{"schema": "{}", "inputs": [], "groups": {{}}, "handoffs": [], "flows": [
+              {{"client_group": "192.0.2.0/24", "server": "198.51.100.10",
+                "service": "unknown-rpc", "proto": "tcp", "port": null, "ports": [55000],
+                "success_ports": [], "failure_ports": [55000], "clients": ["192.0.2.10"],
+                "connections": 5, "bytes": 100, "success": 5, "failure": 0,
+                "first_seen": "2026-11-22T00:01:37.919009Z",
+                "last_seen": "2026-11-22T00:01:50.083344Z"}}]}}"#,
+            super::super::SCHEMA
+        );
+        let b = Baseline::parse(&text, "b.json").unwrap();
+        let policy = policy_json(&b, "b.json", None);
+        let p = Policy::parse(&policy, "p.json").unwrap_or_else(|e| panic!("{e}\n{policy}"));
+        assert!(p.allow.is_empty(), "{policy}");
+    }
 }

@@ -588,7 +588,8 @@ fn open_pcapng(rd: &mut ChunkReader) -> Result<(Format, Vec<LinkType>), String> 
         ));
     };
     check_shb(block, be, 0).map_err(|p| p.message)?;
-    let leading = leading_link_types(head, be);
+    let end = read_leading_blocks(rd, be).map_err(|e| describe_io(&e))?;
+    let leading = leading_link_types(&rd.available()[..end], be);
     if !leading.is_empty() && !leading.iter().any(|l| l.is_supported()) {
         return Err(unsupported(&leading));
     }
@@ -612,6 +613,38 @@ fn dedup(links: Vec<LinkType>) -> Vec<LinkType> {
     out
 }
 
+/// Blocks [`read_leading_blocks`] reads ahead at most, and the bytes.
+const LEADING_BLOCKS: usize = 64;
+const LEADING_BYTES: usize = 1 << 20;
+
+/// Makes the blocks before the first packet of the first section available
+/// whole (at most [`LEADING_BLOCKS`] of them, within [`LEADING_BYTES`]);
+/// returns where they end. What the open decides from them (the link
+/// types, refusing a file of unsupported ones) then does not depend on how
+/// far the first chunk happened to reach.
+fn read_leading_blocks(rd: &mut ChunkReader, be: bool) -> std::io::Result<usize> {
+    let mut at = 0usize;
+    for k in 0..LEADING_BLOCKS {
+        if !rd.ensure(at + 8)? {
+            break;
+        }
+        let hdr = &rd.available()[at..at + 8];
+        let btype = u32_at(hdr, 0, be);
+        let total = u32_at(hdr, 4, be) as usize;
+        if total < 12
+            || total % 4 != 0
+            || at + total > LEADING_BYTES
+            || (btype == SHB && k > 0)
+            || matches!(btype, EPB | PB | SPB)
+            || !rd.ensure(at + total)?
+        {
+            break;
+        }
+        at += total;
+    }
+    Ok(at)
+}
+
 /// The link types of the interfaces declared before the first packet of the
 /// first section (as far as `data` reaches).
 fn leading_link_types(data: &[u8], be: bool) -> Vec<LinkType> {
@@ -625,8 +658,16 @@ fn leading_link_types(data: &[u8], be: bool) -> Vec<LinkType> {
             break;
         }
         match btype {
+            // Only an interface block the reader will accept too: else the
+            // link types reported for a file cut short at a corrupt block
+            // would depend on how far the first chunk reached.
             IDB => match data.get(at..at + total) {
-                Some(b) if b.len() >= 20 => links.push(LinkType(u16_at(b, 8, be))),
+                Some(b)
+                    if u32_at(b, total - 4, be) as usize == total
+                        && parse_idb(b, be, at as u64).is_ok() =>
+                {
+                    links.push(LinkType(u16_at(b, 8, be)))
+                }
                 _ => break,
             },
             EPB | PB | SPB => break,

@@ -923,3 +923,48 @@ fn throughput() {
         );
     }
 }
+
+/// Found by fuzzing (`fuzz/fuzz_targets/pcap_chunks.rs`): an interface block
+/// whose trailing length is corrupt ends the input there; its link type was
+/// still reported when the first chunk happened to reach it (the open's
+/// look-ahead did not check the trailer), not when it did not.
+#[test]
+fn corrupt_leading_interface_block_reports_the_same_link_types_at_any_chunk_size() {
+    let mut ng = Ng::new(false);
+    ng.block(0x0BAD_0002, &payload(160, 3));
+    ng.idb(1, 65535, &[]);
+    let mut bytes = ng.bytes();
+    let n = bytes.len();
+    bytes[n - 4..].copy_from_slice(&[0xca, 0xfe, 0x1a, 0x21]);
+    let mut infos = Vec::new();
+    for chunk in [64, DEFAULT_CHUNK_SIZE] {
+        let mut src = open_bytes(vec![bytes.clone()], None, chunk).unwrap();
+        assert!(drain(&mut src, 10).is_empty());
+        infos.push(src.inputs().remove(0));
+    }
+    assert_eq!(infos[0], infos[1]);
+    assert!(infos[0].link_types.is_empty());
+    let p = infos[0].problem.as_ref().expect("a problem");
+    assert_eq!(p.offset, 28 + 12 + 160);
+    assert!(p.message.contains("trailing length"), "{}", p.message);
+}
+
+/// Found by fuzzing (`pcap_chunks`): a file whose only interface has an
+/// unsupported link type was refused at open when the first chunk reached
+/// its interface block, and opened (its frames skipped) when it did not.
+#[test]
+fn unsupported_only_file_is_refused_at_any_chunk_size() {
+    let mut ng = Ng::new(false);
+    ng.block(0x0BAD_0002, &payload(160, 3));
+    ng.idb(9, 65535, &[]);
+    ng.epb(0, 10 * S, 4, &[1, 2, 3, 4]);
+    for chunk in [64, 100, DEFAULT_CHUNK_SIZE] {
+        match open_bytes(vec![ng.bytes()], None, chunk) {
+            Err(SourceError::Open(e)) => {
+                assert!(e.message.contains("unsupported"), "{}", e.message)
+            }
+            Err(e) => panic!("chunk {chunk}: {e}"),
+            Ok(_) => panic!("chunk {chunk}: opened"),
+        }
+    }
+}

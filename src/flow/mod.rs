@@ -26,6 +26,12 @@ pub struct FlowConfig {
     /// `RpcConnection::heap_bytes`); past it the parser holding most is
     /// dropped (#23). The default is `RPC_BYTES_BUDGET` over the 64 logical shards.
     pub max_rpc_bytes_per_shard: usize,
+    /// Most bytes the table's RFC 1006 parsers may hold at once (their
+    /// structs, out-of-order stream bytes and framer buffers, as counted by
+    /// `Rfc1006Flow::heap_bytes`); past it the one holding most gives up
+    /// waiting for its holes, else loses its parser (#23). The default is
+    /// `RFC1006_BYTES_BUDGET` over the 64 logical shards.
+    pub max_rfc1006_bytes_per_shard: usize,
     /// Parse DCE/RPC (endpoint-mapper hand-offs, interface labels). Other
     /// payload recognizers run either way.
     pub dcerpc: bool,
@@ -44,6 +50,13 @@ pub const SECOND: Ts = 1_000_000_000;
 /// leaves out), so the count keeps a quarter in reserve.
 pub const RPC_BYTES_BUDGET: usize = 48 << 20;
 
+/// What RFC 1006 parsing may hold in the whole process, as it counts it,
+/// split evenly over the logical shards
+/// (`FlowConfig::max_rfc1006_bytes_per_shard`). A connection between
+/// packets holds nothing; one waiting for a packet at most
+/// `rfc1006::MAX_TPKT_HELD` per direction; out-of-order bytes are what
+/// can grow (64 KiB per direction), and what is shed first.
+pub const RFC1006_BYTES_BUDGET: usize = 16 << 20;
 /// A DCE/RPC connection that has delivered no whole PDU for this long (or
 /// that claimed a PDU larger than `rpc_conn::MAX_BUFFERED_PDU`) may lose its
 /// parser to a new DCE/RPC connection when all parser slots are taken:
@@ -60,6 +73,7 @@ impl Default for FlowConfig {
             udp_timeout: 120 * SECOND,
             max_rpc_flows_per_shard: 256,
             max_rpc_bytes_per_shard: RPC_BYTES_BUDGET / LOGICAL_SHARDS,
+            max_rfc1006_bytes_per_shard: RFC1006_BYTES_BUDGET / LOGICAL_SHARDS,
             dcerpc: true,
             max_flows_per_shard: 1_000_000 / LOGICAL_SHARDS,
         }
@@ -445,6 +459,16 @@ impl AppLabel {
 pub struct Rfc1006Flow {
     pub streams: [stream::StreamReassembler; 2],
     pub conn: crate::proto::rfc1006::Rfc1006Conn,
+    /// `heap_bytes()` as last counted into the table's budget.
+    pub accounted: usize,
+}
+
+impl Rfc1006Flow {
+    /// Heap bytes held: out-of-order stream bytes (with their per-segment
+    /// overhead) and the connection's buffers.
+    pub fn heap_bytes(&self) -> usize {
+        self.streams.iter().map(|s| s.heap_bytes()).sum::<usize>() + self.conn.heap_bytes()
+    }
 }
 
 /// What the payload said a flow is (for everything but DCE/RPC, which has
@@ -479,6 +503,22 @@ pub struct AppStats {
     /// Peak bytes held by DCE/RPC parsers (structs + heap), per table;
     /// summed over tables it is an upper bound for the process.
     pub rpc_bytes_peak: u64,
+    /// Flows whose RFC 1006 (TPKT/COTP) was parsed.
+    pub rfc1006_flows: u64,
+    /// TPKT packets longer than `rfc1006::MAX_TPKT_HELD`, read from their
+    /// head, and the bytes beyond it passed over unbuffered.
+    pub rfc1006_tpkts_cut: u64,
+    pub rfc1006_bytes_passed: u64,
+    /// Times the table's RFC 1006 parsers held more than
+    /// `max_rfc1006_bytes_per_shard` and the one holding most gave up
+    /// waiting for its holes (its out-of-order bytes delivered, the holes
+    /// declared).
+    pub rfc1006_holes_given_up: u64,
+    /// RFC 1006 parsers dropped because the budget was still exceeded.
+    pub rfc1006_evicted_over_budget: u64,
+    /// Peak bytes held by RFC 1006 parsers, per table (summed like
+    /// `rpc_bytes_peak`).
+    pub rfc1006_bytes_peak: u64,
 }
 
 impl AppStats {
@@ -489,6 +529,12 @@ impl AppStats {
         self.rpc_evicted_over_budget += o.rpc_evicted_over_budget;
         self.rpc_pdus_refused += o.rpc_pdus_refused;
         self.rpc_bytes_peak += o.rpc_bytes_peak;
+        self.rfc1006_flows += o.rfc1006_flows;
+        self.rfc1006_tpkts_cut += o.rfc1006_tpkts_cut;
+        self.rfc1006_bytes_passed += o.rfc1006_bytes_passed;
+        self.rfc1006_holes_given_up += o.rfc1006_holes_given_up;
+        self.rfc1006_evicted_over_budget += o.rfc1006_evicted_over_budget;
+        self.rfc1006_bytes_peak += o.rfc1006_bytes_peak;
     }
 }
 

@@ -489,7 +489,7 @@ impl Flow {
             }
             Some(AppState::RpcCl(cl)) => (Some(Box::new(cl.summary())), None),
             Some(AppState::Rfc1006(mut r)) => {
-                let super::Rfc1006Flow { streams, conn } = &mut *r;
+                let super::Rfc1006Flow { streams, conn, .. } = &mut *r;
                 for (d, s) in streams.iter_mut().enumerate() {
                     s.flush(&mut |c| match c {
                         Chunk::Data(b) => conn.on_data(d, b),
@@ -590,6 +590,9 @@ impl List {
 /// pending: about 1 KB together).
 const RPC_STRUCT_BYTES: usize = std::mem::size_of::<RpcConnection>() + 1024;
 
+/// What one RFC 1006 parser costs before it buffers anything.
+const RFC1006_STRUCT_BYTES: usize = std::mem::size_of::<Rfc1006Flow>();
+
 /// The flow table of one logical shard. See the module docs for layout,
 /// determinism and memory.
 pub struct FlowTable {
@@ -612,6 +615,10 @@ pub struct FlowTable {
     rpc_slots: Vec<u32>,
     /// Bytes those parsers hold: their structs plus their counted heap.
     rpc_bytes: usize,
+    /// The slots of flows with an RFC 1006 parser, for budget shedding.
+    rfc1006_slots: Vec<u32>,
+    /// Bytes those parsers hold: their structs plus their counted heap.
+    rfc1006_bytes: usize,
     /// Events from application parsers, drained by the owner.
     events: Vec<Event>,
     /// Live capture only: record flows as their handshake completes (or a
@@ -665,6 +672,8 @@ impl FlowTable {
             stats: FlowStats::default(),
             app_live: 0,
             rpc_slots: Vec::new(),
+            rfc1006_slots: Vec::new(),
+            rfc1006_bytes: 0,
             rpc_bytes: 0,
             events: Vec::new(),
             notify_up: false,
@@ -983,18 +992,105 @@ impl FlowTable {
                 s.on_syn(f.seq_lo[d]);
             }
         }
-        let mut flow = Rfc1006Flow {
+        let mut flow = Box::new(Rfc1006Flow {
             streams,
             conn: Rfc1006Conn::new(),
-        };
+            accounted: 0,
+        });
         let d = if is_orig { 0 } else { 1 };
-        let Rfc1006Flow { streams, conn } = &mut flow;
+        self.stats.app.rfc1006_flows += 1;
+        self.rfc1006_bytes += RFC1006_STRUCT_BYTES;
+        Self::rfc1006_segment(
+            &mut flow,
+            d,
+            t,
+            payload,
+            &mut self.stats.app,
+            &mut self.rfc1006_bytes,
+        );
+        f.app = Some(AppState::Rfc1006(flow));
+        self.app_live += 1;
+        self.rfc1006_slots.push(i);
+        self.check_rfc1006_budget();
+    }
+
+    /// Feeds one segment to an RFC 1006 parser and counts what it cut and
+    /// what it now holds (into `held`, the table's count).
+    fn rfc1006_segment(
+        r: &mut Rfc1006Flow,
+        d: usize,
+        t: &crate::packet::TcpMeta,
+        payload: &[u8],
+        stats: &mut super::AppStats,
+        held: &mut usize,
+    ) {
+        let before = r.conn.framing()[d];
+        let Rfc1006Flow { streams, conn, .. } = r;
         streams[d].push(t.seq, payload, t.flags & FIN != 0, &mut |c| match c {
             Chunk::Data(b) => conn.on_data(d, b),
             Chunk::Gap { .. } => conn.gap(d),
         });
-        f.app = Some(AppState::Rfc1006(Box::new(flow)));
-        self.app_live += 1;
+        let after = r.conn.framing()[d];
+        stats.rfc1006_tpkts_cut += after.tpkts_cut - before.tpkts_cut;
+        stats.rfc1006_bytes_passed += after.bytes_passed - before.bytes_passed;
+        let now = r.heap_bytes();
+        *held = *held - r.accounted + now;
+        r.accounted = now;
+    }
+
+    /// The table's RFC 1006 parsers hold more than their budget: the one
+    /// holding most (ties to the lower slot) gives up waiting for its holes
+    /// (its out-of-order bytes are delivered, the holes declared, as at the
+    /// end of a flow); one with nothing out of order loses its parser.
+    /// Records the peak.
+    fn check_rfc1006_budget(&mut self) {
+        while self.rfc1006_bytes > self.config.max_rfc1006_bytes_per_shard {
+            let mut best: Option<(usize, u32)> = None;
+            for &i in &self.rfc1006_slots {
+                if let Some(AppState::Rfc1006(r)) = &self.slab[i as usize].app {
+                    if best.is_none_or(|b| r.accounted > b.0) {
+                        best = Some((r.accounted, i));
+                    }
+                }
+            }
+            let Some((_, i)) = best else { break };
+            let f = &mut self.slab[i as usize];
+            let Some(AppState::Rfc1006(r)) = &mut f.app else {
+                break;
+            };
+            if r.streams.iter().any(|s| s.buffered() > 0) {
+                let Rfc1006Flow { streams, conn, .. } = &mut **r;
+                for (d, s) in streams.iter_mut().enumerate() {
+                    s.flush(&mut |c| match c {
+                        Chunk::Data(b) => conn.on_data(d, b),
+                        Chunk::Gap { .. } => conn.gap(d),
+                    });
+                }
+                let now = r.heap_bytes();
+                self.rfc1006_bytes = self.rfc1006_bytes - r.accounted + now;
+                r.accounted = now;
+                self.stats.app.rfc1006_holes_given_up += 1;
+            } else {
+                self.drop_rfc1006(i);
+                self.stats.app.rfc1006_evicted_over_budget += 1;
+            }
+        }
+        let peak = &mut self.stats.app.rfc1006_bytes_peak;
+        *peak = (*peak).max(self.rfc1006_bytes as u64);
+    }
+
+    /// Drops the RFC 1006 parser of slot `i` (the flow goes on without
+    /// one, and is not probed again).
+    fn drop_rfc1006(&mut self, i: u32) {
+        let f = &mut self.slab[i as usize];
+        if let Some(AppState::Rfc1006(r)) = f.app.take() {
+            self.rfc1006_bytes -= RFC1006_STRUCT_BYTES + r.accounted;
+            self.app_live -= 1;
+            f.flags |= MAX_APP_PROBES << APP_PROBE_SHIFT;
+        }
+        if let Some(k) = self.rfc1006_slots.iter().position(|&s| s == i) {
+            self.rfc1006_slots.swap_remove(k);
+        }
     }
 
     /// Application parsing of one UDP datagram of flow `i`: probe the first
@@ -1119,11 +1215,19 @@ impl FlowTable {
             AppState::RpcCl(_) | AppState::Label(_) => {}
             AppState::Rfc1006(r) => {
                 let d = if is_orig { 0 } else { 1 };
-                let super::Rfc1006Flow { streams, conn } = &mut **r;
-                streams[d].push(t.seq, payload, t.flags & FIN != 0, &mut |c| match c {
-                    Chunk::Data(b) => conn.on_data(d, b),
-                    Chunk::Gap { .. } => conn.gap(d),
-                });
+                Self::rfc1006_segment(
+                    r,
+                    d,
+                    t,
+                    payload,
+                    &mut self.stats.app,
+                    &mut self.rfc1006_bytes,
+                );
+                if self.rfc1006_bytes > self.config.max_rfc1006_bytes_per_shard {
+                    self.check_rfc1006_budget();
+                }
+                let peak = &mut self.stats.app.rfc1006_bytes_peak;
+                *peak = (*peak).max(self.rfc1006_bytes as u64);
             }
             AppState::Rpc(rpc) => {
                 let refused = rpc.refused_pdus();
@@ -1615,6 +1719,12 @@ impl FlowTable {
             self.rpc_bytes -= RPC_STRUCT_BYTES + rpc.accounted;
             if let Some(k) = self.rpc_slots.iter().position(|&s| s == i) {
                 self.rpc_slots.swap_remove(k);
+            }
+        }
+        if let Some(AppState::Rfc1006(r)) = &f.app {
+            self.rfc1006_bytes -= RFC1006_STRUCT_BYTES + r.accounted;
+            if let Some(k) = self.rfc1006_slots.iter().position(|&s| s == i) {
+                self.rfc1006_slots.swap_remove(k);
             }
         }
         out.push(f.record(end, &mut self.events));

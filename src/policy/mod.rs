@@ -13,6 +13,7 @@ use crate::roles::{Cidr, Roles};
 
 mod describe;
 mod parse;
+pub(crate) use parse::may_share_port;
 pub mod profiles;
 pub mod services;
 mod starter;

@@ -657,7 +657,7 @@ fn same_host(groups: &[Group], a: &str, b: &str) -> bool {
 /// a global catalog shares the NTDS port with replication; the store and
 /// the directory never share one). Unknown when a service has no
 /// documented value: then it is not refused.
-fn may_share_port(a: &str, b: &str) -> bool {
+pub(crate) fn may_share_port(a: &str, b: &str) -> bool {
     let (va, vb) = (crate::kb::possible_values(a), crate::kb::possible_values(b));
     va.is_empty() || vb.is_empty() || va.iter().any(|x| vb.iter().any(|y| x.same_as(y)))
 }

@@ -23,10 +23,17 @@ pub const TPKT_MIN_LEN: usize = 7;
 pub const TPKT_MAX_LEN: usize = 65535;
 /// Bytes [`looks_like_tpkt`] inspects: the TPKT header plus COTP LI and code.
 pub const TPKT_PROBE_LEN: usize = TPKT_HEADER_LEN + 2;
-/// Upper bound of a framer's buffer per direction.
-pub const MAX_FRAMER_BUFFER: usize = TPKT_MAX_LEN + TPKT_HEADER_LEN;
 /// User data bytes of one TSDU kept for classification.
 pub const CLASSIFY_MAX: usize = 4096;
+/// Most bytes of one TPKT packet a framer holds (#23): the TPKT header, the
+/// longest COTP header (LI 254) and [`CLASSIFY_MAX`] bytes of user data,
+/// which is everything the tracker reads. A packet claiming more is handed
+/// on cut to this head and the rest passed over unbuffered (counted in
+/// [`FramerStats::tpkts_cut`] and [`FramerStats::bytes_passed`]), so a TPKT
+/// length that lies (65,535 and a trickle) costs no more than a real one.
+pub const MAX_TPKT_HELD: usize = TPKT_HEADER_LEN + 255 + CLASSIFY_MAX;
+/// Upper bound of a framer's buffer per direction.
+pub const MAX_FRAMER_BUFFER: usize = MAX_TPKT_HELD;
 /// TSDUs per direction examined for classification before giving up.
 pub const CLASSIFY_TSDUS: u8 = 3;
 
@@ -707,16 +714,29 @@ pub struct FramerStats {
     pub bytes_skipped: u64,
     /// Times sync was lost (bad header or a gap) after having been held.
     pub resyncs: u64,
+    /// Packets longer than [`MAX_TPKT_HELD`]: handed on cut to their head.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tpkts_cut: u64,
+    /// Bytes of those packets beyond their head, passed over unbuffered.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub bytes_passed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Stream → whole TPKT packets, one direction. Starts unsynchronised: the
 /// first packet must pass [`looks_like_tpkt`]; once synced, each header needs
 /// version 3, reserved 0 and length ≥ 7, else it scans again. The buffer
-/// never exceeds [`MAX_FRAMER_BUFFER`].
+/// never exceeds [`MAX_FRAMER_BUFFER`]: a packet longer than
+/// [`MAX_TPKT_HELD`] is emitted cut to its head.
 #[derive(Clone, Debug, Default)]
 struct Framer {
     buf: Vec<u8>,
     in_sync: bool,
+    /// Bytes of a cut packet still to pass over.
+    pass: usize,
     stats: FramerStats,
 }
 
@@ -730,6 +750,7 @@ impl Framer {
                 data = &[];
                 self.buf.extend_from_slice(keep);
             } else {
+                // Enough for any head: the buffer holds less than one.
                 let room = MAX_FRAMER_BUFFER - self.buf.len();
                 let n = room.min(data.len());
                 self.buf.extend_from_slice(&data[..n]);
@@ -739,6 +760,11 @@ impl Framer {
                 let used = buf.len() - rest.len();
                 self.buf = buf;
                 self.buf.drain(..used);
+                // A connection between packets holds nothing (its memory is
+                // counted against the table's budget).
+                if self.buf.is_empty() {
+                    self.buf = Vec::new();
+                }
             }
         }
     }
@@ -747,6 +773,15 @@ impl Framer {
     /// shorter than one packet when synced, or than the probe when not.
     fn frame<'b>(&mut self, mut b: &'b [u8], emit: &mut impl FnMut(&[u8])) -> &'b [u8] {
         loop {
+            if self.pass > 0 {
+                let n = self.pass.min(b.len());
+                self.pass -= n;
+                self.stats.bytes_passed += n as u64;
+                b = &b[n..];
+                if self.pass > 0 {
+                    return b;
+                }
+            }
             if self.in_sync {
                 let len = match tpkt_header(b) {
                     Ok(len) => len,
@@ -756,12 +791,17 @@ impl Framer {
                         continue;
                     }
                 };
-                if b.len() < len {
+                let held = len.min(MAX_TPKT_HELD);
+                if b.len() < held {
                     return b;
                 }
                 self.stats.packets += 1;
-                emit(&b[..len]);
-                b = &b[len..];
+                emit(&b[..held]);
+                b = &b[held..];
+                if held < len {
+                    self.stats.tpkts_cut += 1;
+                    self.pass = len - held;
+                }
             } else {
                 match (0..b.len().saturating_sub(TPKT_PROBE_LEN - 1))
                     .find(|&i| looks_like_tpkt(&b[i..]))
@@ -791,6 +831,7 @@ impl Framer {
     fn gap(&mut self) {
         self.stats.bytes_skipped += self.buf.len() as u64;
         self.buf.clear();
+        self.pass = 0;
         self.lose_sync();
     }
 }
@@ -992,8 +1033,11 @@ struct Tracker {
 }
 
 impl Tracker {
+    /// A whole packet, or the head of one longer than [`MAX_TPKT_HELD`]
+    /// (everything read lies in it).
     fn on_packet(&mut self, dir: usize, pkt: &[u8]) {
-        let tpdu = match parse_tpkt(pkt).and_then(|(_, t)| parse_cotp(t)) {
+        let tpdu = tpkt_header(pkt).map(|len| &pkt[TPKT_HEADER_LEN..len.min(pkt.len())]);
+        let tpdu = match tpdu.and_then(parse_cotp) {
             Ok(t) => t,
             Err(_) => {
                 self.counts.malformed += 1;
@@ -1092,8 +1136,21 @@ impl Rfc1006Conn {
         self.classification().service_name()
     }
 
+    /// The framers' counters, per direction.
+    pub fn framing(&self) -> [FramerStats; 2] {
+        [self.framers[0].stats, self.framers[1].stats]
+    }
+
     pub fn counts(&self) -> &TpduCounts {
         &self.tracker.counts
+    }
+
+    /// Heap bytes held (framer buffers and the TSDU heads kept for
+    /// classification, by capacity), for memory budgets.
+    pub fn heap_bytes(&self) -> usize {
+        let framers: usize = self.framers.iter().map(|f| f.buf.capacity()).sum();
+        let tsdus: usize = self.tracker.class.iter().map(|c| c.tsdu.capacity()).sum();
+        framers + tsdus
     }
 
     /// Bytes buffered for direction `dir` (bounded by [`MAX_FRAMER_BUFFER`]).

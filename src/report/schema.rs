@@ -144,6 +144,24 @@ pub struct DcerpcStats {
     pub pdus_refused: u64,
 }
 
+/// `stats.rfc1006`: what RFC 1006 (TPKT/COTP) parsing passed over or gave
+/// up to stay bounded (#23).
+#[derive(Serialize, JsonSchema)]
+pub struct Rfc1006Stats {
+    /// Bytes of TPKT packets beyond the head that is read, passed over.
+    pub bytes_passed: u64,
+    /// Peak bytes held by RFC 1006 parsers (per table, summed).
+    pub bytes_peak: u64,
+    /// Parsers dropped because the budget was still exceeded.
+    pub evicted_over_budget: u64,
+    /// Times the parser holding most gave up waiting for its holes.
+    pub holes_given_up: u64,
+    /// Flows whose RFC 1006 was parsed.
+    pub parsed_flows: u64,
+    /// TPKT packets longer than the head that is read.
+    pub tpkts_cut: u64,
+}
+
 /// `stats.fragments`: IP reassembly counters.
 #[derive(Serialize, JsonSchema)]
 pub struct FragmentStats {
@@ -184,6 +202,7 @@ pub struct Stats<'a> {
     /// NDJSON: `stats`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record: Skip<&'static str>,
+    pub rfc1006: Rfc1006Stats,
     pub scan_probes_untracked: u64,
     /// NDJSON: the report's schema name.
     #[serde(skip_serializing_if = "Option::is_none")]

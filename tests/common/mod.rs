@@ -98,6 +98,19 @@ pub fn write_pcap(name: &str, frames: &[(u64, Vec<u8>)]) -> String {
     path_str(&p).to_string()
 }
 
+/// A client's connection to the endpoint mapper up to its ept_map request
+/// for NSPI: handshake, bind, bind_ack, request.
+pub fn epm_request(c: &mut exflow_testkit::TcpConversation) -> Vec<Vec<u8>> {
+    vec![
+        c.syn(),
+        c.syn_ack(),
+        c.ack(),
+        c.data_c2s(&pdus::epm_bind()),
+        c.data_s2c(&pdus::epm_bind_ack()),
+        c.data_c2s(&pdus::ept_map_nspi()),
+    ]
+}
+
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }

@@ -76,54 +76,77 @@ pub fn write_attack(
     attack: Attack,
 ) -> io::Result<u64> {
     let mut w = PcapWriter::create(path, Link::Ethernet, 65535, false)?;
-    let mut t = T0;
     let mut convs: Vec<TcpConversation> = (0..conns).map(attacker).collect();
-    // Opening: all connections within 2 s.
-    let step = (2_000 * MS / u64::from(conns.max(1))).max(1);
-    for (k, c) in convs.iter_mut().enumerate() {
+    let opening = |k: usize, c: &mut TcpConversation| {
         let claim = if k % 2 == 0 { 65_535 } else { 8_000 };
-        for f in [
+        let frames = vec![
             c.syn(),
             c.syn_ack(),
             c.ack(),
             c.data_c2s(&ex.bind),
             c.data_s2c(&ex.bind_ack),
-        ] {
+        ];
+        (frames, claimed_request(claim))
+    };
+    // The real exchange, 30 s in: every slot is long taken.
+    let real = || {
+        let mut c = TcpConversation::new(IpAddr::V4(REAL_CLIENT), 40000, IpAddr::V4(SERVER), 135);
+        let mut f = TcpConversation::new(IpAddr::V4(REAL_CLIENT), 40001, IpAddr::V4(SERVER), port);
+        vec![
+            c.syn(),
+            c.syn_ack(),
+            c.ack(),
+            c.data_c2s(&ex.bind),
+            c.data_s2c(&ex.bind_ack),
+            c.data_c2s(&ex.request),
+            c.data_s2c(&ex.answer),
+            c.fin_c(),
+            c.fin_s(),
+            c.ack(),
+            f.syn(),
+            f.syn_ack(),
+            f.ack(),
+        ]
+    };
+    write_timeline(&mut w, &mut convs, attack, opening, real)?;
+    w.flush()?;
+    Ok(w.packets())
+}
+
+/// The attack's timeline, whatever the protocol: every connection opens
+/// within 2 s (`opening` gives its frames and the start of the message it
+/// then trickles toward, sent for [`Attack::Trickle`]; [`Attack::Gap`]
+/// leaves a one-byte hole instead), then [`ROUNDS`] rounds 5 s apart of
+/// [`TRICKLE`] bytes from each, and in the middle the real client's
+/// frames (`real`), 1 ms apart.
+pub fn write_timeline<W: io::Write>(
+    w: &mut PcapWriter<W>,
+    convs: &mut [TcpConversation],
+    attack: Attack,
+    mut opening: impl FnMut(usize, &mut TcpConversation) -> (Vec<Vec<u8>>, Vec<u8>),
+    real: impl FnOnce() -> Vec<Vec<u8>>,
+) -> io::Result<()> {
+    let mut t = T0;
+    let step = (2_000 * MS / (convs.len() as u64).max(1)).max(1);
+    for (k, c) in convs.iter_mut().enumerate() {
+        let (frames, start) = opening(k, c);
+        for f in frames {
             w.write_packet(t, &f)?;
         }
         match attack {
-            Attack::Trickle => w.write_packet(t, &c.data_c2s(&claimed_request(claim)))?,
+            Attack::Trickle => w.write_packet(t, &c.data_c2s(&start))?,
             Attack::Gap => c.next_c = c.next_c.wrapping_add(1),
         }
         t += step;
     }
     let trickle = vec![0x41u8; TRICKLE];
+    let mut real = Some(real);
     for round in 0..ROUNDS {
         t = T0 + (round + 1) * 5_000 * MS;
         if round == ROUNDS / 2 {
-            // The real exchange, 30 s in: every slot is long taken.
-            let mut c =
-                TcpConversation::new(IpAddr::V4(REAL_CLIENT), 40000, IpAddr::V4(SERVER), 135);
-            for f in [
-                c.syn(),
-                c.syn_ack(),
-                c.ack(),
-                c.data_c2s(&ex.bind),
-                c.data_s2c(&ex.bind_ack),
-                c.data_c2s(&ex.request),
-                c.data_s2c(&ex.answer),
-                c.fin_c(),
-                c.fin_s(),
-                c.ack(),
-            ] {
+            for f in real.take().map(|r| r()).unwrap_or_default() {
                 t += MS;
                 w.write_packet(t, &f)?;
-            }
-            let mut f =
-                TcpConversation::new(IpAddr::V4(REAL_CLIENT), 40001, IpAddr::V4(SERVER), port);
-            for p in [f.syn(), f.syn_ack(), f.ack()] {
-                t += MS;
-                w.write_packet(t, &p)?;
             }
         }
         for c in convs.iter_mut() {
@@ -131,6 +154,5 @@ pub fn write_attack(
             t += step / 4;
         }
     }
-    w.flush()?;
-    Ok(w.packets())
+    Ok(())
 }

@@ -605,3 +605,51 @@ proptest! {
         prop_assert!(matches!(r, Err(Rfc1006Error::Truncated { .. })), "{:?}", r);
     }
 }
+
+/// #23: a TPKT length that lies (65,535, then a trickle) holds at most
+/// `MAX_TPKT_HELD` bytes; the packet's head is read, the rest passed over
+/// and counted, and the packet after it is framed as usual.
+#[test]
+fn lying_tpkt_length_holds_only_the_head() {
+    let mut c = Rfc1006Conn::new();
+    c.on_data(0, &hex(CR));
+    c.on_data(1, &hex(CC));
+    c.on_data(0, &hex("03 00 ff ff 02 f0 80"));
+    for _ in 0..65 {
+        c.on_data(0, &[0x11; 1000]);
+        assert!(c.buffered(0) <= MAX_TPKT_HELD);
+        assert!(c.heap_bytes() <= 2 * MAX_TPKT_HELD + 2 * CLASSIFY_MAX);
+    }
+    // The rest of the lying packet, then a real one.
+    let rest = 65535 - 7 - 65 * 1000;
+    c.on_data(0, &vec![0x11; rest]);
+    c.on_data(0, &hex(DT_S7_SETUP));
+    let s = c.summary();
+    assert_eq!(s.outcome, Outcome::Accepted);
+    assert_eq!(s.tpdus.dt, 2);
+    assert_eq!(s.tpdus.malformed, 0);
+    assert_eq!(s.framing[0].tpkts_cut, 1);
+    assert_eq!(s.framing[0].bytes_passed, (65535 - MAX_TPKT_HELD) as u64);
+    assert_eq!(s.framing[0].resyncs, 0);
+    assert_eq!(c.buffered(0), 0);
+}
+
+/// A real TSDU in one DT longer than the head held classifies as it would
+/// whole: only its first `CLASSIFY_MAX` bytes are read either way.
+#[test]
+fn long_dt_classifies_from_its_head() {
+    let mut ud = hex(MMS_CONNECT_UD);
+    ud.resize(20_000, 0);
+    let pkt = dt(&ud, true);
+    assert!(pkt.len() > MAX_TPKT_HELD);
+    let mut whole = Rfc1006Conn::new();
+    whole.on_data(0, &pkt);
+    let mut trickled = Rfc1006Conn::new();
+    for b in pkt.chunks(7) {
+        trickled.on_data(0, b);
+    }
+    assert_eq!(whole.classification(), Application::Mms);
+    assert_eq!(trickled.classification(), Application::Mms);
+    assert_eq!(whole.summary(), trickled.summary());
+    assert_eq!(whole.summary().framing[0].tpkts_cut, 1);
+}
