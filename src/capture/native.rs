@@ -195,6 +195,41 @@ impl Interface {
     }
 }
 
+/// Where a pcap record header keeps its two lengths. Files written by
+/// libpcap before 0.4 (version 2.0 to 2.2) have the captured and original
+/// lengths swapped, and some 2.3 files do; libpcap reads them that way
+/// (`sf-pcap.c`, `lengths_swapped`), and so does this reader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lengths {
+    /// Version 2.4: captured length, then original length.
+    InOrder,
+    /// Version 2.0–2.2 (and 543.x, an old byte-order mix-up): swapped.
+    Swapped,
+    /// Version 2.3: swapped when the first is the larger.
+    MaybeSwapped,
+}
+
+impl Lengths {
+    /// The header's version (major, minor) → where its lengths are.
+    fn of_version(major: u16, minor: u16) -> Lengths {
+        match (major, minor) {
+            (2, 0..=2) | (543, _) => Lengths::Swapped,
+            (2, 3) => Lengths::MaybeSwapped,
+            _ => Lengths::InOrder,
+        }
+    }
+
+    /// (captured, original) from the record header's two fields.
+    #[inline]
+    fn read(self, first: u32, second: u32) -> (u32, u32) {
+        match self {
+            Lengths::InOrder => (first, second),
+            Lengths::MaybeSwapped if first <= second => (first, second),
+            Lengths::Swapped | Lengths::MaybeSwapped => (second, first),
+        }
+    }
+}
+
 /// Format-specific parse state.
 #[derive(Debug)]
 enum Format {
@@ -203,6 +238,7 @@ enum Format {
         nanos: bool,
         link: LinkType,
         max_caplen: u32,
+        lengths: Lengths,
     },
     Pcapng {
         big_endian: bool,
@@ -342,7 +378,15 @@ impl NativeInput {
                 nanos,
                 link,
                 max_caplen,
-            } => next_pcap(&mut self.rd, *big_endian, *nanos, *link, *max_caplen),
+                lengths,
+            } => next_pcap(
+                &mut self.rd,
+                *big_endian,
+                *nanos,
+                *link,
+                *max_caplen,
+                *lengths,
+            ),
             Format::Pcapng { .. } => self.next_pcapng(),
         }
     }
@@ -541,6 +585,7 @@ fn open_pcap(
         ));
     }
     let snaplen = u32_at(head, 16, big_endian);
+    let lengths = Lengths::of_version(u16_at(head, 4, big_endian), u16_at(head, 6, big_endian));
     // The upper bits hold FCS length flags; the link type is the low 16.
     let link = LinkType((u32_at(head, 20, big_endian) & 0xffff) as u16);
     if !link.is_supported() {
@@ -553,6 +598,7 @@ fn open_pcap(
             nanos,
             link,
             max_caplen: max_caplen(snaplen),
+            lengths,
         },
         vec![link],
     ))
@@ -699,6 +745,7 @@ fn next_pcap(
     nanos: bool,
     link: LinkType,
     max_caplen: u32,
+    lengths: Lengths,
 ) -> Result<Option<RawFrame>, InputProblem> {
     let at = rd.offset();
     let ensured = rd
@@ -719,8 +766,7 @@ fn next_pcap(
     }
     let secs = u64::from(u32_at(avail, 0, be));
     let frac = u64::from(u32_at(avail, 4, be));
-    let caplen = u32_at(avail, 8, be);
-    let orig_len = u32_at(avail, 12, be);
+    let (caplen, orig_len) = lengths.read(u32_at(avail, 8, be), u32_at(avail, 12, be));
     check_lengths("record", at, caplen, orig_len, max_caplen)?;
     let total = PCAP_RECORD_HEADER_LEN + caplen as usize;
     prefetch_ahead_of(avail, total);

@@ -220,6 +220,68 @@ const S: u64 = 1_000_000_000;
 
 // ------------------------------------------------------------------- pcap
 
+/// Files of pcap version 2.0–2.2 (libpcap before 0.4) have the two
+/// lengths of each record swapped, and 2.3 files may: libpcap reads them
+/// swapped (`sf-pcap.c`, `lengths_swapped`), and so must this reader (the
+/// fuzz target `reader_vs_libpcap` found the difference).
+#[test]
+fn old_pcap_versions_have_their_lengths_swapped() {
+    for be in [false, true] {
+        for minor in [0u16, 1, 2, 3, 4] {
+            let mut b = pcap_header(be, false, 1, 65535);
+            b[6..8].copy_from_slice(&if be {
+                minor.to_be_bytes()
+            } else {
+                minor.to_le_bytes()
+            });
+            let d = payload(60, 3);
+            // 60 bytes captured of 1514, written in the version's order:
+            // swapped before 2.3; 2.3 reads a pair swapped when its first
+            // length is the larger, so both orders read alike there.
+            let (first, second) = if minor <= 3 { (1514, 60) } else { (60, 1514) };
+            pcap_record(&mut b, be, (1_700_000_000, 0), first, second, &d);
+            if minor >= 3 {
+                pcap_record(&mut b, be, (1_700_000_001, 0), 60, 1514, &d);
+            }
+            let (frames, info) = read_all(b);
+            assert!(info.problem.is_none(), "2.{minor}: {:?}", info.problem);
+            assert_eq!(frames.len(), if minor >= 3 { 2 } else { 1 }, "2.{minor}");
+            for f in &frames {
+                assert_eq!((f.caplen, f.orig_len), (60, 1514), "2.{minor}");
+                assert_eq!(f.data, d);
+            }
+        }
+    }
+}
+
+/// The fuzz finding (fuzz/open/reader_vs_libpcap-record-count.pcap):
+/// version 2.1, three 16-byte record headers, read 3 records here and 2 by
+/// libpcap. Read swapped, as libpcap does, the second record claims 16
+/// captured bytes of 0 on the wire: libpcap takes them (the third header);
+/// this reader calls a captured length above the original corrupt, and
+/// says where.
+#[test]
+fn fuzz_finding_version_2_1_is_read_swapped() {
+    let mut b = vec![
+        0xd4, 0xc3, 0xb2, 0xa1, 0x02, 0x00, 0x01, 0x00, 0x35, 0x00, 0x18, 0x00, 0x00, 0x10, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0xf6, 0x0e, 0x00, 0x00, 0x00,
+    ];
+    b.extend_from_slice(&[0; 16]);
+    b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0]);
+    b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x0a]);
+    assert_eq!(b.len(), 72);
+    let (n, problem) = problem_of(b);
+    assert_eq!(n, 1);
+    assert_eq!(problem.offset, 40);
+    assert!(
+        problem
+            .message
+            .contains("captured length 16 exceeds the original length 0"),
+        "{}",
+        problem.message
+    );
+}
+
 #[test]
 fn pcap_all_magics_and_byte_orders() {
     for be in [false, true] {
