@@ -9,7 +9,8 @@
 //!
 //! `cargo bench --bench hostile_rpc`; `EXFLOW_BENCH_HOSTILE_CONNS` sets N,
 //! `EXFLOW_BIN` another exflow build (e.g. one before #23, to compare),
-//! `EXFLOW_BENCH_HOSTILE_ATTACK=gap` out-of-order bytes instead.
+//! `EXFLOW_BENCH_HOSTILE_ATTACK=gap` out-of-order bytes instead, `=idle`
+//! connections that only keep alive after binding.
 
 #[path = "../tests/support/hostile_rpc.rs"]
 mod hostile;
@@ -41,6 +42,7 @@ fn main() {
     // instead of trickled claims.
     let attack = match std::env::var("EXFLOW_BENCH_HOSTILE_ATTACK").as_deref() {
         Ok("gap") => hostile::Attack::Gap,
+        Ok("idle") => hostile::Attack::Idle,
         _ => hostile::Attack::Trickle,
     };
     let packets =

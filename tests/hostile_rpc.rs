@@ -92,3 +92,34 @@ fn out_of_order_bytes_never_filling_their_gap_stay_within_the_budget() {
     assert_eq!(d["pdus_refused"], 0);
     let _ = std::fs::remove_file(&p);
 }
+
+/// Connections that bind the mapper and then only keep alive hold every
+/// parser slot without progress: the real client 30 s in takes the slot of
+/// one stalled for more than `PARSER_STALLED_AFTER`, and its hand-off is
+/// found (first comers do not keep their slots for ever).
+#[test]
+fn idle_connections_give_their_parser_slot_to_a_real_client() {
+    let p = tmp_path("hostile-rpc-idle.pcap");
+    let ex = hostile::Exchange {
+        bind: epm_bind(),
+        bind_ack: epm_bind_ack(),
+        request: ept_map_nspi(),
+        answer: ept_map_answer_at(Ipv4Addr::UNSPECIFIED, 4997),
+    };
+    hostile::write_attack(&p, CONNS, 4997, &ex, hostile::Attack::Idle).unwrap();
+    let r = analyze_json(&[path_str(&p)], &[0, 1]);
+    let h = r["handoffs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["client"] == hostile::REAL_CLIENT.to_string())
+        .count();
+    assert_eq!(h, 1, "the real ept_map exchange became no hand-off");
+    let d = &r["stats"]["dcerpc"];
+    // 16,384 slots, all taken within the first 2 s; the real client's
+    // connection to the mapper took one stalled slot.
+    assert_eq!(d["over_cap"].as_u64().unwrap(), u64::from(CONNS) - 256 * 64);
+    assert_eq!(d["evicted_stalled"], 1);
+    assert_eq!(d["evicted_over_budget"], 0);
+    let _ = std::fs::remove_file(&p);
+}

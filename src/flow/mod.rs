@@ -57,12 +57,12 @@ pub const RPC_BYTES_BUDGET: usize = 48 << 20;
 /// `rfc1006::MAX_TPKT_HELD` per direction; out-of-order bytes are what
 /// can grow (64 KiB per direction), and what is shed first.
 pub const RFC1006_BYTES_BUDGET: usize = 16 << 20;
-/// A DCE/RPC connection that has delivered no whole PDU for this long (or
-/// that claimed a PDU larger than `rpc_conn::MAX_BUFFERED_PDU`) may lose its
-/// parser to a new DCE/RPC connection when all parser slots are taken:
-/// slots go to connections that behave, not to the first comers (#23). An
-/// ept_map exchange takes milliseconds.
-pub const RPC_STALLED_AFTER: Ts = 10 * SECOND;
+/// A DCE/RPC or RFC 1006 connection that has delivered no whole PDU or TPKT
+/// for this long (or that claimed a DCE/RPC PDU larger than
+/// `rpc_conn::MAX_BUFFERED_PDU`) may lose its parser to a new connection
+/// when all parser slots are taken: slots go to connections that behave,
+/// not to the first comers (#23). An ept_map exchange takes milliseconds.
+pub const PARSER_STALLED_AFTER: Ts = 10 * SECOND;
 
 impl Default for FlowConfig {
     fn default() -> Self {
@@ -461,9 +461,38 @@ pub struct Rfc1006Flow {
     pub conn: crate::proto::rfc1006::Rfc1006Conn,
     /// `heap_bytes()` as last counted into the table's budget.
     pub accounted: usize,
+    /// Capture time of the last whole TPKT framed (or of the first
+    /// segment), for `PARSER_STALLED_AFTER`.
+    pub last_progress: crate::Ts,
 }
 
 impl Rfc1006Flow {
+    /// Delivers what the streams hold beyond their holes (declaring them):
+    /// as at the end of the flow, or when the budget gives up waiting.
+    pub fn flush(&mut self) {
+        let Rfc1006Flow { streams, conn, .. } = self;
+        for (d, s) in streams.iter_mut().enumerate() {
+            s.flush(&mut |c| match c {
+                stream::Chunk::Data(b) => conn.on_data(d, b),
+                stream::Chunk::Gap { .. } => conn.gap(d),
+            });
+        }
+    }
+
+    /// The parser ends (the flow ends, or loses its parser slot): what it
+    /// learnt, as the flow's label, if it saw a TPDU.
+    pub fn into_label(mut self: Box<Self>) -> Option<Box<AppLabel>> {
+        self.flush();
+        let summary = self.conn.summary();
+        (summary.tpdus.total() > 0).then(|| {
+            Box::new(AppLabel {
+                service: self.conn.service_name(),
+                detail: None,
+                rfc1006: Some(Box::new(summary)),
+            })
+        })
+    }
+
     /// Heap bytes held: out-of-order stream bytes (with their per-segment
     /// overhead) and the connection's buffers.
     pub fn heap_bytes(&self) -> usize {
@@ -488,11 +517,12 @@ pub struct AppLabel {
 pub struct AppStats {
     /// Flows recognized as DCE/RPC and parsed.
     pub rpc_flows: u64,
-    /// DCE/RPC flows left unparsed because the table's parser cap was reached.
+    /// DCE/RPC flows left unparsed because the table's parser cap was
+    /// reached (slots are shared with RFC 1006 parsers).
     pub rpc_over_cap: u64,
     /// DCE/RPC parsers dropped to give their slot to a new connection
     /// (they claimed an oversized PDU, or made no progress for
-    /// `RPC_STALLED_AFTER`).
+    /// `PARSER_STALLED_AFTER`).
     pub rpc_evicted_stalled: u64,
     /// DCE/RPC parsers dropped because the table's parsers held more than
     /// `max_rpc_bytes_per_shard` (the one holding most goes).
@@ -516,6 +546,12 @@ pub struct AppStats {
     pub rfc1006_holes_given_up: u64,
     /// RFC 1006 parsers dropped because the budget was still exceeded.
     pub rfc1006_evicted_over_budget: u64,
+    /// RFC 1006 connections left unparsed because the table's parser cap
+    /// was reached.
+    pub rfc1006_over_cap: u64,
+    /// RFC 1006 parsers dropped to give their slot to a new connection
+    /// (no TPKT framed for `PARSER_STALLED_AFTER`).
+    pub rfc1006_evicted_stalled: u64,
     /// Peak bytes held by RFC 1006 parsers, per table (summed like
     /// `rpc_bytes_peak`).
     pub rfc1006_bytes_peak: u64,
@@ -534,6 +570,8 @@ impl AppStats {
         self.rfc1006_bytes_passed += o.rfc1006_bytes_passed;
         self.rfc1006_holes_given_up += o.rfc1006_holes_given_up;
         self.rfc1006_evicted_over_budget += o.rfc1006_evicted_over_budget;
+        self.rfc1006_over_cap += o.rfc1006_over_cap;
+        self.rfc1006_evicted_stalled += o.rfc1006_evicted_stalled;
         self.rfc1006_bytes_peak += o.rfc1006_bytes_peak;
     }
 }

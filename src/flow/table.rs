@@ -98,8 +98,7 @@ use super::stream::{Chunk, StreamReassembler};
 use super::tcp::{letter, Endpoints, Ep, History};
 use super::Rfc1006Flow;
 use super::{
-    AppState, ConnState, FlowConfig, FlowEnd, FlowRecord, FlowStats, FlowUp, IcmpEvidence,
-    RPC_STALLED_AFTER, SECOND,
+    AppState, ConnState, FlowConfig, FlowEnd, FlowRecord, FlowStats, FlowUp, IcmpEvidence, SECOND,
 };
 use crate::event::Event;
 use crate::flow::rpc_conn::{ConnCtx, RpcConnection};
@@ -109,6 +108,8 @@ use crate::proto::dcerpc::{looks_like_dcerpc, looks_like_dcerpc_cl};
 use crate::proto::recognize::{recognize_tcp, recognize_udp};
 use crate::proto::rfc1006::{looks_like_tpkt, Rfc1006Conn};
 use crate::Ts;
+
+mod parsers;
 
 /// Bytes a tracked flow takes in the slab: its `Flow` and its `Link`
 /// (asserted in tests; the index adds [`INDEX_BUCKET_BYTES`] per bucket).
@@ -488,25 +489,7 @@ impl Flow {
                 (Some(Box::new(rpc.summary())), None)
             }
             Some(AppState::RpcCl(cl)) => (Some(Box::new(cl.summary())), None),
-            Some(AppState::Rfc1006(mut r)) => {
-                let super::Rfc1006Flow { streams, conn, .. } = &mut *r;
-                for (d, s) in streams.iter_mut().enumerate() {
-                    s.flush(&mut |c| match c {
-                        Chunk::Data(b) => conn.on_data(d, b),
-                        Chunk::Gap { .. } => conn.gap(d),
-                    });
-                }
-                let summary = conn.summary();
-                let seen = summary.tpdus.total() > 0;
-                let label = seen.then(|| {
-                    Box::new(super::AppLabel {
-                        service: conn.service_name(),
-                        detail: None,
-                        rfc1006: Some(Box::new(summary)),
-                    })
-                });
-                (None, label)
-            }
+            Some(AppState::Rfc1006(r)) => (None, r.into_label()),
             Some(AppState::Label(l)) => (None, Some(l)),
             None => (None, None),
         }
@@ -585,14 +568,6 @@ impl List {
     };
 }
 
-/// What one DCE/RPC parser costs before it buffers anything: its box, and
-/// the small vectors of its call state once used (contexts, binds and calls
-/// pending: about 1 KB together).
-const RPC_STRUCT_BYTES: usize = std::mem::size_of::<RpcConnection>() + 1024;
-
-/// What one RFC 1006 parser costs before it buffers anything.
-const RFC1006_STRUCT_BYTES: usize = std::mem::size_of::<Rfc1006Flow>();
-
 /// The flow table of one logical shard. See the module docs for layout,
 /// determinism and memory.
 pub struct FlowTable {
@@ -610,15 +585,9 @@ pub struct FlowTable {
     stats: FlowStats,
     /// Flows with a live application parser.
     app_live: usize,
-    /// The slots of flows with a connection-oriented DCE/RPC parser (at
-    /// most `max_rpc_flows_per_shard`), for slot and budget eviction.
-    rpc_slots: Vec<u32>,
-    /// Bytes those parsers hold: their structs plus their counted heap.
-    rpc_bytes: usize,
-    /// The slots of flows with an RFC 1006 parser, for budget shedding.
-    rfc1006_slots: Vec<u32>,
-    /// Bytes those parsers hold: their structs plus their counted heap.
-    rfc1006_bytes: usize,
+    /// The flows with a buffering parser, per kind, and what they hold
+    /// (`parsers.rs`).
+    pools: parsers::Pools,
     /// Events from application parsers, drained by the owner.
     events: Vec<Event>,
     /// Live capture only: record flows as their handshake completes (or a
@@ -671,10 +640,7 @@ impl FlowTable {
             clock: 0,
             stats: FlowStats::default(),
             app_live: 0,
-            rpc_slots: Vec::new(),
-            rfc1006_slots: Vec::new(),
-            rfc1006_bytes: 0,
-            rpc_bytes: 0,
+            pools: parsers::Pools::default(),
             events: Vec::new(),
             notify_up: false,
             ups: Vec::new(),
@@ -966,22 +932,21 @@ impl FlowTable {
         Some((i, is_orig))
     }
 
-    /// Starts RFC 1006 parsing on flow `i` (its first TPKT segment is
-    /// delivered by the caller's normal path).
+    /// Starts RFC 1006 parsing on flow `i` with its first TPKT segment.
     fn start_rfc1006(
         &mut self,
         i: u32,
         is_orig: bool,
-        pkt: &Packet,
+        ts: Ts,
         t: &crate::packet::TcpMeta,
         payload: &[u8],
     ) {
-        let _ = pkt;
-        if self.app_live >= self.config.max_rpc_flows_per_shard {
-            self.stats.app.rpc_over_cap += 1;
+        if !self.claim_parser_slot(ts) {
+            self.stats.app.rfc1006_over_cap += 1;
+            self.slab[i as usize].flags |= MAX_APP_PROBES << APP_PROBE_SHIFT;
             return;
         }
-        let f = &mut self.slab[i as usize];
+        let f = &self.slab[i as usize];
         let mut streams = [
             StreamReassembler::new(crate::flow::rpc_conn::STREAM_BUFFER),
             StreamReassembler::new(crate::flow::rpc_conn::STREAM_BUFFER),
@@ -996,33 +961,24 @@ impl FlowTable {
             streams,
             conn: Rfc1006Conn::new(),
             accounted: 0,
+            last_progress: ts,
         });
-        let d = if is_orig { 0 } else { 1 };
         self.stats.app.rfc1006_flows += 1;
-        self.rfc1006_bytes += RFC1006_STRUCT_BYTES;
-        Self::rfc1006_segment(
-            &mut flow,
-            d,
-            t,
-            payload,
-            &mut self.stats.app,
-            &mut self.rfc1006_bytes,
-        );
-        f.app = Some(AppState::Rfc1006(flow));
-        self.app_live += 1;
-        self.rfc1006_slots.push(i);
-        self.check_rfc1006_budget();
+        let d = if is_orig { 0 } else { 1 };
+        Self::rfc1006_segment(&mut flow, d, ts, t, payload, &mut self.stats.app);
+        self.slab[i as usize].app = Some(AppState::Rfc1006(flow));
+        self.adopt_parser(i, parsers::ParserKind::Rfc1006);
     }
 
-    /// Feeds one segment to an RFC 1006 parser and counts what it cut and
-    /// what it now holds (into `held`, the table's count).
+    /// Feeds one segment to an RFC 1006 parser and counts what it cut; a
+    /// whole TPKT framed is progress (for [`PARSER_STALLED_AFTER`]).
     fn rfc1006_segment(
         r: &mut Rfc1006Flow,
         d: usize,
+        ts: Ts,
         t: &crate::packet::TcpMeta,
         payload: &[u8],
         stats: &mut super::AppStats,
-        held: &mut usize,
     ) {
         let before = r.conn.framing()[d];
         let Rfc1006Flow { streams, conn, .. } = r;
@@ -1033,63 +989,8 @@ impl FlowTable {
         let after = r.conn.framing()[d];
         stats.rfc1006_tpkts_cut += after.tpkts_cut - before.tpkts_cut;
         stats.rfc1006_bytes_passed += after.bytes_passed - before.bytes_passed;
-        let now = r.heap_bytes();
-        *held = *held - r.accounted + now;
-        r.accounted = now;
-    }
-
-    /// The table's RFC 1006 parsers hold more than their budget: the one
-    /// holding most (ties to the lower slot) gives up waiting for its holes
-    /// (its out-of-order bytes are delivered, the holes declared, as at the
-    /// end of a flow); one with nothing out of order loses its parser.
-    /// Records the peak.
-    fn check_rfc1006_budget(&mut self) {
-        while self.rfc1006_bytes > self.config.max_rfc1006_bytes_per_shard {
-            let mut best: Option<(usize, u32)> = None;
-            for &i in &self.rfc1006_slots {
-                if let Some(AppState::Rfc1006(r)) = &self.slab[i as usize].app {
-                    if best.is_none_or(|b| r.accounted > b.0) {
-                        best = Some((r.accounted, i));
-                    }
-                }
-            }
-            let Some((_, i)) = best else { break };
-            let f = &mut self.slab[i as usize];
-            let Some(AppState::Rfc1006(r)) = &mut f.app else {
-                break;
-            };
-            if r.streams.iter().any(|s| s.buffered() > 0) {
-                let Rfc1006Flow { streams, conn, .. } = &mut **r;
-                for (d, s) in streams.iter_mut().enumerate() {
-                    s.flush(&mut |c| match c {
-                        Chunk::Data(b) => conn.on_data(d, b),
-                        Chunk::Gap { .. } => conn.gap(d),
-                    });
-                }
-                let now = r.heap_bytes();
-                self.rfc1006_bytes = self.rfc1006_bytes - r.accounted + now;
-                r.accounted = now;
-                self.stats.app.rfc1006_holes_given_up += 1;
-            } else {
-                self.drop_rfc1006(i);
-                self.stats.app.rfc1006_evicted_over_budget += 1;
-            }
-        }
-        let peak = &mut self.stats.app.rfc1006_bytes_peak;
-        *peak = (*peak).max(self.rfc1006_bytes as u64);
-    }
-
-    /// Drops the RFC 1006 parser of slot `i` (the flow goes on without
-    /// one, and is not probed again).
-    fn drop_rfc1006(&mut self, i: u32) {
-        let f = &mut self.slab[i as usize];
-        if let Some(AppState::Rfc1006(r)) = f.app.take() {
-            self.rfc1006_bytes -= RFC1006_STRUCT_BYTES + r.accounted;
-            self.app_live -= 1;
-            f.flags |= MAX_APP_PROBES << APP_PROBE_SHIFT;
-        }
-        if let Some(k) = self.rfc1006_slots.iter().position(|&s| s == i) {
-            self.rfc1006_slots.swap_remove(k);
+        if after.packets != before.packets {
+            r.last_progress = ts;
         }
     }
 
@@ -1119,15 +1020,16 @@ impl FlowTable {
                 }
                 return;
             }
-            if self.app_live >= self.config.max_rpc_flows_per_shard {
+            if !self.claim_parser_slot(pkt.ts) {
                 self.stats.app.rpc_over_cap += 1;
-                f.flags |= MAX_APP_PROBES << APP_PROBE_SHIFT;
+                self.slab[i as usize].flags |= MAX_APP_PROBES << APP_PROBE_SHIFT;
                 return;
             }
-            f.app = Some(AppState::RpcCl(Box::default()));
+            self.slab[i as usize].app = Some(AppState::RpcCl(Box::default()));
             self.app_live += 1;
             self.stats.app.rpc_flows += 1;
         }
+        let f = &mut self.slab[i as usize];
         if matches!(f.app, Some(AppState::RpcCl(_))) {
             let ctx = f.conn_ctx(pkt.ts);
             if let Some(AppState::RpcCl(cl)) = &mut f.app {
@@ -1165,7 +1067,7 @@ impl FlowTable {
                 && payload.get(1).is_none_or(|m| *m <= 1);
             if !self.config.dcerpc || (!short_start && !looks_like_dcerpc(payload)) {
                 if looks_like_tpkt(payload) {
-                    self.start_rfc1006(i, is_orig, pkt, t, payload);
+                    self.start_rfc1006(i, is_orig, pkt.ts, t, payload);
                 } else if let Some(r) = if is_orig {
                     recognize_tcp(payload, &[])
                 } else {
@@ -1176,9 +1078,7 @@ impl FlowTable {
                 }
                 return;
             }
-            if self.app_live >= self.config.max_rpc_flows_per_shard
-                && !self.evict_stalled_rpc(pkt.ts)
-            {
+            if !self.claim_parser_slot(pkt.ts) {
                 self.stats.app.rpc_over_cap += 1;
                 self.slab[i as usize].flags |= MAX_APP_PROBES << APP_PROBE_SHIFT;
                 return;
@@ -1192,10 +1092,8 @@ impl FlowTable {
                 }
             }
             f.app = Some(AppState::Rpc(rpc));
-            self.app_live += 1;
             self.stats.app.rpc_flows += 1;
-            self.rpc_slots.push(i);
-            self.rpc_bytes += RPC_STRUCT_BYTES;
+            self.adopt_parser(i, parsers::ParserKind::Rpc);
         }
         let f = &mut self.slab[i as usize];
         // Labeled flows (most recognized ones) need nothing more per packet.
@@ -1215,19 +1113,7 @@ impl FlowTable {
             AppState::RpcCl(_) | AppState::Label(_) => {}
             AppState::Rfc1006(r) => {
                 let d = if is_orig { 0 } else { 1 };
-                Self::rfc1006_segment(
-                    r,
-                    d,
-                    t,
-                    payload,
-                    &mut self.stats.app,
-                    &mut self.rfc1006_bytes,
-                );
-                if self.rfc1006_bytes > self.config.max_rfc1006_bytes_per_shard {
-                    self.check_rfc1006_budget();
-                }
-                let peak = &mut self.stats.app.rfc1006_bytes_peak;
-                *peak = (*peak).max(self.rfc1006_bytes as u64);
+                Self::rfc1006_segment(r, d, pkt.ts, t, payload, &mut self.stats.app);
             }
             AppState::Rpc(rpc) => {
                 let refused = rpc.refused_pdus();
@@ -1241,80 +1127,9 @@ impl FlowTable {
                     &mut self.events,
                 );
                 self.stats.app.rpc_pdus_refused += rpc.refused_pdus() - refused;
-                let held = rpc.heap_bytes();
-                self.rpc_bytes = self.rpc_bytes - rpc.accounted + held;
-                rpc.accounted = held;
-                if self.rpc_bytes > self.config.max_rpc_bytes_per_shard {
-                    self.evict_rpc_over_budget();
-                }
-                let peak = &mut self.stats.app.rpc_bytes_peak;
-                *peak = (*peak).max(self.rpc_bytes as u64);
             }
         }
-    }
-
-    /// Drops the DCE/RPC parser of slot `i` (the flow goes on without one:
-    /// its record has no `rpc` summary).
-    fn drop_rpc(&mut self, i: u32) {
-        let f = &mut self.slab[i as usize];
-        if let Some(AppState::Rpc(rpc)) = f.app.take() {
-            self.rpc_bytes -= RPC_STRUCT_BYTES + rpc.accounted;
-            self.app_live -= 1;
-            // Not probed again: it would take the slot back.
-            f.flags |= MAX_APP_PROBES << APP_PROBE_SHIFT;
-        }
-        if let Some(k) = self.rpc_slots.iter().position(|&s| s == i) {
-            self.rpc_slots.swap_remove(k);
-        }
-    }
-
-    /// All parser slots are taken and a new DCE/RPC connection wants one:
-    /// drops the parser of a connection that misbehaves (claimed an
-    /// oversized PDU) or has made no progress for [`RPC_STALLED_AFTER`], the
-    /// worst first (refusals, then the longest stalled; ties to the lower
-    /// slot, so the choice depends on the packets alone). False when every
-    /// parser behaves: the newcomer goes without (`rpc_over_cap`).
-    fn evict_stalled_rpc(&mut self, now: Ts) -> bool {
-        let mut best: Option<((bool, Ts, u32), u32)> = None;
-        for &i in &self.rpc_slots {
-            let Some(AppState::Rpc(rpc)) = &self.slab[i as usize].app else {
-                continue;
-            };
-            let refused = rpc.refused_pdus() > 0;
-            let last = rpc.last_progress();
-            if !refused && now.saturating_sub(last) < RPC_STALLED_AFTER {
-                continue;
-            }
-            let key = (!refused, last, i);
-            if best.is_none_or(|(b, _)| key < b) {
-                best = Some((key, i));
-            }
-        }
-        let Some((_, i)) = best else {
-            return false;
-        };
-        self.drop_rpc(i);
-        self.stats.app.rpc_evicted_stalled += 1;
-        true
-    }
-
-    /// The table's DCE/RPC parsers hold more than their budget: drops the
-    /// parsers holding most (ties to the lower slot) until they fit.
-    fn evict_rpc_over_budget(&mut self) {
-        while self.rpc_bytes > self.config.max_rpc_bytes_per_shard {
-            let mut best: Option<(usize, u32)> = None;
-            for &i in &self.rpc_slots {
-                if let Some(AppState::Rpc(rpc)) = &self.slab[i as usize].app {
-                    let key = (rpc.accounted, u32::MAX - i);
-                    if best.is_none_or(|b| key > (b.0, u32::MAX - b.1)) {
-                        best = Some((rpc.accounted, i));
-                    }
-                }
-            }
-            let Some((_, i)) = best else { return };
-            self.drop_rpc(i);
-            self.stats.app.rpc_evicted_over_budget += 1;
-        }
+        self.settle_parser(i);
     }
 
     /// After the handshake (#25): follows runs of data (or FIN) from one
@@ -1708,25 +1523,12 @@ impl FlowTable {
         if end == FlowEnd::IdleTimeout {
             self.stats.flows_timed_out += 1;
         }
-        let f = &mut self.slab[i as usize];
-        if f.app
-            .as_ref()
-            .is_some_and(|a| !matches!(a, AppState::Label(_)))
+        if self.unaccount_parser(i).is_none()
+            && matches!(self.slab[i as usize].app, Some(AppState::RpcCl(_)))
         {
             self.app_live -= 1;
         }
-        if let Some(AppState::Rpc(rpc)) = &f.app {
-            self.rpc_bytes -= RPC_STRUCT_BYTES + rpc.accounted;
-            if let Some(k) = self.rpc_slots.iter().position(|&s| s == i) {
-                self.rpc_slots.swap_remove(k);
-            }
-        }
-        if let Some(AppState::Rfc1006(r)) = &f.app {
-            self.rfc1006_bytes -= RFC1006_STRUCT_BYTES + r.accounted;
-            if let Some(k) = self.rfc1006_slots.iter().position(|&s| s == i) {
-                self.rfc1006_slots.swap_remove(k);
-            }
-        }
+        let f = &mut self.slab[i as usize];
         out.push(f.record(end, &mut self.events));
         f.app = None;
         self.links[i as usize] = Link {

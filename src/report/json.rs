@@ -121,6 +121,8 @@ fn stats<'a>(s: &'a Stats, flows: usize, inputs: &[InputInfo]) -> schema::Stats<
             bytes_passed: app.rfc1006_bytes_passed,
             bytes_peak: app.rfc1006_bytes_peak,
             evicted_over_budget: app.rfc1006_evicted_over_budget,
+            evicted_stalled: app.rfc1006_evicted_stalled,
+            over_cap: app.rfc1006_over_cap,
             holes_given_up: app.rfc1006_holes_given_up,
             parsed_flows: app.rfc1006_flows,
             tpkts_cut: app.rfc1006_tpkts_cut,

@@ -154,6 +154,11 @@ pub struct Rfc1006Stats {
     pub bytes_peak: u64,
     /// Parsers dropped because the budget was still exceeded.
     pub evicted_over_budget: u64,
+    /// Parsers dropped to give their slot to a new connection (no TPKT
+    /// framed for 10 s).
+    pub evicted_stalled: u64,
+    /// Connections left unparsed because every parser slot was taken.
+    pub over_cap: u64,
     /// Times the parser holding most gave up waiting for its holes.
     pub holes_given_up: u64,
     /// Flows whose RFC 1006 was parsed.

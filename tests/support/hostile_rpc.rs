@@ -59,6 +59,9 @@ pub enum Attack {
     /// Leave a one-byte hole and send the trickled bytes after it: out of
     /// order, never delivered, held by the stream reassembler.
     Gap,
+    /// Send nothing more after the opening but bare ACKs (keep-alives):
+    /// connections that hold a parser slot and make no progress.
+    Idle,
 }
 
 /// Writes the capture; returns the packets written.
@@ -136,6 +139,7 @@ pub fn write_timeline<W: io::Write>(
         match attack {
             Attack::Trickle => w.write_packet(t, &c.data_c2s(&start))?,
             Attack::Gap => c.next_c = c.next_c.wrapping_add(1),
+            Attack::Idle => {}
         }
         t += step;
     }
@@ -150,7 +154,11 @@ pub fn write_timeline<W: io::Write>(
             }
         }
         for c in convs.iter_mut() {
-            w.write_packet(t, &c.data_c2s(&trickle))?;
+            let f = match attack {
+                Attack::Idle => c.ack(),
+                Attack::Trickle | Attack::Gap => c.data_c2s(&trickle),
+            };
+            w.write_packet(t, &f)?;
             t += step / 4;
         }
     }
