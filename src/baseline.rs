@@ -488,8 +488,31 @@ impl Baseline {
             if !known_group(&e.client_group) {
                 return Err(at(&unknown_group(&e.client_group)));
             }
+            let sets = [
+                ("ports", &e.ports),
+                ("success_ports", &e.success_ports),
+                ("failure_ports", &e.failure_ports),
+            ];
+            let zero = (e.port == Some(0))
+                .then_some("port")
+                .or_else(|| {
+                    e.port_range
+                        .is_some_and(|r| r.contains(&0))
+                        .then_some("port_range")
+                })
+                .or_else(|| {
+                    sets.iter()
+                        .find(|(_, s)| s.as_ref().is_some_and(|s| s.contains(&0)))
+                        .map(|(f, _)| *f)
+                });
+            if let Some(field) = zero {
+                return Err(at(&format!("{field}: {PORT_ZERO}")));
+            }
         }
         for (i, h) in b.handoffs.iter().enumerate() {
+            if h.ports.contains(&0) {
+                return Err(format!("{file}: handoffs[{i}]: ports: {PORT_ZERO}"));
+            }
             if !known_group(&h.client_group) {
                 return Err(format!(
                     "{file}: handoffs[{i}]: {}",
@@ -524,6 +547,10 @@ impl Baseline {
     }
 }
 
+/// A port of a baseline is one a connection went to: never 0 (and the
+/// policy that `to-policy` writes from it refuses 0 too).
+const PORT_ZERO: &str = "port 0 is out of range 1..=65535";
+
 fn unknown_group(g: &str) -> String {
     format!("client_group '{g}' is neither a group of \"groups\" nor a network")
 }
@@ -556,6 +583,51 @@ mod tests {
                 "first_seen": "2026-11-22T00:01:37.919009Z",
                 "last_seen": "2026-11-22T00:01:50.083344Z"}}]}}"#
         )
+    }
+
+    /// Found by fuzzing (`fuzz/fuzz_targets/baseline_json.rs`, 2026-12-05):
+    /// a dynamic entry whose `success_ports` held 0 was read, and
+    /// `to-policy` pinned the service to port 0, which the policy reader
+    /// refuses. Every port field of a baseline is now checked.
+    #[test]
+    fn port_zero_is_refused_in_every_port_field() {
+        let dynamic = |field: &str, value: &str| {
+            let mut e = serde_json::json!({
+                "client_group": "192.0.2.0/24", "server": "198.51.100.10",
+                "service": "lsarpc", "proto": "tcp", "port": null,
+                "ports": [55001], "port_range": [55001, 55001],
+                "success_ports": [55001], "failure_ports": [],
+                "clients": ["192.0.2.10"], "connections": 2, "bytes": 6518,
+                "success": 2, "failure": 0,
+                "first_seen": "2026-11-22T00:01:21.157364Z",
+                "last_seen": "2026-11-22T00:01:23.462214Z"
+            });
+            e[field] = serde_json::from_str(value).unwrap();
+            serde_json::json!({"schema": SCHEMA, "inputs": [], "groups": {},
+                "flows": [e], "handoffs": []})
+            .to_string()
+        };
+        let ok = Baseline::parse(&dynamic("success_ports", "[55001]"), "b.json").unwrap();
+        Policy::parse(&to_policy::policy_json(&ok, "b.json", None), "p.json").unwrap();
+        for (field, value) in [
+            ("success_ports", "[0]"),
+            ("failure_ports", "[0]"),
+            ("ports", "[0, 55001]"),
+            ("port_range", "[0, 55001]"),
+            ("port", "0"),
+        ] {
+            let e = Baseline::parse(&dynamic(field, value), "b.json").unwrap_err();
+            assert_eq!(e, format!("b.json: flows[0]: {field}: {PORT_ZERO}"));
+        }
+        let mut b: serde_json::Value =
+            serde_json::from_str(&dynamic("success_ports", "[55001]")).unwrap();
+        b["handoffs"] = serde_json::json!([{"client_group": "192.0.2.0/24",
+            "server": "198.51.100.10", "service": "lsarpc", "proto": "tcp",
+            "ports": [0], "followed": 1, "not_followed": 0,
+            "first_seen": "2026-11-22T00:01:21.157364Z",
+            "last_seen": "2026-11-22T00:01:23.462214Z"}]);
+        let e = Baseline::parse(&b.to_string(), "b.json").unwrap_err();
+        assert_eq!(e, format!("b.json: handoffs[0]: ports: {PORT_ZERO}"));
     }
 
     /// Found by fuzzing (`fuzz/fuzz_targets/baseline_json.rs`): a flow's
