@@ -422,6 +422,9 @@ pub enum AppState {
     Rfc1006(Box<Rfc1006Flow>),
     /// A service recognized from the payload; nothing more to parse.
     Label(Box<AppLabel>),
+    /// A DCE/RPC parser that ended before its flow did (its connection
+    /// closed): what it read.
+    RpcDone(Box<crate::flow::rpc_conn::RpcSummary>),
 }
 
 impl AppState {
@@ -439,6 +442,10 @@ impl AppState {
             ),
             AppState::Rfc1006(r) => ((&**r as *const Rfc1006Flow).cast(), true),
             AppState::Label(l) => ((&**l as *const AppLabel).cast(), false),
+            AppState::RpcDone(s) => (
+                (&**s as *const crate::flow::rpc_conn::RpcSummary).cast(),
+                false,
+            ),
         }
     }
 }
@@ -467,6 +474,11 @@ pub struct Rfc1006Flow {
 }
 
 impl Rfc1006Flow {
+    /// Whether a stream holds bytes beyond a hole (out of order).
+    pub fn waiting_for_holes(&self) -> bool {
+        self.streams.iter().any(|s| s.buffered() > 0)
+    }
+
     /// Delivers what the streams hold beyond their holes (declaring them):
     /// as at the end of the flow, or when the budget gives up waiting.
     pub fn flush(&mut self) {

@@ -347,6 +347,11 @@ impl RpcConnection {
         self.gate.refused_pdus
     }
 
+    /// Whether a stream holds bytes beyond a hole (out of order).
+    pub fn waiting_for_holes(&self) -> bool {
+        self.streams.iter().any(|s| s.buffered() > 0)
+    }
+
     /// Capture time of the last whole PDU (or of the first segment).
     pub fn last_progress(&self) -> Ts {
         self.last_progress

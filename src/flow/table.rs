@@ -491,6 +491,7 @@ impl Flow {
             Some(AppState::RpcCl(cl)) => (Some(Box::new(cl.summary())), None),
             Some(AppState::Rfc1006(r)) => (None, r.into_label()),
             Some(AppState::Label(l)) => (None, Some(l)),
+            Some(AppState::RpcDone(s)) => (Some(s), None),
             None => (None, None),
         }
     }
@@ -1097,7 +1098,10 @@ impl FlowTable {
         }
         let f = &mut self.slab[i as usize];
         // Labeled flows (most recognized ones) need nothing more per packet.
-        if matches!(f.app, None | Some(AppState::Label(_))) {
+        if matches!(
+            f.app,
+            None | Some(AppState::Label(_)) | Some(AppState::RpcDone(_))
+        ) {
             return;
         }
         // A bare ACK means nothing to a stream parser (the reassemblers
@@ -1110,7 +1114,7 @@ impl FlowTable {
             return;
         };
         match app {
-            AppState::RpcCl(_) | AppState::Label(_) => {}
+            AppState::RpcCl(_) | AppState::Label(_) | AppState::RpcDone(_) => {}
             AppState::Rfc1006(r) => {
                 let d = if is_orig { 0 } else { 1 };
                 Self::rfc1006_segment(r, d, pkt.ts, t, payload, &mut self.stats.app);
@@ -1130,6 +1134,9 @@ impl FlowTable {
             }
         }
         self.settle_parser(i);
+        if self.links[i as usize].class() == C_CLOSED {
+            self.retire_parser(i);
+        }
     }
 
     /// After the handshake (#25): follows runs of data (or FIN) from one

@@ -157,10 +157,10 @@ pub struct Rfc1006Stats {
     /// Parsers dropped to give their slot to a new connection (no TPKT
     /// framed for 10 s).
     pub evicted_stalled: u64,
-    /// Connections left unparsed because every parser slot was taken.
-    pub over_cap: u64,
     /// Times the parser holding most gave up waiting for its holes.
     pub holes_given_up: u64,
+    /// Connections left unparsed because every parser slot was taken.
+    pub over_cap: u64,
     /// Flows whose RFC 1006 was parsed.
     pub parsed_flows: u64,
     /// TPKT packets longer than the head that is read.
