@@ -79,12 +79,8 @@ pub fn finish(c: Collected, opts: &Options, taps: Option<TapReport>) -> Analysis
         (a.first_ts, a.kind, a.server, a.proto, a.port)
             .cmp(&(b.first_ts, b.kind, b.server, b.proto, b.port))
     });
-    if std::env::var_os("EXFLOW_TIMING").is_some() {
-        eprintln!(
-            "timing: correlated in {t_corr:?}, and judged in {:?}",
-            t0.elapsed()
-        );
-    }
+    crate::time::stage_done("correlate", t_corr);
+    crate::time::stage_done("judge", t0.elapsed() - t_corr);
     let mut stats = c.stats;
     stats.scan_probes_untracked = v.scan_probes_untracked;
     Analysis {

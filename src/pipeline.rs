@@ -298,17 +298,13 @@ pub fn collect(mut source: Box<dyn Source>, opts: &Options) -> Collected {
     let mut stats = reader.stats;
     progress.finish(stats.packets, stats.bytes);
     let t_read = progress.started.elapsed();
+    crate::time::stage_done("read", t_read);
     let (parts, events) = workers.join(&mut stats);
     let t_join = progress.started.elapsed();
+    crate::time::stage_done("workers", t_join - t_read);
     stats.fragments = *reader.defrag.stats();
     let flows = merge_flows(parts);
-    let t_sort = progress.started.elapsed();
-    if std::env::var_os("EXFLOW_TIMING").is_some() {
-        eprintln!(
-            "timing: read+dispatch {:?}, workers done {:?}, sorted {:?}",
-            t_read, t_join, t_sort
-        );
-    }
+    crate::time::stage_done("merge", progress.started.elapsed() - t_join);
     Collected {
         inputs: source.inputs(),
         stats,

@@ -104,6 +104,18 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// `EXFLOW_TIMING` (set to anything): each stage of a run prints one line
+/// `timing: STAGE SECONDS s` on stderr as it ends — `read` (until the last
+/// packet is read and dispatched), `workers` (until the shard workers are
+/// done), `merge` (flows merged and sorted), `correlate`, `judge`,
+/// `render`. `benches/throughput.rs` reads these lines.
+pub fn stage_done(stage: &str, took: std::time::Duration) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("EXFLOW_TIMING").is_some()) {
+        eprintln!("timing: {stage} {:.3} s", took.as_secs_f64());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

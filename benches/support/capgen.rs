@@ -12,8 +12,10 @@
 //! from run to run; the benches rely on that to reuse a file whose size
 //! matches a dry run of the same profile.
 //!
-//! Addresses are documentation ranges only: clients in 192.0.2.0/24 and
-//! 198.51.100.0/24, servers in 203.0.113.0/24.
+//! Addresses are documentation ranges (clients in 192.0.2.0/24 and
+//! 198.51.100.0/24, servers in 203.0.113.0/24), except for the flow-heavy
+//! profile, whose tens of thousands of clients and thousands of servers do
+//! not fit there: clients in 10.0.0.0/8, servers in 172.16.0.0/12.
 #![allow(dead_code)]
 
 use std::cmp::Reverse;
@@ -75,6 +77,13 @@ pub enum Profile {
     /// one conversation in three from the mixed profile. Stops opening
     /// sessions once `packets` frames were written, like `Mixed`.
     Dcerpc { packets: u64 },
+    /// Many short flows (#20): about 9 packets per flow, so ≥ 1 M flows in
+    /// 10 M packets; 40,000 clients and 4,000 servers; ≥ 15 % failed
+    /// attempts (unanswered SYNs with their retries, resets, ICMP
+    /// unreachables, unanswered DNS); one session in ten an endpoint-mapper
+    /// conversation followed by the connection to the port it handed out.
+    /// Stops opening sessions once `packets` frames were written.
+    FlowHeavy { packets: u64 },
 }
 
 impl Profile {
@@ -85,6 +94,7 @@ impl Profile {
             Profile::Mixed { packets } => format!("mixed-{packets}-"),
             Profile::ConcurrentFlows { flows } => format!("concurrent-{flows}-"),
             Profile::Dcerpc { packets } => format!("dcerpc-{packets}-"),
+            Profile::FlowHeavy { packets } => format!("flowheavy-{packets}-"),
         }
     }
 
@@ -97,6 +107,7 @@ impl Profile {
             Profile::Mixed { packets } => format!("mixed (target {packets} packets)"),
             Profile::ConcurrentFlows { flows } => format!("concurrent-flows {flows}"),
             Profile::Dcerpc { packets } => format!("dcerpc (target {packets} packets)"),
+            Profile::FlowHeavy { packets } => format!("flow-heavy (target {packets} packets)"),
         }
     }
 }
@@ -525,6 +536,20 @@ fn client_addr(i: u64) -> u32 {
     }
 }
 
+/// FlowHeavy's clients (10.0.0.0/8) and servers (172.16.0.0/12, the
+/// resolvers after them).
+const HEAVY_CLIENTS: u64 = 40_000;
+const HEAVY_SERVERS: u64 = 4_000;
+
+fn heavy_client_addr(i: u64) -> u32 {
+    ip(10, (i >> 16) as u8, (i >> 8) as u8, i as u8)
+}
+
+fn heavy_server_addr(i: u64) -> u32 {
+    let (hi, lo) = (i / 254, i % 254);
+    ip(172, 16 + (hi >> 8) as u8, hi as u8, 1 + lo as u8)
+}
+
 const FIREWALL: u32 = ip(203, 0, 113, 254);
 const DNS_SERVERS: [u32; 2] = [ip(203, 0, 113, 53), ip(203, 0, 113, 54)];
 /// Exchange / AD flavoured service ports, most popular first (weights below).
@@ -632,6 +657,10 @@ struct Flow {
     opnum: u16,
     /// Dynamic port handed out (Epm) / connected to (RpcApp).
     port: u16,
+    /// FlowHeavy's short exchanges: one request segment, one response
+    /// segment per round (the other profiles never set it, so their random
+    /// draws, and bytes, stay as they were).
+    short: bool,
 }
 
 struct Sim {
@@ -660,7 +689,13 @@ impl Sim {
             heap: BinaryHeap::new(),
             flows: Vec::new(),
             free: Vec::new(),
-            next_port: vec![EPHEMERAL_LO; 508],
+            next_port: vec![
+                EPHEMERAL_LO;
+                match profile {
+                    Profile::FlowHeavy { .. } => HEAVY_CLIENTS as usize,
+                    _ => 508,
+                }
+            ],
             active: 0,
             peak_active: 0,
             flows_started: 0,
@@ -682,6 +717,13 @@ impl Sim {
             }
             Profile::ConcurrentFlows { .. } => {
                 self.heap.push(Reverse((BASE_US, SPAWNER)));
+            }
+            Profile::FlowHeavy { packets } => {
+                let concurrency = (packets / 300).clamp(500, 30_000);
+                for _ in 0..concurrency {
+                    let t = BASE_US + self.rng.below(2 * SEC);
+                    self.open_heavy(t);
+                }
             }
             Profile::Dcerpc { packets } => {
                 // An RPC session (EPM then the application connection)
@@ -741,7 +783,20 @@ impl Sim {
                     // The client connects to the port it was handed (even
                     // after the packet target: every hand-off is followed).
                     let t2 = t + self.rng.range(200, 3 * MS);
-                    self.open_rpc_app(t2, &done);
+                    self.open_rpc_app(t2, &done, (5, 50));
+                }
+                Profile::FlowHeavy { .. } if done.kind == Kind::Epm => {
+                    let t2 = t + self.rng.range(200, 3 * MS);
+                    self.open_rpc_app(t2, &done, (1, 3));
+                }
+                Profile::FlowHeavy { packets } => {
+                    if out.summary.packets >= packets {
+                        self.spawning = false;
+                    }
+                    if self.spawning {
+                        let t2 = t + self.rng.below(2 * MS);
+                        self.open_heavy(t2);
+                    }
                 }
                 Profile::Dcerpc { packets } => {
                     if out.summary.packets >= packets {
@@ -856,6 +911,7 @@ impl Sim {
             call_id: 1,
             opnum: 0,
             port: 0,
+            short: false,
         }
     }
 
@@ -890,7 +946,8 @@ impl Sim {
     }
 
     /// Dcerpc: the connection from `epm`'s client to the port it was handed.
-    fn open_rpc_app(&mut self, t: u64, epm: &Flow) {
+    /// `calls`: the range of request/response rounds.
+    fn open_rpc_app(&mut self, t: u64, epm: &Flow, calls: (u64, u64)) {
         let cport = self.alloc_port(epm.ci as u64);
         let mut f = self.new_tcp(
             Kind::RpcApp,
@@ -903,9 +960,88 @@ impl Sim {
         f.ci = epm.ci;
         f.iface = epm.iface;
         f.port = epm.port;
-        f.left = self.rng.range(5, 50) as u32;
+        f.left = self.rng.range(calls.0, calls.1) as u32;
         f.close = self.rng.below(2) as u8;
         self.add(t, f);
+    }
+
+    /// FlowHeavy: opens one session at `t` (see [`Profile::FlowHeavy`]).
+    fn open_heavy(&mut self, t: u64) {
+        let r = &mut self.rng;
+        let ci = r.below(HEAVY_CLIENTS);
+        let c = heavy_client_addr(ci);
+        let rtt = match r.below(10) {
+            0..=5 => r.range(150, 2 * MS),
+            6..=8 => r.range(2 * MS, 30 * MS),
+            _ => r.range(30 * MS, 150 * MS),
+        } as u32;
+        let srv = r.below(HEAVY_SERVERS);
+        let s = heavy_server_addr(srv);
+        let roll = r.below(1000);
+        let flow = if roll < 100 {
+            // An endpoint-mapper conversation; its end opens the follow-up.
+            let iface = r.below(RPC_IFACES.len() as u64) as u8;
+            let addr_zero = r.chance(500);
+            let cport = self.alloc_port(ci);
+            let mut f = self.new_tcp(Kind::Epm, c, cport, s, 135, rtt);
+            f.ci = ci as u16;
+            f.iface = iface;
+            f.maps = 1;
+            f.addr_zero = addr_zero;
+            f.port = 49152 + ((srv as u32 * 7919 + iface as u32 * 104_729) % 16384) as u16;
+            f
+        } else if roll < 880 {
+            // TCP: 17 % of these fail (unanswered, reset, ICMP), the rest
+            // one to three request/response rounds.
+            let mut w = r.below(1000);
+            let mut sport = 443;
+            for &(p, pw) in &TCP_PORTS {
+                if w < pw {
+                    sport = p;
+                    break;
+                }
+                w -= pw;
+            }
+            let kind = match r.below(1000) {
+                0..=99 => Kind::TcpSynLost,
+                100..=139 => Kind::TcpRst,
+                140..=169 => Kind::TcpIcmp,
+                _ => Kind::Tcp,
+            };
+            let cport = self.alloc_port(ci);
+            let mut f = self.new_tcp(kind, c, cport, s, sport, rtt);
+            let r = &mut self.rng;
+            match kind {
+                Kind::TcpSynLost => {
+                    f.left = r.range(1, 2) as u32;
+                    f.gap_us = SEC as u32;
+                }
+                Kind::TcpIcmp => f.left = r.below(2) as u32,
+                Kind::Tcp => {
+                    f.short = true;
+                    f.left = if r.chance(800) { 1 } else { r.range(2, 3) } as u32;
+                    f.close = match r.below(100) {
+                        0..=59 => 0,
+                        60..=91 => 1,
+                        _ => 2,
+                    };
+                }
+                _ => {}
+            }
+            f
+        } else {
+            // DNS to one of 16 resolvers; 3 % unanswered.
+            let d = heavy_server_addr(HEAVY_SERVERS + r.below(16));
+            let cport = self.alloc_port(ci);
+            let mut f = self.new_tcp(Kind::Dns, c, cport, d, 53, rtt.min(5 * MS as u32));
+            f.stage = Stage::DnsQuery;
+            f.left = self.rng.range(0, 999) as u32;
+            if self.rng.chance(30) {
+                f.left = 0;
+            }
+            f
+        };
+        self.add(t, flow);
     }
 
     /// Opens one conversation of the mixed profile at `t`.
@@ -1066,7 +1202,7 @@ fn step<W: Write>(
                 return Ok(Some(t + small()));
             }
             f.stage = Stage::Request;
-            f.req_left = if f.kind == Kind::TcpHold {
+            f.req_left = if f.kind == Kind::TcpHold || f.short {
                 1
             } else {
                 r.range(1, 2) as u16
@@ -1091,8 +1227,10 @@ fn step<W: Write>(
                 Some(t + small())
             } else {
                 f.stage = Stage::Response;
-                f.bulk = r.chance(15);
-                f.resp_left = if f.bulk {
+                f.bulk = !f.short && r.chance(15);
+                f.resp_left = if f.short {
+                    1
+                } else if f.bulk {
                     r.range(8, 40) as u16
                 } else {
                     r.range(1, 6) as u16
@@ -1128,7 +1266,7 @@ fn step<W: Write>(
                 f.left -= 1;
                 if f.left > 0 {
                     f.stage = Stage::Request;
-                    f.req_left = r.range(1, 2) as u16;
+                    f.req_left = if f.short { 1 } else { r.range(1, 2) as u16 };
                     // Think time between requests.
                     Some(t + r.range(5 * MS, 400 * MS))
                 } else {

@@ -90,6 +90,7 @@ pub struct RunResult {
     /// process reports at least 200 MiB even if it is `/bin/true`.
     pub ru_maxrss_kb: u64,
     pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
 }
 
 /// Runs `program args` to completion and measures it.
@@ -239,6 +240,7 @@ pub fn run_measured_ok(
         max_rss_kb,
         ru_maxrss_kb: usage.ru_maxrss as u64,
         stdout,
+        stderr,
     })
 }
 

@@ -53,8 +53,6 @@ fn render(a: &Analysis, format: Format, out: &mut dyn Write) -> io::Result<()> {
         Format::Json => report::write_json(a, out),
         Format::Ndjson => report::write_ndjson(a, out),
     };
-    if std::env::var_os("EXFLOW_TIMING").is_some() {
-        eprintln!("timing: rendered in {:?}", started.elapsed());
-    }
+    exflow::time::stage_done("render", started.elapsed());
     rendered
 }
