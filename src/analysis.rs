@@ -68,6 +68,7 @@ pub fn finish(c: Collected, opts: &Options, taps: Option<TapReport>) -> Analysis
     };
     let mut correlated = correlate(&c.flows, &c.events, cfg);
     let t_corr = t0.elapsed();
+    crate::time::stage_done("correlate", t_corr);
     let v = crate::verdict::evaluate(
         &c.flows,
         &correlated,
@@ -79,7 +80,6 @@ pub fn finish(c: Collected, opts: &Options, taps: Option<TapReport>) -> Analysis
         (a.first_ts, a.kind, a.server, a.proto, a.port)
             .cmp(&(b.first_ts, b.kind, b.server, b.proto, b.port))
     });
-    crate::time::stage_done("correlate", t_corr);
     crate::time::stage_done("judge", t0.elapsed() - t_corr);
     let mut stats = c.stats;
     stats.scan_probes_untracked = v.scan_probes_untracked;

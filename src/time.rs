@@ -105,14 +105,29 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// `EXFLOW_TIMING` (set to anything): each stage of a run prints one line
-/// `timing: STAGE SECONDS s` on stderr as it ends — `read` (until the last
+/// `timing: STAGE SECONDS s (rss R MiB, peak P MiB)` on stderr as it ends
+/// (resident and peak resident memory from /proc/self/status, `?` where
+/// there is none) — `read` (until the last
 /// packet is read and dispatched), `workers` (until the shard workers are
 /// done), `merge` (flows merged and sorted), `correlate`, `judge`,
 /// `render`. `benches/throughput.rs` reads these lines.
 pub fn stage_done(stage: &str, took: std::time::Duration) {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if *ON.get_or_init(|| std::env::var_os("EXFLOW_TIMING").is_some()) {
-        eprintln!("timing: {stage} {:.3} s", took.as_secs_f64());
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let kb = |field: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .map_or_else(|| "?".to_string(), |kb| (kb >> 10).to_string())
+        };
+        eprintln!(
+            "timing: {stage} {:.3} s (rss {} MiB, peak {} MiB)",
+            took.as_secs_f64(),
+            kb("VmRSS:"),
+            kb("VmHWM:")
+        );
     }
 }
 

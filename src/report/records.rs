@@ -680,7 +680,7 @@ mod tests {
     /// The verdict row as the report built it before (a `Value` object).
     fn verdict_value(v: &Verdict) -> serde_json::Value {
         json!({
-            "client_group": v.client_group,
+            "client_group": &*v.client_group,
             "server": v.server.to_string(),
             "service": v.service,
             "proto": proto_name(v.proto),

@@ -326,7 +326,7 @@ fn verdict() -> impl Strategy<Value = Verdict> {
         (vec(ip(), 0..5), any::<[u64; 2]>(), any::<[u64; 2]>()),
     )
         .prop_map(|(a, b, c)| Verdict {
-            client_group: a.0,
+            client_group: a.0.into(),
             server: a.1,
             service: a.2,
             proto: if a.3 { PROTO_TCP } else { PROTO_UDP },
