@@ -84,6 +84,10 @@ pub enum Profile {
     /// conversation followed by the connection to the port it handed out.
     /// Stops opening sessions once `packets` frames were written.
     FlowHeavy { packets: u64 },
+    /// `flows` single SYNs, never answered, each from its own source
+    /// address (10.0.0.0/8) to one of 16 servers' TCP 445, spread evenly
+    /// over 30 s: a flood or a spoofed scan, every SYN a flow (#20).
+    SynFlood { flows: u64 },
 }
 
 impl Profile {
@@ -95,6 +99,7 @@ impl Profile {
             Profile::ConcurrentFlows { flows } => format!("concurrent-{flows}-"),
             Profile::Dcerpc { packets } => format!("dcerpc-{packets}-"),
             Profile::FlowHeavy { packets } => format!("flowheavy-{packets}-"),
+            Profile::SynFlood { flows } => format!("synflood-{flows}-"),
         }
     }
 
@@ -108,6 +113,7 @@ impl Profile {
             Profile::ConcurrentFlows { flows } => format!("concurrent-flows {flows}"),
             Profile::Dcerpc { packets } => format!("dcerpc (target {packets} packets)"),
             Profile::FlowHeavy { packets } => format!("flow-heavy (target {packets} packets)"),
+            Profile::SynFlood { flows } => format!("syn-flood {flows}"),
         }
     }
 }
@@ -715,7 +721,7 @@ impl Sim {
                     self.open_mixed(t);
                 }
             }
-            Profile::ConcurrentFlows { .. } => {
+            Profile::ConcurrentFlows { .. } | Profile::SynFlood { .. } => {
                 self.heap.push(Reverse((BASE_US, SPAWNER)));
             }
             Profile::FlowHeavy { packets } => {
@@ -807,14 +813,30 @@ impl Sim {
                         self.open_dcerpc(t2);
                     }
                 }
-                Profile::ConcurrentFlows { .. } => {}
+                Profile::ConcurrentFlows { .. } | Profile::SynFlood { .. } => {}
             }
         }
         Ok(())
     }
 
-    /// ConcurrentFlows: opens flow `next_flow` at `t` and reschedules.
+    /// ConcurrentFlows, SynFlood: opens flow `next_flow` at `t` and
+    /// reschedules.
     fn spawner(&mut self, t: u64) {
+        if let Profile::SynFlood { flows } = self.profile {
+            let i = self.next_flow;
+            self.next_flow += 1;
+            let rtt = self.rng.range(200, 20 * MS) as u32;
+            let s = heavy_server_addr(i % 16);
+            let mut f = self.new_tcp(Kind::TcpSynLost, heavy_client_addr(i), 40000, s, 445, rtt);
+            f.left = 0;
+            self.add(t, f);
+            if self.next_flow < flows {
+                let next =
+                    BASE_US + (self.next_flow as u128 * 30 * SEC as u128 / flows as u128) as u64;
+                self.heap.push(Reverse((next.max(t), SPAWNER)));
+            }
+            return;
+        }
         let Profile::ConcurrentFlows { flows } = self.profile else {
             unreachable!()
         };
