@@ -27,12 +27,28 @@ pub struct Analysis {
     pub verdicts: Vec<Verdict>,
     /// Two-tap analyses: what crossed the firewall and what vanished.
     pub taps: Option<TapReport>,
+    /// What each flow says about its connection, as the judge found it
+    /// (one tap; see [`Analysis::flow_outcomes`]).
+    pub outcomes: Option<Vec<Option<bool>>>,
 }
 
 impl Analysis {
     /// Whether some input was cut short by corruption or truncation.
     pub fn is_partial(&self) -> bool {
         self.inputs.iter().any(|i| i.problem.is_some())
+    }
+
+    /// [`crate::verdict::flow_outcomes`] of the flows: the judge's, or
+    /// computed now when it kept none (two taps, or an `Analysis` built by
+    /// hand).
+    pub fn flow_outcomes(&self) -> std::borrow::Cow<'_, [Option<bool>]> {
+        match &self.outcomes {
+            Some(o) if o.len() == self.flows.len() => std::borrow::Cow::Borrowed(o),
+            _ => std::borrow::Cow::Owned(crate::verdict::flow_outcomes(
+                &self.flows,
+                &self.correlated,
+            )),
+        }
     }
 
     /// Whether there is something the admin must act on (never-seen
@@ -90,5 +106,6 @@ pub fn finish(c: Collected, opts: &Options, taps: Option<TapReport>) -> Analysis
         correlated,
         verdicts: v.verdicts,
         taps,
+        outcomes: v.outcomes,
     }
 }

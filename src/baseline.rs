@@ -286,9 +286,9 @@ pub fn from_analysis(a: &Analysis, policy: Option<&Policy>) -> Baseline {
             None => verdict::subnet_of(ip),
         }
     };
-    let outcomes = verdict::flow_outcomes(&a.flows, &a.correlated);
+    let outcomes = a.flow_outcomes();
     let mut flows: Vec<Entry> = Vec::new();
-    for (f, outcome) in a.flows.iter().zip(&outcomes) {
+    for (f, outcome) in a.flows.iter().zip(outcomes.iter()) {
         let label = a.correlated.label(f);
         let dynamic = is_dynamic_rpc(label.service, f.proto, f.server_port);
         let one = |p: bool| dynamic.then(|| [f.server_port].into_iter().filter(|_| p).collect());

@@ -113,6 +113,11 @@ pub struct Verdicts {
     /// Probes the scan tables, full, could not count (see
     /// [`scans::MAX_KEYS`]): judged as ordinary attempts.
     pub scan_probes_untracked: u64,
+    /// [`flow_outcomes`] of the flows, as the judge found them on its way
+    /// (one tap only: with two, the judge reads the taps, and the one-tap
+    /// outcomes are not what it computed). The text report and the
+    /// baseline need them; computing them again took as long as the judge.
+    pub outcomes: Option<Vec<Option<bool>>>,
 }
 
 /// A client group while counting: a policy group (index) or a network.
@@ -615,6 +620,8 @@ struct Tally {
     working: Vec<u64>,
     /// Per allow rule of the policy: some conclusive attempt matches it.
     rules_seen: Vec<bool>,
+    /// What each flow of the run says ([`flow_outcomes`]), in flow order.
+    outcomes: Vec<Option<bool>>,
 }
 
 impl Tally {
@@ -625,6 +632,7 @@ impl Tally {
         self.failed.extend(later.failed);
         self.extra.extend(later.extra);
         self.working.extend(later.working);
+        self.outcomes.extend(later.outcomes);
         for (seen, later) in self.rules_seen.iter_mut().zip(later.rules_seen) {
             *seen |= later;
         }
@@ -650,6 +658,7 @@ impl Judge<'_> {
             extra: Vec::new(),
             working: vec![0; flows.div_ceil(64)],
             rules_seen: vec![false; self.policy.map_or(0, |p| p.allow.len())],
+            outcomes: Vec::with_capacity(flows),
         }
     }
 
@@ -658,6 +667,7 @@ impl Judge<'_> {
         let mut t = self.tally(flows.len());
         for (k, f) in flows.iter().enumerate() {
             let (mut a, mut extra) = self.cx.judge(offset + k, f);
+            t.outcomes.push(a.result.worked());
             self.pin(&mut a);
             if let Some(e) = &mut extra {
                 self.pin(e);
@@ -796,6 +806,7 @@ pub fn evaluate(
         findings,
         verdicts,
         scan_probes_untracked: judge.cx.scans.untracked,
+        outcomes: taps.is_none().then_some(tally.outcomes),
     }
 }
 

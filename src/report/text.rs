@@ -626,7 +626,7 @@ fn write_report(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     write_handoffs(&a.correlated.handoffs, w)?;
     // The verdicts' own judgement of every flow (the one rule: scan probes,
     // lone SYNs at the capture's end, multicast queries are not failures).
-    let outcomes = crate::verdict::flow_outcomes(&a.flows, &a.correlated);
+    let outcomes = a.flow_outcomes();
     write_failed(a, &outcomes, w)?;
     write_flow_tables(a, &outcomes, w)?;
     write_packets(a, w)
