@@ -552,10 +552,10 @@ impl Clients {
         }
     }
 
-    fn into_sorted(self) -> Vec<IpAddr> {
+    fn sorted(&self) -> Vec<IpAddr> {
         let mut v = match self {
-            Clients::Inline(n, a) => a[..usize::from(n)].to_vec(),
-            Clients::Set(set) => set.into_iter().collect(),
+            Clients::Inline(n, a) => a[..usize::from(*n)].to_vec(),
+            Clients::Set(set) => set.iter().copied().collect(),
         };
         v.sort_unstable();
         v
@@ -973,30 +973,25 @@ fn verdict_rows(
         .collect();
     services.sort_unstable();
     let service_rank = |s: &str| services.partition_point(|x| *x < s) as u32;
-    let mut rows: Vec<Option<(RowKey, Row)>> = counted.into_iter().map(Some).collect();
-    let mut order: Vec<(RowOrder, u32)> = rows
+    let mut order: Vec<(RowOrder, &RowKey, &Row)> = counted
         .iter()
-        .enumerate()
-        .filter_map(|(i, r)| {
-            let ((g, server, service, proto, port), _) = r.as_ref()?;
+        .map(|(key, r)| {
+            let (g, server, service, proto, port) = key;
             let addr = match server {
                 IpAddr::V4(a) => u128::from(u32::from(*a)),
                 IpAddr::V6(a) => u128::from(*a),
             };
             // IpAddr's order: every IPv4 address before every IPv6 one.
             let rank = (rank[g] as u32) << 1 | u32::from(server.is_ipv6());
-            Some(((rank, addr, service_rank(service), *proto, *port), i as u32))
+            ((rank, addr, service_rank(service), *proto, *port), key, r)
         })
         .collect();
-    order.sort_unstable();
+    order.sort_unstable_by_key(|o| o.0);
     let mut verdicts = Vec::with_capacity(order.len());
     let mut not_in_policy = OpenPorts::new();
-    for ((ranked, ..), i) in order {
-        let Some(((_, server, service, proto, port), r)) = rows[i as usize].take() else {
-            continue;
-        };
+    for ((ranked, ..), &(_, server, service, proto, port), r) in order {
         let client_group = names[(ranked >> 1) as usize].0.clone();
-        let clients = r.clients.into_sorted();
+        let clients = r.clients.sorted();
         let decision = r.decision.clone().unwrap_or(Decision::Unspecified);
         let status = if r.working > 0 {
             Status::Working
@@ -1543,14 +1538,14 @@ mod tests {
         }
         assert!(matches!(many, Clients::Set(_)));
         many.merge(one);
-        assert_eq!(many.into_sorted(), [1, 3, 5, 7, 9].map(ip));
+        assert_eq!(many.sorted(), [1, 3, 5, 7, 9].map(ip));
         let mut a = Clients::default();
         a.insert(ip(2));
         let mut b = Clients::default();
         b.insert(ip(2));
         b.insert(ip(4));
         a.merge(b);
-        assert_eq!(a.into_sorted(), [2, 4].map(ip));
+        assert_eq!(a.sorted(), [2, 4].map(ip));
     }
 
     #[test]
