@@ -200,6 +200,17 @@ fn every_report_of_every_capture_matches_the_schema() {
     }
     assert!(two_tap > 5, "only {two_tap} two-tap scenarios");
     assert!(records > 1000, "only {records} NDJSON records validated");
+    // Reports that carry fewer flows (`--flows`), with stats.flows_reported.
+    for p in paths.iter().filter(|p| path_str(p).contains("/lab/")) {
+        for which in ["failed", "none"] {
+            let path = path_str(p);
+            validate(
+                &v,
+                &format!("{path} --flows {which}"),
+                &[path, "--flows", which],
+            );
+        }
+    }
 }
 
 #[test]

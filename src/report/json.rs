@@ -97,6 +97,7 @@ fn stats<'a>(s: &'a Stats, flows: usize, inputs: &[InputInfo]) -> schema::Stats<
         flows,
         flows_evicted: s.flow.flows_evicted,
         flows_not_retained: s.flows_not_retained,
+        flows_reported: None,
         flows_reused: s.flow.flows_reused,
         flows_timed_out: s.flow.flows_timed_out,
         fragments: schema::FragmentStats {
@@ -416,23 +417,45 @@ fn write_parallel<T: Sync>(
     })
 }
 
-/// Renders `flows` as compact JSON objects, one per line, each line ending
-/// with `sep` except the last, in order, on all cores.
+/// Renders `flows` (or those of `picked`, by index) as compact JSON
+/// objects, one per line, each line ending with `sep` except the last, in
+/// order, on all cores.
 fn write_flow_lines(
     flows: &[FlowRecord],
+    picked: Option<&[usize]>,
     c: &Correlated,
     taps: Option<&TapView>,
     record: Option<&'static str>,
     sep: &[u8],
     w: &mut impl Write,
 ) -> io::Result<()> {
-    write_parallel(flows, sep, w, |out, k, f| {
+    let line = |out: &mut Vec<u8>, k: usize, f: &FlowRecord| {
         let extras = LineExtras {
             record,
             taps: taps.and_then(|t| t.per_flow.get(k)),
         };
         write_flow(out, f, &c.label(f), extras)
-    })
+    };
+    match picked {
+        None => write_parallel(flows, sep, w, line),
+        Some(picked) => write_parallel(picked, sep, w, |out, _, &k| line(out, k, &flows[k])),
+    }
+}
+
+/// The flows `sel` keeps, by index (`None`: all of them).
+fn picked_flows(a: &Analysis, sel: super::FlowSelection) -> Option<Vec<usize>> {
+    match sel {
+        super::FlowSelection::All => None,
+        super::FlowSelection::None => Some(Vec::new()),
+        super::FlowSelection::Failed => Some(
+            a.flow_outcomes()
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| **o == Some(false))
+                .map(|(k, _)| k)
+                .collect(),
+        ),
+    }
 }
 
 /// Writes `items` as a JSON array, one compact element per line.
@@ -458,7 +481,17 @@ fn write_lines_with<T: Sync>(
 /// Writes the whole report as one JSON object, laid out one record per
 /// line (compact, fast, and still easy to grep or diff; `jq .` pretty-prints).
 pub fn write_json(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
+    write_json_with(a, &super::ReportOptions::default(), w)
+}
+
+/// [`write_json`] with the flow records `opts` selects.
+pub fn write_json_with(
+    a: &Analysis,
+    opts: &super::ReportOptions,
+    w: &mut dyn Write,
+) -> io::Result<()> {
     let c = &a.correlated;
+    let picked = picked_flows(a, opts.flows);
     let mut w = io::BufWriter::with_capacity(1 << 18, w);
     writeln!(w, "{{\"schema\":\"{SCHEMA}\",")?;
     if !c.limits.is_empty() {
@@ -474,7 +507,14 @@ pub fn write_json(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     w.write_all(b"\"inputs\":")?;
     write_lines(&mut w, &inputs(a, None))?;
     w.write_all(b",\n\"stats\":")?;
-    serde_json::to_writer(&mut w, &stats(&a.stats, a.flows.len(), &a.inputs))?;
+    let reported = picked.as_ref().map(|p| p.len() as u64);
+    serde_json::to_writer(
+        &mut w,
+        &schema::Stats {
+            flows_reported: reported,
+            ..stats(&a.stats, a.flows.len(), &a.inputs)
+        },
+    )?;
     w.write_all(b",\n\"handoffs\":")?;
     write_lines_with(&mut w, &c.handoffs, |out, h| {
         Ok(serde_json::to_writer(out, &handoff(h, None))?)
@@ -484,11 +524,12 @@ pub fn write_json(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
         Ok(serde_json::to_writer(out, &endpoint(e, None))?)
     })?;
     w.write_all(b",\n\"flows\":")?;
-    if a.flows.is_empty() {
+    if reported.unwrap_or(a.flows.len() as u64) == 0 {
         w.write_all(b"[]")?;
     } else {
         w.write_all(b"[\n")?;
-        write_flow_lines(&a.flows, c, tap_view(a), None, b",\n", &mut w)?;
+        let (flows, view) = (&a.flows, tap_view(a));
+        write_flow_lines(flows, picked.as_deref(), c, view, None, b",\n", &mut w)?;
         w.write_all(b"\n]")?;
     }
     w.write_all(b",\n\"findings\":")?;
@@ -507,8 +548,17 @@ pub fn write_json(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
 
 /// Writes one JSON record per line, each with a `"record"` field.
 pub fn write_ndjson(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
+    write_ndjson_with(a, &super::ReportOptions::default(), w)
+}
+
+/// [`write_ndjson`] with the flow records `opts` selects.
+pub fn write_ndjson_with(
+    a: &Analysis,
+    opts: &super::ReportOptions,
+    w: &mut dyn Write,
+) -> io::Result<()> {
     let mut w = io::BufWriter::with_capacity(1 << 18, w);
-    write_ndjson_records(a, &mut w)?;
+    write_ndjson_records(a, opts, &mut w)?;
     w.flush()
 }
 
@@ -518,7 +568,13 @@ fn line(w: &mut impl Write, v: &impl Serialize) -> io::Result<()> {
     w.write_all(b"\n")
 }
 
-fn write_ndjson_records(a: &Analysis, w: &mut impl Write) -> io::Result<()> {
+fn write_ndjson_records(
+    a: &Analysis,
+    opts: &super::ReportOptions,
+    w: &mut impl Write,
+) -> io::Result<()> {
+    let picked = picked_flows(a, opts.flows);
+    let reported = picked.as_ref().map(|p| p.len() as u64);
     for v in inputs(a, Some("input")) {
         line(w, &v)?;
     }
@@ -532,8 +588,9 @@ fn write_ndjson_records(a: &Analysis, w: &mut impl Write) -> io::Result<()> {
     for e in &c.endpoints {
         line(w, &endpoint(e, Some("endpoint")))?;
     }
-    if !a.flows.is_empty() {
-        write_flow_lines(&a.flows, c, tap_view(a), Some("flow"), b"\n", w)?;
+    if reported.unwrap_or(a.flows.len() as u64) > 0 {
+        let (flows, view) = (&a.flows, tap_view(a));
+        write_flow_lines(flows, picked.as_deref(), c, view, Some("flow"), b"\n", w)?;
         w.write_all(b"\n")?;
     }
     for f in &c.findings {
@@ -554,6 +611,7 @@ fn write_ndjson_records(a: &Analysis, w: &mut impl Write) -> io::Result<()> {
         &schema::Stats {
             record: Some("stats"),
             schema: Some(SCHEMA),
+            flows_reported: reported,
             ..stats(&a.stats, a.flows.len(), &a.inputs)
         },
     )

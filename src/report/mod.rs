@@ -12,7 +12,7 @@ mod records;
 pub mod schema;
 mod text;
 
-pub use json::{write_json, write_ndjson, SCHEMA};
+pub use json::{write_json, write_json_with, write_ndjson, write_ndjson_with, SCHEMA};
 // The live stream (`crate::stream`) writes its records with the report's own fields.
 pub(crate) use evidence::evidence;
 pub use headline::MAX_LINES as HEADLINE_MAX_LINES;
@@ -20,6 +20,28 @@ pub(crate) use json::{finding, handoff};
 pub use layout::TEXT_WIDTH;
 pub use schema::{record_schema, report_schema};
 pub use text::write_text;
+
+/// Which flow records a JSON or NDJSON report carries (`--flows`). The
+/// judgement, the findings, the verdicts and `stats.flows` are the same
+/// whichever; the text report lists failed attempts and sums up all flows
+/// either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FlowSelection {
+    /// Every flow.
+    #[default]
+    All,
+    /// The flows the verdicts count as failed attempts (blocked or refused
+    /// by the host).
+    Failed,
+    /// None: findings and verdicts without the flows under them.
+    None,
+}
+
+/// How a report is written, beyond its format.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReportOptions {
+    pub flows: FlowSelection,
+}
 
 /// `"tcp"`, `"udp"` or the protocol number.
 pub fn proto_name(proto: u8) -> &'static str {

@@ -190,6 +190,10 @@ pub struct Stats<'a> {
     pub flows: usize,
     pub flows_evicted: u64,
     pub flows_not_retained: u64,
+    /// Flow records the report carries, when `--flows` chose fewer than
+    /// all (`failed` or `none`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flows_reported: Option<u64>,
     pub flows_reused: u64,
     pub flows_timed_out: u64,
     pub fragments: FragmentStats,

@@ -36,7 +36,7 @@ pub fn run(args: AnalyzeArgs) -> Result<Exit, Failure> {
         }
     };
     warn_partial(&analysis);
-    write_report(&analysis, args.analysis.format, &mut out)?;
+    write_report(&analysis, &args.analysis, &mut out)?;
     let exit = if analysis.is_partial() {
         Exit::Partial
     } else if analysis.has_findings() {

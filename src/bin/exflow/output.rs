@@ -8,7 +8,7 @@ use std::time::Instant;
 use exflow::analysis::Analysis;
 use exflow::report;
 
-use crate::flags::Format;
+use crate::flags::{AnalysisArgs, Format};
 use crate::Failure;
 
 /// The file an `-o` option names, or `None` for standard output: no `-o`,
@@ -37,8 +37,11 @@ pub fn write_out(output: Option<&Path>, text: &str) -> Result<(), Failure> {
 
 /// Renders the report of `a` to `out` and flushes it (a reader that went
 /// away is not an error).
-pub fn write_report(a: &Analysis, format: Format, out: &mut dyn Write) -> Result<(), Failure> {
-    match render(a, format, out).and_then(|_| out.flush()) {
+pub fn write_report(a: &Analysis, args: &AnalysisArgs, out: &mut dyn Write) -> Result<(), Failure> {
+    let opts = report::ReportOptions {
+        flows: args.flows.into(),
+    };
+    match render(a, args.format, &opts, out).and_then(|_| out.flush()) {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
             Err(Failure::error(format!("writing the report: {e}")))
         }
@@ -46,12 +49,17 @@ pub fn write_report(a: &Analysis, format: Format, out: &mut dyn Write) -> Result
     }
 }
 
-fn render(a: &Analysis, format: Format, out: &mut dyn Write) -> io::Result<()> {
+fn render(
+    a: &Analysis,
+    format: Format,
+    opts: &report::ReportOptions,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let started = Instant::now();
     let rendered = match format {
         Format::Text => report::write_text(a, out),
-        Format::Json => report::write_json(a, out),
-        Format::Ndjson => report::write_ndjson(a, out),
+        Format::Json => report::write_json_with(a, opts, out),
+        Format::Ndjson => report::write_ndjson_with(a, opts, out),
     };
     exflow::time::stage_done("render", started.elapsed());
     rendered

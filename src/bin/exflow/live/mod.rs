@@ -182,7 +182,7 @@ fn write_final_report(
         }
         None => Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())),
     };
-    write_report(analysis, args.analysis.format, &mut out)
+    write_report(analysis, &args.analysis, &mut out)
 }
 
 /// `--baseline FILE`: the baseline of what was captured.
