@@ -12,7 +12,8 @@ pub fn run(args: AnalyzeArgs) -> Result<Exit, Failure> {
     let policy = args.analysis.load_policy()?;
     let filter = args.filter.as_deref();
     let (source, outside) = if args.inside.is_empty() {
-        (open_source(&args.inputs, filter, args.reader)?, None)
+        let inputs: Vec<String> = args.inputs.iter().chain(&args.read).cloned().collect();
+        (open_source(&inputs, filter, args.reader)?, None)
     } else {
         let inside = open_source(&args.inside, filter, args.reader)?;
         (

@@ -5,6 +5,7 @@
 
 mod analyze;
 mod baseline;
+mod docs;
 mod flags;
 mod live;
 mod output;
@@ -83,5 +84,7 @@ fn try_main() -> Result<Exit, Failure> {
         Command::Baseline(args) => baseline::run(*args),
         Command::Diff(args) => baseline::diff(*args),
         Command::Rules(args) => baseline::rules(args),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { dir } => docs::man(dir.as_deref()),
     }
 }

@@ -159,3 +159,15 @@ KB929851) — the same values `exflow policy from-baseline` pins. --dynamic obse
 allows the ports each interface was seen on instead, never the range between them.
 New-mail notifications are allowed from ports > 1024 to ports > 1024 (Q264035), not
 on the port one client used once. The output's header says which.";
+
+pub const COMPLETIONS_EXAMPLES: &str = "Examples:
+  exflow completions bash > /etc/bash_completion.d/exflow
+  exflow completions zsh > \"${fpath[1]}/_exflow\"
+  exflow completions fish > ~/.config/fish/completions/exflow.fish
+  exflow completions powershell >> $PROFILE";
+
+pub const MAN_EXAMPLES: &str = "Examples:
+  exflow man | man -l -
+      read the manual page now
+  exflow man --dir /usr/local/share/man/man1
+      install exflow.1 and exflow-analyze.1, exflow-live.1, ... (one per command)";

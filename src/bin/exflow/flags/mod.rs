@@ -70,6 +70,20 @@ pub enum Command {
     /// Firewall rules allowing exactly the successful Exchange/AD traffic of a baseline
     #[command(after_help = RULES_EXAMPLES)]
     Rules(RulesArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (troff), or write one page per command into a directory
+    #[command(after_help = MAN_EXAMPLES)]
+    Man {
+        /// Write exflow.1 and one exflow-COMMAND.1 per command into DIR instead
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -122,8 +136,8 @@ pub struct LiveArgs {
     )]
     pub interface: Option<String>,
 
-    /// List the interfaces that can be captured on, and exit
-    #[arg(long)]
+    /// List the interfaces that can be captured on, and exit (-D as in tcpdump)
+    #[arg(short = 'D', long)]
     pub list_interfaces: bool,
 
     /// Only capture packets matching this BPF filter (tcpdump syntax), compiled by the kernel;
@@ -336,8 +350,12 @@ pub fn parse_exchange_version(s: &str) -> Result<exflow::kb::ExchangeVersion, St
 pub struct AnalyzeArgs {
     /// Capture files (pcap or pcapng), directories of captures, or - for standard input.
     /// Several inputs are merged by timestamp.
-    #[arg(value_name = "FILE", required_unless_present_any = ["inside", "outside"])]
+    #[arg(value_name = "FILE", required_unless_present_any = ["inside", "outside", "read"])]
     pub inputs: Vec<String>,
+
+    /// A capture to read, as tcpdump's -r (the same as naming it; may be repeated)
+    #[arg(short = 'r', long = "read", value_name = "FILE", conflicts_with_all = ["inside", "outside"])]
+    pub read: Vec<String>,
 
     /// Two-tap analysis: captures taken on the inside (client side) of the firewall
     #[arg(long, value_name = "FILE", num_args = 1.., requires = "outside", conflicts_with = "inputs")]

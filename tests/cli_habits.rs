@@ -1,0 +1,101 @@
+//! Habits of a command-line tool (#21 point 4): shell completions and man
+//! pages generated from the same definitions as --help, tcpdump's -r and
+//! -D.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn completions_are_generated_for_every_shell() {
+    for (shell, mark) in [
+        ("bash", "_exflow()"),
+        ("zsh", "#compdef exflow"),
+        ("fish", "complete -c exflow"),
+        ("elvish", "edit:completion:arg-completer[exflow]"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let out = run(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains(mark), "{shell}: no {mark:?}");
+        // Every command and a recent option are in it.
+        for word in ["analyze", "live", "baseline", "flows", "list-interfaces"] {
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+    }
+    // The bash script is valid bash.
+    let p = tmp_path("exflow.bash");
+    std::fs::write(&p, run(&["completions", "bash"]).stdout).unwrap();
+    let check = std::process::Command::new("bash")
+        .args(["-n", path_str(&p)])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let _ = std::fs::remove_file(&p);
+    let bad = run(&["completions", "tcsh"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn man_pages_describe_every_command() {
+    let out = run(&["man"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        page.contains(".TH exflow 1"),
+        "{}",
+        &page[..200.min(page.len())]
+    );
+    for word in ["analyze", "live", "completions"] {
+        assert!(page.contains(word), "no {word}");
+    }
+    let dir = tmp_path("man-pages");
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = run(&["man", "--dir", path_str(&dir)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for cmd in ["analyze", "policy", "live", "baseline", "diff", "rules"] {
+        let p = dir.join(format!("exflow-{cmd}.1"));
+        let page = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert!(
+            page.contains(&format!(".TH exflow-{cmd} 1")),
+            "{}",
+            p.display()
+        );
+    }
+    let analyze = std::fs::read_to_string(dir.join("exflow-analyze.1")).unwrap();
+    assert!(
+        analyze.contains("\\-\\-flows"),
+        "analyze's page lists --flows"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn read_flag_is_the_same_as_naming_the_capture() {
+    let p = shared_captures().join("lab/dyn-drop/client-tap.pcap");
+    let named = run(&["analyze", "--format", "json", path_str(&p)]);
+    let read = run(&["analyze", "--format", "json", "-r", path_str(&p)]);
+    assert_eq!(named.status.code(), read.status.code());
+    assert!(!named.stdout.is_empty());
+    assert_eq!(named.stdout, read.stdout);
+    let none = run(&["analyze", "--format", "json"]);
+    assert_eq!(none.status.code(), Some(2), "no capture at all is an error");
+}
+
+#[test]
+fn live_d_lists_interfaces_as_list_interfaces_does() {
+    let long = run(&["live", "--list-interfaces"]);
+    let short = run(&["live", "-D"]);
+    assert_eq!(
+        long.status.code(),
+        short.status.code(),
+        "{}",
+        stderr(&short)
+    );
+    assert_eq!(long.stdout, short.stdout);
+}
