@@ -293,10 +293,10 @@ pub fn collect(mut source: Box<dyn Source>, opts: &Options) -> Collected {
         buffers.extend(extra);
         workers.send(&mut reader.pending, &buffers, clock, seq);
         seq += 1;
-        progress.update(reader.stats.packets, reader.stats.bytes);
+        progress.update(reader.stats.packets, reader.stats.bytes, &*source);
     }
     let mut stats = reader.stats;
-    progress.finish(stats.packets, stats.bytes);
+    progress.finish(stats.packets, stats.bytes, source.progress());
     let t_read = progress.started.elapsed();
     crate::time::stage_done("read", t_read);
     let (parts, events) = workers.join(&mut stats);
@@ -727,11 +727,39 @@ fn payload_bytes<'a>(buffers: &'a [Bytes], buf: u16, base: u32, pkt: &Packet) ->
 }
 
 /// The progress line of an offline analysis on a terminal: packets, bytes
-/// and rate, redrawn at most twice a second (indicatif draws it).
+/// and rate, and when the inputs are files of known size how far through
+/// them the reader is and when it will be done (the reading; the report
+/// follows), redrawn at most twice a second (indicatif draws it).
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
     started: Instant,
     last: Instant,
+}
+
+/// `exflow: 42% of 2.8 GB, 4200000 packets, 410.2 MB, 3.10 Mpkt/s, 6 s
+/// left` (without the share and time left when the size is unknown).
+fn progress_line(packets: u64, bytes: u64, secs: f64, read: Option<(u64, u64)>) -> String {
+    let rate = format!(
+        "{packets} packets, {:.1} MB, {:.2} Mpkt/s",
+        bytes as f64 / 1e6,
+        packets as f64 / secs / 1e6
+    );
+    match read {
+        Some((done, total)) if total > 0 => {
+            let share = done as f64 / total as f64;
+            let left = if done > 0 && done < total {
+                format!(", {:.0} s left", secs * (total - done) as f64 / done as f64)
+            } else {
+                String::new()
+            };
+            format!(
+                "exflow: {:.0}% of {:.1} GB, {rate}{left}",
+                share * 100.0,
+                total as f64 / 1e9
+            )
+        }
+        _ => format!("exflow: {rate}"),
+    }
 }
 
 impl Progress {
@@ -754,33 +782,50 @@ impl Progress {
         }
     }
 
-    fn update(&mut self, packets: u64, bytes: u64) {
+    fn update(&mut self, packets: u64, bytes: u64, source: &dyn Source) {
         if self.bar.is_none() || self.last.elapsed() < Duration::from_millis(500) {
             return;
         }
         self.last = Instant::now();
-        self.draw(packets, bytes);
+        self.draw(packets, bytes, source.progress());
     }
 
-    fn draw(&self, packets: u64, bytes: u64) {
+    fn draw(&self, packets: u64, bytes: u64, read: Option<(u64, u64)>) {
         let Some(bar) = &self.bar else { return };
         let secs = self.started.elapsed().as_secs_f64().max(1e-9);
-        bar.set_message(format!(
-            "exflow: {packets} packets, {:.1} MB, {:.2} Mpkt/s",
-            bytes as f64 / 1e6,
-            packets as f64 / secs / 1e6
-        ));
+        bar.set_message(progress_line(packets, bytes, secs, read));
     }
 
     /// The last figures stay on screen (short runs draw nothing).
-    fn finish(&self, packets: u64, bytes: u64) {
+    fn finish(&self, packets: u64, bytes: u64, read: Option<(u64, u64)>) {
         let Some(bar) = &self.bar else { return };
         if self.started.elapsed() > Duration::from_millis(500) {
-            self.draw(packets, bytes);
+            self.draw(packets, bytes, read);
             bar.abandon();
             eprintln!();
         } else {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::progress_line;
+
+    #[test]
+    fn the_progress_line_gives_share_and_time_left_when_the_size_is_known() {
+        let line = progress_line(4_200_000, 410_200_000, 2.0, Some((1_000, 4_000)));
+        assert_eq!(
+            line,
+            "exflow: 25% of 0.0 GB, 4200000 packets, 410.2 MB, 2.10 Mpkt/s, 6 s left"
+        );
+        let done = progress_line(10, 1_000_000, 1.0, Some((4_000, 4_000)));
+        assert_eq!(
+            done,
+            "exflow: 100% of 0.0 GB, 10 packets, 1.0 MB, 0.00 Mpkt/s"
+        );
+        let stream = progress_line(10, 1_000_000, 1.0, None);
+        assert_eq!(stream, "exflow: 10 packets, 1.0 MB, 0.00 Mpkt/s");
     }
 }

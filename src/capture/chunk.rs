@@ -86,6 +86,15 @@ impl ChunkReader {
         self.base + self.pos as u64
     }
 
+    /// The input's size when it is a mapped regular file (as last seen),
+    /// for the progress line; `None` for a stream.
+    pub(crate) fn total_len(&self) -> Option<u64> {
+        match &self.src {
+            ChunkInput::Mapped(m) => Some(m.len()),
+            ChunkInput::Stream(_) => None,
+        }
+    }
+
     /// The parse position inside the current chunk.
     #[inline]
     pub(crate) fn pos(&self) -> usize {

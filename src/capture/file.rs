@@ -117,4 +117,8 @@ impl Source for FileSource {
     fn inputs(&self) -> Vec<InputInfo> {
         self.merger.inputs()
     }
+
+    fn progress(&self) -> Option<(u64, u64)> {
+        self.merger.progress()
+    }
 }

@@ -89,6 +89,11 @@ impl MappedFile {
     /// The file's size, asked again when a read reaches the size known so
     /// far (a capture still being written grows; one cut shorter is then
     /// not mapped past its new end).
+    /// The file's size when last asked.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
     pub(crate) fn len_at_least(&mut self, end: u64) -> io::Result<u64> {
         if end > self.len {
             self.len = self.file.metadata()?.len();

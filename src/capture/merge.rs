@@ -38,6 +38,11 @@ pub(crate) trait MergeInput: Send {
 
     /// Facts about this input so far.
     fn info(&self) -> InputInfo;
+
+    /// (bytes read, input size) when the size is known (a regular file).
+    fn progress(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// Per-input counters, shared by the readers.
@@ -114,6 +119,15 @@ impl<I: MergeInput> Merger<I> {
             single_live: false,
             seq: 0,
         }
+    }
+
+    /// (bytes read, bytes in all) over the inputs, when every input's
+    /// size is known.
+    pub fn progress(&self) -> Option<(u64, u64)> {
+        self.inputs.iter().try_fold((0, 0), |(done, total), i| {
+            let (d, t) = i.progress()?;
+            Some((done + d.min(t), total + t))
+        })
     }
 
     /// Each input's facts, with the filter it is read through.

@@ -285,4 +285,10 @@ pub trait Source: Send {
     fn clock_hint(&self) -> Option<Ts> {
         None
     }
+
+    /// (bytes read, bytes in all) when the inputs' sizes are known
+    /// (regular files), for the progress line's percentage and ETA.
+    fn progress(&self) -> Option<(u64, u64)> {
+        None
+    }
 }

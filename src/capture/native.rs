@@ -481,6 +481,11 @@ impl NativeInput {
 }
 
 impl MergeInput for NativeInput {
+    fn progress(&self) -> Option<(u64, u64)> {
+        let total = self.rd.total_len()?;
+        Some((if self.done { total } else { self.rd.offset() }, total))
+    }
+
     #[inline]
     fn advance(&mut self, filters: &mut FilterSet) -> bool {
         while !self.done {

@@ -1030,3 +1030,39 @@ fn unsupported_only_file_is_refused_at_any_chunk_size() {
         }
     }
 }
+
+/// The progress line's figures: bytes read of two files' total, growing
+/// batch by batch, all of it at the end; a stream has no size to tell.
+#[test]
+fn file_sources_tell_how_far_through_their_files_they_are() {
+    let dir = temp_dir("progress");
+    let mut paths = Vec::new();
+    for k in 0..2u8 {
+        let mut b = pcap_header(false, false, 1, 65535);
+        for i in 0..200u32 {
+            pcap_record(&mut b, false, (i, u32::from(k)), 60, 60, &payload(60, k));
+        }
+        let p = dir.join(format!("in{k}.pcap"));
+        std::fs::write(&p, &b).unwrap();
+        paths.push(p);
+    }
+    let total: u64 = paths
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    let (mut src, _) = FileSource::open(&paths, None).unwrap();
+    let (first, all) = src.progress().expect("files have a size");
+    assert_eq!(all, total);
+    assert!(first < total);
+    let mut last = first;
+    while src.next_batch(50).is_some() {
+        let (done, all) = src.progress().unwrap();
+        assert!(done >= last && done <= all, "{done} after {last} of {all}");
+        last = done;
+    }
+    assert_eq!(src.progress(), Some((total, total)));
+    let mut stream = open_bytes(vec![std::fs::read(&paths[0]).unwrap()], None, 4096).unwrap();
+    assert_eq!(stream.progress(), None);
+    drain(&mut stream, 10);
+    let _ = std::fs::remove_dir_all(&dir);
+}

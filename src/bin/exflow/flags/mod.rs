@@ -377,7 +377,8 @@ pub struct AnalyzeArgs {
     #[arg(long, value_enum, default_value_t = Reader::Native)]
     pub reader: Reader,
 
-    /// Never draw the progress line (it is drawn only when stderr is a terminal)
+    /// Never draw the progress line (drawn only when stderr is a terminal: packets, bytes,
+    /// rate, and for files how far through them and the time left)
     #[arg(long)]
     pub no_progress: bool,
 }
