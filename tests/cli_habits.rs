@@ -99,3 +99,30 @@ fn live_d_lists_interfaces_as_list_interfaces_does() {
     );
     assert_eq!(long.stdout, short.stdout);
 }
+
+/// `--color always` paints the text report and changes nothing else;
+/// into a pipe (auto) and with `never` there is no escape at all.
+#[test]
+fn colour_only_paints() {
+    let p = shared_captures().join("lab/dyn-drop/client-tap.pcap");
+    let text = |args: &[&str]| {
+        let mut all = vec!["analyze", path_str(&p)];
+        all.extend_from_slice(args);
+        String::from_utf8(run(&all).stdout).unwrap()
+    };
+    let plain = text(&[]);
+    assert!(!plain.contains('\x1b'), "a pipe gets no colour");
+    assert_eq!(text(&["--color", "never"]), plain);
+    let painted = text(&["--color", "always"]);
+    assert!(painted.contains("\x1b[1;31mBLOCKED\x1b[0m"));
+    assert!(painted.contains("\x1b[32mworking\x1b[0m"));
+    let stripped = painted
+        .replace("\x1b[1;31m", "")
+        .replace("\x1b[1;33m", "")
+        .replace("\x1b[32m", "")
+        .replace("\x1b[0m", "");
+    assert_eq!(stripped, plain);
+    // JSON is never painted.
+    let json = text(&["--format", "json", "--color", "always"]);
+    assert!(!json.contains('\x1b'));
+}

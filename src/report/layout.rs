@@ -183,9 +183,143 @@ impl Write for Wrap<'_> {
     }
 }
 
+/// ANSI colours for a terminal, line by line after [`Wrap`] (so widths
+/// are counted without the escapes): the headline's BLOCKED (red; green
+/// when nothing is), each finding's kind (blocked red, the others yellow),
+/// and each verdict row's verdict (blocked red, working green, the rest
+/// yellow). The text is otherwise unchanged.
+pub struct Paint<'a> {
+    out: &'a mut dyn Write,
+    line: Vec<u8>,
+}
+
+const RED: &str = "\x1b[1;31m";
+const GREEN: &str = "\x1b[32m";
+const YELLOW: &str = "\x1b[1;33m";
+const RESET: &str = "\x1b[0m";
+
+impl<'a> Paint<'a> {
+    pub fn new(out: &'a mut dyn Write) -> Paint<'a> {
+        Paint {
+            out,
+            line: Vec::new(),
+        }
+    }
+
+    /// The colour and length of what starts `line` and deserves one.
+    fn mark(line: &str) -> Option<(&'static str, usize, usize)> {
+        if let Some(rest) = line.strip_prefix("BLOCKED: ") {
+            let colour = if rest.starts_with("nothing") {
+                GREEN
+            } else {
+                RED
+            };
+            return Some((colour, 0, "BLOCKED".len()));
+        }
+        let body = line.strip_prefix("  ")?;
+        let word = body.split(' ').next().unwrap_or("");
+        if body.starts_with(' ') || word.is_empty() {
+            return None;
+        }
+        // A finding's header: its kind, upper case.
+        if let Some(k) = crate::finding::FindingKind::ALL
+            .iter()
+            .find(|k| k.as_str().to_uppercase() == word)
+        {
+            let colour = match k {
+                crate::finding::FindingKind::Blocked => RED,
+                _ => YELLOW,
+            };
+            return Some((colour, 2, word.len()));
+        }
+        // A verdict row: its verdict, lower case.
+        let verdict = crate::verdict::VerdictLabel::ALL
+            .iter()
+            .find(|v| v.as_str() == word)?;
+        let colour = match verdict.as_str() {
+            v if v.starts_with("blocked") => RED,
+            "working" => GREEN,
+            _ => YELLOW,
+        };
+        Some((colour, 2, word.len()))
+    }
+
+    fn emit(&mut self, newline: bool) -> io::Result<()> {
+        let text = String::from_utf8_lossy(&self.line);
+        match Self::mark(&text) {
+            Some((colour, at, len)) => {
+                let (head, rest) = text.split_at(at);
+                let (word, tail) = rest.split_at(len);
+                write!(self.out, "{head}{colour}{word}{RESET}{tail}")?;
+            }
+            None => self.out.write_all(&self.line)?,
+        }
+        if newline {
+            self.out.write_all(b"\n")?;
+        }
+        self.line.clear();
+        Ok(())
+    }
+
+    /// Writes what is left of the last line.
+    pub fn finish(mut self) -> io::Result<()> {
+        if !self.line.is_empty() {
+            self.emit(false)?;
+        }
+        self.out.flush()
+    }
+}
+
+impl Write for Paint<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut rest = buf;
+        while let Some(i) = memchr::memchr(b'\n', rest) {
+            self.line.extend_from_slice(&rest[..i]);
+            self.emit(true)?;
+            rest = &rest[i + 1..];
+        }
+        self.line.extend_from_slice(rest);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paint_colours_the_headline_finding_kinds_and_verdicts_only() {
+        let text = "exflow report: 1 input\n\
+                    BLOCKED: 2 ports the network stops\n\
+                    \x20 tcp/55001 ad-replication: 1 server\n\
+                    \x20 BLOCKED tcp/55000 netlogon on 198.51.100.10\n\
+                    \x20 REFUSED-BY-HOST tcp/25 smtp\n\
+                    \x20 blocked                192.0.2.0/24  netlogon\n\
+                    \x20 working                192.0.2.0/24  epm\n\
+                    \x20   working is a word here\n\
+                    BLOCKED: nothing";
+        let mut out = Vec::new();
+        let mut p = Paint::new(&mut out);
+        p.write_all(text.as_bytes()).unwrap();
+        p.finish().unwrap();
+        let got = String::from_utf8(out).unwrap();
+        let want = format!(
+            "exflow report: 1 input\n\
+             {RED}BLOCKED{RESET}: 2 ports the network stops\n\
+             \x20 tcp/55001 ad-replication: 1 server\n\
+             \x20 {RED}BLOCKED{RESET} tcp/55000 netlogon on 198.51.100.10\n\
+             \x20 {YELLOW}REFUSED-BY-HOST{RESET} tcp/25 smtp\n\
+             \x20 {RED}blocked{RESET}                192.0.2.0/24  netlogon\n\
+             \x20 {GREEN}working{RESET}                192.0.2.0/24  epm\n\
+             \x20   working is a word here\n\
+             {GREEN}BLOCKED{RESET}: nothing"
+        );
+        assert_eq!(got, want);
+    }
 
     fn cols(s: &str) -> usize {
         s.chars().count()

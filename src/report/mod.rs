@@ -19,7 +19,7 @@ pub use headline::MAX_LINES as HEADLINE_MAX_LINES;
 pub(crate) use json::{finding, handoff};
 pub use layout::TEXT_WIDTH;
 pub use schema::{record_schema, report_schema};
-pub use text::write_text;
+pub use text::{write_text, write_text_with};
 
 /// Which flow records a JSON or NDJSON report carries (`--flows`). The
 /// judgement, the findings, the verdicts and `stats.flows` are the same
@@ -41,6 +41,8 @@ pub enum FlowSelection {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ReportOptions {
     pub flows: FlowSelection,
+    /// The text report in ANSI colour (for a terminal).
+    pub color: bool,
 }
 
 /// `"tcp"`, `"udp"` or the protocol number.

@@ -600,9 +600,25 @@ fn write_taps(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
 
 /// Writes the text report, every line within [`TEXT_WIDTH`] columns.
 pub fn write_text(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
-    let mut wrap = Wrap::new(w, TEXT_WIDTH);
+    write_text_with(a, &super::ReportOptions::default(), w)
+}
+
+/// [`write_text`], in colour when `opts.color` (for a terminal).
+pub fn write_text_with(
+    a: &Analysis,
+    opts: &super::ReportOptions,
+    w: &mut dyn Write,
+) -> io::Result<()> {
+    if !opts.color {
+        let mut wrap = Wrap::new(w, TEXT_WIDTH);
+        write_report(a, &mut wrap)?;
+        return wrap.finish();
+    }
+    let mut paint = super::layout::Paint::new(w);
+    let mut wrap = Wrap::new(&mut paint, TEXT_WIDTH);
     write_report(a, &mut wrap)?;
-    wrap.finish()
+    wrap.finish()?;
+    paint.finish()
 }
 
 fn write_report(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {

@@ -40,6 +40,7 @@ pub fn write_out(output: Option<&Path>, text: &str) -> Result<(), Failure> {
 pub fn write_report(a: &Analysis, args: &AnalysisArgs, out: &mut dyn Write) -> Result<(), Failure> {
     let opts = report::ReportOptions {
         flows: args.flows.into(),
+        color: args.color.wanted(args.output.as_deref()),
     };
     match render(a, args.format, &opts, out).and_then(|_| out.flush()) {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
@@ -57,7 +58,7 @@ fn render(
 ) -> io::Result<()> {
     let started = Instant::now();
     let rendered = match format {
-        Format::Text => report::write_text(a, out),
+        Format::Text => report::write_text_with(a, opts, out),
         Format::Json => report::write_json_with(a, opts, out),
         Format::Ndjson => report::write_ndjson_with(a, opts, out),
     };

@@ -227,6 +227,34 @@ pub enum Format {
     Ndjson,
 }
 
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    /// When the report goes to a terminal and NO_COLOR is unset or empty
+    Auto,
+    /// Always (even into a file or a pipe)
+    Always,
+    /// Never
+    Never,
+}
+
+impl ColorArg {
+    /// Whether a report written to `output` (None or "-": standard output)
+    /// is coloured (<https://no-color.org>: a non-empty NO_COLOR turns it off).
+    pub fn wanted(self, output: Option<&std::path::Path>) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            ColorArg::Always => true,
+            ColorArg::Never => false,
+            ColorArg::Auto => {
+                let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+                let stdout = output.is_none_or(|p| p.as_os_str() == "-");
+                !no_color && stdout && io::stdout().is_terminal()
+            }
+        }
+    }
+}
+
 /// `--flows`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FlowsArg {
@@ -284,6 +312,11 @@ pub struct AnalysisArgs {
     /// failed attempts and sums up all flows.
     #[arg(long, value_enum, value_name = "WHICH", default_value_t = FlowsArg::All)]
     pub flows: FlowsArg,
+
+    /// Colour in the text report (BLOCKED red, working green): auto colours when the
+    /// report goes to a terminal and NO_COLOR is not set
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
 
     /// Shard worker threads [default: available cores]. The report is identical for every value.
     #[arg(short = 't', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
