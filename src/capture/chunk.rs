@@ -54,6 +54,10 @@ pub(crate) struct ChunkReader {
     spares: Vec<Bytes>,
     /// Bumped whenever `chunk` may hold different bytes.
     generation: u64,
+    /// A read error met after some bytes of a fill: those bytes are parsed
+    /// first, the error is returned when more are needed (a compressed
+    /// capture cut short loses nothing its decoder gave).
+    pending: Option<io::Error>,
 }
 
 impl ChunkReader {
@@ -71,6 +75,7 @@ impl ChunkReader {
             eof: false,
             spares: Vec::new(),
             generation: 0,
+            pending: None,
         }
     }
 
@@ -133,6 +138,9 @@ impl ChunkReader {
     /// Carries the unread tail into a chunk of at least `n` bytes and fills it.
     #[cold]
     fn refill(&mut self, n: usize) -> io::Result<bool> {
+        if let Some(e) = self.pending.take() {
+            return Err(e);
+        }
         if self.eof {
             return Ok(false);
         }
@@ -165,7 +173,13 @@ impl ChunkReader {
         self.pos = 0;
         self.len = tail;
         self.fill()?;
-        Ok(self.len >= n)
+        match self.pending.take() {
+            Some(e) if self.len < n => Err(e),
+            pending => {
+                self.pending = pending;
+                Ok(self.len >= n)
+            }
+        }
     }
 
     /// Mapped input: maps the next window, from the page holding the first
@@ -217,6 +231,7 @@ impl ChunkReader {
         let ChunkInput::Stream(src) = &mut self.src else {
             return Err(io::Error::other("not a stream input"));
         };
+        let start = self.len;
         while self.len < buf.len() {
             match src.read(&mut buf[self.len..]) {
                 Ok(0) => {
@@ -226,6 +241,10 @@ impl ChunkReader {
                 }
                 Ok(k) => self.len += k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if self.len > start => {
+                    self.pending = Some(e);
+                    break;
+                }
                 Err(e) => return Err(e),
             }
         }

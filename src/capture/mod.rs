@@ -11,6 +11,7 @@ use crate::Ts;
 
 mod applied;
 mod chunk;
+mod compressed;
 mod file;
 mod filter;
 mod libpcap;

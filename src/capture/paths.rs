@@ -6,6 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::chunk::ChunkInput;
+use super::compressed::Compression;
 use super::mapped::MappedFile;
 use super::native::{describe_io, sniff};
 use super::OpenError;
@@ -97,12 +98,25 @@ fn expand_dir(dir: &Path, warnings: &mut Vec<String>) -> Result<Vec<InputSpec>, 
     Ok(specs)
 }
 
-/// Reads up to `head.len()` bytes from the start of `path`.
+/// Reads up to `head.len()` bytes from the start of `path`, decompressed
+/// when it is a compressed capture.
 fn read_head(path: &Path, head: &mut [u8]) -> std::io::Result<usize> {
     let mut file = fs::File::open(path)?;
+    let n = read_head_of(&mut file, head)?;
+    match Compression::sniff(&head[..n]) {
+        Some(c) => {
+            let mut inner = c.decoder(Box::new(fs::File::open(path)?));
+            read_head_of(&mut inner, head)
+        }
+        None => Ok(n),
+    }
+}
+
+/// Reads up to `head.len()` bytes of `r`.
+fn read_head_of(r: &mut dyn Read, head: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < head.len() {
-        match file.read(head.get_mut(n..).unwrap_or(&mut [])) {
+        match r.read(head.get_mut(n..).unwrap_or(&mut [])) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -119,12 +133,31 @@ pub(crate) fn open_reader(
     map_window: Option<usize>,
 ) -> Result<(ChunkInput, Option<usize>), OpenError> {
     match spec {
-        InputSpec::Stdin => Ok((ChunkInput::Stream(Box::new(std::io::stdin())), None)),
+        InputSpec::Stdin => {
+            // Peeked, not consumed: a compressed stream is decoded.
+            let mut stdin = std::io::BufReader::new(std::io::stdin());
+            let head = std::io::BufRead::fill_buf(&mut stdin)
+                .map_err(|e| open_error(Path::new("-"), describe_io(&e)))?;
+            Ok(match Compression::sniff(head) {
+                Some(c) => (ChunkInput::Stream(c.decoder(Box::new(stdin))), None),
+                None => (ChunkInput::Stream(Box::new(stdin)), None),
+            })
+        }
         InputSpec::File(path) => {
             if path.is_dir() {
                 return Err(open_error(path, "is a directory"));
             }
-            let file = fs::File::open(path).map_err(|e| open_error(path, describe_io(&e)))?;
+            let mut file = fs::File::open(path).map_err(|e| open_error(path, describe_io(&e)))?;
+            let mut head = [0u8; 4];
+            let n = read_head_of(&mut file, &mut head)
+                .and_then(|n| {
+                    use std::io::Seek;
+                    file.rewind().map(|()| n)
+                })
+                .map_err(|e| open_error(path, describe_io(&e)))?;
+            if let Some(c) = Compression::sniff(&head[..n]) {
+                return Ok((ChunkInput::Stream(c.decoder(Box::new(file))), None));
+            }
             match map_window {
                 Some(w) => match MappedFile::new(file) {
                     Ok(m) => Ok((ChunkInput::Mapped(m), Some(w))),
