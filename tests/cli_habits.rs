@@ -126,3 +126,38 @@ fn colour_only_paints() {
     let json = text(&["--format", "json", "--color", "always"]);
     assert!(!json.contains('\x1b'));
 }
+
+/// On a terminal the text report wraps at the terminal's width (here 96
+/// columns, through `script`'s pseudo-terminal) and is in colour; into a
+/// pipe it keeps its 120 columns and no colour.
+#[test]
+fn text_fits_the_terminal_it_is_shown_on() {
+    let p = shared_captures().join("lab/dyn-drop/client-tap.pcap");
+    let cmd = format!(
+        "stty cols 96; {} analyze {}",
+        env!("CARGO_BIN_EXE_exflow"),
+        path_str(&p)
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("script(1) (util-linux) runs the report on a pseudo-terminal");
+    assert!(out.status.success() || out.status.code() == Some(1));
+    let shown = String::from_utf8(out.stdout).unwrap();
+    let plain = shown
+        .replace("\x1b[1;31m", "")
+        .replace("\x1b[1;33m", "")
+        .replace("\x1b[32m", "")
+        .replace("\x1b[0m", "");
+    let widest = |t: &str| {
+        t.lines()
+            .map(|l| l.trim_end_matches('\r').chars().count())
+            .max()
+    };
+    assert!(shown.contains("\x1b[1;31mBLOCKED"), "colour on a terminal");
+    assert!(widest(&plain).unwrap() <= 96, "{plain}");
+    let piped = String::from_utf8(run(&["analyze", path_str(&p)]).stdout).unwrap();
+    let w = widest(&piped).unwrap();
+    assert!(w > 96 && w <= 120, "a pipe keeps 120 columns: {w}");
+}

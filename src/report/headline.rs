@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{self, Write};
 use std::net::IpAddr;
 
-use super::layout::{fit, shell_lines, wrap_prose, TEXT_WIDTH};
+#[cfg(test)]
+use super::layout::TEXT_WIDTH;
+use super::layout::{fit, shell_lines, wrap_prose};
 use super::proto_name;
 use super::text::{evidence_text, what};
 use crate::verdict::{Confidence, Finding, FindingKind, PinAdvice};
@@ -86,7 +88,7 @@ fn group<'a>(blocked: &[&'a Finding]) -> Vec<Group<'a>> {
 
 /// "tcp/445 smb: 3 servers, 120 clients, 250 attempts; high confidence;
 /// policy allowed", the service cut to fit the width.
-fn row(g: &Group) -> String {
+fn row(g: &Group, width: usize) -> String {
     let f = g.findings[0];
     let policies: BTreeSet<&str> = g.findings.iter().map(|f| f.policy.as_str()).collect();
     let policy = if policies.len() == 1 {
@@ -103,13 +105,13 @@ fn row(g: &Group) -> String {
         g.confidence.as_str(),
         policy
     );
-    let room = TEXT_WIDTH.saturating_sub(head.chars().count() + tail.chars().count());
+    let room = width.saturating_sub(head.chars().count() + tail.chars().count());
     format!("{head}{}{tail}", fit(&what(f), room.max(12)))
 }
 
 /// Where, the evidence, the fix and the pin of a group, in at most
 /// [`DETAIL_LINES`] lines.
-fn detail(g: &Group) -> Vec<String> {
+fn detail(g: &Group, width: usize) -> Vec<String> {
     let mut out = Vec::new();
     let first = g.findings[0];
     // The group's evidence, one entry per distinct description.
@@ -135,7 +137,7 @@ fn detail(g: &Group) -> Vec<String> {
             some_of(clients.iter().copied(), g.clients),
             evidence.join("; ")
         ),
-        TEXT_WIDTH,
+        width,
     ));
     let fix = first.fix.as_ref();
     let rule = fix.and_then(|x| x.nftables.first());
@@ -145,7 +147,7 @@ fn detail(g: &Group) -> Vec<String> {
             g.findings.len()
         ));
     } else if let Some(rule) = rule {
-        let lines = shell_lines("    fix: ", rule, TEXT_WIDTH);
+        let lines = shell_lines("    fix: ", rule, width);
         if lines.len() <= 2 {
             out.extend(lines);
         } else {
@@ -159,7 +161,7 @@ fn detail(g: &Group) -> Vec<String> {
         }
     }
     if let Some(pin) = fix.and_then(|x| pin_line(&x.pin)) {
-        out.extend(wrap_prose(&pin, TEXT_WIDTH).into_iter().take(2));
+        out.extend(wrap_prose(&pin, width).into_iter().take(2));
     }
     out.truncate(DETAIL_LINES);
     out
@@ -203,8 +205,8 @@ fn pin_line(pins: &[PinAdvice]) -> Option<String> {
 /// one line for connections broken after their handshake, if any — without
 /// it a capture whose only problem is a firewall forgetting idle
 /// connections was headed "BLOCKED: nothing" and exited 1.
-pub fn lines(findings: &[Finding]) -> Vec<String> {
-    let mut out = blocked_lines(findings);
+pub fn lines(findings: &[Finding], width: usize) -> Vec<String> {
+    let mut out = blocked_lines(findings, width);
     out.extend(broken_later(findings));
     out
 }
@@ -236,7 +238,7 @@ fn broken_later(findings: &[Finding]) -> Option<String> {
 }
 
 /// The blocked ports' lines (only blocked findings count).
-fn blocked_lines(findings: &[Finding]) -> Vec<String> {
+fn blocked_lines(findings: &[Finding], width: usize) -> Vec<String> {
     let blocked: Vec<&Finding> = findings
         .iter()
         .filter(|f| f.kind == FindingKind::Blocked)
@@ -260,9 +262,9 @@ fn blocked_lines(findings: &[Finding]) -> Vec<String> {
         plural(attempts, "attempt", "attempts"),
     )];
     for (i, g) in groups.iter().take(MAX_GROUPS).enumerate() {
-        out.push(row(g));
+        out.push(row(g, width));
         if i < DETAILED {
-            out.extend(detail(g));
+            out.extend(detail(g, width));
         }
     }
     if groups.len() > MAX_GROUPS {
@@ -278,10 +280,10 @@ fn blocked_lines(findings: &[Finding]) -> Vec<String> {
     out
 }
 
-/// Writes the headline, after a blank line.
-pub fn write(findings: &[Finding], w: &mut dyn Write) -> io::Result<()> {
+/// Writes the headline within `width` columns, after a blank line.
+pub fn write(findings: &[Finding], width: usize, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w)?;
-    for l in lines(findings) {
+    for l in lines(findings, width) {
         writeln!(w, "{l}")?;
     }
     Ok(())
@@ -365,7 +367,7 @@ mod tests {
         refused.kind = FindingKind::RefusedByHost;
         findings.push(refused);
 
-        let out = lines(&findings);
+        let out = lines(&findings, TEXT_WIDTH);
         assert!(out.len() <= MAX_LINES, "{}", out.join("\n"));
         const { assert!(MAX_LINES <= 40) };
         assert!(
@@ -419,7 +421,7 @@ mod tests {
                 &[ip("192.0.2.10")],
             ),
         ];
-        let out = lines(&findings);
+        let out = lines(&findings, TEXT_WIDTH);
         assert_eq!(
             out[0],
             "BLOCKED: 2 ports the network (a firewall) stops (2 service ports on 1 server; 1 client, 2 attempts)"
@@ -427,7 +429,7 @@ mod tests {
         assert!(!out.iter().any(|l| l.contains("more groups")));
         assert_eq!(out.iter().filter(|l| l.starts_with("  tcp/")).count(), 2);
         assert_eq!(
-            lines(&[])[0],
+            lines(&[], TEXT_WIDTH)[0],
             "BLOCKED: nothing — no connection attempt was stopped by the network"
         );
     }
@@ -438,9 +440,9 @@ mod tests {
         let c: IpAddr = "192.0.2.10".parse().unwrap();
         let mut idle = finding(s, 389, "ldap", &[c]);
         idle.kind = FindingKind::KilledAfterIdle;
-        assert_eq!(lines(std::slice::from_ref(&idle)).len(), 2);
+        assert_eq!(lines(std::slice::from_ref(&idle), TEXT_WIDTH).len(), 2);
         assert_eq!(
-            lines(std::slice::from_ref(&idle))[1],
+            lines(std::slice::from_ref(&idle), TEXT_WIDTH)[1],
             format!(
                 "BROKEN LATER: {} cut after the handshake at 1 server port (killed-after-idle): see the findings below",
                 plural(idle.evidence.len(), "connection", "connections")
@@ -448,7 +450,7 @@ mod tests {
         );
         // Nothing broken later: no such line.
         let blocked = finding(s, 445, "smb", &[c]);
-        assert!(!lines(&[blocked])
+        assert!(!lines(&[blocked], TEXT_WIDTH)
             .iter()
             .any(|l| l.starts_with("BROKEN LATER")));
     }

@@ -43,6 +43,9 @@ pub struct ReportOptions {
     pub flows: FlowSelection,
     /// The text report in ANSI colour (for a terminal).
     pub color: bool,
+    /// The text report's width (a terminal's; at least 80); `None`:
+    /// [`TEXT_WIDTH`].
+    pub width: Option<usize>,
 }
 
 /// `"tcp"`, `"udp"` or the protocol number.

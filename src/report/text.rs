@@ -384,7 +384,7 @@ fn clients_text(f: &Finding) -> String {
 }
 
 /// Every finding with its verdict, consequence and full fix.
-fn write_findings(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
+fn write_findings(a: &Analysis, width: usize, w: &mut dyn Write) -> io::Result<()> {
     let c = &a.correlated;
     if c.findings.is_empty() {
         return Ok(());
@@ -444,7 +444,7 @@ fn write_findings(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
         }
         if let Some(fix) = &f.fix {
             writeln!(w, "    fix: {}", fix.summary)?;
-            write_rules(fix, w)?;
+            write_rules(fix, width, w)?;
             for p in &fix.pin {
                 // Key and value apart: "TCP/IP Port" is a value name, and
                 // joined by a backslash it would read as two more keys.
@@ -492,11 +492,11 @@ const MAX_IPTABLES_LISTED: usize = 4;
 /// A fix's firewall rules, each broken into lines that fit the width (a
 /// pasted rule is still one command); rules too long or too many for a
 /// page are counted and left to `--format json`.
-fn write_rules(fix: &Fix, w: &mut dyn Write) -> io::Result<()> {
+fn write_rules(fix: &Fix, width: usize, w: &mut dyn Write) -> io::Result<()> {
     const INDENT: &str = "      ";
     let blocks = fix.sources.as_ref().map_or(0, |s| s.blocks.len());
     for r in &fix.nftables {
-        let lines = shell_lines(INDENT, r, TEXT_WIDTH);
+        let lines = shell_lines(INDENT, r, width);
         if lines.len() <= MAX_RULE_LINES {
             for l in lines {
                 writeln!(w, "{l}")?;
@@ -516,7 +516,7 @@ fn write_rules(fix: &Fix, w: &mut dyn Write) -> io::Result<()> {
         )?;
     } else {
         for r in &fix.iptables {
-            for l in shell_lines(INDENT, r, TEXT_WIDTH) {
+            for l in shell_lines(INDENT, r, width) {
                 writeln!(w, "{l}")?;
             }
         }
@@ -603,25 +603,31 @@ pub fn write_text(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     write_text_with(a, &super::ReportOptions::default(), w)
 }
 
-/// [`write_text`], in colour when `opts.color` (for a terminal).
+/// The narrowest width a terminal gets: below it the tables and commands
+/// would be cut to nothing.
+const MIN_WIDTH: usize = 80;
+
+/// [`write_text`], in colour when `opts.color` (for a terminal), within
+/// `opts.width` columns (a terminal's width) instead of [`TEXT_WIDTH`].
 pub fn write_text_with(
     a: &Analysis,
     opts: &super::ReportOptions,
     w: &mut dyn Write,
 ) -> io::Result<()> {
+    let width = opts.width.unwrap_or(TEXT_WIDTH).max(MIN_WIDTH);
     if !opts.color {
-        let mut wrap = Wrap::new(w, TEXT_WIDTH);
-        write_report(a, &mut wrap)?;
+        let mut wrap = Wrap::new(w, width);
+        write_report(a, width, &mut wrap)?;
         return wrap.finish();
     }
     let mut paint = super::layout::Paint::new(w);
-    let mut wrap = Wrap::new(&mut paint, TEXT_WIDTH);
-    write_report(a, &mut wrap)?;
+    let mut wrap = Wrap::new(&mut paint, width);
+    write_report(a, width, &mut wrap)?;
     wrap.finish()?;
     paint.finish()
 }
 
-fn write_report(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
+fn write_report(a: &Analysis, width: usize, w: &mut dyn Write) -> io::Result<()> {
     let s = &a.stats;
     writeln!(
         w,
@@ -634,9 +640,9 @@ fn write_report(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     )?;
     super::limits::write_limits_text(&a.correlated.limits, w)?;
     super::limits::write_one_way_text(&a.correlated.one_way, w)?;
-    super::headline::write(&a.correlated.findings, w)?;
+    super::headline::write(&a.correlated.findings, width, w)?;
     write_inputs(&a.inputs, w)?;
-    write_findings(a, w)?;
+    write_findings(a, width, w)?;
     write_verdicts(a, w)?;
     write_taps(a, w)?;
     write_handoffs(&a.correlated.handoffs, w)?;

@@ -35,12 +35,32 @@ pub fn write_out(output: Option<&Path>, text: &str) -> Result<(), Failure> {
     }
 }
 
+/// Whether a report written to `output` (None or "-": standard output)
+/// goes to a terminal.
+pub fn to_terminal(output: Option<&Path>) -> bool {
+    use std::io::IsTerminal;
+    output.is_none_or(|p| p.as_os_str() == "-") && io::stdout().is_terminal()
+}
+
+/// The columns of the terminal on standard output, if it is one.
+fn terminal_width() -> Option<usize> {
+    // SAFETY: TIOCGWINSZ fills the winsize it is given and nothing else;
+    // on failure (not a terminal) it leaves it as it was.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: fd 1 and a valid pointer to a winsize, as the ioctl expects.
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
+    (ok && ws.ws_col > 0).then_some(usize::from(ws.ws_col))
+}
+
 /// Renders the report of `a` to `out` and flushes it (a reader that went
 /// away is not an error).
 pub fn write_report(a: &Analysis, args: &AnalysisArgs, out: &mut dyn Write) -> Result<(), Failure> {
     let opts = report::ReportOptions {
         flows: args.flows.into(),
         color: args.color.wanted(args.output.as_deref()),
+        width: to_terminal(args.output.as_deref())
+            .then(terminal_width)
+            .flatten(),
     };
     match render(a, args.format, &opts, out).and_then(|_| out.flush()) {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {

@@ -242,14 +242,12 @@ impl ColorArg {
     /// Whether a report written to `output` (None or "-": standard output)
     /// is coloured (<https://no-color.org>: a non-empty NO_COLOR turns it off).
     pub fn wanted(self, output: Option<&std::path::Path>) -> bool {
-        use std::io::IsTerminal;
         match self {
             ColorArg::Always => true,
             ColorArg::Never => false,
             ColorArg::Auto => {
                 let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-                let stdout = output.is_none_or(|p| p.as_os_str() == "-");
-                !no_color && stdout && io::stdout().is_terminal()
+                !no_color && crate::output::to_terminal(output)
             }
         }
     }
