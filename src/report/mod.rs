@@ -3,6 +3,7 @@
 //! NDJSON (one record per line) and a human-readable text summary. They
 //! compute nothing new.
 
+mod csv;
 mod evidence;
 mod headline;
 mod json;
@@ -11,15 +12,18 @@ mod limits;
 mod records;
 pub mod schema;
 mod text;
+mod zeek;
 
 pub use json::{write_json, write_json_with, write_ndjson, write_ndjson_with, SCHEMA};
 // The live stream (`crate::stream`) writes its records with the report's own fields.
+pub use csv::{write_csv, CsvTable};
 pub(crate) use evidence::evidence;
 pub use headline::MAX_LINES as HEADLINE_MAX_LINES;
 pub(crate) use json::{finding, handoff};
 pub use layout::TEXT_WIDTH;
 pub use schema::{record_schema, report_schema};
 pub use text::{write_text, write_text_with};
+pub use zeek::write_zeek;
 
 /// Which flow records a JSON or NDJSON report carries (`--flows`). The
 /// judgement, the findings, the verdicts and `stats.flows` are the same

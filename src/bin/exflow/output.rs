@@ -62,7 +62,7 @@ pub fn write_report(a: &Analysis, args: &AnalysisArgs, out: &mut dyn Write) -> R
             .then(terminal_width)
             .flatten(),
     };
-    match render(a, args.format, &opts, out).and_then(|_| out.flush()) {
+    match render(a, args, &opts, out).and_then(|_| out.flush()) {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
             Err(Failure::error(format!("writing the report: {e}")))
         }
@@ -72,12 +72,14 @@ pub fn write_report(a: &Analysis, args: &AnalysisArgs, out: &mut dyn Write) -> R
 
 fn render(
     a: &Analysis,
-    format: Format,
+    args: &AnalysisArgs,
     opts: &report::ReportOptions,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let started = Instant::now();
-    let rendered = match format {
+    let rendered = match args.format {
+        Format::Csv => report::write_csv(a, args.csv.into(), out),
+        Format::Zeek => report::write_zeek(a, out),
         Format::Text => report::write_text_with(a, opts, out),
         Format::Json => report::write_json_with(a, opts, out),
         Format::Ndjson => report::write_ndjson_with(a, opts, out),

@@ -225,6 +225,31 @@ pub enum Format {
     Json,
     /// One JSON record per line, for log shippers
     Ndjson,
+    /// One table as CSV (RFC 4180): findings, verdicts or flows (--csv)
+    Csv,
+    /// The flows as a Zeek conn.log (TSV with Zeek's header lines; zeek-cut reads it)
+    Zeek,
+}
+
+/// `--csv`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CsvArg {
+    /// One row per finding, with the fix's summary
+    Findings,
+    /// One row per verdict (client group, server, service, port)
+    Verdicts,
+    /// One row per flow, with its outcome
+    Flows,
+}
+
+impl From<CsvArg> for exflow::report::CsvTable {
+    fn from(c: CsvArg) -> Self {
+        match c {
+            CsvArg::Findings => Self::Findings,
+            CsvArg::Verdicts => Self::Verdicts,
+            CsvArg::Flows => Self::Flows,
+        }
+    }
 }
 
 /// `--color`.
@@ -310,6 +335,10 @@ pub struct AnalysisArgs {
     /// failed attempts and sums up all flows.
     #[arg(long, value_enum, value_name = "WHICH", default_value_t = FlowsArg::All)]
     pub flows: FlowsArg,
+
+    /// The table a csv report holds
+    #[arg(long, value_enum, value_name = "TABLE", default_value_t = CsvArg::Findings)]
+    pub csv: CsvArg,
 
     /// Colour in the text report (BLOCKED red, working green): auto colours when the
     /// report goes to a terminal and NO_COLOR is not set
