@@ -11,6 +11,7 @@ pub mod capture;
 pub mod contract;
 pub mod correlate;
 pub mod event;
+pub mod evidence_pcap;
 pub mod finding;
 pub mod flow;
 pub mod kb;

@@ -33,6 +33,7 @@ const LAYERS: &[&str] = &[
     "verdict",
     // the composer, then the outputs
     "analysis",
+    "evidence_pcap",
     "report",
     "stream",
     "baseline",

@@ -3,6 +3,7 @@
 use exflow::analysis::{self, Analysis};
 use exflow::capture::{self, Source};
 use exflow::pipeline::{self, Options};
+use std::path::Path;
 
 use crate::flags::{AnalyzeArgs, Reader};
 use crate::output::write_report;
@@ -22,6 +23,11 @@ pub fn run(args: AnalyzeArgs) -> Result<Exit, Failure> {
         )
     };
     let mut out = args.analysis.report_writer()?;
+    // Created now: a file that cannot be written fails before the work.
+    let evidence = match &args.write_failed {
+        Some(path) => Some((path, create(path)?)),
+        None => None,
+    };
 
     let opts = Options {
         progress: !args.no_progress,
@@ -38,6 +44,9 @@ pub fn run(args: AnalyzeArgs) -> Result<Exit, Failure> {
     };
     warn_partial(&analysis);
     write_report(&analysis, &args.analysis, &mut out)?;
+    if let Some((path, file)) = evidence {
+        write_evidence(&analysis, &args, path, file)?;
+    }
     let exit = if analysis.is_partial() {
         Exit::Partial
     } else if analysis.has_findings() {
@@ -48,6 +57,41 @@ pub fn run(args: AnalyzeArgs) -> Result<Exit, Failure> {
     // Everything is written: skip freeing a large analysis piece by piece.
     std::mem::forget(analysis);
     Ok(exit)
+}
+
+/// `--write-failed`: reads the inputs again and writes the evidence pcap.
+fn write_evidence(
+    analysis: &Analysis,
+    args: &AnalyzeArgs,
+    path: &Path,
+    mut out: std::fs::File,
+) -> Result<(), Failure> {
+    let inputs: Vec<String> = args.inputs.iter().chain(&args.read).cloned().collect();
+    if inputs.iter().any(|i| i == "-") {
+        return Err(Failure::error(
+            "--write-failed reads the inputs a second time: standard input cannot be (save it to a file first)",
+        ));
+    }
+    let source = open_source(&inputs, args.filter.as_deref(), args.reader)?;
+    let opts = exflow::evidence_pcap::EvidenceOptions {
+        whole_payloads: args.write_failed_payloads,
+    };
+    let stats = exflow::evidence_pcap::write(analysis, source, opts, &mut out)
+        .map_err(|e| Failure::error(format!("{}: {e}", path.display())))?;
+    eprintln!(
+        "exflow: {}: {} packets of {} flows ({} cut after their headers, {} with their authentication token zeroed)",
+        path.display(),
+        stats.packets,
+        stats.flows,
+        stats.cut,
+        stats.redacted
+    );
+    Ok(())
+}
+
+fn create(path: &Path) -> Result<std::fs::File, Failure> {
+    std::fs::File::create(path)
+        .map_err(|e| Failure::error(format!("{}: cannot create: {e}", path.display())))
 }
 
 /// Names each input that was corrupt or cut short.

@@ -417,6 +417,19 @@ pub struct AnalyzeArgs {
     #[arg(short = 'r', long = "read", value_name = "FILE", conflicts_with_all = ["inside", "outside"])]
     pub read: Vec<String>,
 
+    /// Also write the packets behind the findings to FILE (pcap, for Wireshark and change
+    /// tickets): every failed attempt, the ICMP errors quoting them, and the endpoint-mapper
+    /// conversations whose answers named a port. Payloads are cut after the headers (the
+    /// mapper's DCE/RPC PDUs stay unless they carry authentication), so no NTLM or Kerberos
+    /// material leaves; see --write-failed-payloads. The inputs are read a second time
+    /// (files only, one link type)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["inside", "outside"])]
+    pub write_failed: Option<PathBuf>,
+
+    /// With --write-failed: keep whole payloads
+    #[arg(long, requires = "write_failed")]
+    pub write_failed_payloads: bool,
+
     /// Two-tap analysis: captures taken on the inside (client side) of the firewall
     #[arg(long, value_name = "FILE", num_args = 1.., requires = "outside", conflicts_with = "inputs")]
     pub inside: Vec<String>,

@@ -1,0 +1,124 @@
+//! `--write-failed FILE` (#21 point 2): the evidence pcap holds the packets
+//! behind the findings — analysed again it shows the same blocked ports —
+//! and by default no authentication material: a bind carrying an NTLM
+//! token is cut to its headers while the mapper's answer keeps its towers.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use common::pdus::{epm_bind, epm_bind_ack, ept_map_answer_at, ept_map_nspi};
+use common::*;
+use exflow_testkit::TcpConversation;
+use serde_json::Value;
+
+const MS: u64 = 1_000_000;
+const T0: u64 = 1_795_305_697_000_000_000;
+
+fn blocked(r: &Value) -> Vec<(String, u64)> {
+    let mut b: Vec<(String, u64)> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "blocked")
+        .map(|f| {
+            (
+                f["server"].as_str().unwrap().to_string(),
+                f["port"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    b.sort();
+    b
+}
+
+#[test]
+fn the_evidence_shows_the_same_blocked_ports() {
+    for capture in [
+        "lab/dyn-drop/client-tap.pcap",
+        "lab/scan-dyn-drop/client-tap.pcap",
+    ] {
+        let p = shared_captures().join(capture);
+        let ev = tmp_path(&format!("evidence-{}.pcap", capture.replace('/', "-")));
+        let full = run(&[
+            "analyze",
+            "-f",
+            "json",
+            path_str(&p),
+            "--write-failed",
+            path_str(&ev),
+        ]);
+        assert_eq!(full.status.code(), Some(1), "{}", stderr(&full));
+        assert!(stderr(&full).contains("packets of"), "{}", stderr(&full));
+        let full: Value = serde_json::from_slice(&full.stdout).unwrap();
+        let again = analyze_json(&[path_str(&ev)], &[1]);
+        assert!(!blocked(&full).is_empty());
+        assert_eq!(blocked(&again), blocked(&full), "{capture}");
+        let packets = |r: &Value| r["stats"]["packets"].as_u64().unwrap();
+        assert!(packets(&again) > 0 && packets(&again) <= packets(&full));
+        let _ = std::fs::remove_file(&ev);
+    }
+    // Standard input cannot be read twice: a clear error, before any work.
+    let out = run(&["analyze", "-", "--write-failed", "/dev/null"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// The EPM bind with an NTLM token behind a sec_trailer (auth_length 16).
+fn bind_with_ntlm() -> Vec<u8> {
+    let mut b = epm_bind();
+    b.extend([10, 2, 0, 0, 0, 0, 0, 0]); // NTLMSSP, connect level, context 0
+    b.extend(b"NTLMSSP\0SECRET!!");
+    let len = b.len() as u16;
+    b[8..10].copy_from_slice(&len.to_le_bytes());
+    b[10..12].copy_from_slice(&16u16.to_le_bytes());
+    b
+}
+
+#[test]
+fn authentication_does_not_leave_unless_asked() {
+    let server = Ipv4Addr::new(198, 51, 100, 10);
+    let client = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
+    let mut c = TcpConversation::new(client, 40000, IpAddr::V4(server), 135);
+    let mut frames = vec![c.syn(), c.syn_ack(), c.ack()];
+    frames.push(c.data_c2s(&bind_with_ntlm()));
+    frames.push(c.data_s2c(&epm_bind_ack()));
+    frames.push(c.data_c2s(&ept_map_nspi()));
+    frames.push(c.data_s2c(&ept_map_answer_at(server, 4997)));
+    frames.extend([c.fin_c(), c.fin_s(), c.ack()]);
+    // The follow-up is never answered: a blocked port.
+    let mut f = TcpConversation::new(client, 40001, IpAddr::V4(server), 4997);
+    frames.extend([f.syn(), f.syn(), f.syn()]);
+    let timed: Vec<(u64, Vec<u8>)> = frames
+        .into_iter()
+        .enumerate()
+        .map(|(k, fr)| (T0 + k as u64 * 300 * MS, fr))
+        .collect();
+    let p = write_pcap("evidence-ntlm.pcap", &timed);
+    let ev = tmp_path("evidence-ntlm-out.pcap");
+    let whole = tmp_path("evidence-ntlm-whole.pcap");
+    run(&["analyze", &p, "--write-failed", path_str(&ev)]);
+    run(&[
+        "analyze",
+        &p,
+        "--write-failed",
+        path_str(&whole),
+        "--write-failed-payloads",
+    ]);
+    let cut = std::fs::read(&ev).unwrap();
+    let all = std::fs::read(&whole).unwrap();
+    let has = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    assert!(!has(&cut, b"NTLMSSP"), "the NTLM token left by default");
+    assert!(has(&all, b"NTLMSSP"), "--write-failed-payloads keeps it");
+    // The answer's tower (port 4997 = 0x1385, big endian in the floor) stays.
+    assert!(
+        has(&cut, &[0x13, 0x85]),
+        "the mapper's answer kept its towers"
+    );
+    // And the evidence still makes the hand-off and its block.
+    let r = analyze_json(&[path_str(&ev)], &[1]);
+    assert_eq!(r["handoffs"][0]["port"], 4997);
+    assert_eq!(blocked(&r), [("198.51.100.10".to_string(), 4997)]);
+    for x in [&ev, &whole] {
+        let _ = std::fs::remove_file(x);
+    }
+}
