@@ -13,7 +13,6 @@ mod floods;
 #[path = "support/measure.rs"]
 mod measure;
 
-use std::ffi::OsString;
 use std::path::Path;
 
 use measure::{env_u64, mib};
@@ -26,24 +25,7 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("creating the bench data dir");
     let exflow = measure::exflow_bin();
     let report = dir.join("hostile-floods-report.json");
-    let run = |file: &Path| {
-        let args: Vec<OsString> = vec![
-            "analyze".into(),
-            file.as_os_str().into(),
-            "--format".into(),
-            "json".into(),
-            "-o".into(),
-            report.as_os_str().into(),
-            "--threads".into(),
-            "2".into(),
-        ];
-        measure::warm_page_cache(file).expect("reading the capture");
-        let r = measure::run_measured_ok(&exflow, &args, false, measure::EXFLOW_OK)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let v: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-        (r, v)
-    };
+    let run = |file: &Path| measure::analyze_json_measured(&exflow, file, &report, &[]);
     type Writer = fn(&Path, u32) -> std::io::Result<()>;
     let floods: [(&str, Writer, &str); 2] = [
         (

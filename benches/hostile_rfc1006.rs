@@ -23,7 +23,6 @@ mod pdus;
 #[path = "../tests/support/hostile_rfc1006.rs"]
 mod rfc1006;
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use measure::{env_u64, mib};
@@ -49,24 +48,7 @@ fn main() {
     let (control, _) = write(true);
     let exflow = measure::exflow_bin();
     let report = dir.join("hostile-rfc1006-report.json");
-    let run = |file: &Path| {
-        let args: Vec<OsString> = vec![
-            "analyze".into(),
-            file.as_os_str().into(),
-            "--format".into(),
-            "json".into(),
-            "-o".into(),
-            report.as_os_str().into(),
-            "--threads".into(),
-            "2".into(),
-        ];
-        measure::warm_page_cache(file).expect("reading the capture");
-        let r = measure::run_measured_ok(&exflow, &args, false, measure::EXFLOW_OK)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let v: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-        (r, v)
-    };
+    let run = |file: &Path| measure::analyze_json_measured(&exflow, file, &report, &[]);
     let (with, v) = run(&file);
     let (without, _) = run(&control);
     let real = rfc1006::REAL_CLIENT.to_string();

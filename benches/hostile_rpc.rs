@@ -19,7 +19,6 @@ mod measure;
 #[path = "../tests/common/pdus.rs"]
 mod pdus;
 
-use std::ffi::OsString;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -49,25 +48,7 @@ fn main() {
         hostile::write_attack(&file, conns, 4997, &ex, attack).expect("writing the capture");
     let exflow = measure::exflow_bin();
     let report = dir.join("hostile-rpc-report.json");
-    let run = |extra: &[&str]| {
-        let mut args: Vec<OsString> = vec![
-            "analyze".into(),
-            file.as_os_str().into(),
-            "--format".into(),
-            "json".into(),
-            "-o".into(),
-            report.as_os_str().into(),
-            "--threads".into(),
-            "2".into(),
-        ];
-        args.extend(extra.iter().map(OsString::from));
-        measure::warm_page_cache(&file).expect("reading the capture");
-        let r = measure::run_measured_ok(&exflow, &args, false, measure::EXFLOW_OK)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let v: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-        (r, v)
-    };
+    let run = |extra: &[&str]| measure::analyze_json_measured(&exflow, &file, &report, extra);
     let (with, v) = run(&[]);
     let (without, _) = run(&["--no-dcerpc"]);
     let handoff = v["handoffs"]

@@ -20,13 +20,7 @@ const BOUND: u64 = 64 << 20;
 #[test]
 fn trickling_connections_neither_grow_memory_nor_hide_a_real_handoff() {
     let p = tmp_path("hostile-rpc-trickle.pcap");
-    let ex = hostile::Exchange {
-        bind: epm_bind(),
-        bind_ack: epm_bind_ack(),
-        request: ept_map_nspi(),
-        answer: ept_map_answer_at(Ipv4Addr::UNSPECIFIED, 4997),
-    };
-    let packets = hostile::write(&p, CONNS, 4997, &ex).unwrap();
+    let packets = hostile::write(&p, CONNS, 4997, &exchange()).unwrap();
     assert!(packets > u64::from(CONNS) * (6 + hostile::ROUNDS));
     let r = analyze_json(&[path_str(&p)], &[0, 1]);
 
@@ -64,20 +58,23 @@ fn trickling_connections_neither_grow_memory_nor_hide_a_real_handoff() {
     let _ = std::fs::remove_file(&p);
 }
 
-/// The same with out-of-order bytes that never become in order: each
-/// connection's stream reassembler holds them, the table's budget drops the
-/// parsers holding most, and the real exchange still becomes a hand-off.
-#[test]
-fn out_of_order_bytes_never_filling_their_gap_stay_within_the_budget() {
-    let p = tmp_path("hostile-rpc-gap.pcap");
-    let ex = hostile::Exchange {
+/// The real client's exchange: its ept_map for NSPI answered with port 4997.
+fn exchange() -> hostile::Exchange {
+    hostile::Exchange {
         bind: epm_bind(),
         bind_ack: epm_bind_ack(),
         request: ept_map_nspi(),
         answer: ept_map_answer_at(Ipv4Addr::UNSPECIFIED, 4997),
-    };
-    hostile::write_attack(&p, CONNS, 4997, &ex, hostile::Attack::Gap).unwrap();
+    }
+}
+
+/// Analyses `attack` on [`CONNS`] connections; the report, once the real
+/// client's exchange is known to have become exactly one hand-off.
+fn run_attack(name: &str, attack: hostile::Attack) -> serde_json::Value {
+    let p = tmp_path(name);
+    hostile::write_attack(&p, CONNS, 4997, &exchange(), attack).unwrap();
     let r = analyze_json(&[path_str(&p)], &[0, 1]);
+    let _ = std::fs::remove_file(&p);
     let h = r["handoffs"]
         .as_array()
         .unwrap()
@@ -85,12 +82,20 @@ fn out_of_order_bytes_never_filling_their_gap_stay_within_the_budget() {
         .filter(|h| h["client"] == hostile::REAL_CLIENT.to_string())
         .count();
     assert_eq!(h, 1, "the real ept_map exchange became no hand-off");
+    r
+}
+
+/// The same with out-of-order bytes that never become in order: each
+/// connection's stream reassembler holds them, the table's budget drops the
+/// parsers holding most, and the real exchange still becomes a hand-off.
+#[test]
+fn out_of_order_bytes_never_filling_their_gap_stay_within_the_budget() {
+    let r = run_attack("hostile-rpc-gap.pcap", hostile::Attack::Gap);
     let d = &r["stats"]["dcerpc"];
     let peak = d["bytes_peak"].as_u64().unwrap();
     assert!(peak > 0 && peak <= exflow::flow::RPC_BYTES_BUDGET as u64);
     assert!(d["evicted_over_budget"].as_u64().unwrap() > 0);
     assert_eq!(d["pdus_refused"], 0);
-    let _ = std::fs::remove_file(&p);
 }
 
 /// Connections that bind the mapper and then only keep alive hold every
@@ -99,27 +104,11 @@ fn out_of_order_bytes_never_filling_their_gap_stay_within_the_budget() {
 /// found (first comers do not keep their slots for ever).
 #[test]
 fn idle_connections_give_their_parser_slot_to_a_real_client() {
-    let p = tmp_path("hostile-rpc-idle.pcap");
-    let ex = hostile::Exchange {
-        bind: epm_bind(),
-        bind_ack: epm_bind_ack(),
-        request: ept_map_nspi(),
-        answer: ept_map_answer_at(Ipv4Addr::UNSPECIFIED, 4997),
-    };
-    hostile::write_attack(&p, CONNS, 4997, &ex, hostile::Attack::Idle).unwrap();
-    let r = analyze_json(&[path_str(&p)], &[0, 1]);
-    let h = r["handoffs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|h| h["client"] == hostile::REAL_CLIENT.to_string())
-        .count();
-    assert_eq!(h, 1, "the real ept_map exchange became no hand-off");
+    let r = run_attack("hostile-rpc-idle.pcap", hostile::Attack::Idle);
     let d = &r["stats"]["dcerpc"];
     // 16,384 slots, all taken within the first 2 s; the real client's
     // connection to the mapper took one stalled slot.
     assert_eq!(d["over_cap"].as_u64().unwrap(), u64::from(CONNS) - 256 * 64);
     assert_eq!(d["evicted_stalled"], 1);
     assert_eq!(d["evicted_over_budget"], 0);
-    let _ = std::fs::remove_file(&p);
 }

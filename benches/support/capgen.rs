@@ -573,6 +573,18 @@ const TCP_PORTS: [(u16, u64); 10] = [
 ];
 const EPHEMERAL_LO: u16 = 49152;
 
+/// A service port drawn by the weights of [`TCP_PORTS`] (one draw).
+fn weighted_port(r: &mut Rng) -> u16 {
+    let mut w = r.below(1000);
+    for &(p, pw) in &TCP_PORTS {
+        if w < pw {
+            return p;
+        }
+        w -= pw;
+    }
+    443
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     /// Full conversation: handshake, request/response exchanges, FIN or RST.
@@ -1015,15 +1027,7 @@ impl Sim {
         } else if roll < 880 {
             // TCP: 17 % of these fail (unanswered, reset, ICMP), the rest
             // one to three request/response rounds.
-            let mut w = r.below(1000);
-            let mut sport = 443;
-            for &(p, pw) in &TCP_PORTS {
-                if w < pw {
-                    sport = p;
-                    break;
-                }
-                w -= pw;
-            }
+            let sport = weighted_port(r);
             let kind = match r.below(1000) {
                 0..=99 => Kind::TcpSynLost,
                 100..=139 => Kind::TcpRst,
@@ -1080,15 +1084,7 @@ impl Sim {
         } as u32;
         let flow = if roll < 700 {
             // TCP: ~5% SYN unanswered, ~2% RST, ~1% ICMP, rest complete.
-            let mut w = r.below(1000);
-            let mut sport = 443;
-            for &(p, pw) in &TCP_PORTS {
-                if w < pw {
-                    sport = p;
-                    break;
-                }
-                w -= pw;
-            }
+            let sport = weighted_port(r);
             let s = ip(
                 203,
                 0,

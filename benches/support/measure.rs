@@ -319,3 +319,29 @@ pub fn machine() -> serde_json::Value {
 pub fn mib(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
+
+/// `exflow analyze FILE --format json -o REPORT --threads 2 EXTRA...` on a
+/// warm page cache, measured, and the report it wrote (the hostile and
+/// flood benches).
+pub fn analyze_json_measured(
+    exflow: &Path,
+    file: &Path,
+    report: &Path,
+    extra: &[&str],
+) -> (RunResult, serde_json::Value) {
+    let mut args: Vec<OsString> = vec![
+        "analyze".into(),
+        file.as_os_str().into(),
+        "--format".into(),
+        "json".into(),
+        "-o".into(),
+        report.as_os_str().into(),
+        "--threads".into(),
+        "2".into(),
+    ];
+    args.extend(extra.iter().map(OsString::from));
+    warm_page_cache(file).expect("reading the capture");
+    let r = run_measured_ok(exflow, &args, false, EXFLOW_OK).unwrap_or_else(|e| panic!("{e}"));
+    let v = serde_json::from_slice(&std::fs::read(report).expect("the report")).expect("JSON");
+    (r, v)
+}

@@ -123,32 +123,70 @@ pub fn shell_lines(prefix: &str, cmd: &str, width: usize) -> Vec<String> {
     out
 }
 
-/// A writer that lays every line it is given out within `width` columns
-/// ([`wrap_prose`]): the report's sections write their lines, and none of
-/// them can overflow.
-pub struct Wrap<'a> {
-    out: &'a mut dyn Write,
-    line: Vec<u8>,
-    width: usize,
+/// What a [`Lines`] writer does to each line it is given.
+enum Layout {
+    /// Lays it out within this many columns ([`wrap_prose`]): the report's
+    /// sections write their lines, and none of them can overflow.
+    Wrap(usize),
+    /// ANSI colours for a terminal, after the wrapping (so widths are
+    /// counted without the escapes): the headline's BLOCKED (red; green
+    /// when nothing is), each finding's kind (blocked red, the others
+    /// yellow), and each verdict row's verdict (blocked red, working green,
+    /// the rest yellow). The text is otherwise unchanged.
+    Paint,
 }
 
-impl<'a> Wrap<'a> {
-    pub fn new(out: &'a mut dyn Write, width: usize) -> Wrap<'a> {
-        Wrap {
+/// A writer that hands every line to its [`Layout`], then to `out`.
+pub struct Lines<'a> {
+    out: &'a mut dyn Write,
+    line: Vec<u8>,
+    layout: Layout,
+}
+
+const RED: &str = "\x1b[1;31m";
+const GREEN: &str = "\x1b[32m";
+const YELLOW: &str = "\x1b[1;33m";
+const RESET: &str = "\x1b[0m";
+
+impl<'a> Lines<'a> {
+    /// Lines laid out within `width` columns.
+    pub fn wrap(out: &'a mut dyn Write, width: usize) -> Lines<'a> {
+        Lines {
             out,
             line: Vec::new(),
-            width,
+            layout: Layout::Wrap(width),
+        }
+    }
+
+    /// Lines in colour.
+    pub fn paint(out: &'a mut dyn Write) -> Lines<'a> {
+        Lines {
+            out,
+            line: Vec::new(),
+            layout: Layout::Paint,
         }
     }
 
     fn emit(&mut self, newline: bool) -> io::Result<()> {
-        // Lines within the width in bytes are within it in chars.
-        if self.line.len() <= self.width {
-            self.out.write_all(&self.line)?;
-        } else {
-            let text = String::from_utf8_lossy(&self.line);
-            let lines = wrap_prose(&text, self.width);
-            self.out.write_all(lines.join("\n").as_bytes())?;
+        match self.layout {
+            // Lines within the width in bytes are within it in chars.
+            Layout::Wrap(width) if self.line.len() > width => {
+                let text = String::from_utf8_lossy(&self.line);
+                let lines = wrap_prose(&text, width);
+                self.out.write_all(lines.join("\n").as_bytes())?;
+            }
+            Layout::Wrap(_) => self.out.write_all(&self.line)?,
+            Layout::Paint => {
+                let text = String::from_utf8_lossy(&self.line);
+                match colour_of(&text) {
+                    Some((colour, at, len)) => {
+                        let (head, rest) = text.split_at(at);
+                        let (word, tail) = rest.split_at(len);
+                        write!(self.out, "{head}{colour}{word}{RESET}{tail}")?;
+                    }
+                    None => self.out.write_all(&self.line)?,
+                }
+            }
         }
         if newline {
             self.out.write_all(b"\n")?;
@@ -166,111 +204,45 @@ impl<'a> Wrap<'a> {
     }
 }
 
-impl Write for Wrap<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut rest = buf;
-        while let Some(i) = memchr::memchr(b'\n', rest) {
-            self.line.extend_from_slice(&rest[..i]);
-            self.emit(true)?;
-            rest = &rest[i + 1..];
-        }
-        self.line.extend_from_slice(rest);
-        Ok(buf.len())
+/// The colour, start and length of what starts `line` and deserves one.
+fn colour_of(line: &str) -> Option<(&'static str, usize, usize)> {
+    if let Some(rest) = line.strip_prefix("BLOCKED: ") {
+        let colour = if rest.starts_with("nothing") {
+            GREEN
+        } else {
+            RED
+        };
+        return Some((colour, 0, "BLOCKED".len()));
     }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+    let body = line.strip_prefix("  ")?;
+    let word = body.split(' ').next().unwrap_or("");
+    if body.starts_with(' ') || word.is_empty() {
+        return None;
     }
-}
-
-/// ANSI colours for a terminal, line by line after [`Wrap`] (so widths
-/// are counted without the escapes): the headline's BLOCKED (red; green
-/// when nothing is), each finding's kind (blocked red, the others yellow),
-/// and each verdict row's verdict (blocked red, working green, the rest
-/// yellow). The text is otherwise unchanged.
-pub struct Paint<'a> {
-    out: &'a mut dyn Write,
-    line: Vec<u8>,
-}
-
-const RED: &str = "\x1b[1;31m";
-const GREEN: &str = "\x1b[32m";
-const YELLOW: &str = "\x1b[1;33m";
-const RESET: &str = "\x1b[0m";
-
-impl<'a> Paint<'a> {
-    pub fn new(out: &'a mut dyn Write) -> Paint<'a> {
-        Paint {
-            out,
-            line: Vec::new(),
-        }
-    }
-
-    /// The colour and length of what starts `line` and deserves one.
-    fn mark(line: &str) -> Option<(&'static str, usize, usize)> {
-        if let Some(rest) = line.strip_prefix("BLOCKED: ") {
-            let colour = if rest.starts_with("nothing") {
-                GREEN
-            } else {
-                RED
-            };
-            return Some((colour, 0, "BLOCKED".len()));
-        }
-        let body = line.strip_prefix("  ")?;
-        let word = body.split(' ').next().unwrap_or("");
-        if body.starts_with(' ') || word.is_empty() {
-            return None;
-        }
-        // A finding's header: its kind, upper case.
-        if let Some(k) = crate::finding::FindingKind::ALL
-            .iter()
-            .find(|k| k.as_str().to_uppercase() == word)
-        {
-            let colour = match k {
-                crate::finding::FindingKind::Blocked => RED,
-                _ => YELLOW,
-            };
-            return Some((colour, 2, word.len()));
-        }
-        // A verdict row: its verdict, lower case.
-        let verdict = crate::verdict::VerdictLabel::ALL
-            .iter()
-            .find(|v| v.as_str() == word)?;
-        let colour = match verdict.as_str() {
-            v if v.starts_with("blocked") => RED,
-            "working" => GREEN,
+    // A finding's header: its kind, upper case.
+    if let Some(k) = crate::finding::FindingKind::ALL
+        .iter()
+        .find(|k| k.as_str().to_uppercase() == word)
+    {
+        let colour = match k {
+            crate::finding::FindingKind::Blocked => RED,
             _ => YELLOW,
         };
-        Some((colour, 2, word.len()))
+        return Some((colour, 2, word.len()));
     }
-
-    fn emit(&mut self, newline: bool) -> io::Result<()> {
-        let text = String::from_utf8_lossy(&self.line);
-        match Self::mark(&text) {
-            Some((colour, at, len)) => {
-                let (head, rest) = text.split_at(at);
-                let (word, tail) = rest.split_at(len);
-                write!(self.out, "{head}{colour}{word}{RESET}{tail}")?;
-            }
-            None => self.out.write_all(&self.line)?,
-        }
-        if newline {
-            self.out.write_all(b"\n")?;
-        }
-        self.line.clear();
-        Ok(())
-    }
-
-    /// Writes what is left of the last line.
-    pub fn finish(mut self) -> io::Result<()> {
-        if !self.line.is_empty() {
-            self.emit(false)?;
-        }
-        self.out.flush()
-    }
+    // A verdict row: its verdict, lower case.
+    let verdict = crate::verdict::VerdictLabel::ALL
+        .iter()
+        .find(|v| v.as_str() == word)?;
+    let colour = match verdict.as_str() {
+        v if v.starts_with("blocked") => RED,
+        "working" => GREEN,
+        _ => YELLOW,
+    };
+    Some((colour, 2, word.len()))
 }
 
-impl Write for Paint<'_> {
+impl Write for Lines<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut rest = buf;
         while let Some(i) = memchr::memchr(b'\n', rest) {
@@ -303,7 +275,7 @@ mod tests {
                     \x20   working is a word here\n\
                     BLOCKED: nothing";
         let mut out = Vec::new();
-        let mut p = Paint::new(&mut out);
+        let mut p = Lines::paint(&mut out);
         p.write_all(text.as_bytes()).unwrap();
         p.finish().unwrap();
         let got = String::from_utf8(out).unwrap();
@@ -381,7 +353,7 @@ mod tests {
     #[test]
     fn the_writer_wraps_each_line_it_is_given() {
         let mut buf = Vec::new();
-        let mut w = Wrap::new(&mut buf, 30);
+        let mut w = Lines::wrap(&mut buf, 30);
         write!(w, "short\n{}\nlast", "long ".repeat(20)).unwrap();
         w.finish().unwrap();
         let text = String::from_utf8(buf).unwrap();

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use super::layout::{shell_lines, Wrap, TEXT_WIDTH};
+use super::layout::{shell_lines, Lines, TEXT_WIDTH};
 use super::proto_name;
 use crate::analysis::Analysis;
 use crate::capture::InputInfo;
@@ -616,12 +616,12 @@ pub fn write_text_with(
 ) -> io::Result<()> {
     let width = opts.width.unwrap_or(TEXT_WIDTH).max(MIN_WIDTH);
     if !opts.color {
-        let mut wrap = Wrap::new(w, width);
+        let mut wrap = Lines::wrap(w, width);
         write_report(a, width, &mut wrap)?;
         return wrap.finish();
     }
-    let mut paint = super::layout::Paint::new(w);
-    let mut wrap = Wrap::new(&mut paint, width);
+    let mut paint = Lines::paint(w);
+    let mut wrap = Lines::wrap(&mut paint, width);
     write_report(a, width, &mut wrap)?;
     wrap.finish()?;
     paint.finish()

@@ -168,21 +168,27 @@ impl FlowTable {
     /// After slot `i`'s parser took bytes: counts its heap anew, sheds past
     /// the budget, records the peak.
     pub(super) fn settle_parser(&mut self, i: u32) {
-        let Some((kind, before, now)) = self.slab[i as usize]
-            .app
-            .as_mut()
-            .and_then(AppState::recount)
-        else {
+        let Some(kind) = self.recount_parser(i) else {
             return;
         };
-        let pool = self.pools.get(kind);
-        pool.bytes = pool.bytes - before + now;
-        if pool.bytes > self.budget(kind) {
+        if self.pools.get(kind).bytes > self.budget(kind) {
             self.shed_over_budget(kind);
         }
         let held = self.pools.get(kind).bytes as u64;
         let peak = kind.counters(&mut self.stats.app).2;
         *peak = (*peak).max(held);
+    }
+
+    /// Counts slot `i`'s parser heap anew into its pool; its kind (`None`:
+    /// no buffering parser there).
+    fn recount_parser(&mut self, i: u32) -> Option<ParserKind> {
+        let (kind, before, now) = self.slab[i as usize]
+            .app
+            .as_mut()
+            .and_then(AppState::recount)?;
+        let pool = self.pools.get(kind);
+        pool.bytes = pool.bytes - before + now;
+        Some(kind)
     }
 
     fn budget(&self, kind: ParserKind) -> usize {
@@ -296,15 +302,9 @@ impl FlowTable {
             let app = self.slab[i as usize].app.as_mut();
             if app.is_some_and(AppState::give_up_holes) {
                 self.stats.app.rfc1006_holes_given_up += 1;
-                let Some((_, before, now)) = self.slab[i as usize]
-                    .app
-                    .as_mut()
-                    .and_then(AppState::recount)
-                else {
+                if self.recount_parser(i).is_none() {
                     return;
-                };
-                let pool = self.pools.get(kind);
-                pool.bytes = pool.bytes - before + now;
+                }
             } else {
                 self.drop_parser(i);
                 *kind.counters(&mut self.stats.app).1 += 1;
