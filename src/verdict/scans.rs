@@ -230,7 +230,7 @@ impl Scans {
     /// probes, in report order).
     ///
     /// A first pass counts each probe under its three keys in arrays of
-    /// saturating counters indexed by the key's hash ([`KeyCounts`]): a
+    /// saturating counters indexed by the key's hash (`KeyCounts`): a
     /// key's counter is at least its number of probes, and a scan needs at
     /// least its threshold of probes, so a key whose counter stays under it
     /// cannot be a scan and is not put in the exact tables. Under a flood
