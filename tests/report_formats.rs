@@ -145,3 +145,84 @@ fn zeek_conn_log_has_zeeks_header_and_one_row_per_flow() {
         }
     }
 }
+
+/// The dotted names of every leaf of `v` (arrays are leaves, as in ECS).
+fn names(v: &Value, prefix: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let name = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                names(x, &name, out);
+            }
+        }
+        _ => out.push(prefix.to_string()),
+    }
+}
+
+#[test]
+fn ecs_records_use_only_the_documented_ecs_names() {
+    let doc = std::fs::read_to_string(crate_root().join("docs/ecs.md")).unwrap();
+    // The table's first column, and EVE's event_type.
+    let mut known: Vec<String> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_string)
+        .collect();
+    known.push("event_type".into());
+    assert!(known.len() > 20, "{known:?}");
+    let allowed = |n: &str| {
+        known
+            .iter()
+            .any(|k| k == n || (k.ends_with(".*") && n.starts_with(&k[..k.len() - 1])))
+    };
+    for capture in CAPTURES {
+        let p = shared_captures().join(capture);
+        let path = path_str(&p);
+        let json: Value = serde_json::from_str(&out(&["analyze", path, "-f", "json"])).unwrap();
+        let text = out(&["analyze", path, "-f", "ecs"]);
+        let records: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let flows = records.iter().filter(|r| r["event_type"] == "flow").count();
+        let alerts = records
+            .iter()
+            .filter(|r| r["event_type"] == "alert")
+            .count();
+        assert_eq!(flows, json["flows"].as_array().unwrap().len(), "{capture}");
+        assert_eq!(
+            alerts,
+            json["findings"].as_array().unwrap().len(),
+            "{capture}"
+        );
+        for r in &records {
+            let mut found = Vec::new();
+            names(r, "", &mut found);
+            for n in found {
+                assert!(allowed(&n), "{capture}: {n} is not in docs/ecs.md");
+            }
+            assert_eq!(r["ecs"]["version"], exflow::report::ECS_VERSION);
+            let outcome = r["event"]["outcome"].as_str().unwrap();
+            assert!(["success", "failure", "unknown"].contains(&outcome));
+        }
+        // A flow's outcome is the verdicts' judgement: its failed flows are
+        // those --flows failed reports.
+        let failed: Value =
+            serde_json::from_str(&out(&["analyze", path, "-f", "json", "--flows", "failed"]))
+                .unwrap();
+        let ecs_failed = records
+            .iter()
+            .filter(|r| r["event_type"] == "flow" && r["event"]["outcome"] == "failure")
+            .count();
+        assert_eq!(
+            ecs_failed,
+            failed["flows"].as_array().unwrap().len(),
+            "{capture}"
+        );
+    }
+}

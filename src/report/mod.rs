@@ -4,6 +4,7 @@
 //! compute nothing new.
 
 mod csv;
+mod ecs;
 mod evidence;
 mod headline;
 mod json;
@@ -17,6 +18,7 @@ mod zeek;
 pub use json::{write_json, write_json_with, write_ndjson, write_ndjson_with, SCHEMA};
 // The live stream (`crate::stream`) writes its records with the report's own fields.
 pub use csv::{write_csv, CsvTable};
+pub use ecs::{write_ecs, ECS_VERSION};
 pub(crate) use evidence::evidence;
 pub use headline::MAX_LINES as HEADLINE_MAX_LINES;
 pub(crate) use json::{finding, handoff};

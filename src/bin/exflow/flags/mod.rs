@@ -229,6 +229,9 @@ pub enum Format {
     Csv,
     /// The flows as a Zeek conn.log (TSV with Zeek's header lines; zeek-cut reads it)
     Zeek,
+    /// NDJSON with Elastic Common Schema field names (and Suricata EVE's event_type): a
+    /// record per flow and per finding, for SIEM pipelines (docs/ecs.md)
+    Ecs,
 }
 
 /// `--csv`.
