@@ -21,6 +21,46 @@ fn iana(proto: u8) -> String {
     proto.to_string()
 }
 
+/// What every record has: its time, the ECS version, EVE's `event_type`
+/// and the `event` object (`kind` "event" for a flow, "alert" for a
+/// finding).
+fn base(ts: crate::Ts, event_type: &str, outcome: &str) -> Value {
+    let (kind, dataset) = match event_type {
+        "flow" => ("event", "exflow.flow"),
+        _ => ("alert", "exflow.finding"),
+    };
+    json!({
+        "@timestamp": rfc3339_micros(ts),
+        "ecs": {"version": ECS_VERSION},
+        "event_type": event_type,
+        "event": {
+            "kind": kind,
+            "category": ["network"],
+            "type": ["connection"],
+            "outcome": outcome,
+            "module": "exflow",
+            "dataset": dataset,
+            "start": rfc3339_micros(ts),
+        },
+    })
+}
+
+/// `more`'s fields added to `v` (an object), and `more["event"]`'s to its
+/// `event`.
+fn with(mut v: Value, more: Value) -> Value {
+    if let (Value::Object(to), Value::Object(from)) = (&mut v, more) {
+        for (k, x) in from {
+            match (to.get_mut(&k), x) {
+                (Some(Value::Object(inner)), Value::Object(add)) => inner.extend(add),
+                (_, x) => {
+                    to.insert(k, x);
+                }
+            }
+        }
+    }
+    v
+}
+
 /// Writes the flows and findings of `a` as ECS NDJSON.
 pub fn write_ecs(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
     let mut w = io::BufWriter::with_capacity(1 << 18, w);
@@ -32,18 +72,8 @@ pub fn write_ecs(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
             None => "unknown",
         };
         let service = a.correlated.label(f).service;
-        let v = json!({
-            "@timestamp": rfc3339_micros(f.first_ts),
-            "ecs": {"version": ECS_VERSION},
-            "event_type": "flow",
+        let more = json!({
             "event": {
-                "kind": "event",
-                "category": ["network"],
-                "type": ["connection"],
-                "outcome": outcome,
-                "module": "exflow",
-                "dataset": "exflow.flow",
-                "start": rfc3339_micros(f.first_ts),
                 "end": rfc3339_micros(f.last_ts),
                 "duration": f.last_ts.saturating_sub(f.first_ts),
             },
@@ -60,22 +90,10 @@ pub fn write_ecs(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
             },
             "labels": {"conn_state": f.state.as_str(), "history": f.history.as_str()},
         });
-        line(&mut w, &v)?;
+        line(&mut w, &with(base(f.first_ts, "flow", outcome), more))?;
     }
     for f in &a.correlated.findings {
-        let v = json!({
-            "@timestamp": rfc3339_micros(f.first_ts),
-            "ecs": {"version": ECS_VERSION},
-            "event_type": "alert",
-            "event": {
-                "kind": "alert",
-                "category": ["network"],
-                "type": ["connection"],
-                "outcome": "failure",
-                "module": "exflow",
-                "dataset": "exflow.finding",
-                "start": rfc3339_micros(f.first_ts),
-            },
+        let more = json!({
             "message": f.verdict,
             "rule": {"name": f.kind.as_str()},
             "destination": {"ip": f.server.to_string(), "port": f.port},
@@ -85,7 +103,7 @@ pub fn write_ecs(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
             "related": {"ip": f.clients.iter().map(|c| c.to_string()).collect::<Vec<_>>()},
             "labels": {"policy": f.policy.as_str(), "confidence": f.confidence.as_str()},
         });
-        let mut v = v;
+        let mut v = with(base(f.first_ts, "alert", "failure"), more);
         if let Some(fix) = &f.fix {
             v["labels"]["fix"] = fix.summary.clone().into();
         }
