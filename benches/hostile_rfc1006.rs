@@ -25,7 +25,7 @@ mod rfc1006;
 
 use std::path::{Path, PathBuf};
 
-use measure::{env_u64, mib};
+use measure::env_u64;
 
 fn main() {
     measure::own_args();
@@ -60,16 +60,7 @@ fn main() {
         "exflow analyze --format json --threads 2 over {conns} attacking connections ({packets} packets, {:.0} MB)",
         std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0) as f64 / 1e6
     );
-    println!(
-        "peak RSS: {:.1} MiB parsed, {:.1} MiB control (no TPKT): +{:.1} MiB",
-        mib(with.max_rss_kb),
-        mib(without.max_rss_kb),
-        mib(with.max_rss_kb.saturating_sub(without.max_rss_kb))
-    );
-    println!(
-        "wall: {:.2} s parsed, {:.2} s control",
-        with.wall_s, without.wall_s
-    );
+    measure::print_added(&with, &without, ("parsed", "control (no TPKT)"));
     println!("stats.rfc1006: {}", v["stats"]["rfc1006"]);
     println!("real S7 connection parsed (accepted): {parsed}");
     let _ = std::fs::remove_file(&report);

@@ -22,7 +22,7 @@ mod pdus;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use measure::{env_u64, mib};
+use measure::env_u64;
 
 fn main() {
     measure::own_args();
@@ -62,16 +62,7 @@ fn main() {
         "exflow analyze --format json --threads 2 over {conns} attacking connections ({packets} packets, {:.0} MB)",
         std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0) as f64 / 1e6
     );
-    println!(
-        "peak RSS: {:.1} MiB with DCE/RPC, {:.1} MiB with --no-dcerpc: +{:.1} MiB",
-        mib(with.max_rss_kb),
-        mib(without.max_rss_kb),
-        mib(with.max_rss_kb.saturating_sub(without.max_rss_kb))
-    );
-    println!(
-        "wall: {:.2} s with, {:.2} s without",
-        with.wall_s, without.wall_s
-    );
+    measure::print_added(&with, &without, ("with DCE/RPC", "with --no-dcerpc"));
     println!("stats.dcerpc: {}", v["stats"]["dcerpc"]);
     println!("real ept_map hand-off found: {handoff}");
     let _ = std::fs::remove_file(&report);

@@ -345,3 +345,20 @@ pub fn analyze_json_measured(
     let v = serde_json::from_slice(&std::fs::read(report).expect("the report")).expect("JSON");
     (r, v)
 }
+
+/// "peak RSS: A MiB {with}, B MiB {without}: +D MiB" and the wall times of
+/// the two runs of a hostile bench.
+pub fn print_added(with: &RunResult, without: &RunResult, names: (&str, &str)) {
+    println!(
+        "peak RSS: {:.1} MiB {}, {:.1} MiB {}: +{:.1} MiB",
+        mib(with.max_rss_kb),
+        names.0,
+        mib(without.max_rss_kb),
+        names.1,
+        mib(with.max_rss_kb.saturating_sub(without.max_rss_kb))
+    );
+    println!(
+        "wall: {:.2} s {}, {:.2} s {}",
+        with.wall_s, names.0, without.wall_s, names.1
+    );
+}
