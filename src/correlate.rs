@@ -911,7 +911,7 @@ mod tests {
             rpc,
             app: None,
             end: FlowEnd::EndOfCapture,
-            stall: None,
+            losses: None,
             longest_answered_gap_s: 0,
         }
     }

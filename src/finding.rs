@@ -29,6 +29,9 @@ crate::contract::contract_enum! {
         /// Many sources, one SYN each, to one endpoint (a flood or its
         /// backscatter; see `verdict::scans`).
         Flood => "flood",
+        /// Datagrams that never completed: their first fragment came, the
+        /// ones after it did not (a path that drops IP fragments, #25).
+        FragmentsDropped => "fragments-dropped",
         /// An answered connection whose data after a long silence was
         /// dropped or answered by a forged reset: a firewall forgot it (#25).
         KilledAfterIdle => "killed-after-idle",
@@ -38,6 +41,11 @@ crate::contract::contract_enum! {
         NotInPolicy => "not-in-policy",
         /// The endpoint mapper said the interface is not registered.
         NotRegistered => "not-registered",
+        /// Segments larger than any that passed, sent again and again with
+        /// don't-fragment set and never answered: too big for a link on the
+        /// path, whose "fragmentation needed" never reached the sender
+        /// (#25).
+        PmtuBlackHole => "pmtu-black-hole",
         /// One source probing many ports of one host.
         PortScan => "port-scan",
         /// The host itself refused (nothing listens there).
@@ -108,6 +116,43 @@ pub struct Fix {
     pub sources: Option<FixSources>,
     /// `killed-after-idle`: the hosts' TCP keep-alive timer (#25).
     pub keepalive: Option<KeepAliveAdvice>,
+    /// `pmtu-black-hole`, `fragments-dropped` (Kerberos): a registry value
+    /// to set on hosts, from its article (#25).
+    pub host_setting: Option<HostSettingAdvice>,
+}
+
+/// A registry value to set on hosts (`kb::HostSetting`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostSettingAdvice {
+    pub key: String,
+    pub value: &'static str,
+    pub kind: &'static str,
+    pub data: &'static str,
+    pub set_to: &'static str,
+    /// Which hosts (the clients, the server, by address).
+    pub on: String,
+    pub default: &'static str,
+    pub advice: &'static str,
+    pub restart: &'static str,
+    pub article: &'static str,
+}
+
+impl HostSettingAdvice {
+    /// `s` to set on `on`.
+    pub fn of(s: &crate::kb::HostSetting, on: String) -> HostSettingAdvice {
+        HostSettingAdvice {
+            key: s.value.full_key(),
+            value: s.value.value,
+            kind: s.value.kind.as_str(),
+            data: s.value.data,
+            set_to: s.set_to,
+            on,
+            default: s.default,
+            advice: s.advice,
+            restart: s.restart,
+            article: s.article.id(),
+        }
+    }
 }
 
 /// The Windows keep-alive value to set on the hosts (`kb::KEEPALIVE`),

@@ -60,6 +60,14 @@ pub enum Article {
     /// host's TCP keep-alive timer (#25). A TechNet page, not a KB
     /// article: cited by its page id.
     CC782936,
+    /// How to force Kerberos to use TCP instead of UDP in Windows (#25:
+    /// Kerberos answers lost in fragments).
+    KB244474,
+    /// How to troubleshoot black hole router issues (#25: path MTU).
+    KB314825,
+    /// Troubleshooting PMTU Black Hole Routers (Windows 2000 TCP/IP
+    /// reference: `EnablePMTUBHDetect`). A TechNet page: cited by its id.
+    CC958871,
 }
 
 /// Where an article's text was read.
@@ -85,6 +93,9 @@ impl Article {
         Article::KB319553,
         Article::KB929851,
         Article::CC782936,
+        Article::KB244474,
+        Article::KB314825,
+        Article::CC958871,
     ];
 
     /// How findings, fixes and docs cite it: "Q155831", "KB270836".
@@ -102,6 +113,9 @@ impl Article {
             Article::KB319553 => "KB319553",
             Article::KB929851 => "KB929851",
             Article::CC782936 => "cc782936",
+            Article::KB244474 => "KB244474",
+            Article::KB314825 => "KB314825",
+            Article::CC958871 => "cc958871",
         }
     }
 
@@ -119,6 +133,9 @@ impl Article {
             Article::KB319553 => "How to restrict FRS replication traffic to a specific static port",
             Article::KB929851 => "The default dynamic port range for TCP/IP has changed in Windows Vista and in Windows Server 2008",
             Article::CC782936 => "KeepAliveTime",
+            Article::KB244474 => "How to force Kerberos to use TCP instead of UDP in Windows",
+            Article::KB314825 => "How to troubleshoot black hole router issues",
+            Article::CC958871 => "Troubleshooting PMTU Black Hole Routers",
         }
     }
 
@@ -141,6 +158,9 @@ impl Article {
             Article::KB319553 => Source::Read("mskb.pkisolutions.com/kb/319553 (the copies read stop before the registry value; the value name is the one scripts citing KB319553 set)"),
             Article::KB929851 => Source::Read("github.com/MicrosoftDocs/SupportArticles-docs support/windows-server/networking/default-dynamic-port-range-tcpip-chang.md"),
             Article::CC782936 => Source::Read("learn.microsoft.com/previous-versions/windows/it-pro/windows-server-2003/cc782936(v=ws.10) (the Windows 2000 page cc957549 says the same)"),
+            Article::KB244474 => Source::Read("github.com/MicrosoftDocs/SupportArticles-docs support/windows-server/windows-security/force-kerberos-use-tcp-instead-udp.md"),
+            Article::KB314825 => Source::Read("smutz.us/techtips/mtu-blackhole.html and betaarchive.com Microsoft_KB_Archive/314825 (copies of the article; its Windows 2000 version is KB159211, mskb.pkisolutions.com/kb/159211)"),
+            Article::CC958871 => Source::Read("technet.microsoft.com/en-us/library/cc958871.aspx (the registry entry's own page, cc960465, says the same)"),
         }
     }
 
@@ -833,6 +853,80 @@ pub static KEEPALIVE: KeepAlive = KeepAlive {
         kb(CC782936, "By default, keep-alive transmissions are not sent. The TCP keep-alive feature must be enabled by a program"),
     ],
 };
+
+/// A registry value to set on the hosts for a problem after the handshake
+/// (#25), in its article's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostSetting {
+    pub value: RegistryValue,
+    /// What to set it to.
+    pub set_to: &'static str,
+    /// The default, in the article's words.
+    pub default: &'static str,
+    /// What it does and does not do, for the fix.
+    pub advice: &'static str,
+    /// What to restart afterwards.
+    pub restart: &'static str,
+    pub article: Article,
+    pub cites: &'static [Cite],
+}
+
+/// Kerberos over TCP where its UDP answers die in fragments: KB244474's
+/// `MaxPacketSize` = 1 on the clients.
+pub static KERBEROS_MAX_PACKET_SIZE: HostSetting = HostSetting {
+    value: RegistryValue {
+        hive: Hive::LocalMachine,
+        key: r"SYSTEM\CurrentControlSet\Control\Lsa\Kerberos\Parameters",
+        value: "MaxPacketSize",
+        kind: RegType::Dword,
+        data: "decimal",
+    },
+    set_to: "1",
+    default: "Windows Vista and Windows Server 2008 and later: 0 (TCP first); Windows Server 2003: UDP up to 1,465 bytes; Windows XP and 2000: up to 2,000 bytes",
+    advice: "on the clients: with MaxPacketSize 1 they send Kerberos over TCP, where a lost segment is sent again, instead of UDP, whose fragments are dropped here; if the Parameters key does not exist, create it",
+    restart: "restart the computer",
+    article: KB244474,
+    cites: &[
+        kb(KB244474, "Depending on the virtual private network (VPN) hardware configuration, these larger packets have to be fragmented when going through a VPN. The problem is caused by fragmentation of these large UDP Kerberos packets."),
+        kb(KB244474, "If you change MaxPacketSize to a value of 1, you force the client to use TCP to send Kerberos traffic through the VPN tunnel."),
+        kb(KB244474, r"HKEY_LOCAL_MACHINE\System\CurrentControlSet\Control\Lsa\Kerberos\Parameters"),
+        kb(KB244474, "If the Parameters key does not exist, create it now."),
+        kb(KB244474, "DWORD Value"),
+        kb(KB244474, "type *1* in the **Value data** box, click to select the **Decimal** option"),
+        kb(KB244474, "Restart your computer."),
+        kb(KB244474, "By default, the maximum size of datagram packets for which Windows Server 2003 uses UDP is 1,465 bytes. For Windows XP and for Windows 2000, this maximum is 2,000 bytes."),
+        kb(KB244474, "By default, Windows Server 2008 and Windows Vista will try TCP first for Kerberos because the MaxPacketSize default is now 0."),
+    ],
+};
+
+/// Path MTU black holes: the hosts' own black-hole detection
+/// (`EnablePMTUBHDetect` = 1, cc958871), beside letting the ICMP through.
+pub static PMTU_BLACK_HOLE_DETECT: HostSetting = HostSetting {
+    value: RegistryValue {
+        hive: Hive::LocalMachine,
+        key: r"SYSTEM\CurrentControlSet\Services\Tcpip\Parameters",
+        value: "EnablePMTUBHDetect",
+        kind: RegType::Dword,
+        data: "0 or 1",
+    },
+    set_to: "1",
+    default: "disabled (the entry is absent)",
+    advice: "on the host that sends the segments too big for the path: after repeated unacknowledged transmissions TCP turns the don't-fragment bit off, and once a segment gets through it uses a smaller maximum segment size; a workaround beside letting the ICMP through, not instead of it",
+    restart: "",
+    article: CC958871,
+    cites: &[
+        kb(CC958871, "Routers that ignore these datagrams and send no message are called PMTU black hole routers."),
+        kb(CC958871, "Path MTUBH Detect recognizes repeated unacknowledged transmissions and responds by turning off the Don't Fragment bit. After a datagram is transmitted successfully, it reduces the maximum segment size and turns the Don't Fragment bit on again."),
+        kb(CC958871, "The Path MTUBH Detect feature is disabled by default, but you can enable it by adding the EnablePMTUBHDetect entry to the registry and setting its value to 1 ."),
+        kb(CC958871, r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\Tcpip \Parameters."),
+        kb(KB314825, "if a firewall on the path drops such a response"),
+        kb(KB314825, "the router is expected to send an ICMP \"destination unreachable\" message back to the sending host"),
+    ],
+};
+
+/// How KB314825 (for Windows 2000, KB159211) finds a black hole router:
+/// `ping -f -l SIZE host`, and what the two answers mean.
+pub const PMTU_PING: &str = "ping -f -l {size} {host} sends {size} bytes of ICMP echo data with don't-fragment set: \"Packet needs to be fragmented but DF set\" means a router answered with the ICMP (PMTU discovery works from that host), \"Request timed out\" means the packet was lost silently; lower the size until the echo is answered: the largest that passes, plus 28, is the path's MTU (KB314825)";
 
 // ---------------------------------------------------------------------------
 // Restricting the dynamic RPC range (when no value pins an interface)

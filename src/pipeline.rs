@@ -198,6 +198,11 @@ enum Work {
         hash: u64,
         meta: FrameMeta,
     },
+    /// A datagram of the shard's flow whose fragments never all came (#25).
+    Lost {
+        shard: u8,
+        lost: Box<packet::Incomplete>,
+    },
 }
 
 /// How many work items ahead a worker prefetches the flow and the frame
@@ -289,11 +294,19 @@ pub fn collect(mut source: Box<dyn Source>, opts: &Options) -> Collected {
             }
         }
         reader.defrag.expire(clock);
+        reader.route_incomplete();
         let mut buffers = batch.buffers;
         buffers.extend(extra);
         workers.send(&mut reader.pending, &buffers, clock, seq);
         seq += 1;
         progress.update(reader.stats.packets, reader.stats.bytes, &*source);
+    }
+    // Datagrams still waiting for fragments: lost, unless the capture may
+    // have cut them.
+    reader.defrag.flush(clock);
+    reader.route_incomplete();
+    if reader.pending.iter().any(|p| !p.is_empty()) {
+        workers.send(&mut reader.pending, &[], clock, seq);
     }
     let mut stats = reader.stats;
     progress.finish(stats.packets, stats.bytes, source.progress());
@@ -402,6 +415,25 @@ struct Reader {
 }
 
 impl Reader {
+    /// Datagrams the defragmenter gave up on, to the workers of their flows.
+    fn route_incomplete(&mut self) {
+        for lost in self.defrag.take_incomplete() {
+            let hash = packet::FiveTuple {
+                proto: lost.proto,
+                src: lost.src,
+                dst: lost.dst,
+                sport: lost.sport,
+                dport: lost.dport,
+            }
+            .symmetric_hash();
+            let shard = (hash % LOGICAL_SHARDS as u64) as usize;
+            self.pending[shard % self.threads].push(Work::Lost {
+                shard: shard as u8,
+                lost: Box::new(lost),
+            });
+        }
+    }
+
     /// A frame the fast path could not hash (fragments, ICMP errors, IPv6
     /// extension headers, other protocols): decoded here, defragmented, and
     /// queued for the worker of the flow it belongs to (an ICMP error: the
@@ -574,6 +606,11 @@ impl Shards {
                         Err(e) => *self.counts.decode_errors.entry(e.reason()).or_default() += 1,
                     }
                 }
+                Work::Lost { shard, lost } => {
+                    if let Some(table) = self.tables[*shard as usize].as_mut() {
+                        table.fragments_lost(lost);
+                    }
+                }
             }
         }
     }
@@ -670,7 +707,7 @@ fn thin_out(
         };
         // A connection killed after the handshake (#25) is kept: it is
         // the evidence of a finding, though its handshake worked.
-        if !working || f.rpc.is_some() || f.app.is_some() || f.stall.is_some() {
+        if !working || f.rpc.is_some() || f.app.is_some() || f.losses.is_some() {
             return true;
         }
         represented.insert((f.client, f.server, f.proto, f.server_port))

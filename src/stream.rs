@@ -20,9 +20,11 @@
 //! * `finding` — an ept_map answered "not registered", at once, once per
 //!   client (as in the report's `findings[]`).
 //! * `connection-failed` — a connection whose handshake worked and which
-//!   died later (#25: `kind` `killed-after-idle` or `black-hole`, with its
-//!   `data-unanswered` evidence), when its flow ends; the fields of
-//!   `attempt-failed`.
+//!   died later (#25: `kind` `killed-after-idle`, `black-hole` or
+//!   `pmtu-black-hole`, with its `data-unanswered` or `path-mtu` evidence),
+//!   when its flow ends; the fields of `attempt-failed`. (A UDP exchange
+//!   whose answers lost their fragments is an `attempt-failed` of kind
+//!   `fragments-dropped`.)
 //!
 //! Determinism: the messages of batch `n` from every worker are gathered
 //! and processed together — answers, then registrations, connections up and

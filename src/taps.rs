@@ -155,7 +155,14 @@ pub fn join(inside: Collected, mut outside: Collected) -> (Collected, TapReport)
 
     let mut icmp_senders = BTreeSet::new();
     for f in inside.flows.iter().chain(outside.flows.iter()) {
-        icmp_senders.extend(f.icmp.iter().map(|e| e.sender));
+        // "Fragment reassembly time exceeded" comes from the end host that
+        // waited for the rest of a datagram (#25), not from a firewall.
+        icmp_senders.extend(
+            f.icmp
+                .iter()
+                .filter(|e| !matches!((e.v6, e.icmp_type, e.code), (false, 11, 1) | (true, 3, 1)))
+                .map(|e| e.sender),
+        );
     }
     let merged = pair_flows(inside.flows, outside.flows);
     let ports = crossings(&merged);
@@ -227,11 +234,13 @@ fn pair_flows(inside: Vec<FlowRecord>, outside: Vec<FlowRecord>) -> Vec<(FlowRec
                 let seen = [Some(f.packets), Some(o.packets)];
                 // Keep the fuller view (the initiator's side sees the
                 // firewall's answers too); ties go to the inside.
-                let pick = if o.packets[0] + o.packets[1] > f.packets[0] + f.packets[1] {
-                    o
+                let (mut pick, other) = if o.packets[0] + o.packets[1] > f.packets[0] + f.packets[1]
+                {
+                    (o, f)
                 } else {
-                    f
+                    (f, o)
                 };
+                carry_losses(&mut pick, other);
                 merged.push((pick, seen));
             }
             None => {
@@ -247,6 +256,28 @@ fn pair_flows(inside: Vec<FlowRecord>, outside: Vec<FlowRecord>) -> Vec<(FlowRec
     merged.sort_by(|a, b| flow_order(&a.0, &b.0));
 
     merged
+}
+
+/// What only the other tap's record of a connection shows about packets
+/// lost after the handshake (#25), kept on the record the join keeps: the
+/// datagrams that came there as first fragments only, and the "fragmentation
+/// needed" / "packet too big" errors that reached only that tap.
+fn carry_losses(pick: &mut FlowRecord, other: FlowRecord) {
+    if let (None, Some(frag)) = (pick.frag_loss(), other.frag_loss().copied()) {
+        let stall = pick.stall().copied();
+        pick.losses = crate::flow::Losses::boxed(stall, Some(frag));
+    }
+    let too_big = |e: &crate::flow::IcmpEvidence| {
+        matches!((e.v6, e.icmp_type, e.code), (false, 3, 4) | (true, 2, _))
+    };
+    if !pick.icmp.iter().any(too_big) {
+        let extra: Vec<_> = other.icmp.iter().filter(|e| too_big(e)).copied().collect();
+        if !extra.is_empty() {
+            let mut icmp = pick.icmp.to_vec();
+            icmp.extend(extra);
+            pick.icmp = icmp.into_boxed_slice();
+        }
+    }
 }
 
 /// The per-port crossing table.

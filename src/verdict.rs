@@ -31,7 +31,8 @@ pub mod scans;
 pub use crate::correlate::HANDOFF_GRACE;
 pub use crate::finding::{
     fix_sources, Confidence, Direction, Evidence, Finding, FindingKind, Fix, FixSources,
-    IcmpMeaning, IdleEstimate, KeepAliveAdvice, PinAdvice, SourceChoice, Tap, MAX_FIX_SOURCES,
+    HostSettingAdvice, IcmpMeaning, IdleEstimate, KeepAliveAdvice, PinAdvice, SourceChoice, Tap,
+    MAX_FIX_SOURCES,
 };
 pub use crate::policy::DecisionKind;
 pub use judge::{
@@ -406,6 +407,7 @@ fn blocked_fix(f: &Finding, policy: Option<&Policy>, c: &Correlated) -> Fix {
         range,
         sources: Some(sources),
         keepalive: None,
+        host_setting: None,
     }
 }
 
@@ -845,7 +847,9 @@ fn failure_findings(
     let mut failures: BTreeMap<FindingKey, Vec<&Attempt>> = BTreeMap::new();
     for &a in failed {
         if let AttemptResult::Failed { failure, .. } = &a.result {
-            if worked.contains(&a.key()) {
+            // Small answers pass where big ones lose their fragments: a
+            // working exchange beside them is the pattern, not a doubt.
+            if worked.contains(&a.key()) && *failure != Failure::FragmentsDropped {
                 continue;
             }
             failures
@@ -906,6 +910,7 @@ fn failure_finding(
         .unwrap_or(Decision::Unspecified);
     let service = finding.service;
     let verdict = match (kind, &decision, policy.is_some()) {
+        (FindingKind::FragmentsDropped, _, _) => fragments_verdict(&finding.evidence),
         (FindingKind::RefusedByHost, _, _) => "the host itself refused the connection: nothing listens on the port (the service is down or on another port); the firewall let it through".to_string(),
         (_, Decision::Allowed(rule), _) => format!("misconfigured firewall: the policy allows this ({rule}) but the firewall blocks it"),
         (_, Decision::Denied(rule), _) => format!("blocked as the policy says ({rule}), but it is needed: {}", consequence(service).unwrap_or("the clients use this port")),
@@ -916,7 +921,9 @@ fn failure_finding(
     finding.policy_rule = decision.rule().map(str::to_string);
     finding.verdict = verdict;
     finding.consequence = consequence(service);
-    finding.fix = Some(if kind == FindingKind::RefusedByHost {
+    finding.fix = Some(if kind == FindingKind::FragmentsDropped {
+        fragments_fix(&finding)
+    } else if kind == FindingKind::RefusedByHost {
         Fix {
             summary: format!(
                 "start {} on {} (or point the clients at the port it really listens on); the firewall is not the problem",
@@ -1101,6 +1108,7 @@ fn not_in_policy_findings(open: OpenPorts, policy: Option<&Policy>) -> Vec<Findi
                 range: None,
                 sources: Some(sources),
                 keepalive: None,
+                host_setting: None,
             }),
         });
     }
@@ -1123,7 +1131,7 @@ fn after_handshake_findings(
     let stalls: Vec<(usize, FindingKind, Evidence)> = on_parts(flows, |offset, part| {
         part.iter()
             .enumerate()
-            .filter(|(_, f)| f.stall.is_some())
+            .filter(|(_, f)| f.stall().is_some())
             .filter_map(|(k, f)| {
                 judge::stall_finding(f, judge.cx.hosts()).map(|(kind, e)| (offset + k, kind, e))
             })
@@ -1168,14 +1176,19 @@ fn after_handshake_findings(
             let longest = survived.get(&(server, proto, port)).copied().unwrap_or(0);
             idle_estimate(&finding.evidence, longest)
         });
-        finding.verdict = after_handshake_verdict(idle_timeout, &finding.evidence);
-        finding.fix = Some(after_handshake_fix(
-            kind,
-            idle_timeout,
-            finding.service,
-            server,
-            port,
-        ));
+        if kind == FindingKind::PmtuBlackHole {
+            finding.verdict = pmtu_verdict(&finding);
+            finding.fix = Some(pmtu_fix(&finding));
+        } else {
+            finding.verdict = after_handshake_verdict(idle_timeout, &finding.evidence);
+            finding.fix = Some(after_handshake_fix(
+                kind,
+                idle_timeout,
+                finding.service,
+                server,
+                port,
+            ));
+        }
         finding.idle_timeout = idle_timeout;
         findings.push(finding);
     }
@@ -1340,6 +1353,236 @@ fn after_handshake_fix(
             secs % 3600 / 60
         )),
         keepalive,
+        ..Fix::default()
+    }
+}
+
+/// Who sent a finding's evidence in `direction`: the server (reply) or its
+/// clients (request), as one address or an nftables set.
+fn senders(f: &Finding, direction: Direction) -> (String, Vec<IpAddr>) {
+    match direction {
+        Direction::Reply => (f.server.to_string(), vec![f.server]),
+        Direction::Request => (nft_set(&f.clients), f.clients.clone()),
+    }
+}
+
+/// Addresses as one nftables operand: the address, or `{ a, b }`.
+fn nft_set(addrs: &[IpAddr]) -> String {
+    match addrs {
+        [one] => one.to_string(),
+        _ => format!(
+            "{{ {} }}",
+            addrs
+                .iter()
+                .map(IpAddr::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The direction of a finding's first `path-mtu` / `fragments-missing`
+/// evidence (they are alike per port in practice).
+fn evidence_direction(evidence: &[Evidence]) -> Direction {
+    evidence
+        .iter()
+        .find_map(|e| match e {
+            Evidence::PathMtu { direction, .. } | Evidence::FragmentsMissing { direction, .. } => {
+                Some(*direction)
+            }
+            _ => None,
+        })
+        .unwrap_or(Direction::Reply)
+}
+
+/// The verdict line of a `pmtu-black-hole` finding.
+fn pmtu_verdict(f: &Finding) -> String {
+    let direction = evidence_direction(&f.evidence);
+    let (who, _) = senders(f, direction);
+    let (seg, passed) = f
+        .evidence
+        .iter()
+        .find_map(|e| match e {
+            Evidence::PathMtu {
+                segment_bytes,
+                passed_bytes,
+                ..
+            } => Some((*segment_bytes, *passed_bytes)),
+            _ => None,
+        })
+        .unwrap_or((0, 0));
+    let icmp = f.evidence.iter().find_map(|e| match e {
+        Evidence::PathMtu {
+            icmp_sender: Some(s),
+            icmp_mtu,
+            ..
+        } => Some((*s, *icmp_mtu)),
+        _ => None,
+    });
+    format!(
+        "a path MTU black hole: {who}'s {seg}-byte segments with don't-fragment set are lost on the way while segments of up to {passed} bytes pass; {}",
+        match icmp {
+            Some((s, Some(mtu))) => format!("{s} answered \"fragmentation needed\" (MTU {mtu}), which this tap saw but the sender never acted on: something between drops it"),
+            Some((s, None)) => format!("{s} answered \"fragmentation needed\", which this tap saw but the sender never acted on: something between drops it"),
+            None => "no \"fragmentation needed\" came back: a router sends none or a firewall drops it (KB314825)".into(),
+        }
+    )
+}
+
+/// What to do about a path MTU black hole (#25): let the ICMP that lowers
+/// the segment size reach the sender (KB314825), check with ping, and on
+/// Windows senders turn black-hole detection on (cc958871).
+fn pmtu_fix(f: &Finding) -> Fix {
+    let direction = evidence_direction(&f.evidence);
+    let (who, hosts) = senders(f, direction);
+    let peer = match direction {
+        Direction::Reply => nft_set(&f.clients),
+        Direction::Request => f.server.to_string(),
+    };
+    let largest = f
+        .evidence
+        .iter()
+        .filter_map(|e| match e {
+            Evidence::PathMtu {
+                largest_segment_bytes,
+                ..
+            } => Some(*largest_segment_bytes),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let v6 = f.server.is_ipv6();
+    let (nftables, iptables): (Vec<String>, Vec<String>) = if v6 {
+        (
+            vec![format!("nft insert rule inet filter forward ip6 daddr {who} icmpv6 type packet-too-big accept")],
+            hosts
+                .iter()
+                .map(|h| format!("ip6tables -I FORWARD -d {h} -p icmpv6 --icmpv6-type packet-too-big -j ACCEPT"))
+                .collect(),
+        )
+    } else {
+        (
+            vec![format!("nft insert rule inet filter forward ip daddr {who} icmp type destination-unreachable icmp code frag-needed accept")],
+            hosts
+                .iter()
+                .map(|h| format!("iptables -I FORWARD -d {h} -p icmp --icmp-type fragmentation-needed -j ACCEPT"))
+                .collect(),
+        )
+    };
+    // ping's data size for a datagram as big as the lost segments: their
+    // payload plus 40 bytes of TCP/IP headers, less 28 of ICMP/IP.
+    let size = (u32::from(largest) + 12).to_string();
+    let target = match direction {
+        Direction::Reply => f.clients.first().map_or(String::new(), IpAddr::to_string),
+        Direction::Request => f.server.to_string(),
+    };
+    Fix {
+        summary: format!(
+            "let {} reach {who}: its segments are too big for a link between it and {peer}, and the message that would tell it to send smaller ones is lost on the way (KB314825: a router sends none, or a firewall on the path drops it); let it through every firewall between them",
+            if v6 {
+                "ICMPv6 \"packet too big\" (type 2)"
+            } else {
+                "ICMP \"fragmentation needed\" (type 3, code 4)"
+            }
+        ),
+        nftables,
+        iptables,
+        note: Some(format!(
+            "to check from {who}: {}",
+            kb::PMTU_PING
+                .replace("{size}", &size)
+                .replace("{host}", &target)
+        )),
+        host_setting: Some(HostSettingAdvice::of(
+            &kb::PMTU_BLACK_HOLE_DETECT,
+            format!("{who} (Windows)"),
+        )),
+        ..Fix::default()
+    }
+}
+
+/// The verdict line of a `fragments-dropped` finding.
+fn fragments_verdict(evidence: &[Evidence]) -> String {
+    let direction = evidence_direction(evidence);
+    let received = evidence
+        .iter()
+        .filter_map(|e| match e {
+            Evidence::FragmentsMissing { received_bytes, .. } => Some(*received_bytes),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let between = evidence.iter().find_map(|e| match e {
+        Evidence::FragmentsMissing {
+            whole_on: Some(t), ..
+        } => Some(*t),
+        _ => None,
+    });
+    format!(
+        "IP fragments are dropped on the way: {} datagrams too big for one packet arrive without their later fragments (at most {received} bytes of one came), so no {} ever completes{}",
+        direction,
+        if direction == Direction::Reply { "answer" } else { "request" },
+        match between {
+            Some(t) => format!("; whole on the {} tap, first fragment only on the {}: the firewall between the taps drops the later fragments", t.as_str(), t.other().as_str()),
+            None => String::new(),
+        }
+    )
+}
+
+/// Kerberos (KB244474): TCP 88 and 464 as well as UDP.
+const KERBEROS_PORTS: [u16; 2] = [88, 464];
+
+/// What to do about datagrams that lose their later fragments (#25): let
+/// the fragments through; for Kerberos, clients on TCP (KB244474).
+fn fragments_fix(f: &Finding) -> Fix {
+    let direction = evidence_direction(&f.evidence);
+    let (from, to, from_hosts, to_hosts) = match direction {
+        Direction::Reply => (
+            f.server.to_string(),
+            nft_set(&f.clients),
+            vec![f.server],
+            f.clients.clone(),
+        ),
+        Direction::Request => (
+            nft_set(&f.clients),
+            f.server.to_string(),
+            f.clients.clone(),
+            vec![f.server],
+        ),
+    };
+    let v6 = f.server.is_ipv6();
+    let nftables = vec![if v6 {
+        format!("nft insert rule inet filter forward ip6 saddr {from} ip6 daddr {to} exthdr frag exists accept")
+    } else {
+        format!("nft insert rule inet filter forward ip saddr {from} ip daddr {to} ip frag-off & 0x1fff != 0 accept")
+    }];
+    let iptables = from_hosts
+        .iter()
+        .flat_map(|s| to_hosts.iter().map(move |d| (s, d)))
+        .map(|(s, d)| {
+            if v6 {
+                format!("ip6tables -I FORWARD -s {s} -d {d} -m frag -j ACCEPT")
+            } else {
+                format!("iptables -I FORWARD -f -s {s} -d {d} -j ACCEPT")
+            }
+        })
+        .collect();
+    let kerberos = f.proto == PROTO_UDP && KERBEROS_PORTS.contains(&f.port);
+    Fix {
+        summary: format!(
+            "let the IP fragments of these datagrams from {from} to {to} through: the first fragment carries the ports and passes, the later ones carry none and are dropped{}",
+            if kerberos {
+                "; or make the clients send Kerberos over TCP, which is not fragmented (KB244474)"
+            } else {
+                ""
+            }
+        ),
+        nftables,
+        iptables,
+        note: Some("a firewall that tracks connections reassembles fragments before its rules see them (Linux conntrack does); a stateless filter or a router list that denies fragments drops the later ones".into()),
+        host_setting: kerberos.then(|| {
+            HostSettingAdvice::of(&kb::KERBEROS_MAX_PACKET_SIZE, "the clients (Windows)".into())
+        }),
         ..Fix::default()
     }
 }
@@ -1610,9 +1853,11 @@ mod tests {
             [
                 "black-hole",
                 "blocked",
+                "fragments-dropped",
                 "killed-after-idle",
                 "not-in-policy",
                 "not-registered",
+                "pmtu-black-hole",
                 "refused-by-host"
             ]
         );

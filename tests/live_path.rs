@@ -107,6 +107,7 @@ fn every_capture() -> Vec<String> {
     let mut found = Vec::new();
     walk(&common::shared_captures(), &mut found);
     walk(&root.join("pcaps"), &mut found);
+    walk(&root.join("tests/data/lab"), &mut found);
     let mut paths: Vec<String> = found
         .iter()
         .map(|p| {
@@ -246,7 +247,7 @@ fn every_capture_through_the_live_path_gives_what_analyze_gives() {
 
             // Connections that died after the handshake (#25): one
             // `connection-failed` record per connection of the report's
-            // killed-after-idle and black-hole findings.
+            // killed-after-idle, black-hole and pmtu-black-hole findings.
             let streamed: BTreeSet<String> = records
                 .iter()
                 .filter(|r| r["record"] == "connection-failed")
@@ -261,7 +262,10 @@ fn every_capture_through_the_live_path_gives_what_analyze_gives() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .filter(|f| f["kind"] == "killed-after-idle" || f["kind"] == "black-hole")
+                .filter(|f| {
+                    ["killed-after-idle", "black-hole", "pmtu-black-hole"]
+                        .contains(&f["kind"].as_str().unwrap_or(""))
+                })
                 .flat_map(|f| {
                     f["evidence"].as_array().unwrap().iter().map(move |e| {
                         format!(

@@ -199,6 +199,55 @@ pub enum Evidence {
         span_us: u64,
         reset: Option<Box<Evidence>>,
     },
+    /// Path MTU (#25): data of an answered connection sent again and again
+    /// in segments larger than any the peer was seen to acknowledge at
+    /// once, with don't-fragment set, never answered: too big for a link on
+    /// the path, and the "fragmentation needed" / "packet too big" that
+    /// should have told the sender never reached it.
+    PathMtu {
+        /// First transmission of the unanswered data.
+        ts: Ts,
+        client: IpAddr,
+        client_port: u16,
+        /// Whose segments were too big (reply: the server's).
+        direction: Direction,
+        retransmissions: u32,
+        /// Payload bytes of the smallest and largest segment sent again.
+        segment_bytes: u16,
+        largest_segment_bytes: u16,
+        /// The most of that side's data one acknowledgement ever covered:
+        /// no segment larger than this is known to have passed.
+        passed_bytes: u16,
+        /// From the first transmission to the last retransmission.
+        span_us: u64,
+        /// An ICMP "fragmentation needed" / "packet too big" quoting that
+        /// data seen at the tap: who sent it and the MTU it named. Seen here
+        /// yet the sender kept sending big segments: it never reached the
+        /// sender.
+        icmp_sender: Option<IpAddr>,
+        icmp_mtu: Option<u32>,
+    },
+    /// IP fragments (#25): datagrams of the flow whose first fragment came
+    /// and whose later fragments never did.
+    FragmentsMissing {
+        /// The first such datagram's first fragment.
+        ts: Ts,
+        client: IpAddr,
+        client_port: u16,
+        /// Whose datagrams (reply: the server's).
+        direction: Direction,
+        datagrams: u32,
+        /// Fragments of them that came.
+        fragments: u32,
+        /// The most bytes (IP payload) that came of one of them.
+        received_bytes: u32,
+        /// The largest length (IP payload) known of one: only a datagram
+        /// whose last fragment came tells it.
+        datagram_bytes: Option<u32>,
+        /// Two taps: the tap where the datagrams were whole (the firewall
+        /// dropped the fragments between the taps).
+        whole_on: Option<Tap>,
+    },
     /// (not-in-policy) connections that worked.
     Established {
         ts: Ts,
@@ -238,6 +287,8 @@ impl Evidence {
             | Evidence::UdpUnanswered { ts, .. }
             | Evidence::DroppedBetweenTaps { ts, .. }
             | Evidence::DataUnanswered { ts, .. }
+            | Evidence::PathMtu { ts, .. }
+            | Evidence::FragmentsMissing { ts, .. }
             | Evidence::Established { ts, .. }
             | Evidence::Probes { ts, .. } => *ts,
         }
@@ -254,6 +305,8 @@ impl Evidence {
             | Evidence::UdpUnanswered { client, .. }
             | Evidence::DroppedBetweenTaps { client, .. }
             | Evidence::DataUnanswered { client, .. }
+            | Evidence::PathMtu { client, .. }
+            | Evidence::FragmentsMissing { client, .. }
             | Evidence::Established { client, .. }
             | Evidence::Probes { client, .. } => *client,
         }
@@ -271,6 +324,8 @@ impl Evidence {
             Evidence::UdpUnanswered { .. } => "udp-unanswered",
             Evidence::DroppedBetweenTaps { .. } => "dropped-between-taps",
             Evidence::DataUnanswered { .. } => "data-unanswered",
+            Evidence::PathMtu { .. } => "path-mtu",
+            Evidence::FragmentsMissing { .. } => "fragments-missing",
             Evidence::Established { .. } => "established",
             Evidence::Probes { .. } => "probes",
         }
@@ -297,6 +352,23 @@ impl Evidence {
                 retransmissions, ..
             } if *retransmissions >= 4 => Confidence::High,
             Evidence::DataUnanswered { .. } => Confidence::Medium,
+            // The ICMP seen while the sender kept sending big segments, or
+            // many tries, make it sure; a few tries could be another loss.
+            Evidence::PathMtu {
+                icmp_sender: Some(_),
+                ..
+            } => Confidence::High,
+            Evidence::PathMtu {
+                retransmissions, ..
+            } if *retransmissions >= 4 => Confidence::High,
+            Evidence::PathMtu { .. } => Confidence::Medium,
+            // Measured between two taps, or more than one datagram each
+            // missing its later fragments.
+            Evidence::FragmentsMissing {
+                whole_on: Some(_), ..
+            } => Confidence::High,
+            Evidence::FragmentsMissing { datagrams, .. } if *datagrams >= 2 => Confidence::High,
+            Evidence::FragmentsMissing { .. } => Confidence::Medium,
             _ => Confidence::High,
         }
     }

@@ -212,6 +212,8 @@ pub struct IcmpEvidence {
     pub code: u8,
     /// The quoted packet was sent by the flow's originator.
     pub quotes_originator: bool,
+    /// The MTU a "fragmentation needed" / "packet too big" names (#25).
+    pub mtu: Option<u32>,
 }
 
 /// A finished (or still open at the end) flow, as reported in `flows[]`.
@@ -252,14 +254,91 @@ pub struct FlowRecord {
     /// What the payload showed, for flows recognized as another protocol.
     pub app: Option<Box<AppLabel>>,
     pub end: FlowEnd,
-    /// After the handshake (#25): data one side sent that the other never
-    /// answered until the flow ended (only when it was retransmitted or
-    /// answered by the peer's reset; boxed: rare).
-    pub stall: Option<Box<Stall>>,
+    /// What was lost after the handshake (#25): unanswered data, datagrams
+    /// missing fragments. One box for both: rare, and the record stays at
+    /// 200 bytes (see [`FlowRecord::stall`], [`FlowRecord::frag_loss`]).
+    pub losses: Option<Box<Losses>>,
     /// The longest idle gap (seconds, saturating at 18 h) after which the
     /// flow's next data was answered: what a firewall's idle timeout let
     /// live (#25).
     pub longest_answered_gap_s: u16,
+}
+
+/// A flow's losses after the handshake (#25).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Losses {
+    /// Data one side sent that the other never answered until the flow
+    /// ended (only when it was retransmitted or answered by the peer's
+    /// reset).
+    pub stall: Option<Stall>,
+    /// Datagrams of this flow whose fragments did not all arrive.
+    pub frag: Option<FragLoss>,
+}
+
+impl Losses {
+    /// The box a record keeps: none when nothing was lost.
+    pub fn boxed(stall: Option<Stall>, frag: Option<FragLoss>) -> Option<Box<Losses>> {
+        (stall.is_some() || frag.is_some()).then(|| Box::new(Losses { stall, frag }))
+    }
+}
+
+impl FlowRecord {
+    /// Data one side sent that the other never answered (#25).
+    pub fn stall(&self) -> Option<&Stall> {
+        self.losses.as_ref()?.stall.as_ref()
+    }
+
+    /// Datagrams of this flow that lost their later fragments (#25).
+    pub fn frag_loss(&self) -> Option<&FragLoss> {
+        self.losses.as_ref()?.frag.as_ref()
+    }
+}
+
+/// Datagrams of one flow that never completed because fragments after
+/// their first never arrived (#25): a path that drops IP fragments. Kept
+/// for one direction, the responder's when both lost some (a reply too big
+/// for one packet is the common case: Kerberos, CLDAP, DNS with EDNS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FragLoss {
+    /// The datagrams were the originator's (client's).
+    pub from_originator: bool,
+    /// Datagrams that never completed.
+    pub datagrams: u32,
+    /// Fragments of them that came (each had its first).
+    pub fragments: u32,
+    /// The most bytes (IP payload) that came of one of them.
+    pub received: u32,
+    /// The largest length (IP payload) known of one of them: only a
+    /// datagram whose last fragment came tells it.
+    pub len: Option<u32>,
+    /// First fragment of the first and of the last of them.
+    pub first_ts: Ts,
+    pub last_ts: Ts,
+}
+
+impl FragLoss {
+    /// One lost datagram.
+    pub fn of(l: &crate::packet::Incomplete, from_originator: bool) -> FragLoss {
+        FragLoss {
+            from_originator,
+            datagrams: 1,
+            fragments: l.fragments,
+            received: l.bytes,
+            len: l.len,
+            first_ts: l.ts,
+            last_ts: l.ts,
+        }
+    }
+
+    /// Adds another lost datagram of the same direction.
+    pub fn add(&mut self, o: &FragLoss) {
+        self.datagrams = self.datagrams.saturating_add(o.datagrams);
+        self.fragments = self.fragments.saturating_add(o.fragments);
+        self.received = self.received.max(o.received);
+        self.len = self.len.max(o.len);
+        self.first_ts = self.first_ts.min(o.first_ts);
+        self.last_ts = self.last_ts.max(o.last_ts);
+    }
 }
 
 /// Data sent after the handshake that the peer never acknowledged: the
@@ -283,6 +362,37 @@ pub struct Stall {
     /// The peer's address answered with a reset (its TTL and IP ID tell
     /// whether the host sent it).
     pub reset: Option<StallReset>,
+    /// Path MTU (#25): the smallest and largest payload of the segments
+    /// sent again (`u16::MAX` / 0: none carried data), saturating.
+    pub seg_min: u16,
+    pub seg_max: u16,
+    /// Every segment sent again had the don't-fragment bit set (IPv6:
+    /// always, routers never fragment).
+    pub df: bool,
+    /// The most bytes of this side's data one acknowledgement of the peer
+    /// ever newly covered: no segment larger than this is known to have
+    /// passed (an upper bound of the largest that did; 0: none).
+    pub passed_max: u16,
+}
+
+impl Stall {
+    /// A run of unanswered data that starts at `start_ts` after a silence
+    /// of `idle_gap`, nothing sent again yet.
+    pub fn new(from_originator: bool, idle_gap: Ts, start_ts: Ts) -> Stall {
+        Stall {
+            from_originator,
+            idle_gap,
+            start_ts,
+            last_ts: start_ts,
+            retransmissions: 0,
+            retransmitted_bytes: 0,
+            reset: None,
+            seg_min: u16::MAX,
+            seg_max: 0,
+            df: true,
+            passed_max: 0,
+        }
+    }
 }
 
 /// A reset that came from the peer's address while data was unanswered.
@@ -327,7 +437,7 @@ impl FlowRecord {
             rpc: None,
             app: None,
             end: FlowEnd::EndOfCapture,
-            stall: None,
+            losses: None,
             longest_answered_gap_s: 0,
         }
     }
@@ -344,6 +454,8 @@ pub struct FlowStats {
     pub peak_tracked: u64,
     /// ICMP errors that matched no tracked flow.
     pub icmp_unmatched: u64,
+    /// Datagrams lost in fragments (#25) whose flow was not tracked.
+    pub fragments_lost_unmatched: u64,
     pub app: AppStats,
 }
 
@@ -357,6 +469,7 @@ impl FlowStats {
         self.flows_reused += o.flows_reused;
         self.peak_tracked += o.peak_tracked;
         self.icmp_unmatched += o.icmp_unmatched;
+        self.fragments_lost_unmatched += o.fragments_lost_unmatched;
         self.app.add(&o.app);
     }
 }

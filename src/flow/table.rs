@@ -84,9 +84,9 @@
 //!
 //! # Memory
 //!
-//! See [`FLOW_BYTES`]: `size_of::<Flow>()` is 168 bytes and its [`Link`] 24,
+//! See [`FLOW_BYTES`]: `size_of::<Flow>()` is 184 bytes and its [`Link`] 24,
 //! plus the index at 8 bytes/bucket at a load factor between 1/4 and 1/2
-//! (16–32 bytes per flow), about 208–224 bytes per tracked flow. Rare data
+//! (16–32 bytes per flow), about 224–240 bytes per tracked flow. Rare data
 //! (SYN retry gaps, ICMP evidence) lives in a lazily allocated box; the slab
 //! grows by doubling and reuses freed slots, so its resident size follows
 //! the peak.
@@ -156,6 +156,9 @@ const F_IPID: u8 = 1 << 5;
 /// from the responder (else the originator).
 const RUN_ACTIVE: u8 = 1 << 0;
 const RUN_SIDE1: u8 = 1 << 1;
+/// `ack_hi[0]` / `ack_hi[1]` hold an acknowledgement number.
+const RUN_ACK0: u8 = 1 << 2;
+const RUN_ACK1: u8 = 1 << 3;
 
 /// Rarely needed per-flow data, allocated on first use (a SYN retry, an
 /// ICMP error, or a first SYN that is not the flow's first packet).
@@ -173,15 +176,18 @@ struct FlowExtra {
     /// The current unanswered run, once it has a retransmission or a reset
     /// from the peer (#25).
     stall: Option<super::Stall>,
+    /// Datagrams lost in fragments (#25).
+    frag: Option<super::FragLoss>,
 }
 
 /// One tracked flow. Index 0 = originator, 1 = responder throughout.
 ///
 /// Accounting (x86_64): timestamps 16, counters 48, history order 8, the
 /// extra box 8, the parser 16, seq ranges 16, addresses 32, ports 4, the
-/// unanswered run's start and two gaps 8 (#25), small fields 12 (one of them
-/// the run's bits, in what was padding) = 168 bytes (expiry and LRU links
-/// are in [`Link`]).
+/// unanswered run's start and two gaps 8 (#25), the acknowledgements that
+/// bound the largest segment that passed 12 (#25, path MTU), small fields
+/// 12 (one of them the run's bits, in what was padding), padding 4 = 184
+/// bytes (expiry and LRU links are in [`Link`]).
 pub(crate) struct Flow {
     first_ts: Ts,
     /// Largest packet timestamp seen (reported).
@@ -208,6 +214,12 @@ pub(crate) struct Flow {
     run_ms: u32,
     run_gap_s: u16,
     answered_gap_s: u16,
+    /// Path MTU (#25): per side, the highest acknowledgement number it sent
+    /// (valid with `RUN_ACK0` / `RUN_ACK1`), and per side the most bytes of
+    /// its data one acknowledgement of the peer newly covered (saturating):
+    /// see [`FlowTable::track_ack`].
+    ack_hi: [u32; 2],
+    acked_max: [u16; 2],
     /// Addresses; IPv4 in the first 4 bytes, rest zero (see `F_V6`).
     addr: [[u8; 16]; 2],
     port: [u16; 2],
@@ -344,6 +356,8 @@ impl Flow {
             run_ms: 0,
             run_gap_s: 0,
             answered_gap_s: 0,
+            ack_hi: [0; 2],
+            acked_max: [0; 2],
             addr: [[0; 16]; 2],
             port: [0; 2],
             history_seen: 0,
@@ -505,7 +519,7 @@ impl Flow {
         } else {
             self.tcp.conn_state(self.payload, &history)
         };
-        let (syn_retries, syn_gaps_us, icmp, icmp_count, stall) = match self.extra.take() {
+        let (syn_retries, syn_gaps_us, icmp, icmp_count, losses) = match self.extra.take() {
             Some(x) => {
                 let x = *x;
                 (
@@ -513,7 +527,7 @@ impl Flow {
                     x.syn_gaps_us[..x.n_gaps as usize].into(),
                     x.icmp.into_boxed_slice(),
                     x.icmp_count,
-                    x.stall.map(Box::new),
+                    super::Losses::boxed(x.stall, x.frag),
                 )
             }
             None => (0, Box::default(), Box::default(), 0, None),
@@ -541,7 +555,7 @@ impl Flow {
             rpc,
             app,
             end,
-            stall,
+            losses,
             longest_answered_gap_s: self.answered_gap_s,
         }
     }
@@ -1161,19 +1175,14 @@ impl FlowTable {
         pkt: &Packet,
     ) {
         let ts = pkt.ts;
+        let acked = fl & (ACK | RST) == ACK && Self::track_ack(f, d, pkt);
         if f.run & RUN_ACTIVE != 0 && usize::from(f.run & RUN_SIDE1 != 0) != d {
             if fl & RST != 0 {
                 let (run_ts, gap) = f.run_start();
                 let x = f.extra();
-                let stall = x.stall.get_or_insert(super::Stall {
-                    from_originator: d == 1,
-                    idle_gap: gap,
-                    start_ts: run_ts,
-                    last_ts: run_ts,
-                    retransmissions: 0,
-                    retransmitted_bytes: 0,
-                    reset: None,
-                });
+                let stall = x
+                    .stall
+                    .get_or_insert(super::Stall::new(d == 1, gap, run_ts));
                 stall.reset.get_or_insert(super::StallReset {
                     ts,
                     ttl: Some(pkt.ip.ttl),
@@ -1181,10 +1190,16 @@ impl FlowTable {
                 });
                 return;
             }
+            // A packet that acknowledges none of the run's data (the
+            // peer's own data, a duplicate acknowledgement, its FIN after
+            // giving up) is no answer: the run goes on.
+            if !acked {
+                return;
+            }
             // Answered: the silence before the run did not kill the
             // connection.
             f.answered_gap_s = f.answered_gap_s.max(f.run_gap_s);
-            f.run = 0;
+            f.run &= !(RUN_ACTIVE | RUN_SIDE1);
             if let Some(x) = f.extra.as_mut() {
                 x.stall = None;
             }
@@ -1194,7 +1209,7 @@ impl FlowTable {
             return;
         }
         if f.run & RUN_ACTIVE == 0 {
-            f.run = RUN_ACTIVE | if d == 1 { RUN_SIDE1 } else { 0 };
+            f.run |= RUN_ACTIVE | if d == 1 { RUN_SIDE1 } else { 0 };
             f.run_ms = u32::try_from(ts.saturating_sub(f.first_ts) / 1_000_000).unwrap_or(u32::MAX);
             f.run_gap_s = u16::try_from(ts.saturating_sub(prev_ts) / SECOND).unwrap_or(u16::MAX);
         }
@@ -1204,19 +1219,50 @@ impl FlowTable {
         }
         // Nothing new: the same bytes (or FIN) sent again, unanswered.
         let (run_ts, gap) = f.run_start();
+        let passed = f.acked_max[d];
         let x = f.extra();
-        let stall = x.stall.get_or_insert(super::Stall {
-            from_originator: d == 0,
-            idle_gap: gap,
-            start_ts: run_ts,
-            last_ts: run_ts,
-            retransmissions: 0,
-            retransmitted_bytes: 0,
-            reset: None,
-        });
+        let stall = x
+            .stall
+            .get_or_insert(super::Stall::new(d == 0, gap, run_ts));
         stall.retransmissions = stall.retransmissions.saturating_add(1);
         stall.retransmitted_bytes = stall.retransmitted_bytes.saturating_add(len);
         stall.last_ts = ts;
+        stall.passed_max = passed;
+        if len > 0 {
+            let l = u16::try_from(len).unwrap_or(u16::MAX);
+            stall.seg_min = stall.seg_min.min(l);
+            stall.seg_max = stall.seg_max.max(l);
+            stall.df &= pkt.ip.dont_fragment || pkt.ip.ip_id.is_none();
+        }
+    }
+
+    /// How much of the peer's data each acknowledgement from `d` newly
+    /// covers; true when it covers some (or is the first seen from `d`,
+    /// which cannot be told: taken as news). Whether the peer's unanswered
+    /// run was answered (#25), and, for path MTU: the largest such step
+    /// bounds from above the largest segment of the peer known to have
+    /// passed, so data the peer then sends again and again in larger
+    /// segments points at a path that drops what is too big for it.
+    #[inline]
+    fn track_ack(f: &mut Flow, d: usize, pkt: &Packet) -> bool {
+        let Transport::Tcp(t) = pkt.transport else {
+            return true;
+        };
+        let bit = if d == 0 { RUN_ACK0 } else { RUN_ACK1 };
+        if f.run & bit == 0 {
+            f.run |= bit;
+            f.ack_hi[d] = t.ack;
+            return true;
+        }
+        let step = t.ack.wrapping_sub(f.ack_hi[d]);
+        // Forward only (an old acknowledgement out of order is no news).
+        if step != 0 && step < 1 << 30 {
+            let p = 1 - d;
+            f.acked_max[p] = f.acked_max[p].max(u16::try_from(step).unwrap_or(u16::MAX));
+            f.ack_hi[d] = t.ack;
+            return true;
+        }
+        false
     }
 
     /// Sequence ranges, ISNs and SYN retransmissions for endpoint `d`.
@@ -1267,6 +1313,36 @@ impl FlowTable {
         }
     }
 
+    /// A datagram of some flow that never completed: its fragments after
+    /// the first were lost (#25). Counted in `fragments_lost_unmatched` when
+    /// its flow is not tracked (any more).
+    pub fn fragments_lost(&mut self, l: &crate::packet::Incomplete) {
+        let key = Key::new(l.proto, l.src, l.dst, l.sport, l.dport);
+        let hash = FiveTuple {
+            proto: l.proto,
+            src: l.src,
+            dst: l.dst,
+            sport: l.sport,
+            dport: l.dport,
+        }
+        .symmetric_hash();
+        let now = self.clock;
+        let Some(i) = self.find(hash, &key).filter(|&i| !self.is_expired(i, now)) else {
+            self.stats.fragments_lost_unmatched += 1;
+            return;
+        };
+        let f = &mut self.slab[i as usize];
+        let lost = super::FragLoss::of(l, f.direction(&key) == Some(true));
+        let x = f.extra();
+        match &mut x.frag {
+            Some(have) if have.from_originator == lost.from_originator => have.add(&lost),
+            // The responder's losses win over the originator's.
+            Some(have) if have.from_originator => *have = lost,
+            Some(_) => {}
+            None => x.frag = Some(lost),
+        }
+    }
+
     /// ICMP error quoting a packet of some flow.
     fn icmp(&mut self, pkt: &Packet, m: &IcmpMeta, q: &QuotedFlow) {
         self.clock = self.clock.max(pkt.ts);
@@ -1302,6 +1378,7 @@ impl FlowTable {
                 icmp_type: m.icmp_type,
                 code: m.code,
                 quotes_originator,
+                mtu: m.mtu,
             });
         }
     }

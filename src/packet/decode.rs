@@ -599,11 +599,20 @@ fn decode_transport(
             } else {
                 None
             };
+            // Path MTU (#25): the MTU the sender of "fragmentation needed"
+            // (RFC 1191: the next hop's, 0 from routers older than it) or
+            // of ICMPv6 "packet too big" (RFC 4443) names.
+            let mtu = match (v6, icmp_type, code) {
+                (false, 3, 4) => u32::from(be16(b, at + 6).unwrap_or(0)),
+                (true, 2, _) => u32::from_be_bytes([b[at + 4], b[at + 5], b[at + 6], b[at + 7]]),
+                _ => 0,
+            };
             Ok(Transport::Icmp(IcmpMeta {
                 v6,
                 icmp_type,
                 code,
                 quoted,
+                mtu: (mtu != 0).then_some(mtu),
             }))
         }
         p => Ok(Transport::Other(p)),

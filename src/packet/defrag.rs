@@ -79,6 +79,39 @@ pub struct DefragStats {
     pub dropped_bad: u64,
     /// Fragments dropped because the snaplen cut their data.
     pub dropped_truncated: u64,
+    /// Of the datagrams dropped for not completing in time, those whose
+    /// first fragment came (#25): their ports name the flow whose data was
+    /// lost in fragments ([`Defragmenter::take_incomplete`]).
+    pub incomplete_with_first: u64,
+    /// Datagrams still incomplete when the input ended whose first fragment
+    /// came less than [`END_GRACE`] before its last packet: the capture may
+    /// have cut them, so they are not counted as lost.
+    pub incomplete_at_end: u64,
+}
+
+/// A datagram still incomplete this close to the end of the input may only
+/// have been cut by the capture's end: its fragments come within
+/// microseconds of each other on any path that delivers them.
+pub const END_GRACE: Ts = 1_000_000_000;
+
+/// A datagram whose fragments did not all arrive (#25), when its first
+/// fragment did: from it, the flow it belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Incomplete {
+    /// Its first fragment's capture time.
+    pub ts: Ts,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub proto: u8,
+    /// Source and destination port from the first fragment's TCP/UDP
+    /// header.
+    pub sport: u16,
+    pub dport: u16,
+    /// Fragments that came, and their bytes of the fragmentable part.
+    pub fragments: u32,
+    pub bytes: u32,
+    /// The fragmentable part's length, once the last fragment came.
+    pub len: Option<u32>,
 }
 
 /// A reassembled IP datagram.
@@ -234,6 +267,37 @@ impl Entry {
         (taken, overlap)
     }
 
+    /// What the fragments of this datagram showed, if its first fragment
+    /// (with the TCP/UDP ports) came.
+    fn incomplete(&self, key: &Key) -> Option<Incomplete> {
+        let (src, dst) = match *key {
+            Key::V4 { src, dst, .. } => (
+                IpAddr::V4(std::net::Ipv4Addr::from(src)),
+                IpAddr::V4(std::net::Ipv4Addr::from(dst)),
+            ),
+            Key::V6 { src, dst, .. } => (
+                IpAddr::V6(std::net::Ipv6Addr::from(src)),
+                IpAddr::V6(std::net::Ipv6Addr::from(dst)),
+            ),
+        };
+        self.ranges.first().filter(|r| r.0 == 0 && r.1 >= 4)?;
+        if self.header.is_empty() || !matches!(self.proto, 6 | 17) {
+            return None;
+        }
+        let port = |at: usize| u16::from_be_bytes([self.data[at], self.data[at + 1]]);
+        Some(Incomplete {
+            ts: self.first_ts,
+            src,
+            dst,
+            proto: self.proto,
+            sport: port(0),
+            dport: port(2),
+            fragments: self.fragments,
+            bytes: self.ranges.iter().map(|r| r.1 - r.0).sum(),
+            len: self.end,
+        })
+    }
+
     fn complete(&self) -> bool {
         match self.end {
             Some(end) => {
@@ -262,6 +326,8 @@ pub struct Defragmenter {
     seq: u64,
     last_expire: Ts,
     stats: DefragStats,
+    /// Datagrams that timed out with their first fragment, until taken.
+    incomplete: Vec<Incomplete>,
 }
 
 impl Default for Defragmenter {
@@ -279,6 +345,7 @@ impl Defragmenter {
             seq: 0,
             last_expire: 0,
             stats: DefragStats::default(),
+            incomplete: Vec::new(),
         }
     }
 
@@ -296,16 +363,26 @@ impl Defragmenter {
         self.total_bytes
     }
 
-    /// Drops datagrams older than the timeout at capture time `now`.
+    /// Drops datagrams older than the timeout at capture time `now`; those
+    /// whose first fragment came are kept for [`Self::take_incomplete`]
+    /// (at most `max_datagrams` waiting: the map's own bound).
     pub fn expire(&mut self, now: Ts) {
         self.last_expire = now;
         let timeout = self.cfg.timeout;
         let mut freed = 0usize;
         let mut dropped = 0u64;
-        self.map.retain(|_, e| {
+        let keep = self.cfg.max_datagrams.max(1);
+        let (incomplete, stats) = (&mut self.incomplete, &mut self.stats);
+        self.map.retain(|k, e| {
             if now.saturating_sub(e.first_ts) > timeout {
                 freed += e.bytes();
                 dropped += 1;
+                if let Some(lost) = e.incomplete(k) {
+                    stats.incomplete_with_first += 1;
+                    if incomplete.len() < keep {
+                        incomplete.push(lost);
+                    }
+                }
                 false
             } else {
                 true
@@ -315,11 +392,34 @@ impl Defragmenter {
         self.stats.dropped_timeout += dropped;
     }
 
-    /// Drops everything in progress (end of input); counted as timeouts.
-    pub fn flush(&mut self) {
+    /// End of input: what is still in progress is dropped (counted as
+    /// timeouts); a datagram whose first fragment came at least
+    /// [`END_GRACE`] before `end` (the input's last packet) is reported as
+    /// incomplete, a later one counted in `incomplete_at_end`.
+    pub fn flush(&mut self, end: Ts) {
         self.stats.dropped_timeout += self.map.len() as u64;
-        self.map.clear();
+        for (k, e) in self.map.drain() {
+            match e.incomplete(&k) {
+                Some(_) if end.saturating_sub(e.first_ts) < END_GRACE => {
+                    self.stats.incomplete_at_end += 1;
+                }
+                Some(lost) => {
+                    self.stats.incomplete_with_first += 1;
+                    self.incomplete.push(lost);
+                }
+                None => {}
+            }
+        }
         self.total_bytes = 0;
+    }
+
+    /// The datagrams lost in fragments since the last call (in the order
+    /// they timed out, then by first fragment for a flush), for the flows
+    /// they belong to.
+    pub fn take_incomplete(&mut self) -> Vec<Incomplete> {
+        let mut v = std::mem::take(&mut self.incomplete);
+        v.sort_by_key(|l| l.ts);
+        v
     }
 
     fn remove(&mut self, key: &Key) {
@@ -809,7 +909,7 @@ mod tests {
         assert!(d.push(&frag(&frames[2], 111 * SEC)).is_none());
         assert_eq!(d.stats().dropped_timeout, 1);
         assert_eq!(d.in_progress(), 1); // the late fragment starts a new one
-        d.flush();
+        d.flush(Ts::MAX);
         assert_eq!(d.in_progress(), 0);
         assert_eq!(d.buffered_bytes(), 0);
         // Within the timeout it completes.
@@ -821,6 +921,48 @@ mod tests {
         assert_eq!(out.len(), 1);
         check_udp(&out[0], &data);
         assert_eq!(out[0].ts, 208 * SEC);
+    }
+
+    #[test]
+    fn datagrams_missing_fragments_name_their_flow_when_the_first_came() {
+        let data = body(1200, 9);
+        let mut d = Defragmenter::new(DefragConfig {
+            timeout: 10 * SEC,
+            ..Default::default()
+        });
+        // IPv4: first and middle fragment, the last never comes.
+        let v4 = v4_frames(&data, 3, 7);
+        d.push(&frag(&v4[0], SEC));
+        d.push(&frag(&v4[1], SEC));
+        // IPv6: only the last fragments (no ports): not reported.
+        let v6 = v6_frames(&data, 3, 8);
+        d.push(&frag(&v6[1], SEC));
+        d.push(&frag(&v6[2], SEC));
+        d.expire(5 * SEC);
+        assert!(d.take_incomplete().is_empty(), "not timed out yet");
+        d.expire(12 * SEC);
+        let lost = d.take_incomplete();
+        assert_eq!(lost.len(), 1, "{lost:?}");
+        let l = lost[0];
+        assert_eq!((l.src, l.dst), (IpAddr::V4(A), IpAddr::V4(B)));
+        assert_eq!((l.proto, l.sport, l.dport), (PROTO_UDP, 1000, 2000));
+        assert_eq!((l.ts, l.fragments, l.len), (SEC, 2, None));
+        let first_two = (frag(&v4[0], 0).data.len() + frag(&v4[1], 0).data.len()) as u32;
+        assert_eq!(l.bytes, first_two);
+        assert_eq!(d.stats().dropped_timeout, 2);
+        assert_eq!(d.stats().incomplete_with_first, 1);
+        assert!(d.take_incomplete().is_empty(), "taken once");
+
+        // At the end of the input: lost if its first fragment came at least
+        // END_GRACE before the last packet, else perhaps cut by the capture.
+        let mut d = Defragmenter::default();
+        d.push(&frag(&v4_frames(&data, 3, 1)[0], 100 * SEC));
+        d.push(&frag(&v4_frames(&data, 3, 2)[0], 102 * SEC));
+        d.flush(102 * SEC + SEC / 2);
+        let lost = d.take_incomplete();
+        assert_eq!(lost.iter().map(|l| l.ts).collect::<Vec<_>>(), [100 * SEC]);
+        assert_eq!(d.stats().incomplete_at_end, 1);
+        assert_eq!(d.stats().incomplete_with_first, 1);
     }
 
     #[test]
@@ -969,7 +1111,7 @@ mod tests {
                 prop_assert!(d.in_progress() <= 2);
                 prop_assert!(d.buffered_bytes() <= 100_000);
             }
-            d.flush();
+            d.flush(Ts::MAX);
             prop_assert_eq!(d.buffered_bytes(), 0);
         }
     }

@@ -19,7 +19,7 @@ pub use decode::{
     decode, decode_ip, fast_flow_hash, quoted_flow, Decoded, Fragment, MAX_IPV6_EXT_HEADERS,
     MAX_VLAN_TAGS, PROTO_ICMP, PROTO_ICMPV6,
 };
-pub use defrag::{DefragConfig, DefragStats, Defragmenter, Reassembled};
+pub use defrag::{DefragConfig, DefragStats, Defragmenter, Incomplete, Reassembled};
 
 /// IP protocol numbers used in flow keys.
 pub const PROTO_TCP: u8 = 6;
@@ -199,6 +199,9 @@ pub struct IcmpMeta {
     /// For destination-unreachable / time-exceeded / parameter-problem /
     /// packet-too-big errors that quote a TCP or UDP packet.
     pub quoted: Option<QuotedFlow>,
+    /// The MTU a "fragmentation needed" (IPv4 type 3 code 4) or "packet
+    /// too big" (ICMPv6 type 2) names; None for other messages or 0.
+    pub mtu: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

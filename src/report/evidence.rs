@@ -2,7 +2,7 @@
 //! each variant's own fields, with `type`, `ts` and `confidence`.
 
 use super::schema::{self, Interface};
-use crate::finding::Evidence;
+use crate::finding::{Evidence, Tap};
 use crate::time::Rfc3339;
 
 /// The record of `e`.
@@ -188,7 +188,8 @@ fn other(e: &Evidence) -> schema::EvidenceShape<'_> {
     }
 }
 
-/// The records of `data-unanswered` and `probes`.
+/// The records of `data-unanswered`, `path-mtu`, `fragments-missing` and
+/// `probes`.
 fn stall_or_scan(e: &Evidence) -> schema::EvidenceShape<'_> {
     let r#type = e.type_name();
     let ts = Rfc3339(e.ts());
@@ -245,6 +246,56 @@ fn stall_or_scan(e: &Evidence) -> schema::EvidenceShape<'_> {
             ts,
             r#type,
             unanswered: *unanswered,
+        }),
+        Evidence::PathMtu {
+            client,
+            client_port,
+            direction,
+            retransmissions,
+            segment_bytes,
+            largest_segment_bytes,
+            passed_bytes,
+            span_us,
+            icmp_sender,
+            icmp_mtu,
+            ..
+        } => schema::EvidenceShape::PathMtu(schema::PathMtuEvidence {
+            client: *client,
+            client_port: *client_port,
+            confidence,
+            direction: *direction,
+            icmp_mtu: *icmp_mtu,
+            icmp_sender: *icmp_sender,
+            largest_segment_bytes: *largest_segment_bytes,
+            passed_bytes: *passed_bytes,
+            retransmissions: *retransmissions,
+            segment_bytes: *segment_bytes,
+            span_ms: *span_us as f64 / 1000.0,
+            ts,
+            r#type,
+        }),
+        Evidence::FragmentsMissing {
+            client,
+            client_port,
+            direction,
+            datagrams,
+            fragments,
+            received_bytes,
+            datagram_bytes,
+            whole_on,
+            ..
+        } => schema::EvidenceShape::FragmentsMissing(schema::FragmentsMissingEvidence {
+            client: *client,
+            client_port: *client_port,
+            confidence,
+            datagram_bytes: *datagram_bytes,
+            datagrams: *datagrams,
+            direction: *direction,
+            fragments: *fragments,
+            received_bytes: *received_bytes,
+            ts,
+            r#type,
+            whole_on: whole_on.map(Tap::as_str),
         }),
         _ => unreachable!("shape() and other() take every other variant"),
     }

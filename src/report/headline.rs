@@ -208,7 +208,36 @@ fn pin_line(pins: &[PinAdvice]) -> Option<String> {
 pub fn lines(findings: &[Finding], width: usize) -> Vec<String> {
     let mut out = blocked_lines(findings, width);
     out.extend(broken_later(findings));
+    out.extend(fragments_line(findings));
     out
+}
+
+/// "FRAGMENTS DROPPED: ...": datagrams that lost their later fragments
+/// (#25), with the ports they were for.
+fn fragments_line(findings: &[Finding]) -> Option<String> {
+    let lost: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::FragmentsDropped)
+        .collect();
+    if lost.is_empty() {
+        return None;
+    }
+    let mut ports: Vec<String> = lost
+        .iter()
+        .map(|f| format!("{}/{} {}", super::proto_name(f.proto), f.port, f.service))
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    Some(format!(
+        "FRAGMENTS DROPPED: {} lost in fragments at {} ({}): see the findings below",
+        plural(
+            lost.iter().map(|f| f.evidence.len()).sum(),
+            "exchange",
+            "exchanges"
+        ),
+        plural(lost.len(), "server port", "server ports"),
+        ports.join(", ")
+    ))
 }
 
 /// "BROKEN LATER: ...": connections cut after a working handshake.
@@ -218,7 +247,7 @@ fn broken_later(findings: &[Finding]) -> Option<String> {
         .filter(|f| {
             matches!(
                 f.kind,
-                FindingKind::KilledAfterIdle | FindingKind::BlackHole
+                FindingKind::KilledAfterIdle | FindingKind::BlackHole | FindingKind::PmtuBlackHole
             )
         })
         .collect();

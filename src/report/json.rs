@@ -108,6 +108,9 @@ fn stats<'a>(s: &'a Stats, flows: usize, inputs: &[InputInfo]) -> schema::Stats<
             dropped_timeout: fr.dropped_timeout,
             dropped_truncated: fr.dropped_truncated,
             fragments_seen: fr.fragments_seen,
+            incomplete_at_end: fr.incomplete_at_end,
+            incomplete_with_first: fr.incomplete_with_first,
+            lost_unmatched: s.flow.fragments_lost_unmatched,
             overlapping_fragments: fr.overlapping_fragments,
         },
         icmp_packets: s.icmp_packets,
@@ -230,6 +233,19 @@ fn endpoint<'a>(e: &'a Endpoint, record: Option<&'static str>) -> schema::Endpoi
 
 fn fix(f: &Fix) -> schema::Fix<'_> {
     schema::Fix {
+        // Only on pmtu-black-hole and Kerberos fragments-dropped fixes.
+        host_setting: f.host_setting.as_ref().map(|h| schema::HostSetting {
+            advice: h.advice,
+            article: h.article,
+            default: h.default,
+            format: h.data,
+            on: &h.on,
+            registry_key: &h.key,
+            restart: h.restart,
+            set_to: h.set_to,
+            r#type: h.kind,
+            value: h.value,
+        }),
         iptables: &f.iptables,
         // Only on killed-after-idle fixes.
         keepalive: f.keepalive.as_ref().map(|k| schema::Keepalive {

@@ -177,6 +177,15 @@ pub struct FragmentStats {
     pub dropped_timeout: u64,
     pub dropped_truncated: u64,
     pub fragments_seen: u64,
+    /// Datagrams still incomplete at the end of the input whose first
+    /// fragment came less than a second before its last packet: perhaps
+    /// cut by the capture, not counted as lost (#25).
+    pub incomplete_at_end: u64,
+    /// Datagrams that never completed although their first fragment came:
+    /// each is evidence for its flow (`fragments-dropped`, #25).
+    pub incomplete_with_first: u64,
+    /// Of those, the ones whose flow was not tracked.
+    pub lost_unmatched: u64,
     pub overlapping_fragments: u64,
 }
 
@@ -413,6 +422,47 @@ evidence_records! {
         span_ms: f64,
     }
 
+    /// Evidence of type `path-mtu` (#25): segments too big for the path.
+    PathMtuEvidence {
+        client: IpAddr,
+        client_port: u16,
+        /// Whose segments were too big (`reply`: the server's).
+        direction: crate::finding::Direction,
+        /// Who sent an ICMP "fragmentation needed" / "packet too big"
+        /// quoting that data, seen at the tap (null: none seen).
+        icmp_sender: Option<IpAddr>,
+        /// The MTU it named.
+        icmp_mtu: Option<u32>,
+        /// Payload bytes of the largest segment sent again.
+        largest_segment_bytes: u16,
+        /// The most of that side's data one acknowledgement covered: no
+        /// larger segment is known to have passed.
+        passed_bytes: u16,
+        retransmissions: u32,
+        /// Payload bytes of the smallest segment sent again.
+        segment_bytes: u16,
+        span_ms: f64,
+    }
+
+    /// Evidence of type `fragments-missing` (#25): datagrams whose later
+    /// fragments never came.
+    FragmentsMissingEvidence {
+        client: IpAddr,
+        client_port: u16,
+        datagrams: u32,
+        /// Whose datagrams (`reply`: the server's).
+        direction: crate::finding::Direction,
+        /// Fragments of them that came.
+        fragments: u32,
+        /// The largest length (IP payload bytes) known of one: only a
+        /// datagram whose last fragment came tells it (null: none did).
+        datagram_bytes: Option<u32>,
+        /// The most bytes (IP payload) that came of one of them.
+        received_bytes: u32,
+        /// Two taps: the tap where they were whole (null: one tap).
+        whole_on: Option<&'static str>,
+    }
+
     /// Evidence of type `established`.
     EstablishedEvidence {
         client: IpAddr,
@@ -450,6 +500,8 @@ pub enum EvidenceShape<'a> {
     UdpUnanswered(UdpUnansweredEvidence),
     DroppedBetweenTaps(DroppedBetweenTapsEvidence),
     DataUnanswered(DataUnansweredEvidence<'a>),
+    PathMtu(PathMtuEvidence),
+    FragmentsMissing(FragmentsMissingEvidence),
     Established(EstablishedEvidence),
     Probes(ProbesEvidence<'a>),
 }
@@ -499,6 +551,24 @@ pub struct Keepalive<'a> {
     pub value: &'static str,
 }
 
+/// A fix's `host_setting` (`pmtu-black-hole`; `fragments-dropped` of
+/// Kerberos): a registry value to set on hosts, from its article (#25).
+#[derive(Serialize, JsonSchema)]
+pub struct HostSetting<'a> {
+    pub advice: &'static str,
+    pub article: &'static str,
+    pub default: &'static str,
+    pub format: &'static str,
+    /// Which hosts.
+    pub on: &'a str,
+    pub registry_key: &'a str,
+    /// What to restart afterwards ("" when nothing).
+    pub restart: &'static str,
+    pub set_to: &'static str,
+    pub r#type: &'static str,
+    pub value: &'static str,
+}
+
 /// A count exact up to 2^64, approximate (a float) beyond.
 #[derive(Serialize, JsonSchema)]
 #[serde(untagged)]
@@ -523,6 +593,8 @@ pub struct FixSources<'a> {
 /// A finding's `fix`.
 #[derive(Serialize, JsonSchema)]
 pub struct Fix<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_setting: Skip<HostSetting<'a>>,
     pub iptables: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keepalive: Skip<Keepalive<'a>>,

@@ -327,6 +327,56 @@ pub(super) fn evidence_text(e: &Evidence) -> String {
             (*retransmissions, *retransmitted_bytes, *span_us),
             reset.as_deref(),
         ),
+        Evidence::PathMtu {
+            direction,
+            retransmissions,
+            segment_bytes,
+            largest_segment_bytes,
+            passed_bytes,
+            span_us,
+            icmp_sender,
+            icmp_mtu,
+            ..
+        } => {
+            let size = if segment_bytes == largest_segment_bytes {
+                format!("{segment_bytes}-byte")
+            } else {
+                format!("{segment_bytes}-{largest_segment_bytes}-byte")
+            };
+            let icmp = match (icmp_sender, icmp_mtu) {
+                (Some(s), Some(m)) => format!("; \"fragmentation needed\" (MTU {m}) from {s} seen here, yet it never reached the sender"),
+                (Some(s), None) => format!("; \"fragmentation needed\" from {s} seen here, yet it never reached the sender"),
+                _ => "; no \"fragmentation needed\" seen".into(),
+            };
+            format!(
+                "{direction} {size} segments with don't-fragment sent {retransmissions} more time{} over {:.1} s, never answered, while up to {passed_bytes} bytes passed{icmp}",
+                if *retransmissions == 1 { "" } else { "s" },
+                *span_us as f64 / 1e6
+            )
+        }
+        Evidence::FragmentsMissing {
+            direction,
+            datagrams,
+            fragments,
+            received_bytes,
+            datagram_bytes,
+            whole_on,
+            ..
+        } => format!(
+            "{datagrams} {direction} datagram{} lost {} later fragments ({fragments} fragment{} came, {}{received_bytes} bytes{}){}",
+            if *datagrams == 1 { "" } else { "s" },
+            if *datagrams == 1 { "its" } else { "their" },
+            if *fragments == 1 { "" } else { "s" },
+            if *datagrams == 1 { "" } else { "at most " },
+            match datagram_bytes {
+                Some(n) => format!(" of {n}"),
+                None => String::new(),
+            },
+            match whole_on {
+                Some(t) => format!(", whole on the {} tap", t.as_str()),
+                None => String::new(),
+            }
+        ),
         Evidence::Established { connections, .. } => {
             format!("{connections} connection(s) established")
         }
@@ -469,6 +519,26 @@ fn write_findings(a: &Analysis, width: usize, w: &mut dyn Write) -> io::Result<(
             }
             if let Some(r) = &fix.range {
                 writeln!(w, "      range: {r}")?;
+            }
+            if let Some(h) = &fix.host_setting {
+                writeln!(
+                    w,
+                    "      on {} ({}): {}, value \"{}\" ({}, {}) = {}{}; default {}: {}",
+                    h.on,
+                    h.article,
+                    h.key,
+                    h.value,
+                    h.kind,
+                    h.data,
+                    h.set_to,
+                    if h.restart.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", then {}", h.restart)
+                    },
+                    h.default,
+                    h.advice
+                )?;
             }
             if let Some(k) = &fix.keepalive {
                 writeln!(

@@ -19,7 +19,7 @@ use crate::contract::contract_enum;
 use crate::correlate::{interface_service, tcp_established, Correlated, Handoff, Outcome};
 use crate::event::InterfaceId;
 use crate::finding::{Confidence, Direction, Evidence, IcmpMeaning, Tap};
-use crate::flow::{ConnState, FlowRecord, SECOND};
+use crate::flow::{ConnState, FlowRecord, Stall, SECOND};
 use crate::packet::{PROTO_TCP, PROTO_UDP};
 use crate::taps::TapView;
 use crate::Ts;
@@ -67,6 +67,9 @@ pub enum Failure {
     /// The host itself said no (its own reset or port unreachable, an
     /// RFC 1006 refusal).
     RefusedByHost,
+    /// The answer (or the request) came in fragments of which only the
+    /// first arrived (#25).
+    FragmentsDropped,
 }
 
 impl Failure {
@@ -75,6 +78,7 @@ impl Failure {
         match self {
             Failure::Blocked => FindingKind::Blocked,
             Failure::RefusedByHost => FindingKind::RefusedByHost,
+            Failure::FragmentsDropped => FindingKind::FragmentsDropped,
         }
     }
 }
@@ -359,11 +363,26 @@ pub const STALL_MIN_SPAN: Ts = crate::flow::SECOND;
 /// itself sent is its own decision, and data answered in the end is no
 /// failure: neither is flagged.
 pub fn stall_finding(f: &FlowRecord, hosts: &HostProfiles) -> Option<(FindingKind, Evidence)> {
-    let s = f.stall.as_deref()?;
+    let s = f.stall()?;
     if f.proto != PROTO_TCP {
         return None;
     }
     let idle = s.idle_gap >= IDLE_KILL_MIN_GAP;
+    if let Some(e) = path_mtu_evidence(f, s) {
+        // After a long silence a firewall that forgot the connection
+        // explains the loss as well, unless the ICMP was seen.
+        if !idle
+            || matches!(
+                e,
+                Evidence::PathMtu {
+                    icmp_sender: Some(_),
+                    ..
+                }
+            )
+        {
+            return Some((FindingKind::PmtuBlackHole, e));
+        }
+    }
     let reset = match s.reset {
         Some(r) => {
             let e = rst_evidence(r.ts, f, r.ttl, r.ip_id, hosts.get(&f.server));
@@ -409,6 +428,82 @@ pub fn stall_finding(f: &FlowRecord, hosts: &HostProfiles) -> Option<(FindingKin
             reset,
         },
     ))
+}
+
+/// The largest TCP payload any IPv4 path carries whole (576-byte datagrams,
+/// RFC 791, less 40 bytes of headers) and any IPv6 path (1280, RFC 8200):
+/// segments no larger cannot be too big for a link.
+const PMTU_SAFE_PAYLOAD_V4: u16 = 536;
+const PMTU_SAFE_PAYLOAD_V6: u16 = 1220;
+
+/// Path MTU (#25): the unanswered data of `s` as a `path-mtu` evidence when
+/// it looks too big for the path rather than dropped for any reason: sent
+/// again and again (as for any stall), every retransmission with
+/// don't-fragment and larger than both what every path carries and the most
+/// of that side's data one acknowledgement ever covered (so smaller
+/// segments passed, none as big is known to have). An ICMP "fragmentation
+/// needed" / "packet too big" quoting that side's data, seen here, is named:
+/// it came this far but the sender kept sending big segments.
+fn path_mtu_evidence(f: &FlowRecord, s: &Stall) -> Option<Evidence> {
+    let safe = if f.server.is_ipv6() {
+        PMTU_SAFE_PAYLOAD_V6
+    } else {
+        PMTU_SAFE_PAYLOAD_V4
+    };
+    let retried = s.retransmissions >= STALL_MIN_RETRANSMISSIONS
+        && s.last_ts.saturating_sub(s.start_ts) >= STALL_MIN_SPAN;
+    if !retried
+        || s.reset.is_some()
+        || !s.df
+        || s.seg_max == 0
+        || s.seg_min <= safe
+        || s.passed_max == 0
+        || s.seg_min <= s.passed_max
+    {
+        return None;
+    }
+    let icmp = f.icmp.iter().find(|e| {
+        e.quotes_originator == s.from_originator
+            && matches!((e.v6, e.icmp_type, e.code), (false, 3, 4) | (true, 2, _))
+    });
+    Some(Evidence::PathMtu {
+        ts: s.start_ts,
+        client: f.client,
+        client_port: f.client_port,
+        direction: if s.from_originator {
+            Direction::Request
+        } else {
+            Direction::Reply
+        },
+        retransmissions: s.retransmissions,
+        segment_bytes: s.seg_min,
+        largest_segment_bytes: s.seg_max,
+        passed_bytes: s.passed_max,
+        span_us: s.last_ts.saturating_sub(s.start_ts) / 1_000,
+        icmp_sender: icmp.map(|e| e.sender),
+        icmp_mtu: icmp.and_then(|e| e.mtu),
+    })
+}
+
+/// IP fragments (#25): a flow none of whose answers came whole, with
+/// datagrams whose first fragment came and whose later ones did not.
+fn fragments_evidence(f: &FlowRecord) -> Option<Evidence> {
+    let l = f.frag_loss()?;
+    Some(Evidence::FragmentsMissing {
+        ts: l.first_ts,
+        client: f.client,
+        client_port: f.client_port,
+        direction: if l.from_originator {
+            Direction::Request
+        } else {
+            Direction::Reply
+        },
+        datagrams: l.datagrams,
+        fragments: l.fragments,
+        received_bytes: l.received,
+        datagram_bytes: l.len,
+        whole_on: None,
+    })
 }
 
 /// The ICMP error quoting the attempt, if one came: a filter's, or the
@@ -586,6 +681,11 @@ fn judge_udp(f: &FlowRecord, c: &Correlated, service: &str, capture_end: Ts) -> 
     if f.packets[1] > 0 {
         return AttemptResult::Working;
     }
+    // No answer came whole: if one (or the request) came as a first
+    // fragment only, the path drops fragments.
+    if let Some(ev) = fragments_evidence(f) {
+        return AttemptResult::failed(Failure::FragmentsDropped, ev);
+    }
     if is_group_address(&f.server) {
         // A group or broadcast address never answers as itself: the
         // answers come from hosts' own addresses, as flows of their own
@@ -747,6 +847,38 @@ fn crossed(t: &TapView, i: usize, f: &FlowRecord, a: &mut Attempt) -> Option<Att
         }
         return None;
     };
+    // Datagrams whole on one tap that reached the other as first
+    // fragments only: the firewall drops fragments (#25).
+    if let Some(Evidence::FragmentsMissing {
+        ts,
+        client,
+        client_port,
+        direction: lost,
+        datagrams,
+        fragments,
+        received_bytes,
+        datagram_bytes,
+        ..
+    }) = fragments_evidence(f)
+    {
+        if lost == direction && f.proto == PROTO_UDP {
+            a.result = AttemptResult::failed(
+                Failure::FragmentsDropped,
+                Evidence::FragmentsMissing {
+                    ts,
+                    client,
+                    client_port,
+                    direction,
+                    datagrams,
+                    fragments,
+                    received_bytes,
+                    datagram_bytes,
+                    whole_on: Some(on),
+                },
+            );
+            return None;
+        }
+    }
     let result = AttemptResult::failed(
         Failure::Blocked,
         Evidence::DroppedBetweenTaps {
@@ -822,6 +954,7 @@ mod tests {
             icmp_type,
             code,
             quotes_originator: true,
+            mtu: None,
         }])
     }
 

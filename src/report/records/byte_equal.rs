@@ -243,6 +243,7 @@ fn icmp_evidence() -> impl Strategy<Value = IcmpEvidence> {
                 icmp_type,
                 code,
                 quotes_originator,
+                mtu: None,
             },
         )
 }
