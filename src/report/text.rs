@@ -79,7 +79,7 @@ fn why_failed(f: &FlowRecord) -> String {
     parts.join("; ")
 }
 
-fn interface_name(uuid: &crate::proto::dcerpc::Uuid) -> String {
+pub(super) fn interface_name(uuid: &crate::proto::dcerpc::Uuid) -> String {
     kb::interface(uuid)
         .map(|c| c.name.to_string())
         .unwrap_or_else(|| uuid.to_string())

@@ -81,6 +81,7 @@ fn render(
         Format::Csv => report::write_csv(a, args.csv.into(), out),
         Format::Zeek => report::write_zeek(a, out),
         Format::Ecs => report::write_ecs(a, out),
+        Format::Html => report::write_html(a, out),
         Format::Text => report::write_text_with(a, opts, out),
         Format::Json => report::write_json_with(a, opts, out),
         Format::Ndjson => report::write_ndjson_with(a, opts, out),

@@ -232,6 +232,9 @@ pub enum Format {
     /// NDJSON with Elastic Common Schema field names (and Suricata EVE's event_type): a
     /// record per flow and per finding, for SIEM pipelines (docs/ecs.md)
     Ecs,
+    /// One self-contained page for a change ticket: what is blocked with the fix, a
+    /// diagram of who talks to whom across the firewall, a timeline, sortable tables
+    Html,
 }
 
 /// `--csv`.
@@ -425,8 +428,10 @@ pub struct AnalyzeArgs {
     /// conversations whose answers named a port. Payloads are cut after the headers (the
     /// mapper's DCE/RPC PDUs stay unless they carry authentication), so no NTLM or Kerberos
     /// material leaves; see --write-failed-payloads. The inputs are read a second time
-    /// (files only, one link type)
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["inside", "outside"])]
+    /// (files only). With two taps, inputs of several link types or a FILE ending in
+    /// .pcapng: a pcapng whose interfaces name the tap ("inside", "outside") or the input
+    /// each packet was seen on
+    #[arg(long, value_name = "FILE")]
     pub write_failed: Option<PathBuf>,
 
     /// With --write-failed: keep whole payloads
