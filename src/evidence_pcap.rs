@@ -13,6 +13,13 @@
 //! file still parses as the conversation it was (a PDU that does not fit in
 //! its segment is cut to the headers instead). `whole_payloads` keeps
 //! everything.
+//!
+//! One tap of one link type makes a classic pcap. Two taps (`--inside`,
+//! `--outside`), inputs of several link types, or a file name ending in
+//! `.pcapng` make a pcapng instead, with one interface per (tap or input,
+//! link type) named after it, so Wireshark shows on which side of the
+//! firewall each packet was seen; the outside tap's timestamps are put on
+//! the inside clock as the report's are (`TapReport::offset_ns`).
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -29,6 +36,19 @@ pub struct EvidenceOptions {
     /// Keep whole payloads (by default: headers only, and the DCE/RPC
     /// PDUs of endpoint-mapper conversations without authentication).
     pub whole_payloads: bool,
+    /// Write a pcapng even for one input of one link type.
+    pub pcapng: bool,
+}
+
+/// One capture to read the evidence from again.
+pub struct EvidenceInput {
+    pub source: Box<dyn Source>,
+    /// The pcapng interface name of its frames ("inside", "outside"); None:
+    /// the input's file name.
+    pub name: Option<&'static str>,
+    /// Subtracted from its timestamps to put them on the report's clock
+    /// (the outside tap's offset; 0 otherwise).
+    pub offset_ns: i64,
 }
 
 /// What was written.
@@ -157,9 +177,31 @@ fn keep(frame: &[u8], p: &Packet, why: Why, opts: EvidenceOptions) -> Keep {
 
 /// Reads `source` again and writes the evidence frames of `a` to `out` as
 /// a pcap (microsecond timestamps; the inputs' one link type).
+/// Reads `source` again and writes the evidence of `a` to `out` (see the
+/// module documentation).
 pub fn write(
     a: &Analysis,
-    mut source: Box<dyn Source>,
+    source: Box<dyn Source>,
+    opts: EvidenceOptions,
+    out: &mut dyn Write,
+) -> Result<EvidenceStats, String> {
+    write_inputs(
+        a,
+        vec![EvidenceInput {
+            source,
+            name: None,
+            offset_ns: 0,
+        }],
+        opts,
+        out,
+    )
+}
+
+/// [`write()`] over several captures (two taps): a pcapng whose interfaces
+/// name the tap each packet was seen on.
+pub fn write_inputs(
+    a: &Analysis,
+    inputs: Vec<EvidenceInput>,
     opts: EvidenceOptions,
     out: &mut dyn Write,
 ) -> Result<EvidenceStats, String> {
@@ -169,16 +211,7 @@ pub fn write(
         .flat_map(|i| i.link_types.iter().copied())
         .filter(|l| l.is_supported())
         .collect();
-    let link = match links.len() {
-        0 => LinkType(1),
-        1 => *links.iter().next().expect("one link type"),
-        _ => {
-            return Err(format!(
-                "the inputs carry {} link types; a pcap holds one: write the evidence of each input separately",
-                links.len()
-            ))
-        }
-    };
+    let ng = opts.pcapng || inputs.len() > 1 || links.len() > 1;
     let set = selected(a);
     let mut stats = EvidenceStats {
         flows: set.values().map(Vec::len).sum(),
@@ -186,41 +219,162 @@ pub fn write(
     };
     let mut w = io::BufWriter::with_capacity(1 << 18, out);
     let io_err = |e: io::Error| format!("writing the evidence: {e}");
-    w.write_all(&pcap_header(link)).map_err(io_err)?;
-    while let Some(batch) = source.next_batch(4096) {
-        for f in &batch.frames {
-            let frame = batch.data(f);
-            let Ok(Decoded::Packet(p)) = decode(f.link, f.ts, f.orig_len, frame) else {
-                continue;
-            };
-            let why = match (&p.transport, p.tuple()) {
-                (_, Some(t)) => lookup(&set, &t, f.ts, 0),
-                (Transport::Icmp(m), None) => m
-                    .quoted
-                    .and_then(|q| lookup(&set, &q.tuple, f.ts, ICMP_AFTER))
-                    .map(|_| Why::Failed),
-                _ => None,
-            };
-            let Some(why) = why else { continue };
-            let written = match keep(frame, &p, why, opts) {
-                Keep::All => write_record(&mut w, f.ts, frame, f.orig_len),
-                Keep::Cut(n) => {
-                    stats.cut += 1;
-                    write_record(&mut w, f.ts, &frame[..n], f.orig_len)
-                }
-                Keep::Redact { at, len } => {
-                    stats.redacted += 1;
-                    let mut copy = frame.to_vec();
-                    copy[at..at + len].fill(0);
-                    write_record(&mut w, f.ts, &copy, f.orig_len)
-                }
-            };
-            written.map_err(io_err)?;
-            stats.packets += 1;
+    let mut sink = if ng {
+        Sink::Pcapng(Pcapng::start(&mut w).map_err(io_err)?)
+    } else {
+        let link = links.iter().next().copied().unwrap_or(LinkType(1));
+        w.write_all(&pcap_header(link)).map_err(io_err)?;
+        Sink::Pcap
+    };
+    for mut input in inputs {
+        let names: Vec<String> = input
+            .source
+            .inputs()
+            .iter()
+            .map(|i| match input.name {
+                Some(n) => n.to_string(),
+                None => i.path.clone(),
+            })
+            .collect();
+        while let Some(batch) = input.source.next_batch(4096) {
+            for f in &batch.frames {
+                let frame = batch.data(f);
+                let Ok(Decoded::Packet(p)) = decode(f.link, f.ts, f.orig_len, frame) else {
+                    continue;
+                };
+                let ts = (f.ts as i128 - input.offset_ns as i128).clamp(0, Ts::MAX as i128) as Ts;
+                let why = match (&p.transport, p.tuple()) {
+                    (_, Some(t)) => lookup(&set, &t, ts, 0),
+                    (Transport::Icmp(m), None) => m
+                        .quoted
+                        .and_then(|q| lookup(&set, &q.tuple, ts, ICMP_AFTER))
+                        .map(|_| Why::Failed),
+                    _ => None,
+                };
+                let Some(why) = why else { continue };
+                let kept: std::borrow::Cow<[u8]> = match keep(frame, &p, why, opts) {
+                    Keep::All => frame.into(),
+                    Keep::Cut(n) => {
+                        stats.cut += 1;
+                        frame[..n].into()
+                    }
+                    Keep::Redact { at, len } => {
+                        stats.redacted += 1;
+                        let mut copy = frame.to_vec();
+                        copy[at..at + len].fill(0);
+                        copy.into()
+                    }
+                };
+                let written = match &mut sink {
+                    Sink::Pcap => write_record(&mut w, ts, &kept, f.orig_len),
+                    Sink::Pcapng(ng) => {
+                        let name = names
+                            .get(usize::from(f.input))
+                            .map_or("capture", String::as_str);
+                        ng.packet(&mut w, name, f.link, ts, &kept, f.orig_len)
+                    }
+                };
+                written.map_err(io_err)?;
+                stats.packets += 1;
+            }
         }
     }
     w.flush().map_err(io_err)?;
     Ok(stats)
+}
+
+enum Sink {
+    Pcap,
+    Pcapng(Pcapng),
+}
+
+/// A pcapng section being written: its interfaces so far, one per
+/// (name, link type).
+struct Pcapng {
+    interfaces: Vec<(String, LinkType)>,
+}
+
+impl Pcapng {
+    /// The section header block (little endian, version 1.0, length
+    /// unknown).
+    fn start(w: &mut impl Write) -> io::Result<Pcapng> {
+        let mut b = Vec::with_capacity(28);
+        b.extend_from_slice(&0x0A0D_0D0Au32.to_le_bytes());
+        b.extend_from_slice(&28u32.to_le_bytes());
+        b.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
+        b.extend_from_slice(&1u16.to_le_bytes());
+        b.extend_from_slice(&0u16.to_le_bytes());
+        b.extend_from_slice(&(-1i64).to_le_bytes());
+        b.extend_from_slice(&28u32.to_le_bytes());
+        w.write_all(&b)?;
+        Ok(Pcapng {
+            interfaces: Vec::new(),
+        })
+    }
+
+    /// The interface of (`name`, `link`), its description block written
+    /// the first time: snaplen 262144, nanosecond timestamps, the name.
+    fn interface(&mut self, w: &mut impl Write, name: &str, link: LinkType) -> io::Result<u32> {
+        if let Some(i) = self
+            .interfaces
+            .iter()
+            .position(|(n, l)| n == name && *l == link)
+        {
+            return Ok(i as u32);
+        }
+        let mut opts = Vec::new();
+        // if_name (2), if_tsresol (9) = 9: nanoseconds, opt_endofopt.
+        option(&mut opts, 2, name.as_bytes());
+        option(&mut opts, 9, &[9]);
+        opts.extend_from_slice(&[0, 0, 0, 0]);
+        let len = 20 + opts.len() as u32;
+        let mut b = Vec::with_capacity(len as usize);
+        b.extend_from_slice(&1u32.to_le_bytes());
+        b.extend_from_slice(&len.to_le_bytes());
+        b.extend_from_slice(&link.0.to_le_bytes());
+        b.extend_from_slice(&0u16.to_le_bytes());
+        b.extend_from_slice(&262_144u32.to_le_bytes());
+        b.extend_from_slice(&opts);
+        b.extend_from_slice(&len.to_le_bytes());
+        w.write_all(&b)?;
+        self.interfaces.push((name.to_string(), link));
+        Ok(self.interfaces.len() as u32 - 1)
+    }
+
+    /// An enhanced packet block on the interface of (`name`, `link`).
+    fn packet(
+        &mut self,
+        w: &mut impl Write,
+        name: &str,
+        link: LinkType,
+        ts: Ts,
+        data: &[u8],
+        orig_len: u32,
+    ) -> io::Result<()> {
+        let id = self.interface(w, name, link)?;
+        let pad = (4 - data.len() % 4) % 4;
+        let len = 32 + (data.len() + pad) as u32;
+        let mut h = Vec::with_capacity(28);
+        h.extend_from_slice(&6u32.to_le_bytes());
+        h.extend_from_slice(&len.to_le_bytes());
+        h.extend_from_slice(&id.to_le_bytes());
+        h.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+        h.extend_from_slice(&(ts as u32).to_le_bytes());
+        h.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        h.extend_from_slice(&orig_len.max(data.len() as u32).to_le_bytes());
+        w.write_all(&h)?;
+        w.write_all(data)?;
+        w.write_all(&[0u8; 3][..pad])?;
+        w.write_all(&len.to_le_bytes())
+    }
+}
+
+/// A pcapng option: code, length, value padded to 4 bytes.
+fn option(out: &mut Vec<u8>, code: u16, value: &[u8]) {
+    out.extend_from_slice(&code.to_le_bytes());
+    out.extend_from_slice(&(value.len() as u16).to_le_bytes());
+    out.extend_from_slice(value);
+    out.resize(out.len() + (4 - value.len() % 4) % 4, 0);
 }
 
 /// A classic pcap header: microsecond timestamps, little endian, snaplen

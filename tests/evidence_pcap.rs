@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use common::pdus::{epm_bind, epm_bind_ack, ept_map_answer_at, ept_map_nspi};
 use common::*;
-use exflow_testkit::TcpConversation;
+use exflow_testkit::{Link, PcapWriter, TcpConversation};
 use serde_json::Value;
 
 const MS: u64 = 1_000_000;
@@ -121,4 +121,128 @@ fn authentication_does_not_leave_unless_asked() {
     for x in [&ev, &whole] {
         let _ = std::fs::remove_file(x);
     }
+}
+
+/// Two taps: a pcapng whose interfaces are the taps, read by tshark (the
+/// oracle); the blocked SYNs to the announced ports are on the inside
+/// interface only (the firewall dropped them), the mapper's conversation on
+/// both; analysed again the file shows the same blocked ports. Inputs of
+/// two link types make a pcapng too (a pcap holds one).
+#[test]
+fn two_taps_and_mixed_link_types_make_a_pcapng_naming_where_each_packet_was_seen() {
+    let dir = shared_captures().join("lab/dyn-drop");
+    let (inside, outside) = (dir.join("client-tap.pcap"), dir.join("server-tap.pcap"));
+    let ev = tmp_path("evidence-two-taps.pcapng");
+    let out = run(&[
+        "analyze",
+        "-f",
+        "json",
+        "--inside",
+        path_str(&inside),
+        "--outside",
+        path_str(&outside),
+        "--write-failed",
+        path_str(&ev),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let full: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fields = std::process::Command::new("tshark")
+        .args([
+            "-r",
+            path_str(&ev),
+            "-T",
+            "fields",
+            "-e",
+            "frame.interface_name",
+            "-e",
+            "tcp.dstport",
+            "-e",
+            "tcp.flags.syn",
+        ])
+        .output()
+        .expect("tshark");
+    assert!(
+        fields.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fields.stderr)
+    );
+    let rows: Vec<(String, String, String)> = String::from_utf8_lossy(&fields.stdout)
+        .lines()
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            (
+                c[0].to_string(),
+                c[1].to_string(),
+                c.get(2).unwrap_or(&"").to_string(),
+            )
+        })
+        .collect();
+    for (_, port) in blocked(&full) {
+        let syns = |tap: &str| {
+            rows.iter()
+                .filter(|(i, p, s)| i == tap && *p == port.to_string() && s == "1")
+                .count()
+        };
+        assert!(syns("inside") >= 2, "port {port}: {rows:?}");
+        assert_eq!(syns("outside"), 0, "port {port}");
+    }
+    let mapper = |tap: &str| {
+        rows.iter()
+            .filter(|(i, p, _)| i == tap && p == "135")
+            .count()
+    };
+    assert!(mapper("inside") > 0 && mapper("outside") > 0);
+    let again = analyze_json(&[path_str(&ev)], &[1]);
+    assert_eq!(blocked(&again), blocked(&full));
+
+    // Two link types in one run: the lab's Ethernet capture and a Linux
+    // cooked capture of a SYN to 445 sent three times, never answered.
+    let sll = tmp_path("evidence-sll.pcap");
+    let mut w = PcapWriter::create(&sll, Link::Sll, 65535, false).unwrap();
+    let mut c = TcpConversation::new(
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 30)),
+        50_445,
+        IpAddr::V4(Ipv4Addr::new(198, 51, 100, 20)),
+        445,
+    )
+    .link(Link::Sll);
+    for k in 0..3 {
+        w.write_packet(T0 + k * 1_000 * MS, &c.syn()).unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+    let ev = tmp_path("evidence-mixed.pcap");
+    let out = run(&[
+        "analyze",
+        "-f",
+        "json",
+        path_str(&inside),
+        path_str(&sll),
+        "--write-failed",
+        path_str(&ev),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let full: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let again = analyze_json(&[path_str(&ev)], &[1]);
+    assert_eq!(blocked(&again), blocked(&full));
+    assert!(blocked(&full).contains(&("198.51.100.20".to_string(), 445)));
+    let bytes = std::fs::read(&ev).unwrap();
+    assert_eq!(&bytes[..4], &0x0A0D_0D0Au32.to_le_bytes(), "a pcapng");
+    let info = std::process::Command::new("tshark")
+        .args([
+            "-r",
+            path_str(&ev),
+            "-T",
+            "fields",
+            "-e",
+            "frame.interface_name",
+            "-e",
+            "frame.encap_type",
+        ])
+        .output()
+        .expect("tshark");
+    let text = String::from_utf8_lossy(&info.stdout);
+    let encaps: std::collections::BTreeSet<&str> =
+        text.lines().filter_map(|l| l.split('\t').nth(1)).collect();
+    assert_eq!(encaps.len(), 2, "{text}");
 }

@@ -59,24 +59,50 @@ pub fn run(args: AnalyzeArgs) -> Result<Exit, Failure> {
     Ok(exit)
 }
 
-/// `--write-failed`: reads the inputs again and writes the evidence pcap.
+/// `--write-failed`: reads the inputs again and writes the evidence (a
+/// pcap; a pcapng naming the tap of each packet with two taps, or for
+/// inputs of several link types, or a `.pcapng` file name).
 fn write_evidence(
     analysis: &Analysis,
     args: &AnalyzeArgs,
     path: &Path,
     mut out: std::fs::File,
 ) -> Result<(), Failure> {
-    let inputs: Vec<String> = args.inputs.iter().chain(&args.read).cloned().collect();
-    if inputs.iter().any(|i| i == "-") {
+    use exflow::evidence_pcap::EvidenceInput;
+    let plain: Vec<String> = args.inputs.iter().chain(&args.read).cloned().collect();
+    let all = plain.iter().chain(&args.inside).chain(&args.outside);
+    if all.clone().any(|i| i == "-") {
         return Err(Failure::error(
             "--write-failed reads the inputs a second time: standard input cannot be (save it to a file first)",
         ));
     }
-    let source = open_source(&inputs, args.filter.as_deref(), args.reader)?;
+    let filter = args.filter.as_deref();
+    let inputs = match &analysis.taps {
+        None => vec![EvidenceInput {
+            source: open_source(&plain, filter, args.reader)?,
+            name: None,
+            offset_ns: 0,
+        }],
+        Some(taps) => vec![
+            EvidenceInput {
+                source: open_source(&args.inside, filter, args.reader)?,
+                name: Some("inside"),
+                offset_ns: 0,
+            },
+            EvidenceInput {
+                source: open_source(&args.outside, filter, args.reader)?,
+                name: Some("outside"),
+                offset_ns: taps.offset_ns,
+            },
+        ],
+    };
     let opts = exflow::evidence_pcap::EvidenceOptions {
         whole_payloads: args.write_failed_payloads,
+        pcapng: path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("pcapng")),
     };
-    let stats = exflow::evidence_pcap::write(analysis, source, opts, &mut out)
+    let stats = exflow::evidence_pcap::write_inputs(analysis, inputs, opts, &mut out)
         .map_err(|e| Failure::error(format!("{}: {e}", path.display())))?;
     eprintln!(
         "exflow: {}: {} packets of {} flows ({} cut after their headers, {} with their authentication token zeroed)",
