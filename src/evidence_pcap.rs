@@ -126,7 +126,27 @@ fn lookup(set: &HashMap<Key, Vec<(Ts, Ts, Why)>>, t: &FiveTuple, ts: Ts, after: 
 }
 
 /// How long after its flow an ICMP error quoting it is still its evidence.
-const ICMP_AFTER: Ts = 60 * 1_000_000_000;
+pub const ICMP_AFTER: Ts = 60 * 1_000_000_000;
+
+/// Starts a classic pcap of `link` frames (`exflow live --write-failed`).
+pub fn write_pcap_header(w: &mut dyn Write, link: LinkType) -> io::Result<()> {
+    w.write_all(&pcap_header(link))
+}
+
+/// Writes a frame the live ring kept (a failed attempt's, or an ICMP error
+/// quoting one), cut after its headers; false when it does not decode.
+pub fn write_kept(w: &mut dyn Write, k: &crate::capture::KeptFrame) -> io::Result<bool> {
+    let frame = k.data();
+    let Ok(Decoded::Packet(p)) = decode(k.link, k.ts, k.orig_len, frame) else {
+        return Ok(false);
+    };
+    let mut w = w;
+    match keep(frame, &p, Why::Failed, EvidenceOptions::default()) {
+        Keep::Cut(n) => write_record(&mut w, k.ts, &frame[..n], k.orig_len)?,
+        _ => write_record(&mut w, k.ts, frame, k.orig_len)?,
+    }
+    Ok(true)
+}
 
 /// What is kept of a frame: all of it, its headers (`Cut`), or all of it
 /// with an authentication token zeroed at `at..at + len`.

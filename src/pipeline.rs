@@ -58,6 +58,10 @@ pub struct Options {
     /// (client, server, proto, port) — enough for the same findings and
     /// verdicts — and count what they let go (`stats.flows_not_retained`).
     pub retain_flows: Option<usize>,
+    /// `exflow live --write-failed`: the reader keeps the headers of every
+    /// frame here, for the stream to write those of the failed attempts
+    /// (#21).
+    pub evidence: Option<std::sync::Arc<crate::capture::EvidenceRing>>,
 }
 
 /// What one shard worker learned from one batch, for the live correlator
@@ -99,6 +103,7 @@ impl Default for Options {
             policy: None,
             stream: None,
             retain_flows: None,
+            evidence: None,
         }
     }
 }
@@ -257,6 +262,8 @@ pub fn collect(mut source: Box<dyn Source>, opts: &Options) -> Collected {
         defrag: Defragmenter::default(),
         threads,
         pending: (0..threads).map(|_| Vec::new()).collect(),
+        keep: opts.evidence.is_some(),
+        kept: Vec::new(),
     };
     let mut progress = Progress::new(opts.progress && std::io::stderr().is_terminal());
     let mut clock: Ts = 0;
@@ -275,6 +282,15 @@ pub fn collect(mut source: Box<dyn Source>, opts: &Options) -> Collected {
             // The common case (plain TCP/UDP): the 5-tuple is read in place
             // and the frame goes to its worker undecoded.
             if let Some(hash) = packet::fast_flow_hash(meta.link, data) {
+                if reader.keep {
+                    reader.kept.push(crate::capture::KeptFrame::new(
+                        hash,
+                        meta.ts,
+                        meta.link,
+                        meta.orig_len,
+                        data,
+                    ));
+                }
                 let shard = (hash % LOGICAL_SHARDS as u64) as usize;
                 reader.pending[shard % threads].push(Work::Frame {
                     shard: shard as u8,
@@ -295,6 +311,9 @@ pub fn collect(mut source: Box<dyn Source>, opts: &Options) -> Collected {
         }
         reader.defrag.expire(clock);
         reader.route_incomplete();
+        if let Some(ring) = &opts.evidence {
+            ring.push(&mut reader.kept);
+        }
         let mut buffers = batch.buffers;
         buffers.extend(extra);
         workers.send(&mut reader.pending, &buffers, clock, seq);
@@ -412,6 +431,10 @@ struct Reader {
     threads: usize,
     /// Per worker, the work of the batch being read.
     pending: Vec<Vec<Work>>,
+    /// `--write-failed` in live: the batch's frames to keep (see
+    /// [`Options::evidence`]).
+    keep: bool,
+    kept: Vec<crate::capture::KeptFrame>,
 }
 
 impl Reader {
@@ -483,6 +506,15 @@ impl Reader {
         };
         // A datagram whose packet has no flow is not kept either.
         let hash = hash?;
+        if self.keep {
+            self.kept.push(crate::capture::KeptFrame::new(
+                hash,
+                meta.ts,
+                meta.link,
+                meta.orig_len,
+                data,
+            ));
+        }
         let shard = (hash % LOGICAL_SHARDS as u64) as usize;
         self.pending[shard % self.threads].push(Work::Packet {
             shard: shard as u8,

@@ -46,6 +46,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::capture::{EvidenceRing, Wanted};
 use crate::correlate::{
     not_registered_finding, CorrelateConfig, Correlator, Handoff, HandoffTracker,
 };
@@ -82,6 +83,51 @@ pub struct StreamCounters {
     /// Failed probes written at once because the hold queue was full
     /// ([`MAX_HELD`]): maybe a scan's, shown as failed attempts.
     pub probes_not_held: AtomicU64,
+    /// `--write-failed`: frames written to the evidence file.
+    pub evidence_packets: AtomicU64,
+}
+
+/// `exflow live --write-failed`: the failed attempts' frames, taken from
+/// the reader's ring ([`EvidenceRing`]) as each attempt is decided, written
+/// to a pcap (headers only: the ring keeps no more).
+pub struct EvidenceSink {
+    ring: Arc<EvidenceRing>,
+    out: Box<dyn Write + Send>,
+    /// Flows decided failed in the batch being processed.
+    wanted: Vec<Wanted>,
+}
+
+impl EvidenceSink {
+    /// Starts the pcap (`link`: the capture's).
+    pub fn start(
+        ring: Arc<EvidenceRing>,
+        mut out: Box<dyn Write + Send>,
+        link: crate::packet::LinkType,
+    ) -> io::Result<EvidenceSink> {
+        crate::evidence_pcap::write_pcap_header(&mut out, link)?;
+        out.flush()?;
+        Ok(EvidenceSink {
+            ring,
+            out,
+            wanted: Vec::new(),
+        })
+    }
+}
+
+/// The frames of a failed flow, as the ring knows it.
+fn wanted(f: &FlowRecord) -> Wanted {
+    Wanted {
+        hash: crate::packet::FiveTuple {
+            proto: f.proto,
+            src: f.client,
+            dst: f.server,
+            sport: f.client_port,
+            dport: f.server_port,
+        }
+        .symmetric_hash(),
+        first_ts: f.first_ts,
+        last_ts: f.last_ts,
+    }
 }
 
 /// Consumes [`StreamMsg`]s, writes NDJSON records to `out`.
@@ -104,6 +150,8 @@ pub struct LiveCorrelator<W: Write> {
     held: VecDeque<Held>,
     /// Scans a `scan` record was written for.
     scans_announced: HashSet<(ScanKind, (IpAddr, IpAddr, u8, u16))>,
+    /// `--write-failed`.
+    evidence: Option<EvidenceSink>,
 }
 
 impl<W: Write> LiveCorrelator<W> {
@@ -130,6 +178,64 @@ impl<W: Write> LiveCorrelator<W> {
             scans: Scans::default(),
             held: VecDeque::new(),
             scans_announced: HashSet::new(),
+            evidence: None,
+        }
+    }
+
+    /// Writes the frames of every failed attempt from now on to `sink`.
+    pub fn set_evidence(&mut self, sink: EvidenceSink) {
+        self.evidence = Some(sink);
+    }
+
+    /// The failed flow `f`'s frames are wanted in the evidence file.
+    fn want(&mut self, f: &FlowRecord) {
+        if let Some(e) = &mut self.evidence {
+            e.wanted.push(wanted(f));
+        }
+    }
+
+    /// The endpoint-mapper conversation whose answer named ports: the
+    /// hand-offs' evidence, and the host's own answers that tell its resets
+    /// from a firewall's (headers only, as the ring keeps them).
+    fn want_mapper(&mut self, a: &EpmAnswerEvent) {
+        if let Some(e) = &mut self.evidence {
+            e.wanted.push(Wanted {
+                hash: crate::packet::FiveTuple {
+                    proto: a.mapper_proto,
+                    src: a.client,
+                    dst: a.mapper,
+                    sport: a.client_port,
+                    dport: a.mapper_port,
+                }
+                .symmetric_hash(),
+                first_ts: 0,
+                last_ts: a.ts,
+            });
+        }
+    }
+
+    /// Writes the frames of the flows decided failed in this batch.
+    fn write_evidence(&mut self) {
+        let Some(e) = &mut self.evidence else { return };
+        if e.wanted.is_empty() {
+            return;
+        }
+        let frames = e.ring.take(&e.wanted, crate::evidence_pcap::ICMP_AFTER);
+        e.wanted.clear();
+        let mut n = 0u64;
+        let written = frames
+            .iter()
+            .try_for_each(|k| {
+                crate::evidence_pcap::write_kept(&mut e.out, k).map(|w| n += u64::from(w))
+            })
+            .and_then(|_| e.out.flush());
+        self.counters
+            .evidence_packets
+            .fetch_add(n, Ordering::Relaxed);
+        if let Err(err) = written {
+            // The evidence file failed; the records and the capture go on.
+            self.evidence = None;
+            self.error.get_or_insert(err);
         }
     }
 
@@ -208,6 +314,9 @@ impl<W: Write> LiveCorrelator<W> {
         });
         flows.sort_by(crate::flow::flow_order);
         for a in &answers {
+            if !a.endpoints.is_empty() {
+                self.want_mapper(a);
+            }
             if self.correlator.answer(a) {
                 if let Some(f) = not_registered_finding(a) {
                     self.counters.problems.fetch_add(1, Ordering::Relaxed);
@@ -235,6 +344,7 @@ impl<W: Write> LiveCorrelator<W> {
         for h in &decided {
             self.emit_handoff(h);
         }
+        self.write_evidence();
         if self.clock.saturating_sub(self.last_prune) > 60 * SECOND {
             self.last_prune = self.clock;
             self.correlator
@@ -309,6 +419,7 @@ impl<W: Write> LiveCorrelator<W> {
                 self.counters.problems.fetch_add(1, Ordering::Relaxed);
                 let v = self.attempt_failed(f, kind, &evidence, "connection-failed");
                 self.write(&v);
+                self.want(f);
             }
             return;
         };
@@ -319,6 +430,7 @@ impl<W: Write> LiveCorrelator<W> {
                     Ok(record) => self.held.push_back(Held {
                         until: self.clock.saturating_add(SCAN_HOLD),
                         flow: ProbeKey::of(f),
+                        frames: wanted(f),
                         record,
                     }),
                     Err(e) => self.error = Some(e.into()),
@@ -331,6 +443,7 @@ impl<W: Write> LiveCorrelator<W> {
         }
         self.counters.problems.fetch_add(1, Ordering::Relaxed);
         self.write(&v);
+        self.want(f);
     }
 
     /// Writes the held probes whose time is up (all of them at the stop):
@@ -351,6 +464,9 @@ impl<W: Write> LiveCorrelator<W> {
                 None => {
                     self.counters.problems.fetch_add(1, Ordering::Relaxed);
                     self.write_line(&h.record);
+                    if let Some(e) = &mut self.evidence {
+                        e.wanted.push(h.frames);
+                    }
                 }
             }
         }
@@ -439,6 +555,8 @@ impl ProbeKey {
 struct Held {
     until: Ts,
     flow: ProbeKey,
+    /// Its frames, for `--write-failed`.
+    frames: Wanted,
     /// Its `attempt-failed` record, serialized.
     record: Vec<u8>,
 }

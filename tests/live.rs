@@ -1653,3 +1653,40 @@ fn live_filter_makes_the_follow_ups_it_drops_not_captured() {
     );
     assert_eq!(handoffs(&streamed), live_h);
 }
+
+/// `live --write-failed FILE` (#21 point 2): the lab capture replayed
+/// into the interface; the packets of the failed attempts are written as
+/// they are decided, headers only, and the file analysed again shows the
+/// blocked ports the offline analysis of the capture shows.
+#[test]
+fn live_writes_the_failed_attempts_packets() {
+    let pcap = lab("dyn-drop");
+    let ns = Netns::new();
+    let events = tmp_path(&format!("evidence-{}.ndjson", ns.vb));
+    let evidence = tmp_path(&format!("evidence-{}.pcap", ns.vb));
+    let run = ns.live(&events, &["--write-failed", path_str(&evidence)]);
+    ns.replay(&pcap, &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped = run.stop(libc::SIGINT);
+    assert_eq!(stopped.code, Some(0), "stderr:\n{}", stopped.stderr);
+    assert!(
+        stopped
+            .stderr
+            .contains("packets of failed attempts (headers only)"),
+        "{}",
+        stopped.stderr
+    );
+    let blocked = |r: &Value| -> BTreeSet<String> {
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["kind"] == "blocked")
+            .map(|f| format!("{} {}", s(&f["server"]), f["port"]))
+            .collect()
+    };
+    let offline = common::analyze_json(&[path_str(&pcap)], &[1]);
+    let again = common::analyze_json(&[path_str(&evidence)], &[1]);
+    assert!(!blocked(&offline).is_empty());
+    assert_eq!(blocked(&again), blocked(&offline));
+}

@@ -287,3 +287,92 @@ fn every_capture_through_the_live_path_gives_what_analyze_gives() {
     // The lab's idle kill, at least.
     assert!(died_seen >= 1, "only {died_seen} dead connections");
 }
+
+/// `exflow live --write-failed` (#21 point 2): the reader keeps every
+/// frame's headers in a ring and the stream writes a failed attempt's as it
+/// decides it. On the lab captures, every packet of every flow the final
+/// report counts failed is in the file, each cut after its headers, and the
+/// file analysed again shows the same blocked ports.
+#[test]
+fn the_live_evidence_holds_the_packets_of_every_failed_attempt() {
+    use exflow::capture::EvidenceRing;
+    use exflow::stream::EvidenceSink;
+    use std::sync::Arc;
+    for path in [
+        "../shared/captures/lab/dyn-drop/client-tap.pcap",
+        "../shared/captures/lab/dyn-reject-rst/client-tap.pcap",
+        "../shared/captures/lab/scan-dyn-drop/client-tap.pcap",
+        "tests/data/lab/pmtu-blackhole/server-tap.pcap",
+    ] {
+        let (tx, rx) = crossbeam_channel::bounded::<StreamMsg>(1024);
+        let ring = Arc::new(EvidenceRing::new(64 << 20));
+        let mut opts = Options {
+            threads: 2,
+            stream: Some(tx),
+            evidence: Some(Arc::clone(&ring)),
+            ..Options::default()
+        };
+        let file = common::tmp_path(&format!("live-evidence-{}.pcap", path.replace('/', "-")));
+        let out: Box<dyn std::io::Write + Send> = Box::new(std::fs::File::create(&file).unwrap());
+        let sink = EvidenceSink::start(ring, out, exflow::packet::LinkType(1)).unwrap();
+        let mut correlator = LiveCorrelator::new(&opts.flow, &opts.correlate, Vec::new());
+        correlator.set_evidence(sink);
+        let stream = std::thread::spawn(move || {
+            let mut c = correlator;
+            for msg in rx {
+                c.push(msg);
+            }
+            c.finish().unwrap()
+        });
+        let source = Batches {
+            inner: open(path),
+            n: 7,
+        };
+        let live = analysis::run(Box::new(source), &opts);
+        opts.stream = None;
+        stream.join().unwrap();
+
+        let evidence = analyze(common::path_str(&file));
+        let failed: Vec<&exflow::flow::FlowRecord> = live
+            .flows
+            .iter()
+            .zip(live.flow_outcomes().iter())
+            .filter(|(f, o)| **o == Some(false) || f.stall().is_some())
+            .map(|(f, _)| f)
+            .collect();
+        assert!(!failed.is_empty(), "{path}: nothing failed");
+        let key = |f: &exflow::flow::FlowRecord| {
+            (f.proto, f.client, f.client_port, f.server, f.server_port)
+        };
+        for f in &failed {
+            let got: u64 = evidence
+                .flows
+                .iter()
+                .filter(|e| key(e) == key(f))
+                .map(|e| e.packets[0] + e.packets[1])
+                .sum();
+            assert_eq!(got, f.packets[0] + f.packets[1], "{path}: {f:?}");
+        }
+        let blocked = |a: &Analysis| -> BTreeSet<String> {
+            report(a)["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["kind"] != "port-scan")
+                .map(|f| format!("{} {} {}", f["kind"], f["server"], f["port"]))
+                .collect()
+        };
+        assert_eq!(blocked(&evidence), blocked(&live), "{path}");
+        // Headers only: no record longer than what the ring keeps, and the
+        // DCE/RPC of the mapper conversations cut (no PDU parsed again).
+        let bytes = std::fs::read(&file).unwrap();
+        let mut at = 24;
+        while at + 16 <= bytes.len() {
+            let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+            assert!(caplen <= exflow::capture::KEPT_BYTES, "{path}: {caplen}");
+            at += 16 + caplen;
+        }
+        assert_eq!(at, bytes.len());
+        assert!(evidence.correlated.handoffs.is_empty(), "{path}");
+    }
+}

@@ -21,6 +21,7 @@ mod merge;
 mod native;
 mod paths;
 mod probe;
+mod ring;
 #[cfg(test)]
 mod tests;
 
@@ -31,6 +32,7 @@ pub use filter::FilterError;
 pub use libpcap::LibpcapSource;
 pub use live::{list_interfaces, InterfaceInfo, LiveConfig, LiveCounters, LiveError, LiveSource};
 pub use native::{DEFAULT_MAX_CAPLEN, HARD_MAX_CAPLEN, MAX_BLOCK_LEN};
+pub use ring::{EvidenceRing, KeptFrame, Wanted, KEPT_BYTES};
 
 /// Whether `head`, the first bytes of an input, starts a pcap or pcapng
 /// capture: the test the readers themselves make (by magic number), for

@@ -182,6 +182,22 @@ pub struct LiveArgs {
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub write: Option<PathBuf>,
 
+    /// Write the packets of every failed attempt to this pcap as each is decided: their
+    /// headers only (the first bytes of every packet are kept for a while, --write-failed-mb;
+    /// no payload leaves, so no NTLM or Kerberos material)
+    #[arg(long, value_name = "FILE")]
+    pub write_failed: Option<PathBuf>,
+
+    /// With --write-failed: memory for the recent packets' headers (MB); a flow whose
+    /// packets are older than what it holds when it is decided gets the ones still kept
+    #[arg(
+        long,
+        value_name = "MB",
+        default_value_t = 64,
+        requires = "write_failed"
+    )]
+    pub write_failed_mb: u64,
+
     /// Start a new -w file (FILE.1, FILE.2, ...) when the current one would exceed this (MB;
     /// 0: never)
     #[arg(long, value_name = "MB", default_value_t = 100, requires = "write")]
@@ -622,6 +638,7 @@ impl AnalysisArgs {
             policy,
             stream: None,
             retain_flows: None,
+            evidence: None,
         }
     }
 

@@ -20,6 +20,7 @@ use exflow::analysis::{self, Analysis};
 use exflow::capture::{self, LiveCounters, LiveSource, Source};
 use exflow::live_out::{EventsOutput, Notice, ReportFile};
 use exflow::pipeline::{self, Options};
+use exflow::stream::EvidenceSink;
 
 use crate::flags::LiveArgs;
 use crate::output::{output_file, write_report};
@@ -44,16 +45,34 @@ pub fn run(args: LiveArgs) -> Result<Exit, Failure> {
     let (events, report_file) = open_outputs(&args, &signals.hup, &notice)?;
 
     let (tx, rx) = crossbeam_channel::bounded::<pipeline::StreamMsg>(1024);
+    let ring = args.write_failed.as_ref().map(|_| {
+        Arc::new(capture::EvidenceRing::new(
+            usize::try_from(args.write_failed_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+        ))
+    });
+    let evidence = match (&args.write_failed, &ring) {
+        (Some(path), Some(ring)) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| Failure::error(format!("{}: cannot create: {e}", path.display())))?;
+            let out: Box<dyn io::Write + Send> = Box::new(io::BufWriter::new(file));
+            Some(
+                EvidenceSink::start(Arc::clone(ring), out, source.link())
+                    .map_err(|e| Failure::error(format!("{}: {e}", path.display())))?,
+            )
+        }
+        _ => None,
+    };
     let mut opts = Options {
         stream: Some(tx),
         retain_flows: (args.retain_flows > 0).then_some(args.retain_flows),
+        evidence: ring.clone(),
         ..args.analysis.options(policy)
     };
     // The streamed hand-offs know what --filter drops, as the report does.
     opts.correlate.filters = capture::applied_filters(&source.inputs());
     let counters = source.counters();
     let every = args.stats_interval;
-    let streaming = Streaming::start(&opts, rx, &interface, &counters, &events, every)?;
+    let streaming = Streaming::start(&opts, rx, &interface, &counters, &events, every, evidence)?;
     let status = (!args.no_status)
         .then(|| StatusLine::start(&interface, &counters, &streaming.counters))
         .flatten();
@@ -72,7 +91,16 @@ pub fn run(args: LiveArgs) -> Result<Exit, Failure> {
         s.stop();
     }
     phase.set(StopPhase::Records);
+    let evidence_packets = Arc::clone(&streaming.counters);
     let mut exit = streaming.finish();
+    if let (Some(path), Some(ring)) = (&args.write_failed, &ring) {
+        eprintln!(
+            "exflow: {}: {} packets of failed attempts (headers only); {} older packets were let go before their flow was decided (--write-failed-mb)",
+            path.display(),
+            evidence_packets.evidence_packets.load(Ordering::Relaxed),
+            ring.evicted()
+        );
+    }
     // Failed outputs were named on stderr when they failed.
     if events.incomplete() || counters.write_failed.load(Ordering::Relaxed) {
         exit = exit.max(Exit::Partial);

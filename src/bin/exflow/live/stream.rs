@@ -12,7 +12,7 @@ use crossbeam_channel::Receiver;
 use exflow::capture::LiveCounters;
 use exflow::live_out::EventsOutput;
 use exflow::pipeline::{self, Options};
-use exflow::stream::{LiveCorrelator, StreamCounters};
+use exflow::stream::{EvidenceSink, LiveCorrelator, StreamCounters};
 
 use crate::{Exit, Failure};
 
@@ -34,8 +34,12 @@ impl Streaming {
         capture: &Arc<LiveCounters>,
         events: &EventsOutput,
         every: Duration,
+        evidence: Option<EvidenceSink>,
     ) -> Result<Streaming, Failure> {
-        let correlator = LiveCorrelator::new(&opts.flow, &opts.correlate, events.clone());
+        let mut correlator = LiveCorrelator::new(&opts.flow, &opts.correlate, events.clone());
+        if let Some(sink) = evidence {
+            correlator.set_evidence(sink);
+        }
         let counters = correlator.counters();
         let stats = StatsRecord {
             interface: interface.to_string(),
