@@ -559,3 +559,78 @@ fn logrotate_renames_the_events_file_and_signals_the_service() {
     // A dry run.
     assert!(events.exists());
 }
+
+/// #21 point 5: the license files say what Cargo.toml's `license` field
+/// says (MIT OR Apache-2.0) and go into the package; the crate's metadata
+/// has a readme, keywords and categories crates.io accepts. (No
+/// `repository`: the project has no public address yet.)
+#[test]
+fn license_files_match_the_license_field_and_the_metadata_is_set() {
+    let root = common::crate_root();
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .current_dir(&root)
+        .output()
+        .expect("cargo metadata");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pkg = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "exflow")
+        .unwrap();
+    assert_eq!(pkg["license"], "MIT OR Apache-2.0");
+    let mit = std::fs::read_to_string(root.join("LICENSE-MIT")).unwrap();
+    assert!(mit.contains("Permission is hereby granted, free of charge"));
+    assert!(mit.contains("THE SOFTWARE IS PROVIDED \"AS IS\""));
+    let apache = std::fs::read_to_string(root.join("LICENSE-APACHE")).unwrap();
+    assert!(apache.contains("Apache License") && apache.contains("Version 2.0, January 2004"));
+    assert!(apache.contains("END OF TERMS AND CONDITIONS"));
+    let readme = pkg["readme"].as_str().unwrap();
+    assert!(std::path::Path::new(readme).is_file(), "{readme}");
+    let keywords = pkg["keywords"].as_array().unwrap();
+    assert!((1..=5).contains(&keywords.len()));
+    for k in keywords {
+        let k = k.as_str().unwrap();
+        assert!(
+            k.len() <= 20
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "{k}"
+        );
+    }
+    // crates.io's category slugs these come from.
+    for c in pkg["categories"].as_array().unwrap() {
+        assert!(
+            ["network-programming", "command-line-utilities"].contains(&c.as_str().unwrap()),
+            "{c}"
+        );
+    }
+    // What `cargo package` would ship has both license files.
+    let list = std::process::Command::new(env!("CARGO"))
+        .args([
+            "package",
+            "--list",
+            "--allow-dirty",
+            "--no-verify",
+            "-p",
+            "exflow",
+        ])
+        .current_dir(&root)
+        .output()
+        .expect("cargo package --list");
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    let files = String::from_utf8_lossy(&list.stdout);
+    for f in ["LICENSE-MIT", "LICENSE-APACHE", "README.md", "Cargo.toml"] {
+        assert!(files.lines().any(|l| l == f), "{f} not packaged");
+    }
+}
