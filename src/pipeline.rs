@@ -282,15 +282,7 @@ pub fn collect(mut source: Box<dyn Source>, opts: &Options) -> Collected {
             // The common case (plain TCP/UDP): the 5-tuple is read in place
             // and the frame goes to its worker undecoded.
             if let Some(hash) = packet::fast_flow_hash(meta.link, data) {
-                if reader.keep {
-                    reader.kept.push(crate::capture::KeptFrame::new(
-                        hash,
-                        meta.ts,
-                        meta.link,
-                        meta.orig_len,
-                        data,
-                    ));
-                }
+                reader.keep_frame(hash, meta, data);
                 let shard = (hash % LOGICAL_SHARDS as u64) as usize;
                 reader.pending[shard % threads].push(Work::Frame {
                     shard: shard as u8,
@@ -438,6 +430,20 @@ struct Reader {
 }
 
 impl Reader {
+    /// `live --write-failed`: keeps the frame's headers for the stream.
+    #[inline]
+    fn keep_frame(&mut self, hash: u64, meta: &FrameMeta, data: &[u8]) {
+        if self.keep {
+            self.kept.push(crate::capture::KeptFrame::new(
+                hash,
+                meta.ts,
+                meta.link,
+                meta.orig_len,
+                data,
+            ));
+        }
+    }
+
     /// Datagrams the defragmenter gave up on, to the workers of their flows.
     fn route_incomplete(&mut self) {
         for lost in self.defrag.take_incomplete() {
@@ -506,15 +512,7 @@ impl Reader {
         };
         // A datagram whose packet has no flow is not kept either.
         let hash = hash?;
-        if self.keep {
-            self.kept.push(crate::capture::KeptFrame::new(
-                hash,
-                meta.ts,
-                meta.link,
-                meta.orig_len,
-                data,
-            ));
-        }
+        self.keep_frame(hash, meta, data);
         let shard = (hash % LOGICAL_SHARDS as u64) as usize;
         self.pending[shard % self.threads].push(Work::Packet {
             shard: shard as u8,

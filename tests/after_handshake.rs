@@ -72,17 +72,6 @@ fn unanswered(frames: &mut Vec<(u64, Vec<u8>)>, c: &mut TcpConversation, t: u64,
     }
 }
 
-fn findings(r: &Value) -> Vec<&Value> {
-    r["findings"].as_array().unwrap().iter().collect()
-}
-
-fn kinds(r: &Value) -> Vec<String> {
-    findings(r)
-        .iter()
-        .map(|f| f["kind"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// The lab: the client tap sees the victim's search after 25 s of silence
 /// retransmitted with no answer (the firewall forgot the connection after
 /// 15 s); the control connection's search after 4 s was answered. The

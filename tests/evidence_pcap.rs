@@ -32,6 +32,29 @@ fn blocked(r: &Value) -> Vec<(String, u64)> {
     b
 }
 
+/// tshark's `fields` of every packet of `file` (the oracle that reads it).
+fn tshark_fields(file: &std::path::Path, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut cmd = std::process::Command::new("tshark");
+    cmd.args(["-r", path_str(file), "-T", "fields"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("tshark");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let mut c: Vec<String> = l.split('\t').map(str::to_string).collect();
+            c.resize(fields.len(), String::new());
+            c
+        })
+        .collect()
+}
+
 #[test]
 fn the_evidence_shows_the_same_blocked_ports() {
     for capture in [
@@ -146,37 +169,13 @@ fn two_taps_and_mixed_link_types_make_a_pcapng_naming_where_each_packet_was_seen
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let full: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let fields = std::process::Command::new("tshark")
-        .args([
-            "-r",
-            path_str(&ev),
-            "-T",
-            "fields",
-            "-e",
-            "frame.interface_name",
-            "-e",
-            "tcp.dstport",
-            "-e",
-            "tcp.flags.syn",
-        ])
-        .output()
-        .expect("tshark");
-    assert!(
-        fields.status.success(),
-        "{}",
-        String::from_utf8_lossy(&fields.stderr)
-    );
-    let rows: Vec<(String, String, String)> = String::from_utf8_lossy(&fields.stdout)
-        .lines()
-        .map(|l| {
-            let c: Vec<&str> = l.split('\t').collect();
-            (
-                c[0].to_string(),
-                c[1].to_string(),
-                c.get(2).unwrap_or(&"").to_string(),
-            )
-        })
-        .collect();
+    let rows: Vec<(String, String, String)> = tshark_fields(
+        &ev,
+        &["frame.interface_name", "tcp.dstport", "tcp.flags.syn"],
+    )
+    .into_iter()
+    .map(|c| (c[0].clone(), c[1].clone(), c[2].clone()))
+    .collect();
     for (_, port) in blocked(&full) {
         let syns = |tap: &str| {
             rows.iter()
@@ -228,21 +227,7 @@ fn two_taps_and_mixed_link_types_make_a_pcapng_naming_where_each_packet_was_seen
     assert!(blocked(&full).contains(&("198.51.100.20".to_string(), 445)));
     let bytes = std::fs::read(&ev).unwrap();
     assert_eq!(&bytes[..4], &0x0A0D_0D0Au32.to_le_bytes(), "a pcapng");
-    let info = std::process::Command::new("tshark")
-        .args([
-            "-r",
-            path_str(&ev),
-            "-T",
-            "fields",
-            "-e",
-            "frame.interface_name",
-            "-e",
-            "frame.encap_type",
-        ])
-        .output()
-        .expect("tshark");
-    let text = String::from_utf8_lossy(&info.stdout);
-    let encaps: std::collections::BTreeSet<&str> =
-        text.lines().filter_map(|l| l.split('\t').nth(1)).collect();
-    assert_eq!(encaps.len(), 2, "{text}");
+    let rows = tshark_fields(&ev, &["frame.interface_name", "frame.encap_type"]);
+    let encaps: std::collections::BTreeSet<&str> = rows.iter().map(|c| c[1].as_str()).collect();
+    assert_eq!(encaps.len(), 2, "{rows:?}");
 }

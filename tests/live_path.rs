@@ -40,13 +40,31 @@ fn open(path: &str) -> FileSource {
 /// The live path over `path` in batches of `n`: the final analysis and the
 /// streamed records.
 fn live_path(path: &str, n: usize, threads: usize) -> (Analysis, Vec<Value>) {
+    live_path_with(path, n, threads, None)
+}
+
+/// [`live_path`] with `live --write-failed`'s ring and evidence file.
+fn live_path_with(
+    path: &str,
+    n: usize,
+    threads: usize,
+    evidence: Option<(
+        std::sync::Arc<exflow::capture::EvidenceRing>,
+        exflow::stream::EvidenceSink,
+    )>,
+) -> (Analysis, Vec<Value>) {
     let (tx, rx) = crossbeam_channel::bounded::<StreamMsg>(1024);
+    let (ring, sink) = evidence.unzip();
     let mut opts = Options {
         threads,
         stream: Some(tx),
+        evidence: ring,
         ..Options::default()
     };
-    let correlator = LiveCorrelator::new(&opts.flow, &opts.correlate, Vec::new());
+    let mut correlator = LiveCorrelator::new(&opts.flow, &opts.correlate, Vec::new());
+    if let Some(sink) = sink {
+        correlator.set_evidence(sink);
+    }
     let stream = std::thread::spawn(move || {
         let mut c = correlator;
         for msg in rx {
@@ -304,33 +322,12 @@ fn the_live_evidence_holds_the_packets_of_every_failed_attempt() {
         "../shared/captures/lab/scan-dyn-drop/client-tap.pcap",
         "tests/data/lab/pmtu-blackhole/server-tap.pcap",
     ] {
-        let (tx, rx) = crossbeam_channel::bounded::<StreamMsg>(1024);
         let ring = Arc::new(EvidenceRing::new(64 << 20));
-        let mut opts = Options {
-            threads: 2,
-            stream: Some(tx),
-            evidence: Some(Arc::clone(&ring)),
-            ..Options::default()
-        };
         let file = common::tmp_path(&format!("live-evidence-{}.pcap", path.replace('/', "-")));
         let out: Box<dyn std::io::Write + Send> = Box::new(std::fs::File::create(&file).unwrap());
-        let sink = EvidenceSink::start(ring, out, exflow::packet::LinkType(1)).unwrap();
-        let mut correlator = LiveCorrelator::new(&opts.flow, &opts.correlate, Vec::new());
-        correlator.set_evidence(sink);
-        let stream = std::thread::spawn(move || {
-            let mut c = correlator;
-            for msg in rx {
-                c.push(msg);
-            }
-            c.finish().unwrap()
-        });
-        let source = Batches {
-            inner: open(path),
-            n: 7,
-        };
-        let live = analysis::run(Box::new(source), &opts);
-        opts.stream = None;
-        stream.join().unwrap();
+        let sink =
+            EvidenceSink::start(Arc::clone(&ring), out, exflow::packet::LinkType(1)).unwrap();
+        let (live, _) = live_path_with(path, 7, 2, Some((ring, sink)));
 
         let evidence = analyze(common::path_str(&file));
         let failed: Vec<&exflow::flow::FlowRecord> = live

@@ -36,17 +36,6 @@ fn tap(scenario: &str, which: &str) -> String {
     path_str(&lab(scenario).join(format!("{which}-tap.pcap"))).to_string()
 }
 
-fn findings(r: &Value) -> Vec<&Value> {
-    r["findings"].as_array().unwrap().iter().collect()
-}
-
-fn kinds(r: &Value) -> Vec<String> {
-    findings(r)
-        .iter()
-        .map(|f| f["kind"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// The flows of a lab truth.json with the verdict `verdict`: their client
 /// ports.
 fn ports_with(t: &Value, verdict: &str) -> Vec<u64> {

@@ -99,6 +99,17 @@ crate::contract::contract_enum! {
     }
 }
 
+impl Direction {
+    /// What the originator (`true`) or the responder sends.
+    pub fn from_originator(originator: bool) -> Direction {
+        if originator {
+            Direction::Request
+        } else {
+            Direction::Reply
+        }
+    }
+}
+
 /// One piece of evidence, from the packets alone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Evidence {

@@ -416,11 +416,7 @@ pub fn stall_finding(f: &FlowRecord, hosts: &HostProfiles) -> Option<(FindingKin
             ts: s.start_ts,
             client: f.client,
             client_port: f.client_port,
-            direction: if s.from_originator {
-                Direction::Request
-            } else {
-                Direction::Reply
-            },
+            direction: Direction::from_originator(s.from_originator),
             idle_gap_ms: s.idle_gap / 1_000_000,
             retransmissions: s.retransmissions,
             retransmitted_bytes: s.retransmitted_bytes,
@@ -470,11 +466,7 @@ fn path_mtu_evidence(f: &FlowRecord, s: &Stall) -> Option<Evidence> {
         ts: s.start_ts,
         client: f.client,
         client_port: f.client_port,
-        direction: if s.from_originator {
-            Direction::Request
-        } else {
-            Direction::Reply
-        },
+        direction: Direction::from_originator(s.from_originator),
         retransmissions: s.retransmissions,
         segment_bytes: s.seg_min,
         largest_segment_bytes: s.seg_max,
@@ -493,11 +485,7 @@ fn fragments_evidence(f: &FlowRecord) -> Option<Evidence> {
         ts: l.first_ts,
         client: f.client,
         client_port: f.client_port,
-        direction: if l.from_originator {
-            Direction::Request
-        } else {
-            Direction::Reply
-        },
+        direction: Direction::from_originator(l.from_originator),
         datagrams: l.datagrams,
         fragments: l.fragments,
         received_bytes: l.received,

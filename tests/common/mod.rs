@@ -129,3 +129,16 @@ pub fn ips(net: &etherparse::NetSlice<'_>) -> Option<(std::net::IpAddr, std::net
         _ => None,
     }
 }
+
+/// A JSON report's `findings[]`.
+pub fn findings(r: &Value) -> Vec<&Value> {
+    r["findings"].as_array().unwrap().iter().collect()
+}
+
+/// The `kind` of each of a JSON report's findings, in order.
+pub fn kinds(r: &Value) -> Vec<String> {
+    findings(r)
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap().to_string())
+        .collect()
+}
