@@ -487,7 +487,9 @@ mod tests {
                 port,
                 tower_ip: None,
                 annotation: None,
+                bindings: Vec::new(),
             }],
+            sealed: false,
         })
     }
 
