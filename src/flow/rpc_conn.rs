@@ -1,6 +1,7 @@
 //! DCE/RPC over one TCP connection: reassembled byte streams → PDUs →
-//! presentation contexts and calls → endpoint-mapper answers (events) and a
-//! per-flow summary (interfaces bound, authentication, framing trouble).
+//! presentation contexts and calls → endpoint-mapper and DCOM answers
+//! (events) and a per-flow summary (interfaces bound, authentication,
+//! framing trouble).
 //!
 //! Direction 0 is the connection's originator (the RPC client), 1 the
 //! responder. Everything is bounded: stream buffers, the PDU framer, calls
@@ -276,7 +277,11 @@ impl PassGate {
                 }
             }
         }
-        let epm = calls.in_flight.iter().filter(|c| c.answer_matters()).count();
+        let epm = calls
+            .in_flight
+            .iter()
+            .filter(|c| c.answer_matters())
+            .count();
         self.epm_in_flight = u8::try_from(epm).unwrap_or(u8::MAX);
     }
 
@@ -728,7 +733,8 @@ impl Calls {
     }
 
     /// Only calls whose parameters matter are reassembled: endpoint-mapper
-    /// lookups and their answers, and EMSMDB push registrations. Everything
+    /// lookups and their answers, EMSMDB push registrations, and the DCOM
+    /// calls whose answers carry string bindings (and those answers). Everything
     /// else is counted from its header alone (no copy of its stub).
     fn wants_stub(&self, d: usize, pdu: &CoPdu<'_>, ctx: &ConnCtx) -> bool {
         match &pdu.body {
