@@ -913,7 +913,7 @@ impl Calls {
                 }
             }
         };
-        self.summary.epm_answers += 1;
+        // (Not counted in `epm_answers`: the endpoint mapper's only.)
         events.push(Event::EpmAnswer(EpmAnswerEvent {
             ts: ctx.ts,
             client: ctx.client,
