@@ -317,6 +317,11 @@ pub fn from_analysis(a: &Analysis, policy: Option<&Policy>) -> Baseline {
     // drop (counted as the verdicts count them).
     let mut handoffs = Vec::new();
     for h in &a.correlated.handoffs {
+        // A sealed DCOM answer whose port was neither read nor inferred
+        // names no endpoint.
+        if h.outcome == crate::correlate::Outcome::Sealed {
+            continue;
+        }
         let service = interface_service(&h.interface);
         let proto = match h.transport {
             crate::proto::epm::Transport::Udp => PROTO_UDP,

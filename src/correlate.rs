@@ -30,7 +30,7 @@ use crate::Ts;
 
 mod handoffs;
 
-pub use handoffs::HandoffTracker;
+pub use handoffs::{HandoffTracker, SEALED_FOLLOW_WINDOW};
 
 /// A hand-off with no follow-up is evidence once the capture went on this
 /// long after the answer: clients connect to the announced port at once
@@ -101,6 +101,10 @@ pub enum Outcome {
     /// No connection attempt seen, but the capture's filters would have
     /// dropped it: whether the client tried cannot be told (not a failure).
     NotCaptured,
+    /// DCOM: the answer was sealed (packet privacy), so the port it named
+    /// cannot be seen, and no connection from the client to the server's
+    /// dynamic range came right after it (not a failure: #22).
+    Sealed,
 }
 
 impl Outcome {
@@ -114,7 +118,10 @@ impl Outcome {
     pub fn not_followed(&self) -> bool {
         !matches!(
             self,
-            Outcome::Followed { .. } | Outcome::NotCaptured | Outcome::CaptureEnded
+            Outcome::Followed { .. }
+                | Outcome::NotCaptured
+                | Outcome::CaptureEnded
+                | Outcome::Sealed
         )
     }
 
@@ -131,6 +138,7 @@ impl Outcome {
             Outcome::ExistingConnection { .. } => "existing-connection",
             Outcome::Superseded => "superseded",
             Outcome::NotCaptured => "not-captured",
+            Outcome::Sealed => "sealed",
         }
     }
 }
@@ -157,9 +165,45 @@ pub struct Handoff {
     /// the mapper on (`mapper`), where clients really connect over IPv6,
     /// NAT or a virtual IP (#22). `None` when no connection was seen.
     pub follow_up_at: Option<IpAddr>,
+    /// A DCOM hand-off (string bindings, not a tower): what else it says.
+    pub dcom: Option<Box<DcomHandoff>>,
+}
+
+/// What a DCOM hand-off says beside the port (#22).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DcomHandoff {
+    /// The string bindings that named the port, as written
+    /// (`HOST[49670]`, `10.0.0.5[49670]`).
+    pub bindings: Vec<String>,
+    /// They named the host only by a NetBIOS or DNS name: `server` is the
+    /// answering host's address (what the name stands for is not on the
+    /// wire), and only a follow-up there is matched.
+    pub by_name: bool,
+    /// The call was sealed (packet privacy): no binding could be read.
+    pub sealed: bool,
+    /// Sealed, and a connection from the client to the server's dynamic
+    /// range right after it was taken as its likely follow-up: `port` is
+    /// that connection's, not one read in the answer.
+    pub inferred: bool,
 }
 
 impl Handoff {
+    /// Whether the hand-off was sealed (its port not seen).
+    pub fn sealed(&self) -> bool {
+        self.dcom.as_ref().is_some_and(|d| d.sealed)
+    }
+
+    /// Whether its port was inferred from the connection that followed
+    /// (a sealed DCOM answer).
+    pub fn inferred(&self) -> bool {
+        self.dcom.as_ref().is_some_and(|d| d.inferred)
+    }
+
+    /// Whether the bindings named the host only by name.
+    pub fn by_name(&self) -> bool {
+        self.dcom.as_ref().is_some_and(|d| d.by_name)
+    }
+
     /// Whether the connection the outcome is about went to the address the
     /// client reached the mapper on rather than the tower's.
     pub fn matched_mapper_address(&self) -> bool {
@@ -209,6 +253,28 @@ struct Named {
     ts: Ts,
     client: IpAddr,
     interface: InterfaceId,
+    by: NamedBy,
+}
+
+/// What kind of answer named an endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NamedBy {
+    /// An endpoint-mapper tower.
+    Epm,
+    /// A DCOM string binding.
+    Dcom,
+    /// A sealed DCOM answer, followed (as inferred) by a connection there.
+    DcomInferred,
+}
+
+impl NamedBy {
+    fn of(h: &Handoff) -> NamedBy {
+        match &h.dcom {
+            None => NamedBy::Epm,
+            Some(d) if d.inferred => NamedBy::DcomInferred,
+            Some(_) => NamedBy::Dcom,
+        }
+    }
 }
 
 /// What the endpoint-mapper answers said about one server endpoint.
@@ -404,6 +470,7 @@ impl Correlated {
                 ts: h.ts,
                 client: h.client,
                 interface: h.interface,
+                by: NamedBy::of(h),
             });
             named.by_client.entry(h.client).or_default().push(i);
         }
@@ -442,6 +509,20 @@ pub fn answered_unseen(f: &FlowRecord) -> bool {
 }
 
 pub use crate::flow::tcp_established;
+
+/// The interface a DCOM answer came over (the activator's or the
+/// resolver's, as bound).
+fn dcom_interface(a: &EpmAnswerEvent) -> InterfaceId {
+    let uuid = match a.operation {
+        EpmOperation::Dcom(op) => op.interface(),
+        _ => crate::proto::dcerpc::Uuid::NIL,
+    };
+    a.requested.unwrap_or(InterfaceId {
+        uuid,
+        major: 0,
+        minor: 0,
+    })
+}
 
 fn tower_server(e: &EpmAnswerEvent, tower_ip: Option<IpAddr>) -> IpAddr {
     match tower_ip {
@@ -571,10 +652,37 @@ impl Correlator {
     /// one.
     pub fn answer(&mut self, a: &EpmAnswerEvent) -> bool {
         let mut seen = BTreeSet::new();
+        let dcom = a.operation.is_dcom();
+        if dcom && a.sealed {
+            // Sealed: no port to see. The hand-off is told; a connection
+            // right after it may be taken as its follow-up (`handoffs`).
+            let h = Handoff {
+                ts: a.ts,
+                client: a.client,
+                server: a.mapper,
+                mapper: a.mapper,
+                transport: Transport::Tcp,
+                port: 0,
+                interface: dcom_interface(a),
+                operation: a.operation,
+                window_cut: false,
+                outcome: Outcome::Sealed,
+                follow_up_at: None,
+                dcom: Some(Box::new(DcomHandoff {
+                    sealed: true,
+                    ..DcomHandoff::default()
+                })),
+            };
+            self.tracker.handoff(h);
+        }
         for ep in &a.endpoints {
             let server = tower_server(a, ep.tower_ip);
             let key = (server, ep.transport, ep.port, ep.interface);
-            if let std::collections::btree_map::Entry::Vacant(v) = self.endpoints.entry(key) {
+            // A DCOM binding names an object exporter's port, not where an
+            // interface is registered: not an advertised endpoint.
+            if dcom {
+            } else if let std::collections::btree_map::Entry::Vacant(v) = self.endpoints.entry(key)
+            {
                 v.insert(Endpoint {
                     server,
                     transport: ep.transport,
@@ -616,6 +724,14 @@ impl Correlator {
                 window_cut: false,
                 outcome: Outcome::NoAttempt,
                 follow_up_at: None,
+                dcom: dcom.then(|| {
+                    Box::new(DcomHandoff {
+                        bindings: ep.bindings.clone(),
+                        by_name: ep.tower_ip.is_none(),
+                        sealed: false,
+                        inferred: false,
+                    })
+                }),
             };
             self.out.name(&h);
             // The follow-up would come from the client's side of this
@@ -706,7 +822,17 @@ impl Correlator {
 
     /// The hand-offs whose fate capture time `clock` settles (live).
     pub fn decide(&mut self, clock: Ts) -> Vec<Handoff> {
-        self.tracker.decide(clock)
+        let decided = self.tracker.decide(clock);
+        self.name_inferred(&decided);
+        decided
+    }
+
+    /// A sealed DCOM hand-off whose follow-up was inferred names that
+    /// connection's endpoint once decided (its port was not known before).
+    fn name_inferred(&mut self, decided: &[Handoff]) {
+        for h in decided.iter().filter(|h| h.inferred()) {
+            self.out.name(h);
+        }
     }
 
     /// Forgets what is older than `horizon` (live capture over days).
@@ -719,13 +845,16 @@ impl Correlator {
     /// Every hand-off still pending decided as the capture ended at
     /// `capture_end` (the latest packet).
     pub fn finish_handoffs(&mut self, capture_end: Ts) -> Vec<Handoff> {
-        self.tracker.finish(capture_end)
+        let decided = self.tracker.finish(capture_end);
+        self.name_inferred(&decided);
+        decided
     }
 
     /// The whole result (over a whole capture).
     pub fn finish(mut self, capture_end: Ts) -> Correlated {
+        let handoffs = self.finish_handoffs(capture_end);
         let mut out = std::mem::take(&mut self.out);
-        out.handoffs = self.finish_handoffs(capture_end);
+        out.handoffs = handoffs;
         out.limits = self.limits();
         out.endpoints = self.endpoints.into_values().collect();
         out.endpoints.sort_by(|a, b| {
@@ -782,11 +911,26 @@ fn bound_interfaces(f: &FlowRecord) -> impl Iterator<Item = &InterfaceId> + Clon
 fn label_flow(f: &FlowRecord, best: Option<&Named>, advertised: &[InterfaceId]) -> FlowLabel {
     let bound = bound_interfaces(f);
     if let Some(h) = best {
+        // A DCOM follow-up binds the object's interface (IRemUnknown2,
+        // IWbemLevel1Login, ...), not the activator's: that is its label.
+        let interface = match h.by {
+            NamedBy::Epm => h.interface,
+            NamedBy::Dcom | NamedBy::DcomInferred => bound
+                .clone()
+                .find(|i| !kb::is_dcom_infrastructure(&i.uuid))
+                .or(bound.clone().next())
+                .copied()
+                .unwrap_or(h.interface),
+        };
         return FlowLabel {
-            service: interface_service(&h.interface),
-            identified_by: "epm-handoff",
+            service: interface_service(&interface),
+            identified_by: match h.by {
+                NamedBy::Epm => "epm-handoff",
+                NamedBy::Dcom => "dcom-handoff",
+                NamedBy::DcomInferred => "dcom-inferred",
+            },
             port_mismatch: None,
-            interface: Some(h.interface),
+            interface: Some(interface),
             handoff: Some(HandoffRef {
                 ts: h.ts,
                 client: h.client,
@@ -982,6 +1126,7 @@ mod tests {
                         outcome: Outcome::NoAttempt,
                         window_cut: false,
                         follow_up_at: None,
+                        dcom: None,
                     }
                 })
                 .collect();

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use crate::proto::dcerpc::Uuid;
+use crate::proto::dcom::DcomOperation;
 use crate::proto::epm::Transport;
 use crate::Ts;
 
@@ -15,11 +16,15 @@ pub struct InterfaceId {
     pub minor: u16,
 }
 
-/// The endpoint-mapper operation that produced an answer.
+/// The operation that produced an answer naming ports: the endpoint
+/// mapper's, or a DCOM activator's or OXID resolver's (#22).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EpmOperation {
     EptMap,
     EptLookup,
+    /// An answer of the DCOM activator or OXID resolver: its string
+    /// bindings name the ports.
+    Dcom(DcomOperation),
 }
 
 impl EpmOperation {
@@ -27,7 +32,13 @@ impl EpmOperation {
         match self {
             EpmOperation::EptMap => "ept_map",
             EpmOperation::EptLookup => "ept_lookup",
+            EpmOperation::Dcom(d) => d.as_str(),
         }
+    }
+
+    /// A DCOM answer (string bindings), not the endpoint mapper's (towers).
+    pub fn is_dcom(self) -> bool {
+        matches!(self, EpmOperation::Dcom(_))
     }
 }
 
@@ -40,6 +51,12 @@ pub struct EpmEndpoint {
     /// The tower's IPv4 floor; `None` or 0.0.0.0 means "the mapper itself".
     pub tower_ip: Option<IpAddr>,
     pub annotation: Option<String>,
+    /// DCOM: the string bindings that name this port, as written
+    /// (`HOST[49670]`, `10.0.0.5[49670]`); `tower_ip` is the address among
+    /// them the follow-up is looked for at, `None` when they name the host
+    /// only by a NetBIOS or DNS name (the answering host is assumed).
+    /// Empty for endpoint-mapper towers.
+    pub bindings: Vec<String>,
 }
 
 /// An endpoint-mapper answer (ept_map or ept_lookup response), with what
@@ -68,6 +85,9 @@ pub struct EpmAnswerEvent {
     pub ndr64: bool,
     pub status: u32,
     pub endpoints: Vec<EpmEndpoint>,
+    /// DCOM: the call was sealed (packet privacy): the answer's bindings
+    /// cannot be read, `endpoints` is empty.
+    pub sealed: bool,
 }
 
 impl EpmAnswerEvent {
@@ -75,7 +95,7 @@ impl EpmAnswerEvent {
     /// by interface): each endpoint named is a hand-off.
     pub fn is_single_interface_query(&self) -> bool {
         match self.operation {
-            EpmOperation::EptMap => true,
+            EpmOperation::EptMap | EpmOperation::Dcom(_) => true,
             EpmOperation::EptLookup => matches!(self.inquiry_type, Some(1 | 3)),
         }
     }

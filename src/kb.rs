@@ -1270,6 +1270,18 @@ pub static SERVICES: &[Service] = &[
         &[spec("MS-FRS2", "Distributed File System Replication Protocol")],
     ),
     rpc(
+        "dcom",
+        "DCOM: the activator and OXID resolver (TCP 135) and the object exporters' dynamic ports they hand out (WMI, MMC snap-ins, remote administration)",
+        Some("the DCOM client cannot reach the object it activated: \"If the client can't connect to the address specified in the packet, it won't work\" (KB154596)"),
+        &[],
+        &[
+            kb(KB154596, "DCOM stores raw IP addresses in the interface marshaling packets. If the client can't connect to the address specified in the packet, it won't work."),
+            kb(KB154596, "You can't use DCOM through firewalls that do address translation."),
+            kb(KB154596, "Port numbers below 5000 may already be in use by other applications and could cause conflicts with your DCOM application(s)."),
+            spec("MS-DCOM", "string bindings"),
+        ],
+    ),
+    rpc(
         "rpc-other",
         "an RPC interface not in the catalogue",
         None,
@@ -1858,7 +1870,79 @@ pub static INTERFACES: &[Interface] = &[
         "epm",
         &[],
     ),
+    // DCOM ([MS-DCOM] §1.9; [MS-WMI] §1.9 for IWbemLevel1Login and
+    // IWbemServices): no registry value documented in the articles read
+    // pins an object exporter's port; KB154596 restricts the range.
+    iface(
+        crate::proto::dcom::UUID_ISYSTEM_ACTIVATOR,
+        Some((0, 0)),
+        "ISystemActivator",
+        "dcom",
+        &[],
+    ),
+    iface(
+        crate::proto::dcom::UUID_IREMOTE_ACTIVATION,
+        Some((0, 0)),
+        "IRemoteActivation",
+        "dcom",
+        &[],
+    ),
+    iface(
+        crate::proto::dcom::UUID_IOBJECT_EXPORTER,
+        Some((0, 0)),
+        "IObjectExporter",
+        "dcom",
+        &[],
+    ),
+    iface(
+        u(0x00000131, 0, 0, [0xc0, 0, 0, 0, 0, 0, 0, 0x46]),
+        Some((0, 0)),
+        "IRemUnknown",
+        "dcom",
+        &[],
+    ),
+    iface(
+        u(0x00000143, 0, 0, [0xc0, 0, 0, 0, 0, 0, 0, 0x46]),
+        Some((0, 0)),
+        "IRemUnknown2",
+        "dcom",
+        &[],
+    ),
+    iface(
+        u(
+            0xf309ad18,
+            0xd86a,
+            0x11d0,
+            [0xa0, 0x75, 0x00, 0xc0, 0x4f, 0xb6, 0x88, 0x20],
+        ),
+        Some((0, 0)),
+        "IWbemLevel1Login",
+        "dcom",
+        &[],
+    ),
+    iface(
+        u(
+            0x9556dc99,
+            0x828c,
+            0x11cf,
+            [0xa3, 0x7e, 0x00, 0xaa, 0x00, 0x32, 0x40, 0xc7],
+        ),
+        Some((0, 0)),
+        "IWbemServices",
+        "dcom",
+        &[],
+    ),
 ];
+
+/// DCOM's own machinery (activation, OXID resolution, reference
+/// counting), as opposed to the interface of the object a client works
+/// with: the label of a DCOM follow-up prefers the latter.
+pub fn is_dcom_infrastructure(uuid: &Uuid) -> bool {
+    crate::proto::dcom::DcomOperation::is_dcom_interface(uuid)
+        || ["IRemUnknown", "IRemUnknown2"]
+            .iter()
+            .any(|n| interface(uuid).is_some_and(|i| i.name == *n))
+}
 
 /// The catalogue entry of `uuid`, if any (versions are not compared).
 pub fn interface(uuid: &Uuid) -> Option<&'static Interface> {

@@ -506,7 +506,10 @@ impl<W: Write> LiveCorrelator<W> {
         schema::AttemptFailed {
             client: f.client,
             client_port: f.client_port,
-            epm_announced: matches!(label.identified_by, "epm-handoff" | "epm-endpoint"),
+            epm_announced: matches!(
+                label.identified_by,
+                "epm-handoff" | "epm-endpoint" | "dcom-handoff"
+            ),
             evidence: evidence(e),
             identified_by: label.identified_by,
             interface: label.interface.as_ref().map(Interface::new),
@@ -605,7 +608,9 @@ mod tests {
                 port,
                 tower_ip: None,
                 annotation: None,
+                bindings: Vec::new(),
             }],
+            sealed: false,
         })
     }
 

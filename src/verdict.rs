@@ -347,7 +347,13 @@ fn blocked_fix(f: &Finding, policy: Option<&Policy>, c: &Correlated) -> Fix {
         Vec::new()
     };
     let mut range = None;
-    let note = if dynamic_rpc {
+    let note = if dynamic_rpc && f.service == "dcom" {
+        range = Some(kb::RANGE_RECIPE.text());
+        Some(format!(
+            "{} is a dynamic RPC port that DCOM handed out (the activator or OXID resolver on TCP 135 named it in its string bindings): RPC dynamic port allocation takes it from the server's dynamic range (KB154596), so it is not fixed. No registry value documented in the articles pins it: restrict the server's dynamic RPC range (below), then allow that range plus TCP 135. KB154596: \"DCOM stores raw IP addresses in the interface marshaling packets. If the client can't connect to the address specified in the packet, it won't work\": the client must reach the server at its actual address, not through address translation.",
+            f.port
+        ))
+    } else if dynamic_rpc {
         let versions = pin.iter().filter(|p| p.exchange.is_some()).count() > 1;
         if pin.is_empty() {
             range = Some(kb::RANGE_RECIPE.text());

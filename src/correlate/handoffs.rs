@@ -30,10 +30,28 @@ use std::net::IpAddr;
 use hashbrown::HashMap;
 
 use super::{tcp_established, Handoff, Outcome};
-use crate::flow::{FlowRecord, FlowUp};
-use crate::packet::PROTO_UDP;
+use crate::flow::{FlowRecord, FlowUp, SECOND};
+use crate::packet::{PROTO_TCP, PROTO_UDP};
 use crate::proto::epm::Transport;
+use crate::proto::wellknown::service_for_port;
 use crate::Ts;
+
+/// How long after a sealed DCOM answer a connection from its client to the
+/// answering server's dynamic range is taken as its likely follow-up
+/// (#22). Clients connect to the port an activation names within
+/// milliseconds (the lab's EPM hand-offs: 1–5 ms); a few seconds leave room
+/// for a slow client without reaching into what it does next.
+pub const SEALED_FOLLOW_WINDOW: Ts = 5 * SECOND;
+
+/// Whether a connection to `port` may be the follow-up of a sealed DCOM
+/// answer: the dynamic range (1024 and up), not a port a well-known
+/// service has (3268 is the global catalog, not an object exporter).
+fn sealed_candidate(proto: u8, port: u16) -> bool {
+    proto == PROTO_TCP && port >= 1024 && service_for_port(proto, port).is_none()
+}
+
+/// A sealed hand-off's server and client.
+type PairKey = (IpAddr, IpAddr);
 
 /// A hand-off's endpoint and client: only that client's flows there can
 /// follow it up.
@@ -155,6 +173,11 @@ pub struct HandoffTracker {
     /// Hand-offs decided `not-captured`, per capture filter that would have
     /// dropped the follow-up.
     not_captured_by: Vec<u64>,
+    /// Sealed DCOM hand-offs pending per (server, client).
+    sealed_at: HashMap<PairKey, u32>,
+    /// Those clients' TCP connections to those servers' dynamic range, in
+    /// report order, with their port.
+    sealed_seen: HashMap<PairKey, Vec<(u16, Seen)>>,
 }
 
 impl HandoffTracker {
@@ -182,6 +205,8 @@ impl HandoffTracker {
             open_not_kept: 0,
             next_seq: 0,
             not_captured_by: Vec::new(),
+            sealed_at: HashMap::new(),
+            sealed_seen: HashMap::new(),
         }
     }
 
@@ -193,7 +218,35 @@ impl HandoffTracker {
     /// Whether a flow at this endpoint, from this client, may matter.
     pub fn wants(&self, key: &FollowKey) -> bool {
         // Most captures name few endpoints: no hashing of every flow then.
-        !self.seen.is_empty() && self.seen.contains_key(key)
+        (!self.seen.is_empty() && self.seen.contains_key(key)) || self.wants_sealed(key)
+    }
+
+    /// Whether a connection at `key` may follow a pending sealed hand-off.
+    fn wants_sealed(&self, key: &FollowKey) -> bool {
+        !self.sealed_seen.is_empty()
+            && sealed_candidate(key.1, key.2)
+            && self.sealed_seen.contains_key(&(key.0, key.3))
+    }
+
+    /// Records (or, live, replaces the open record of) a connection that
+    /// may follow a sealed hand-off.
+    fn sealed_connection(&mut self, key: &FollowKey, s: Seen) {
+        if !self.wants_sealed(key) {
+            return;
+        }
+        let Some(list) = self.sealed_seen.get_mut(&(key.0, key.3)) else {
+            return;
+        };
+        let port = key.2;
+        if let Some(x) = list
+            .iter_mut()
+            .find(|(p, x)| *p == port && x.last_ts.is_none() && x.order() == s.order())
+        {
+            x.1 = s;
+            return;
+        }
+        let at = list.partition_point(|(_, x)| x.order() <= s.order());
+        list.insert(at, (port, s));
     }
 
     /// Hand-offs decided `not-captured` so far, per capture filter (by its
@@ -222,9 +275,15 @@ impl HandoffTracker {
                 p.next = Some(h.ts);
             }
         }
-        for key in follow_keys(&h).into_iter().flatten() {
-            *self.pending_at.entry(key).or_default() += 1;
-            self.seen.entry(key).or_default();
+        if h.sealed() {
+            let pair = (h.server, h.client);
+            *self.sealed_at.entry(pair).or_default() += 1;
+            self.sealed_seen.entry(pair).or_default();
+        } else {
+            for key in follow_keys(&h).into_iter().flatten() {
+                *self.pending_at.entry(key).or_default() += 1;
+                self.seen.entry(key).or_default();
+            }
         }
         self.pending.push(Pending {
             seq,
@@ -240,6 +299,17 @@ impl HandoffTracker {
             return;
         }
         let key = (u.server, u.proto, u.server_port, u.client);
+        let open = Seen {
+            first_ts: u.first_ts,
+            client_port: u.client_port,
+            last_ts: None,
+            up: true,
+            udp: u.proto == PROTO_UDP,
+            icmp: None,
+            reset: None,
+            syns: 1,
+        };
+        self.sealed_connection(&key, open);
         if !self.seen.contains_key(&key) && self.open >= self.max_open {
             self.open_not_kept += 1;
             return;
@@ -264,6 +334,7 @@ impl HandoffTracker {
     /// order, so each is appended).
     pub fn ended(&mut self, f: &FlowRecord) {
         let key = (f.server, f.proto, f.server_port, f.client);
+        self.sealed_connection(&key, Seen::of(f));
         let Some(list) = self.seen.get_mut(&key) else {
             return;
         };
@@ -305,9 +376,15 @@ impl HandoffTracker {
     fn settle(&mut self, clock: Ts, complete: bool, capture_end: Ts) -> Vec<Handoff> {
         let mut decided = Vec::new();
         let mut waiting = Vec::new();
+        let mut inferred = Vec::new();
         for mut p in std::mem::take(&mut self.pending) {
-            match self.fate(&p, clock, complete) {
-                Some((mut outcome, mut at)) => {
+            let fate = if p.h.sealed() {
+                self.sealed_fate(&p, clock, complete)
+            } else {
+                self.fate(&p, clock, complete).map(|(o, at)| (o, at, None))
+            };
+            match fate {
+                Some((mut outcome, mut at, port)) => {
                     if outcome == Outcome::NoAttempt && !p.dropped_by.is_empty() {
                         outcome = Outcome::NotCaptured;
                         at = None;
@@ -325,10 +402,18 @@ impl HandoffTracker {
                         // Too close to the end to tell: one outcome of its own.
                         outcome = Outcome::CaptureEnded;
                     }
+                    let window = if p.h.sealed() {
+                        SEALED_FOLLOW_WINDOW
+                    } else {
+                        self.window
+                    };
                     p.h.window_cut =
-                        !outcome.followed() && capture_end < p.h.ts.saturating_add(self.window);
+                        !outcome.followed() && capture_end < p.h.ts.saturating_add(window);
                     p.h.outcome = outcome;
                     p.h.follow_up_at = at;
+                    if let Some(port) = port {
+                        inferred.push((decided.len(), port));
+                    }
                     decided.push(p);
                 }
                 None => waiting.push(p),
@@ -336,7 +421,26 @@ impl HandoffTracker {
         }
         self.pending = waiting;
         for p in &decided {
-            for key in follow_keys(&p.h).into_iter().flatten() {
+            if p.h.sealed() {
+                let pair = (p.h.server, p.h.client);
+                if let Some(n) = self.sealed_at.get_mut(&pair) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.sealed_at.remove(&pair);
+                        if let Some(list) = self.sealed_seen.get_mut(&pair) {
+                            list.retain(|(_, x)| x.last_ts.is_none());
+                            if list.is_empty() {
+                                self.sealed_seen.remove(&pair);
+                            }
+                        }
+                    }
+                }
+            }
+            for key in follow_keys(&p.h)
+                .into_iter()
+                .flatten()
+                .filter(|_| !p.h.sealed())
+            {
                 let Some(n) = self.pending_at.get_mut(&key) else {
                     continue;
                 };
@@ -357,7 +461,52 @@ impl HandoffTracker {
                 self.latest.remove(&same_key(&p.h));
             }
         }
+        // The port a sealed answer's follow-up was inferred at (after the
+        // bookkeeping above, which keys it by port 0).
+        for (i, port) in inferred {
+            let h = &mut decided[i].h;
+            h.port = port;
+            if let Some(d) = h.dcom.as_mut() {
+                d.inferred = true;
+            }
+        }
         decided.into_iter().map(|p| p.h).collect()
+    }
+
+    /// A sealed DCOM hand-off's fate, once every connection that may follow
+    /// it is known: the first (in report order) connection from its client
+    /// to the server's dynamic range ([`sealed_candidate`]) that started in
+    /// `[ts, ts + SEALED_FOLLOW_WINDOW)`, cut at the client's next sealed
+    /// answer from that server, is its likely follow-up: its outcome, its
+    /// address, its port. None: [`Outcome::Sealed`].
+    fn sealed_fate(
+        &self,
+        p: &Pending,
+        clock: Ts,
+        complete: bool,
+    ) -> Option<(Outcome, Option<IpAddr>, Option<u16>)> {
+        let h = &p.h;
+        let window_end = h.ts.saturating_add(SEALED_FOLLOW_WINDOW);
+        if !complete && clock <= window_end.saturating_add(self.grace) {
+            return None;
+        }
+        let end = p
+            .next
+            .filter(|&n| n > h.ts)
+            .map_or(window_end, |n| n.min(window_end));
+        let list = self
+            .sealed_seen
+            .get(&(h.server, h.client))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let Some((port, s)) = list
+            .iter()
+            .find(|(_, s)| s.first_ts >= h.ts && s.first_ts < end)
+        else {
+            return Some((Outcome::Sealed, None, None));
+        };
+        let (outcome, _) = follow_up(h.ts, end, &[(h.server, std::slice::from_ref(s))]);
+        Some((outcome, Some(h.server), Some(*port)))
     }
 
     /// The outcome of `p` if it is settled, with the address of the
@@ -540,6 +689,7 @@ mod tests {
             outcome: Outcome::NoAttempt,
             window_cut: false,
             follow_up_at: None,
+            dcom: None,
         }
     }
 

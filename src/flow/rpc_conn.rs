@@ -1,6 +1,7 @@
 //! DCE/RPC over one TCP connection: reassembled byte streams → PDUs →
-//! presentation contexts and calls → endpoint-mapper answers (events) and a
-//! per-flow summary (interfaces bound, authentication, framing trouble).
+//! presentation contexts and calls → endpoint-mapper and DCOM answers
+//! (events) and a per-flow summary (interfaces bound, authentication,
+//! framing trouble).
 //!
 //! Direction 0 is the connection's originator (the RPC client), 1 the
 //! responder. Everything is bounded: stream buffers, the PDU framer, calls
@@ -18,7 +19,12 @@ use crate::proto::dcerpc::{
     auth_level, parse_header, parse_pdu, CallReassembler, CoBody, CoHeader, CoPdu, CompleteCall,
     PacketType, PduFramer, PresentationContext, SyntaxId, TransferSyntaxKind, UUID_EPM,
 };
+use crate::proto::dcom::{
+    parse_dcom_response, BindingHost, DcomAnswer, DcomOperation, UUID_IOBJECT_EXPORTER,
+    UUID_IREMOTE_ACTIVATION, UUID_ISYSTEM_ACTIVATOR,
+};
 use crate::proto::emsmdb::parse_register_push_notification;
+use crate::proto::epm::Transport;
 use crate::proto::epm::{
     parse_epm_response, parse_ept_lookup_request, parse_ept_map_request, EpmAnswer,
     OPNUM_EPT_LOOKUP, OPNUM_EPT_MAP,
@@ -128,6 +134,16 @@ struct InFlight {
     opnum: u16,
     ndr64: bool,
     epm: Option<EpmQuery>,
+    /// A DCOM call whose answer carries string bindings, with the
+    /// interface it was made on (#22).
+    dcom: Option<(DcomOperation, InterfaceId)>,
+}
+
+impl InFlight {
+    /// Its answer is read.
+    fn answer_matters(&self) -> bool {
+        self.epm.is_some() || self.dcom.is_some()
+    }
 }
 
 /// Call-level state, separate from the framers so both can be borrowed.
@@ -151,7 +167,7 @@ struct PassGate {
     watched: u8,
     /// More such contexts than `watch` holds: ask [`Calls`].
     overflow: bool,
-    /// Endpoint-mapper calls awaiting their response.
+    /// Endpoint-mapper and DCOM calls awaiting the response that is read.
     epm_in_flight: u8,
     /// PDUs passed over here, and the requests among them (added to the
     /// summary's counts).
@@ -173,6 +189,26 @@ enum Watched {
     #[default]
     Epm,
     Emsmdb,
+    /// A DCOM activator or OXID resolver interface (#22).
+    Dcom(DcomInterface),
+}
+
+/// The DCOM interfaces whose answers name ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DcomInterface {
+    SystemActivator,
+    RemoteActivation,
+    ObjectExporter,
+}
+
+impl DcomInterface {
+    fn uuid(self) -> Uuid {
+        match self {
+            DcomInterface::SystemActivator => UUID_ISYSTEM_ACTIVATOR,
+            DcomInterface::RemoteActivation => UUID_IREMOTE_ACTIVATION,
+            DcomInterface::ObjectExporter => UUID_IOBJECT_EXPORTER,
+        }
+    }
 }
 
 impl Watched {
@@ -181,17 +217,26 @@ impl Watched {
             Some(Watched::Epm)
         } else if *uuid == UUID_EMSMDB {
             Some(Watched::Emsmdb)
+        } else if *uuid == UUID_ISYSTEM_ACTIVATOR {
+            Some(Watched::Dcom(DcomInterface::SystemActivator))
+        } else if *uuid == UUID_IREMOTE_ACTIVATION {
+            Some(Watched::Dcom(DcomInterface::RemoteActivation))
+        } else if *uuid == UUID_IOBJECT_EXPORTER {
+            Some(Watched::Dcom(DcomInterface::ObjectExporter))
         } else {
             None
         }
     }
 
     /// Calls whose stub matters: endpoint-mapper lookups (and their
-    /// answers), EMSMDB push registrations.
+    /// answers), EMSMDB push registrations, the DCOM calls whose answers
+    /// carry string bindings (their requests are read only to know the
+    /// call; they are small).
     fn wants(self, opnum: u16) -> bool {
         match self {
             Watched::Epm => matches!(opnum, OPNUM_EPT_MAP | OPNUM_EPT_LOOKUP),
             Watched::Emsmdb => opnum == OPNUM_REGISTER_PUSH,
+            Watched::Dcom(i) => DcomOperation::of(&i.uuid(), opnum).is_some(),
         }
     }
 }
@@ -232,7 +277,11 @@ impl PassGate {
                 }
             }
         }
-        let epm = calls.in_flight.iter().filter(|c| c.epm.is_some()).count();
+        let epm = calls
+            .in_flight
+            .iter()
+            .filter(|c| c.answer_matters())
+            .count();
         self.epm_in_flight = u8::try_from(epm).unwrap_or(u8::MAX);
     }
 
@@ -670,7 +719,7 @@ impl Calls {
             PacketType::Response if d == 1 => self
                 .in_flight
                 .iter()
-                .any(|c| c.call_id == h.call_id && c.epm.is_some()),
+                .any(|c| c.call_id == h.call_id && c.answer_matters()),
             _ => return false,
         };
         if wanted {
@@ -684,7 +733,8 @@ impl Calls {
     }
 
     /// Only calls whose parameters matter are reassembled: endpoint-mapper
-    /// lookups and their answers, and EMSMDB push registrations. Everything
+    /// lookups and their answers, EMSMDB push registrations, and the DCOM
+    /// calls whose answers carry string bindings (and those answers). Everything
     /// else is counted from its header alone (no copy of its stub).
     fn wants_stub(&self, d: usize, pdu: &CoPdu<'_>, ctx: &ConnCtx) -> bool {
         match &pdu.body {
@@ -694,7 +744,7 @@ impl Calls {
             CoBody::Response(_) if d == 1 => self
                 .in_flight
                 .iter()
-                .any(|c| c.call_id == pdu.header.call_id && c.epm.is_some()),
+                .any(|c| c.call_id == pdu.header.call_id && c.answer_matters()),
             _ => false,
         }
     }
@@ -785,6 +835,12 @@ impl Calls {
                 && !call.encrypted)
                 .then(|| epm_query(opnum, &call.stub, syntax, call.little_endian))
                 .flatten();
+            // DCOM answers are read in NDR 2.0 only (Windows binds the
+            // activator and the resolver in NDR 2.0); one in NDR64 is
+            // passed over.
+            let dcom = DcomOperation::of(&c.interface.uuid, opnum)
+                .filter(|_| !c.ndr64)
+                .map(|op| (op, c.interface));
             if self.in_flight.len() >= MAX_PENDING {
                 self.in_flight.remove(0);
             }
@@ -793,6 +849,7 @@ impl Calls {
                 opnum,
                 ndr64: c.ndr64,
                 epm,
+                dcom,
             });
         } else if call.ptype == PacketType::Response && d == 1 {
             let Some(i) = self
@@ -803,6 +860,10 @@ impl Calls {
                 return;
             };
             let req = self.in_flight.remove(i);
+            if let Some((op, interface)) = req.dcom {
+                self.dcom_answer(op, interface, &call, ctx, events);
+                return;
+            }
             let Some(q) = req.epm else { return };
             if call.encrypted {
                 return;
@@ -831,6 +892,48 @@ impl Calls {
 }
 
 impl Calls {
+    /// The answer to a DCOM call naming ports: its string bindings, or
+    /// that it was sealed (#22).
+    fn dcom_answer(
+        &mut self,
+        op: DcomOperation,
+        interface: InterfaceId,
+        call: &CompleteCall<'_>,
+        ctx: &ConnCtx,
+        events: &mut Vec<Event>,
+    ) {
+        let (endpoints, status) = if call.encrypted {
+            (Vec::new(), 0)
+        } else {
+            match parse_dcom_response(op, &call.stub, call.little_endian) {
+                Ok(a) => (dcom_endpoints(&a, interface, ctx.server), a.status),
+                Err(_) => {
+                    self.summary.malformed += 1;
+                    return;
+                }
+            }
+        };
+        // (Not counted in `epm_answers`: the endpoint mapper's only.)
+        events.push(Event::EpmAnswer(EpmAnswerEvent {
+            ts: ctx.ts,
+            client: ctx.client,
+            client_port: ctx.client_port,
+            mapper: ctx.server,
+            mapper_port: ctx.server_port,
+            mapper_proto: PROTO_TCP,
+            call_id: call.call_id,
+            operation: EpmOperation::Dcom(op),
+            inquiry_type: None,
+            // The interface the call was made on.
+            requested: Some(interface),
+            first_call: false,
+            ndr64: false,
+            status,
+            endpoints,
+            sealed: call.encrypted,
+        }));
+    }
+
     /// EcRRegisterPushNotification in clear: where the client wants its
     /// new-mail notifications.
     fn register_push(&mut self, call: &CompleteCall<'_>, ctx: &ConnCtx, events: &mut Vec<Event>) {
@@ -930,11 +1033,53 @@ impl EpmAnswerEvent {
                         port,
                         tower_ip: ip.map(IpAddr::V4),
                         annotation: annotation.filter(|a| !a.is_empty()),
+                        bindings: Vec::new(),
                     })
                 })
                 .collect(),
+            sealed: false,
         }
     }
+}
+
+/// The endpoints a DCOM answer names: one per TCP port its ncacn_ip_tcp
+/// string bindings give (the bindings of one port are the same endpoint
+/// by its several names and addresses), in the order the ports first
+/// appear. The address the follow-up is looked for at: the binding equal
+/// to the answering host's address when there is one (the client reached
+/// it there), else the first address literal, else none (`tower_ip`
+/// `None`: only names, the answering host is assumed).
+pub(crate) fn dcom_endpoints(
+    a: &DcomAnswer,
+    interface: InterfaceId,
+    answering: IpAddr,
+) -> Vec<EpmEndpoint> {
+    let mut out: Vec<EpmEndpoint> = Vec::new();
+    for b in a.string_bindings() {
+        let Some(port) = b.tcp_port() else { continue };
+        let at = match out.iter().position(|e| e.port == port) {
+            Some(i) => i,
+            None => {
+                out.push(EpmEndpoint {
+                    interface: Some(interface),
+                    transport: Transport::Tcp,
+                    port,
+                    tower_ip: None,
+                    annotation: None,
+                    bindings: Vec::new(),
+                });
+                out.len() - 1
+            }
+        };
+        let e = &mut out[at];
+        if let BindingHost::Ip(ip) = b.host() {
+            if e.tower_ip.is_none() || ip == answering {
+                e.tower_ip = Some(ip);
+            }
+        }
+        e.bindings.push(b.address.clone());
+    }
+    out
 }
 
 #[cfg(test)]
@@ -995,6 +1140,7 @@ mod tests {
                 requested: None,
                 first_call: true,
             }),
+            dcom: None,
         };
         let (mut decided, mut kept) = (0, 0);
         for contexts in &layouts {

@@ -1,6 +1,7 @@
 //! Application protocols: recognizers and parsers that label flows.
 
 pub mod dcerpc;
+pub mod dcom;
 pub mod emsmdb;
 pub mod epm;
 pub mod ndr;

@@ -179,7 +179,8 @@ fn outcome(o: &Outcome) -> schema::Outcome {
         | Outcome::CaptureEnded
         | Outcome::UdpUnanswered
         | Outcome::Superseded
-        | Outcome::NotCaptured => schema::Outcome::Other { kind },
+        | Outcome::NotCaptured
+        | Outcome::Sealed => schema::Outcome::Other { kind },
     }
 }
 
@@ -190,7 +191,9 @@ fn outcome(o: &Outcome) -> schema::Outcome {
 /// #22). `None` when no connection was seen.
 fn matched(h: &Handoff) -> Option<&'static str> {
     h.follow_up_at.map(|_| {
-        if h.matched_mapper_address() {
+        if h.by_name() {
+            "answering-host"
+        } else if h.matched_mapper_address() {
             "mapper-address"
         } else {
             "tower-address"
@@ -203,6 +206,7 @@ pub(crate) fn handoff(h: &Handoff, record: Option<&'static str>) -> schema::Hand
     schema::Handoff {
         client: h.client,
         followed: h.outcome.followed(),
+        inferred: h.sealed().then_some(h.inferred()),
         interface: schema::Interface::new(&h.interface),
         mapper: h.mapper,
         matched: matched(h),
@@ -212,8 +216,14 @@ pub(crate) fn handoff(h: &Handoff, record: Option<&'static str>) -> schema::Hand
         port: h.port,
         proto: h.transport.as_str(),
         record,
+        sealed: h.sealed().then_some(true),
         server: h.server,
         service: crate::correlate::interface_service(&h.interface),
+        string_bindings: h
+            .dcom
+            .as_ref()
+            .filter(|d| !d.sealed)
+            .map(|d| d.bindings.clone()),
         ts: Rfc3339(h.ts),
         window_cut_by_capture_end: h.window_cut,
     }

@@ -268,7 +268,8 @@ pub enum Outcome {
         kind: &'static str,
     },
     /// Every other kind: `no-attempt`, `capture-ended`, `udp-unanswered`,
-    /// `superseded`, `not-captured`.
+    /// `superseded`, `not-captured`, `sealed` (DCOM: the answer was sealed
+    /// and no follow-up could be inferred).
     Other { kind: &'static str },
 }
 
@@ -277,12 +278,25 @@ pub enum Outcome {
 pub struct Handoff {
     pub client: IpAddr,
     pub followed: bool,
+    /// Sealed DCOM hand-offs only: `true` when a connection from the
+    /// client to the server's dynamic range (ports 1024 and up that no
+    /// well-known service has) starting within 5 s of the answer was taken
+    /// as its likely follow-up: `port`, `outcome` and `matched_address`
+    /// are that connection's, inferred, not read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inferred: Skip<bool>,
     pub interface: Interface,
     pub mapper: IpAddr,
-    /// `tower-address` or `mapper-address`; `null` when no connection was seen.
+    /// `tower-address` (the address the tower or DCOM string binding
+    /// named), `mapper-address` (the one the client reached the mapper,
+    /// activator or resolver on, when another) or `answering-host` (DCOM:
+    /// the bindings named the host only by name, so only a follow-up to
+    /// the answering host is matched); `null` when no connection was seen.
     pub matched: Option<&'static str>,
     pub matched_address: Option<IpAddr>,
-    /// `ept_map` or `ept_lookup`.
+    /// `ept_map` or `ept_lookup` (endpoint mapper); DCOM (#22):
+    /// `remote-create-instance`, `remote-get-class-object`,
+    /// `remote-activation`, `resolve-oxid`, `resolve-oxid2`, `server-alive2`.
     pub operation: &'static str,
     pub outcome: Outcome,
     pub port: u16,
@@ -291,8 +305,18 @@ pub struct Handoff {
     /// NDJSON and live: `handoff`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record: Skip<&'static str>,
+    /// DCOM: `true` when the call was sealed (packet privacy): its
+    /// bindings could not be read; `port` is 0 unless a follow-up was
+    /// inferred. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed: Skip<bool>,
     pub server: IpAddr,
     pub service: &'static str,
+    /// DCOM: every string binding of the answer that named this port, as
+    /// written (`HOST[49670]`, `10.0.0.5[49670]`). Absent for the endpoint
+    /// mapper's towers and for sealed answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub string_bindings: Skip<Vec<String>>,
     pub ts: Rfc3339,
     pub window_cut_by_capture_end: bool,
 }

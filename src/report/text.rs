@@ -122,6 +122,7 @@ fn handoff_line(h: &Handoff) -> String {
         Outcome::UdpUnanswered => "NOT FOLLOWED: UDP datagrams unanswered".into(),
         Outcome::Superseded => "asked again: the connection followed the later answer".into(),
         Outcome::NotCaptured => "not captured: the capture filter would drop its follow-up".into(),
+        Outcome::Sealed => "cannot be seen: sealed (packet privacy): the answer's string bindings are encrypted, and no connection to the server's dynamic range came right after it".into(),
         Outcome::ExistingConnection { client_port } => format!(
             "no new connection: the client's connection from port {client_port} was already open"
         ),
@@ -130,17 +131,42 @@ fn handoff_line(h: &Handoff) -> String {
     // client reached the mapper on instead (IPv6, NAT, a virtual IP: #22)
     // is said, or the reader would look for it at the wrong host.
     let at = match h.follow_up_at {
+        Some(_) if h.by_name() => {
+            " (at the answering host: the bindings name the host only by name)".to_string()
+        }
         Some(a) if h.matched_mapper_address() => {
             format!(" at {a}, the address the client reached the mapper on, not the tower's")
         }
         _ => String::new(),
     };
+    // DCOM: what the answer said (its string bindings), or that its port
+    // was inferred from the connection that followed a sealed answer.
+    let dcom = match &h.dcom {
+        Some(d) if d.inferred => format!(
+            "; port inferred: a sealed answer, then the client's first connection to the server's dynamic range within {} s",
+            crate::correlate::SEALED_FOLLOW_WINDOW / crate::flow::SECOND
+        ),
+        Some(d) if !d.sealed => {
+            let named = if d.by_name && h.follow_up_at.is_none() {
+                "; the bindings name the host only by name: a follow-up is looked for at the answering host only"
+            } else {
+                ""
+            };
+            format!("; bindings {}{named}", d.bindings.join(", "))
+        }
+        _ => String::new(),
+    };
+    let port = if h.sealed() && !h.inferred() {
+        "?".to_string()
+    } else {
+        h.port.to_string()
+    };
     format!(
-        "{}  {} -> {}:{}/{}  {} ({}, {} v{}.{})  via {}  {}{}",
+        "{}  {} -> {}:{}/{}  {} ({}, {} v{}.{})  via {}  {}{}{}",
         rfc3339_micros(h.ts),
         h.client,
         h.server,
-        h.port,
+        port,
         h.transport.as_str(),
         interface_name(&h.interface.uuid),
         interface_service(&h.interface),
@@ -149,7 +175,8 @@ fn handoff_line(h: &Handoff) -> String {
         h.interface.minor,
         h.operation.as_str(),
         result,
-        at
+        at,
+        dcom
     )
 }
 

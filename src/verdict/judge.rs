@@ -1349,6 +1349,7 @@ mod tests {
             outcome: Outcome::NoAttempt,
             window_cut: false,
             follow_up_at: None,
+            dcom: None,
         };
         let a = handoff_attempt(&h).expect("an attempt");
         assert_eq!((a.server, a.proto, a.port), (SERVER, PROTO_TCP, 49_700));
