@@ -313,6 +313,7 @@ fn diagram(a: &Analysis, w: &mut impl Write) -> io::Result<()> {
             .and_then(|g| groups.binary_search(g).ok());
         if let (Some(g), Ok(s)) = (g, servers.binary_search(&h.server)) {
             let l = links.entry((g, s)).or_default();
+            // A sealed DCOM answer names no port that could be read (#22).
             let hk = (handoff_class(&h.outcome), h.port);
             if !l.handoffs.contains(&hk) {
                 l.handoffs.push(hk);
@@ -384,10 +385,15 @@ fn diagram(a: &Analysis, w: &mut impl Write) -> io::Result<()> {
                 esc(groups[*g]),
                 esc(&servers[*s].to_string())
             )?;
+            let to = if *port == 0 {
+                "sealed".to_string()
+            } else {
+                port.to_string()
+            };
             labels
                 .entry(*s)
                 .or_default()
-                .push((format!("135→{port}"), class));
+                .push((format!("135→{to}"), class));
         }
     }
     for (s, ls) in &labels {
