@@ -232,5 +232,14 @@ put("defrag", pieces(v6[::-1]))
 # tcp_stream needs no real bytes: a SYN and a few in-order segments.
 put("tcp_stream", bytes([1, 0, 0, 0, 1]) + bytes([0, 0, 10, 0, 10, 0, 10, 0, 20, 0, 5, 1]))
 
+# dcom: the real RemoteCreateInstance answer of zeek's kerberos135_auth trace
+# (the parser's unit tests read the same hex), as every operation and the
+# other byte order.
+here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(here, "..", "src", "proto", "dcom", "remote_create_instance_response.hex")) as f:
+    rci = bytes.fromhex(f.read())
+for mode in range(12):
+    put("dcom", bytes([mode]) + rci)
+
 for t in sorted(counts):
     print(f"{t}: {counts[t]} new seeds")
