@@ -94,8 +94,14 @@ fn selected(a: &Analysis) -> HashMap<Key, Vec<(Ts, Ts, Why)>> {
         .collect();
     let mut out: HashMap<Key, Vec<(Ts, Ts, Why)>> = HashMap::new();
     for (f, o) in a.flows.iter().zip(outcomes.iter()) {
-        let mapper = f.rpc.as_ref().is_some_and(|r| r.epm_answers > 0)
-            && mappers.contains(&(f.client, f.server));
+        // The endpoint mapper's conversation, or the DCOM activator's /
+        // OXID resolver's (#22): their answers named the ports.
+        let mapper = f.rpc.as_ref().is_some_and(|r| {
+            r.epm_answers > 0
+                || r.interfaces.iter().any(|b| {
+                    crate::proto::dcom::DcomOperation::is_dcom_interface(&b.interface.uuid)
+                })
+        }) && mappers.contains(&(f.client, f.server));
         let why = match (o, mapper) {
             (_, true) => Why::Mapper,
             (Some(false), _) => Why::Failed,

@@ -231,3 +231,35 @@ fn two_taps_and_mixed_link_types_make_a_pcapng_naming_where_each_packet_was_seen
     let encaps: std::collections::BTreeSet<&str> = rows.iter().map(|c| c[1].as_str()).collect();
     assert_eq!(encaps.len(), 2, "{rows:?}");
 }
+
+/// The DCOM activator's conversation is the evidence of its hand-off as
+/// the endpoint mapper's is (#22): on zeek's kerberos135_auth trace (an
+/// unfollowed RemoteCreateInstance answer) the file holds every packet of
+/// the port-135 conversation, its Kerberos tokens zeroed or cut.
+#[test]
+fn the_dcom_activators_conversation_is_in_the_evidence() {
+    let p = shared_captures()
+        .join("public/zeek+zeek/testing__btest__Traces__dce-rpc__kerberos135_auth.pcapng");
+    let ev = tmp_path("evidence-dcom.pcap");
+    let full = run(&[
+        "analyze",
+        "-f",
+        "json",
+        path_str(&p),
+        "--write-failed",
+        path_str(&ev),
+    ]);
+    assert_eq!(full.status.code(), Some(1), "{}", stderr(&full));
+    let full: Value = serde_json::from_slice(&full.stdout).unwrap();
+    assert_eq!(full["handoffs"][0]["operation"], "remote-create-instance");
+    let again = analyze_json(&[path_str(&ev)], &[0, 1]);
+    assert_eq!(again["stats"]["packets"], full["stats"]["packets"]);
+    let flows = again["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 1);
+    assert_eq!(flows[0]["server_port"], 135);
+    // tshark still reads DCE/RPC PDUs with authentication in the file:
+    // kept, their tokens zeroed (the others cut to the headers).
+    assert!(tshark_fields(&ev, &["dcerpc.cn_auth_len"])
+        .iter()
+        .any(|c| !c[0].is_empty() && c[0] != "0"));
+}
