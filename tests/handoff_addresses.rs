@@ -17,12 +17,9 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use common::live::live_agrees;
 use common::pdus::{epm_bind, epm_bind_ack, ept_map_answer_at};
 use common::*;
-use exflow::analysis;
-use exflow::capture::{FileSource, FrameBatch, InputInfo, Source};
-use exflow::pipeline::{Options, StreamMsg};
-use exflow::stream::LiveCorrelator;
 use exflow_testkit::TcpConversation;
 use serde_json::Value;
 
@@ -237,73 +234,6 @@ fn report(path: &str, code: i32) -> Value {
 // ---------------------------------------------------------------------------
 // The live path
 // ---------------------------------------------------------------------------
-
-/// A capture file handed out `n` frames at a time, as a live source hands
-/// out whatever the kernel had.
-struct Batches {
-    inner: FileSource,
-    n: usize,
-}
-
-impl Source for Batches {
-    fn next_batch(&mut self, max_frames: usize) -> Option<FrameBatch> {
-        self.inner.next_batch(max_frames.min(self.n))
-    }
-
-    fn inputs(&self) -> Vec<InputInfo> {
-        self.inner.inputs()
-    }
-}
-
-/// The path `exflow live` takes over `path`, one packet at a time (every
-/// hand-off decided while capturing) and 1000 at a time: its final report
-/// has the hand-offs, findings and verdicts of `analyze` (`offline`), and
-/// it streamed each hand-off once, as the report has it.
-fn live_agrees(path: &str, offline: &Value) {
-    for n in [1, 1000] {
-        let (tx, rx) = crossbeam_channel::bounded::<StreamMsg>(1024);
-        let mut opts = Options {
-            threads: 2,
-            stream: Some(tx),
-            ..Options::default()
-        };
-        let correlator = LiveCorrelator::new(&opts.flow, &opts.correlate, Vec::new());
-        let stream = std::thread::spawn(move || {
-            let mut c = correlator;
-            for msg in rx {
-                c.push(msg);
-            }
-            c.finish().unwrap()
-        });
-        let source = Batches {
-            inner: FileSource::open(&[path], None).unwrap().0,
-            n,
-        };
-        let analysis = analysis::run(Box::new(source), &opts);
-        opts.stream = None;
-        let out = String::from_utf8(stream.join().unwrap()).unwrap();
-        let mut json = Vec::new();
-        exflow::report::write_json(&analysis, &mut json).unwrap();
-        let live: Value = serde_json::from_slice(&json).unwrap();
-        for key in ["handoffs", "findings", "verdicts"] {
-            assert_eq!(live[key], offline[key], "{path}, batches of {n}: {key}");
-        }
-        let streamed: Vec<Value> = out
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|r| r["record"] == "handoff")
-            .map(|mut r| {
-                r.as_object_mut().unwrap().remove("record");
-                r
-            })
-            .collect();
-        assert_eq!(
-            &Value::Array(streamed),
-            &offline["handoffs"],
-            "{path}, batches of {n}: streamed hand-offs"
-        );
-    }
-}
 
 // ---------------------------------------------------------------------------
 // The cases

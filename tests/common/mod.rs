@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+pub mod live;
 pub mod pdus;
 
 pub fn crate_root() -> PathBuf {
