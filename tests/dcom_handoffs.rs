@@ -364,16 +364,6 @@ fn findings(r: &Value) -> Vec<(String, u64, Vec<String>)> {
         .collect()
 }
 
-/// The text report with wrapped lines joined and spaces collapsed.
-fn text(path: &str) -> String {
-    let o = run(&["analyze", path]);
-    String::from_utf8(o.stdout)
-        .unwrap()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn strs(v: &Value) -> Vec<String> {
     v.as_array()
         .unwrap()
@@ -462,7 +452,7 @@ fn the_real_wmi_activation_is_a_handoff() {
         ["BLACKCLOVER-DC[49718]", "10.10.10.100[49718]"]
     );
     assert_eq!(h["service"], "dcom");
-    let t = text(path_str(&p));
+    let t = text_joined(path_str(&p));
     assert!(
         t.contains("-> 10.10.10.100:49718/tcp ISystemActivator (dcom, 000001a0-0000-0000-c000-000000000046 v0.0) via remote-create-instance"),
         "{t}"
@@ -498,7 +488,7 @@ fn a_followed_resolve_oxid2_labels_its_follow_up_with_the_bound_interface() {
     assert_eq!(f["interface"]["name"], "IWbemLevel1Login");
     assert_eq!(f["service"], "dcom");
     assert!(findings(&r).is_empty(), "{:#}", r["findings"]);
-    let t = text(&p);
+    let t = text_joined(&p);
     assert!(t.contains("via resolve-oxid2 followed after"), "{t}");
 }
 
@@ -532,7 +522,7 @@ fn an_unfollowed_dcom_handoff_is_blocked_with_the_kb154596_fix() {
     assert!(findings(&r)
         .iter()
         .any(|(k, port, _)| k == "blocked" && *port == 50123));
-    assert!(text(&p).contains("NOT FOLLOWED: SYN unanswered"));
+    assert!(text_joined(&p).contains("NOT FOLLOWED: SYN unanswered"));
 }
 
 #[test]
@@ -589,7 +579,7 @@ fn behind_nat_the_follow_up_is_matched_at_the_address_the_client_used() {
     assert_eq!(h["mapper"], v4(NAT).to_string());
     assert_eq!(h["matched"], "mapper-address");
     assert_eq!(h["outcome"]["kind"], "established");
-    assert!(text(&p).contains("the address the client reached the mapper on"));
+    assert!(text_joined(&p).contains("the address the client reached the mapper on"));
 }
 
 /// Bindings that name the host only by name: matched at the answering
@@ -603,12 +593,14 @@ fn a_binding_by_name_is_matched_at_the_answering_host() {
     assert_eq!(h["server"], "198.51.100.10");
     assert_eq!(h["matched"], "answering-host");
     assert_eq!(h["outcome"]["kind"], "established");
-    assert!(text(&p).contains("at the answering host: the bindings name the host only by name"));
+    assert!(
+        text_joined(&p).contains("at the answering host: the bindings name the host only by name")
+    );
 
     let p = capture("dcom-name-nothing.pcap", &a, Then::Nothing);
     let r = report(&p);
     assert_eq!(handoff(&r)["matched"], Value::Null);
-    assert!(text(&p).contains("the bindings name the host only by name: a follow-up is looked for at the answering host only"));
+    assert!(text_joined(&p).contains("the bindings name the host only by name: a follow-up is looked for at the answering host only"));
 }
 
 /// RemoteActivation (IRemoteActivation opnum 0), and the real
@@ -701,7 +693,7 @@ fn a_sealed_activation_is_reported_and_its_follow_up_inferred() {
     assert_eq!(h["followed"], false);
     assert!(h.get("string_bindings").is_none());
     assert!(findings(&r).is_empty(), "{:#}", r["findings"]);
-    assert!(text(&p).contains("cannot be seen: sealed"));
+    assert!(text_joined(&p).contains("cannot be seen: sealed"));
 
     let p = capture(
         "dcom-sealed-followed.pcap",
@@ -718,7 +710,7 @@ fn a_sealed_activation_is_reported_and_its_follow_up_inferred() {
     let f = flow_to(&r, &v4(SERVER), 50999);
     assert_eq!(f["identified_by"], "dcom-inferred");
     assert_eq!(f["interface"]["name"], "IWbemLevel1Login");
-    assert!(text(&p).contains("port inferred"));
+    assert!(text_joined(&p).contains("port inferred"));
 
     let p = capture("dcom-sealed-gc.pcap", &a, Then::Follows(v4(SERVER), 3268));
     assert_eq!(handoff(&report(&p))["outcome"]["kind"], "sealed");

@@ -211,13 +211,6 @@ fn findings(r: &Value) -> Vec<(String, String, u64, Vec<String>)> {
         .collect()
 }
 
-/// The text report with its wrapped lines joined and spaces collapsed.
-fn text(path: &str) -> String {
-    let o = run(&["analyze", path]);
-    let s = String::from_utf8(o.stdout).unwrap();
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 const AT_MAPPER: &str = "the address the client reached the mapper on, not the tower's";
 
 /// The JSON report, the same whatever the number of worker threads.
@@ -277,7 +270,7 @@ fn an_ipv6_client_given_an_ipv4_tower_follows_at_the_mappers_ipv6_address() {
     assert_eq!(row["verdict"], "working");
     assert_eq!(row["server"], server6().to_string());
 
-    let t = text(&p);
+    let t = text_joined(&p);
     assert!(
         t.contains(&format!(" ms at {}, {AT_MAPPER}", server6())),
         "{t}"
@@ -311,7 +304,7 @@ fn an_ipv6_client_that_never_connects_is_still_not_followed() {
             vec!["handoff-unfulfilled".to_string()]
         )]
     );
-    let t = text(&p);
+    let t = text_joined(&p);
     assert!(
         t.contains("NOT FOLLOWED: no connection attempt seen"),
         "{t}"
@@ -351,7 +344,7 @@ fn an_ipv6_client_blocked_at_the_mappers_address_fails_there() {
             vec!["syn-unanswered".to_string()]
         )]
     );
-    let t = text(&p);
+    let t = text_joined(&p);
     assert!(
         t.contains(&format!(
             "NOT FOLLOWED: SYN unanswered (4 SYNs in 1 attempt) at {}, {AT_MAPPER}",
@@ -383,7 +376,7 @@ fn a_natted_client_follows_at_the_address_it_reached_the_mapper_on() {
     assert_eq!(h["matched_address"], "203.0.113.80");
     assert_eq!(follow_up_flow(&r, &v4(NAT))["identified_by"], "epm-handoff");
     assert!(findings(&r).is_empty(), "{:#}", r["findings"]);
-    let t = text(&p);
+    let t = text_joined(&p);
     assert!(t.contains(&format!("at 203.0.113.80, {AT_MAPPER}")), "{t}");
 
     // Nothing at either address: not followed, as before.
@@ -468,7 +461,7 @@ fn a_tower_naming_a_third_host_is_followed_there() {
         "epm-handoff"
     );
     assert!(findings(&r).is_empty(), "{:#}", r["findings"]);
-    let t = text(&p);
+    let t = text_joined(&p);
     assert!(t.contains("via ept_map followed after "), "{t}");
     assert!(!t.contains(AT_MAPPER), "{t}");
 
@@ -511,5 +504,5 @@ fn a_tower_naming_no_address_is_followed_at_the_mapper_as_the_towers() {
     assert_eq!(h["outcome"]["kind"], "established");
     assert_eq!(h["matched"], "tower-address");
     assert_eq!(h["matched_address"], "198.51.100.10");
-    assert!(!text(&p).contains(AT_MAPPER));
+    assert!(!text_joined(&p).contains(AT_MAPPER));
 }

@@ -299,21 +299,6 @@ impl HandoffTracker {
             return;
         }
         let key = (u.server, u.proto, u.server_port, u.client);
-        let open = Seen {
-            first_ts: u.first_ts,
-            client_port: u.client_port,
-            last_ts: None,
-            up: true,
-            udp: u.proto == PROTO_UDP,
-            icmp: None,
-            reset: None,
-            syns: 1,
-        };
-        self.sealed_connection(&key, open);
-        if !self.seen.contains_key(&key) && self.open >= self.max_open {
-            self.open_not_kept += 1;
-            return;
-        }
         let s = Seen {
             first_ts: u.first_ts,
             client_port: u.client_port,
@@ -324,6 +309,11 @@ impl HandoffTracker {
             reset: None,
             syns: 1,
         };
+        self.sealed_connection(&key, s.clone());
+        if !self.seen.contains_key(&key) && self.open >= self.max_open {
+            self.open_not_kept += 1;
+            return;
+        }
         let list = self.seen.entry(key).or_default();
         let at = list.partition_point(|x| x.order() <= s.order());
         list.insert(at, s);

@@ -143,3 +143,11 @@ pub fn kinds(r: &Value) -> Vec<String> {
         .map(|f| f["kind"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// `exflow analyze PATH`'s text report with its wrapped lines joined and
+/// spaces collapsed (a phrase is found whatever the terminal width).
+pub fn text_joined(path: &str) -> String {
+    let o = run(&["analyze", path]);
+    let s = String::from_utf8(o.stdout).unwrap();
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
