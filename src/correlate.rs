@@ -16,7 +16,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use hashbrown::{HashMap, HashSet};
 
 use crate::capture::{AppliedFilter, CaptureFilter};
-use crate::event::{EpmAnswerEvent, EpmOperation, Event, InterfaceId, RegistrationEvent};
+use crate::event::{Carrier, EpmAnswerEvent, EpmOperation, Event, InterfaceId, RegistrationEvent};
 use crate::finding::{Confidence, Evidence, Finding, FindingKind, Fix};
 use crate::flow::{FlowRecord, FlowUp, SECOND};
 use crate::kb;
@@ -151,6 +151,8 @@ pub struct Handoff {
     /// The host the tower names (the mapper when the tower says 0.0.0.0).
     pub server: IpAddr,
     pub mapper: IpAddr,
+    /// What the answer came over (#24): the mapper's own transport.
+    pub carrier: Carrier,
     pub transport: Transport,
     pub port: u16,
     pub interface: InterfaceId,
@@ -561,7 +563,7 @@ pub fn not_registered_finding(a: &EpmAnswerEvent) -> Option<Finding> {
         .unwrap_or_else(|| "the requested interface".into());
     Some(Finding {
         kind: FindingKind::NotRegistered,
-        proto: a.mapper_proto,
+        proto: a.carrier.ip_proto(),
         server: a.mapper,
         port: a.mapper_port,
         service,
@@ -661,6 +663,7 @@ impl Correlator {
                 client: a.client,
                 server: a.mapper,
                 mapper: a.mapper,
+                carrier: a.carrier,
                 transport: Transport::Tcp,
                 port: 0,
                 interface: dcom_interface(a),
@@ -717,6 +720,7 @@ impl Correlator {
                 client: a.client,
                 server,
                 mapper: a.mapper,
+                carrier: a.carrier,
                 transport: ep.transport,
                 port: ep.port,
                 interface,
@@ -1119,6 +1123,7 @@ mod tests {
                         client: client(rand(3)),
                         server,
                         mapper: server,
+                        carrier: Carrier::Tcp,
                         transport: Transport::Tcp,
                         port: 49152 + rand(2) as u16,
                         interface: interface(1 + rand(3) as u8),

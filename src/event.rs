@@ -42,6 +42,42 @@ impl EpmOperation {
     }
 }
 
+/// The protocol sequence (MS-RPCE 2.1.1) an answer naming ports came over:
+/// the answering side's own transport, not the endpoints it names (#24).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Carrier {
+    /// ncacn_ip_tcp: DCE/RPC straight over TCP (the endpoint mapper on 135).
+    #[default]
+    Tcp,
+    /// ncadg_ip_udp: connectionless DCE/RPC.
+    Udp,
+    /// ncacn_http: after the `ncacn_http/1.0` banner (the mapper on TCP 593,
+    /// or an RPC proxy's backend connection), or the RPC proxy's URL itself.
+    Http,
+    /// ncacn_np: inside an SMB named pipe (`\PIPE\epmapper`) over 445 or 139.
+    NamedPipe,
+}
+
+impl Carrier {
+    /// The report contract's `transport` string (MS-RPCE's protocol sequence).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Carrier::Tcp => "ncacn_ip_tcp",
+            Carrier::Udp => "ncadg_ip_udp",
+            Carrier::Http => "ncacn_http",
+            Carrier::NamedPipe => "ncacn_np",
+        }
+    }
+
+    /// The IP protocol of the connection the answer came over.
+    pub fn ip_proto(self) -> u8 {
+        match self {
+            Carrier::Udp => crate::packet::PROTO_UDP,
+            Carrier::Tcp | Carrier::Http | Carrier::NamedPipe => crate::packet::PROTO_TCP,
+        }
+    }
+}
+
 /// One endpoint named in an EPM answer.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct EpmEndpoint {
@@ -70,8 +106,8 @@ pub struct EpmAnswerEvent {
     /// The endpoint mapper that answered.
     pub mapper: IpAddr,
     pub mapper_port: u16,
-    /// `"tcp"` for ncacn_ip_tcp, `"udp"` for ncadg.
-    pub mapper_proto: u8,
+    /// What the answer came over (its IP protocol: `Carrier::ip_proto`).
+    pub carrier: Carrier,
     pub call_id: u32,
     pub operation: EpmOperation,
     /// ept_lookup's inquiry_type (0 all, 1 by interface, 2 by object, 3 both).

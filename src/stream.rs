@@ -201,7 +201,7 @@ impl<W: Write> LiveCorrelator<W> {
         if let Some(e) = &mut self.evidence {
             e.wanted.push(Wanted {
                 hash: crate::packet::FiveTuple {
-                    proto: a.mapper_proto,
+                    proto: a.carrier.ip_proto(),
                     src: a.client,
                     dst: a.mapper,
                     sport: a.client_port,
@@ -594,7 +594,7 @@ mod tests {
             client_port: 50_000,
             mapper: SERVER,
             mapper_port: 135,
-            mapper_proto: PROTO_TCP,
+            carrier: crate::event::Carrier::Tcp,
             call_id: 1,
             operation: EpmOperation::EptMap,
             inquiry_type: None,

@@ -668,6 +668,7 @@ mod tests {
             client: CLIENT,
             server: SERVER,
             mapper,
+            carrier: crate::event::Carrier::Tcp,
             transport: Transport::Tcp,
             port,
             interface: InterfaceId {

@@ -4,8 +4,7 @@
 //! the same events as on TCP (fragmented calls are not reassembled).
 
 use super::rpc_conn::{epm_query, ConnCtx, EpmQuery, RpcSummary};
-use crate::event::{EpmAnswerEvent, Event, InterfaceId};
-use crate::packet::PROTO_UDP;
+use crate::event::{Carrier, EpmAnswerEvent, Event, InterfaceId};
 use crate::proto::dcerpc::{parse_cl_header, PacketType, UUID_EPM};
 use crate::proto::epm::{parse_epm_response, OPNUM_EPT_LOOKUP, OPNUM_EPT_MAP};
 use crate::proto::ndr::NdrSyntax;
@@ -81,7 +80,12 @@ impl RpcClFlow {
                     Ok(answer) => {
                         self.summary.epm_answers += 1;
                         events.push(Event::EpmAnswer(EpmAnswerEvent::from_answer(
-                            ctx, PROTO_UDP, pdu.seqnum, &q, false, answer,
+                            ctx,
+                            Carrier::Udp,
+                            pdu.seqnum,
+                            &q,
+                            false,
+                            answer,
                         )));
                     }
                     Err(_) => self.summary.malformed += 1,

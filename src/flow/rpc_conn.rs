@@ -11,9 +11,8 @@ use std::net::IpAddr;
 
 use super::stream::{Chunk, StreamReassembler};
 use crate::event::{
-    EpmAnswerEvent, EpmEndpoint, EpmOperation, Event, InterfaceId, RegistrationEvent,
+    Carrier, EpmAnswerEvent, EpmEndpoint, EpmOperation, Event, InterfaceId, RegistrationEvent,
 };
-use crate::packet::PROTO_TCP;
 use crate::proto::dcerpc::Uuid;
 use crate::proto::dcerpc::{
     auth_level, parse_header, parse_pdu, CallReassembler, CoBody, CoHeader, CoPdu, CompleteCall,
@@ -56,6 +55,12 @@ pub const MAX_CALLS: usize = 4;
 const FRAMER_KEEP: usize = MAX_BUFFERED_PDU;
 /// Binds awaiting their ack, and calls awaiting their response.
 const MAX_PENDING: usize = 32;
+/// The endpoint mapper's port over ncacn_http (MS-RPCH 2.1.2.1: the RPC
+/// over HTTP mapper; its connections open with [`NCACN_HTTP_BANNER`]).
+pub const NCACN_HTTP_MAPPER_PORT: u16 = 593;
+/// What an ncacn_http server sends first on every connection (MS-RPCH
+/// 2.1.2.1.1, "legacy server response"), before any PDU.
+pub const NCACN_HTTP_BANNER: &[u8] = b"ncacn_http/1.0";
 /// Interfaces remembered in the summary.
 pub const MAX_INTERFACES: usize = 8;
 
@@ -154,6 +159,8 @@ struct Calls {
     pending_binds: Vec<PendingBind>,
     in_flight: Vec<InFlight>,
     summary: RpcSummary,
+    /// What the connection carries DCE/RPC over, for the answers' events.
+    carrier: Carrier,
 }
 
 /// What deciding to pass over a large PDU needs, copied out of [`Calls`]
@@ -294,9 +301,10 @@ impl PassGate {
         }
         let pass = match h.ptype {
             PacketType::Request if d == 0 => {
-                // Without a bind, a call to TCP 135 is taken to be the
-                // endpoint mapper's: that is for the call state to say.
-                if self.overflow || ctx.server_port == 135 {
+                // Without a bind, a call to a mapper's port (135, or
+                // ncacn_http's 593) is taken to be the endpoint mapper's:
+                // that is for the call state to say.
+                if self.overflow || matches!(ctx.server_port, 135 | NCACN_HTTP_MAPPER_PORT) {
                     return None;
                 }
                 let (ctx_id, opnum) = request_ids(h, head)?;
@@ -429,6 +437,30 @@ impl RpcConnection {
                 ..Calls::default()
             },
         }
+    }
+
+    /// A connection whose server opened with the ncacn_http banner, whose
+    /// first byte is at sequence number `banner_seq` (#24): the server's
+    /// stream starts after it, and what the connection answers is said to
+    /// have come over ncacn_http. Call before [`Self::on_syn`].
+    pub fn ncacn_http(banner_seq: u32) -> Self {
+        let mut c = Self::new();
+        c.calls.carrier = Carrier::Http;
+        c.streams[1].on_syn(banner_seq.wrapping_add(NCACN_HTTP_BANNER.len() as u32 - 1));
+        c
+    }
+
+    /// DCE/RPC carried by another protocol (an SMB named pipe): its
+    /// answers are said to have come over `carrier`.
+    pub fn carried_by(carrier: Carrier) -> Self {
+        let mut c = Self::new();
+        c.calls.carrier = carrier;
+        c
+    }
+
+    /// What the connection carries DCE/RPC over.
+    pub fn carrier(&self) -> Carrier {
+        self.calls.carrier
     }
 
     /// The side `dir` sent a SYN with `isn`: its stream starts at isn + 1.
@@ -794,10 +826,13 @@ impl RpcSummary {
 
 impl Calls {
     /// The context a call names; without a bind (capture started late) a
-    /// call to TCP 135 is taken to be the endpoint mapper in NDR.
+    /// call to TCP 135 (or, after the ncacn_http banner, to 593) is taken
+    /// to be the endpoint mapper in NDR.
     fn context(&self, id: u16, ctx: &ConnCtx) -> Option<Context> {
+        let mapper = ctx.server_port == 135
+            || (self.carrier == Carrier::Http && ctx.server_port == NCACN_HTTP_MAPPER_PORT);
         self.contexts.iter().find(|c| c.id == id).copied().or({
-            (ctx.server_port == 135).then_some(Context {
+            mapper.then_some(Context {
                 id,
                 interface: InterfaceId {
                     uuid: UUID_EPM,
@@ -881,7 +916,7 @@ impl Calls {
             self.summary.epm_answers += 1;
             events.push(Event::EpmAnswer(EpmAnswerEvent::from_answer(
                 ctx,
-                PROTO_TCP,
+                self.carrier,
                 call.call_id,
                 &q,
                 req.ndr64,
@@ -920,7 +955,7 @@ impl Calls {
             client_port: ctx.client_port,
             mapper: ctx.server,
             mapper_port: ctx.server_port,
-            mapper_proto: PROTO_TCP,
+            carrier: self.carrier,
             call_id: call.call_id,
             operation: EpmOperation::Dcom(op),
             inquiry_type: None,
@@ -1002,7 +1037,7 @@ impl EpmAnswerEvent {
     /// The event for `answer`, the response to `q`, on the connection `ctx`.
     pub(crate) fn from_answer(
         ctx: &ConnCtx,
-        mapper_proto: u8,
+        carrier: Carrier,
         call_id: u32,
         q: &EpmQuery,
         ndr64: bool,
@@ -1014,7 +1049,7 @@ impl EpmAnswerEvent {
             client_port: ctx.client_port,
             mapper: ctx.server,
             mapper_port: ctx.server_port,
-            mapper_proto,
+            carrier,
             call_id,
             operation: q.operation,
             inquiry_type: q.inquiry_type,

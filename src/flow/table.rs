@@ -1080,7 +1080,12 @@ impl FlowTable {
                 && t.seq == f.seq_lo[d].wrapping_add(1)
                 && payload[0] == 5
                 && payload.get(1).is_none_or(|m| *m <= 1);
-            if !self.config.dcerpc || (!short_start && !looks_like_dcerpc(payload)) {
+            // The ncacn_http banner from the server (the mapper on 593, an
+            // RPC proxy's backend connection): DCE/RPC follows it (#24).
+            let banner = d == 1
+                && self.config.dcerpc
+                && payload.starts_with(crate::flow::rpc_conn::NCACN_HTTP_BANNER);
+            if !banner && (!self.config.dcerpc || (!short_start && !looks_like_dcerpc(payload))) {
                 if looks_like_tpkt(payload) {
                     self.start_rfc1006(i, is_orig, pkt.ts, t, payload);
                 } else if let Some(r) = if is_orig {
@@ -1099,7 +1104,11 @@ impl FlowTable {
                 return;
             }
             let f = &mut self.slab[i as usize];
-            let mut rpc = Box::new(RpcConnection::new());
+            let mut rpc = Box::new(if banner {
+                RpcConnection::ncacn_http(t.seq)
+            } else {
+                RpcConnection::new()
+            });
             for d in 0..2 {
                 let syn_bit = if d == 0 { F_SYN0 } else { F_SYN1 };
                 if f.flags & syn_bit != 0 {

@@ -224,6 +224,7 @@ pub(crate) fn handoff(h: &Handoff, record: Option<&'static str>) -> schema::Hand
             .as_ref()
             .filter(|d| !d.sealed)
             .map(|d| d.bindings.clone()),
+        transport: h.carrier.as_str(),
         ts: Rfc3339(h.ts),
         window_cut_by_capture_end: h.window_cut,
     }

@@ -317,6 +317,13 @@ pub struct Handoff {
     /// mapper's towers and for sealed answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub string_bindings: Skip<Vec<String>>,
+    /// What the answer that named the port came over (#24), as MS-RPCE
+    /// names protocol sequences: `ncacn_ip_tcp` (the endpoint mapper on
+    /// TCP 135, a DCOM activator), `ncadg_ip_udp`, `ncacn_np` (an SMB
+    /// named pipe, `\PIPE\epmapper`, over 445 or 139) or `ncacn_http`
+    /// (the RPC over HTTP mapper on TCP 593, after its `ncacn_http/1.0`
+    /// banner; or an RPC proxy's URL, operation `rpc-proxy`).
+    pub transport: &'static str,
     pub ts: Rfc3339,
     pub window_cut_by_capture_end: bool,
 }

@@ -1338,6 +1338,7 @@ mod tests {
             client: CLIENT,
             server: SERVER,
             mapper: SERVER,
+            carrier: crate::event::Carrier::Tcp,
             transport: Transport::Tcp,
             port: 49_700,
             interface: InterfaceId {
