@@ -27,7 +27,6 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analysis;
-use crate::correlate::interface_service;
 use crate::packet::{PROTO_TCP, PROTO_UDP};
 use crate::policy::{services, Policy};
 use crate::roles::Cidr;
@@ -322,7 +321,12 @@ pub fn from_analysis(a: &Analysis, policy: Option<&Policy>) -> Baseline {
         if h.outcome == crate::correlate::Outcome::Sealed {
             continue;
         }
-        let service = interface_service(&h.interface);
+        // An RPC proxy's hand-off nobody was seen following: its backend
+        // side may be outside the capture (the verdicts do not judge it).
+        if h.proxy.is_some() && h.outcome == crate::correlate::Outcome::NoAttempt {
+            continue;
+        }
+        let service = h.service();
         let proto = match h.transport {
             crate::proto::epm::Transport::Udp => PROTO_UDP,
             _ => PROTO_TCP,

@@ -169,6 +169,22 @@ pub struct Handoff {
     pub follow_up_at: Option<IpAddr>,
     /// A DCOM hand-off (string bindings, not a tower): what else it says.
     pub dcom: Option<Box<DcomHandoff>>,
+    /// An RPC proxy's hand-off (#24): `client` is the proxy, which is to
+    /// connect to the backend the URL named.
+    pub proxy: Option<Box<ProxyHandoff>>,
+}
+
+/// What an RPC proxy hand-off says beside the port (#24).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyHandoff {
+    /// The RPC over HTTP client whose request named the backend.
+    pub requested_by: IpAddr,
+    /// The backend as the URL wrote it (`ex01.contoso.com:6001`).
+    pub backend: String,
+    /// The URL named the backend by name: `server` is unspecified until a
+    /// connection from the proxy to that port (at any address) is seen,
+    /// then it is that connection's address.
+    pub by_name: bool,
 }
 
 /// What a DCOM hand-off says beside the port (#22).
@@ -204,6 +220,22 @@ impl Handoff {
     /// Whether the bindings named the host only by name.
     pub fn by_name(&self) -> bool {
         self.dcom.as_ref().is_some_and(|d| d.by_name)
+    }
+
+    /// Whether an RPC proxy's URL named the backend only by name: its
+    /// follow-up is looked for at any address (#24).
+    pub fn any_address(&self) -> bool {
+        self.proxy.as_ref().is_some_and(|p| p.by_name)
+    }
+
+    /// The service the hand-off is for: its interface's, or, for an RPC
+    /// proxy's (whose URL names no interface), `rpc-proxy-backend`.
+    pub fn service(&self) -> &'static str {
+        if self.proxy.is_some() {
+            "rpc-proxy-backend"
+        } else {
+            interface_service(&self.interface)
+        }
     }
 
     /// Whether the connection the outcome is about went to the address the
@@ -267,10 +299,15 @@ enum NamedBy {
     Dcom,
     /// A sealed DCOM answer, followed (as inferred) by a connection there.
     DcomInferred,
+    /// An RPC proxy's URL (#24).
+    Proxy,
 }
 
 impl NamedBy {
     fn of(h: &Handoff) -> NamedBy {
+        if h.proxy.is_some() {
+            return NamedBy::Proxy;
+        }
         match &h.dcom {
             None => NamedBy::Epm,
             Some(d) if d.inferred => NamedBy::DcomInferred,
@@ -322,6 +359,9 @@ pub struct Correlated {
     /// Hand-offs and advertised interfaces by (server, proto, port), for
     /// [`Correlated::label`] (looked up once per flow: hashed, not ordered).
     named_at: HashMap<EndpointKey, NamedEndpoint>,
+    /// Some hand-off is named at an unspecified address (an RPC proxy's
+    /// backend by name, #24): labels look there too.
+    any_address_named: bool,
     /// EMSMDB push registrations by callback (address, UDP port).
     registrations: HashMap<(IpAddr, u16), Vec<RegistrationEvent>>,
     /// Hosts known to be Exchange servers: from the roles, or seen serving
@@ -444,6 +484,19 @@ impl Correlated {
         let named = (!self.named_at.is_empty())
             .then(|| self.named_at.get(&(f.server, f.proto, f.server_port)))
             .flatten();
+        if named.is_none() && self.any_address_named {
+            // An RPC proxy's URL named the backend by name (#24): the
+            // proxy's own connections to that port, at any address.
+            let any = unspecified(f.server);
+            if let Some(n) = self.named_at.get(&(any, f.proto, f.server_port)) {
+                if let Some(mine) = n.by_client.get(&f.client) {
+                    let at = |k: usize| mine.get(k).and_then(|&i| n.handoffs.get(i as usize));
+                    if let Some(best) = Self::latest_handoff(at, mine.len(), f) {
+                        return label_flow(f, Some(best), &[]);
+                    }
+                }
+            }
+        }
         match named {
             Some(n) => {
                 // A hand-off to the flow's own client is preferred: when
@@ -465,6 +518,7 @@ impl Correlated {
     /// names, at each address its follow-up may go to (the tower's, and the
     /// one the client reached the mapper on: #22).
     fn name(&mut self, h: &Handoff) {
+        self.any_address_named |= h.any_address();
         for (server, proto, port, _) in handoffs::follow_keys(h).into_iter().flatten() {
             let named = self.named_at.entry((server, proto, port)).or_default();
             let i = named.handoffs.len() as u32;
@@ -524,6 +578,15 @@ fn dcom_interface(a: &EpmAnswerEvent) -> InterfaceId {
         major: 0,
         minor: 0,
     })
+}
+
+/// The unspecified address of `like`'s family: where a hand-off to a
+/// backend known only by name is keyed (#24).
+pub(crate) fn unspecified(like: IpAddr) -> IpAddr {
+    match like {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    }
 }
 
 fn tower_server(e: &EpmAnswerEvent, tower_ip: Option<IpAddr>) -> IpAddr {
@@ -655,6 +718,10 @@ impl Correlator {
     pub fn answer(&mut self, a: &EpmAnswerEvent) -> bool {
         let mut seen = BTreeSet::new();
         let dcom = a.operation.is_dcom();
+        let proxy = match a.operation {
+            EpmOperation::RpcProxy(_) => Some(a.client),
+            _ => None,
+        };
         if dcom && a.sealed {
             // Sealed: no port to see. The hand-off is told; a connection
             // right after it may be taken as its follow-up (`handoffs`).
@@ -675,15 +742,21 @@ impl Correlator {
                     sealed: true,
                     ..DcomHandoff::default()
                 })),
+                proxy: None,
             };
             self.tracker.handoff(h);
         }
         for ep in &a.endpoints {
-            let server = tower_server(a, ep.tower_ip);
+            let server = match proxy {
+                // The backend the URL named, or (by name) any address.
+                Some(_) => ep.tower_ip.unwrap_or(unspecified(a.mapper)),
+                None => tower_server(a, ep.tower_ip),
+            };
             let key = (server, ep.transport, ep.port, ep.interface);
             // A DCOM binding names an object exporter's port, not where an
-            // interface is registered: not an advertised endpoint.
-            if dcom {
+            // interface is registered: not an advertised endpoint; nor
+            // does a proxy's URL.
+            if dcom || proxy.is_some() {
             } else if let std::collections::btree_map::Entry::Vacant(v) = self.endpoints.entry(key)
             {
                 v.insert(Endpoint {
@@ -709,7 +782,12 @@ impl Correlator {
             if !a.is_single_interface_query() {
                 continue;
             }
-            let Some(interface) = ep.interface.or(a.requested) else {
+            // A proxy's URL names no interface: the nil UUID stands in.
+            let Some(interface) = ep.interface.or(a.requested).or(proxy.map(|_| InterfaceId {
+                uuid: crate::proto::dcerpc::Uuid([0; 16]),
+                major: 0,
+                minor: 0,
+            })) else {
                 continue;
             };
             if !seen.insert((server, ep.transport, ep.port, interface)) {
@@ -717,7 +795,8 @@ impl Correlator {
             }
             let h = Handoff {
                 ts: a.ts,
-                client: a.client,
+                // A proxy's hand-off is the proxy's to follow.
+                client: proxy.map_or(a.client, |_| a.mapper),
                 server,
                 mapper: a.mapper,
                 carrier: a.carrier,
@@ -736,6 +815,13 @@ impl Correlator {
                         inferred: false,
                     })
                 }),
+                proxy: proxy.map(|requested_by| {
+                    Box::new(ProxyHandoff {
+                        requested_by,
+                        backend: ep.bindings.first().cloned().unwrap_or_default(),
+                        by_name: ep.tower_ip.is_none(),
+                    })
+                }),
             };
             self.out.name(&h);
             // The follow-up would come from the client's side of this
@@ -747,8 +833,9 @@ impl Correlator {
                 let mut d: Vec<u16> = handoffs::follow_keys(&h)
                     .into_iter()
                     .flatten()
+                    .filter(|k| !k.0.is_unspecified())
                     .flat_map(|(addr, proto, port, _)| {
-                        f.dropping(proto, a.client, a.client_port, addr, port)
+                        f.dropping(proto, h.client, a.client_port, addr, port)
                     })
                     .collect();
                 d.sort_unstable();
@@ -919,22 +1006,31 @@ fn label_flow(f: &FlowRecord, best: Option<&Named>, advertised: &[InterfaceId]) 
         // IWbemLevel1Login, ...), not the activator's: that is its label.
         let interface = match h.by {
             NamedBy::Epm => h.interface,
-            NamedBy::Dcom | NamedBy::DcomInferred => bound
+            NamedBy::Dcom | NamedBy::DcomInferred | NamedBy::Proxy => bound
                 .clone()
                 .find(|i| !kb::is_dcom_infrastructure(&i.uuid))
                 .or(bound.clone().next())
                 .copied()
                 .unwrap_or(h.interface),
         };
+        // A proxy's follow-up that bound nothing seen is the proxy's
+        // backend connection, with no interface to name.
+        let proxied = h.by == NamedBy::Proxy && interface == h.interface;
+        let service = if proxied {
+            "rpc-proxy-backend"
+        } else {
+            interface_service(&interface)
+        };
         return FlowLabel {
-            service: interface_service(&interface),
+            service,
             identified_by: match h.by {
                 NamedBy::Epm => "epm-handoff",
                 NamedBy::Dcom => "dcom-handoff",
                 NamedBy::DcomInferred => "dcom-inferred",
+                NamedBy::Proxy => "rpc-proxy-handoff",
             },
             port_mismatch: None,
-            interface: Some(interface),
+            interface: (!proxied).then_some(interface),
             handoff: Some(HandoffRef {
                 ts: h.ts,
                 client: h.client,
@@ -954,6 +1050,18 @@ fn label_flow(f: &FlowRecord, best: Option<&Named>, advertised: &[InterfaceId]) 
             identified_by: "payload",
             port_mismatch: None,
             interface: Some(*i),
+            handoff: None,
+        };
+    }
+    // DCE/RPC after the ncacn_http banner with no interface bound seen
+    // (an RPC proxy's OUT channel, the mapper on 593 before a bind): RPC
+    // over HTTP (#24).
+    if f.rpc.as_ref().is_some_and(|r| r.carrier == Carrier::Http) {
+        return FlowLabel {
+            service: "rpc-over-http",
+            identified_by: "payload",
+            port_mismatch: None,
+            interface: None,
             handoff: None,
         };
     }
@@ -1132,6 +1240,7 @@ mod tests {
                         window_cut: false,
                         follow_up_at: None,
                         dcom: None,
+                        proxy: None,
                     }
                 })
                 .collect();

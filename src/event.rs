@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use crate::proto::dcerpc::Uuid;
 use crate::proto::dcom::DcomOperation;
 use crate::proto::epm::Transport;
+use crate::proto::rpch::ProxyChannel;
 use crate::Ts;
 
 /// An RPC interface: UUID and version.
@@ -25,6 +26,11 @@ pub enum EpmOperation {
     /// An answer of the DCOM activator or OXID resolver: its string
     /// bindings name the ports.
     Dcom(DcomOperation),
+    /// An RPC proxy request (`RPC_IN_DATA` / `RPC_OUT_DATA`
+    /// `/rpc/rpcproxy.dll?host:port`, #24): the URL names the backend the
+    /// proxy is to connect to. The event's `client` is the RPC over HTTP
+    /// client, its `mapper` the proxy, its one endpoint the backend.
+    RpcProxy(ProxyChannel),
 }
 
 impl EpmOperation {
@@ -33,6 +39,7 @@ impl EpmOperation {
             EpmOperation::EptMap => "ept_map",
             EpmOperation::EptLookup => "ept_lookup",
             EpmOperation::Dcom(d) => d.as_str(),
+            EpmOperation::RpcProxy(_) => "rpc-proxy",
         }
     }
 
@@ -131,8 +138,47 @@ impl EpmAnswerEvent {
     /// by interface): each endpoint named is a hand-off.
     pub fn is_single_interface_query(&self) -> bool {
         match self.operation {
-            EpmOperation::EptMap | EpmOperation::Dcom(_) => true,
+            EpmOperation::EptMap | EpmOperation::Dcom(_) | EpmOperation::RpcProxy(_) => true,
             EpmOperation::EptLookup => matches!(self.inquiry_type, Some(1 | 3)),
+        }
+    }
+}
+
+impl EpmAnswerEvent {
+    /// An RPC proxy request as the hand-off it is (#24): the client (at
+    /// `client`:`client_port`) asked the proxy (`proxy`:`proxy_port`) to
+    /// connect to the backend the URL names. One endpoint: the backend's
+    /// port over ncacn_http, at its address when the URL gives one (else
+    /// `tower_ip` is `None` and `bindings` holds the name as written).
+    pub fn rpc_proxy(
+        ts: Ts,
+        (client, client_port): (IpAddr, u16),
+        (proxy, proxy_port): (IpAddr, u16),
+        req: crate::proto::rpch::ProxyRequest,
+    ) -> EpmAnswerEvent {
+        EpmAnswerEvent {
+            ts,
+            client,
+            client_port,
+            mapper: proxy,
+            mapper_port: proxy_port,
+            carrier: Carrier::Http,
+            call_id: 0,
+            operation: EpmOperation::RpcProxy(req.channel),
+            inquiry_type: None,
+            requested: None,
+            first_call: true,
+            ndr64: false,
+            status: 0,
+            endpoints: vec![EpmEndpoint {
+                interface: None,
+                transport: Transport::Http,
+                port: req.port,
+                tower_ip: req.address,
+                annotation: None,
+                bindings: vec![format!("{}:{}", req.host, req.port)],
+            }],
+            sealed: false,
         }
     }
 }

@@ -1526,6 +1526,16 @@ pub static SERVICES: &[Service] = &[
         Some("HTTPS fails (Outlook Web Access over SSL, RPC over HTTP)"),
         &[iana("https 443/tcp")],
     ),
+    // The ports an RPC proxy's clients name in their URLs (#24): whatever
+    // the backend listens on for ncacn_http; none is fixed here.
+    fixed(
+        "rpc-proxy-backend",
+        TCP,
+        &[],
+        "an RPC proxy's connection to the backend its clients' RPC over HTTP URL names (ncacn_http)",
+        None,
+        &[spec("MS-RPCH", "RPC over HTTP proxy")],
+    ),
     fixed(
         "rpc-over-http",
         TCP,

@@ -489,7 +489,10 @@ fn a_followed_resolve_oxid2_labels_its_follow_up_with_the_bound_interface() {
     assert_eq!(f["service"], "dcom");
     assert!(findings(&r).is_empty(), "{:#}", r["findings"]);
     let t = text_joined(&p);
-    assert!(t.contains("via resolve-oxid2 followed after"), "{t}");
+    assert!(
+        t.contains("via resolve-oxid2 over ncacn_ip_tcp followed after"),
+        "{t}"
+    );
 }
 
 /// Dropped: nothing follows → a blocked finding with the hand-off as

@@ -462,7 +462,10 @@ fn a_tower_naming_a_third_host_is_followed_there() {
     );
     assert!(findings(&r).is_empty(), "{:#}", r["findings"]);
     let t = text_joined(&p);
-    assert!(t.contains("via ept_map followed after "), "{t}");
+    assert!(
+        t.contains("via ept_map over ncacn_ip_tcp followed after "),
+        "{t}"
+    );
     assert!(!t.contains(AT_MAPPER), "{t}");
 
     let p = capture(

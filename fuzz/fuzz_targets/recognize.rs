@@ -1,7 +1,8 @@
 //! The payload recognizers: the first bytes of each side of a TCP
 //! connection (`recognize_tcp`), and the first datagram of each side of a
 //! UDP flow with its ports, mostly well-known ones (`recognize_udp`), the
-//! input cut in two at a place it names. No panic on any input.
+//! input cut in two at a place it names; and the RPC proxy request line
+//! (`parse_proxy_request`, #24). No panic on any input.
 #![no_main]
 use exflow::proto::recognize::{recognize_tcp, recognize_udp};
 use libfuzzer_sys::fuzz_target;
@@ -18,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = recognize_tcp(b, a);
     let _ = recognize_tcp(rest, &[]);
     let _ = recognize_tcp(&[], rest);
+    let _ = exflow::proto::rpch::parse_proxy_request(rest);
     // Ports: mostly the well-known ones the UDP recognizers look for.
     let port = |x: u8, y: u8| match x % 4 {
         0 => [53, 88, 123, 137, 138, 389, 464, 135][usize::from(y % 8)],

@@ -67,15 +67,29 @@ pub(crate) type FollowKey = (IpAddr, u8, u16, IpAddr);
 /// (#22). The tower's address stays a candidate, for a tower that names
 /// another host. Tower first: on a tie between the two, the tower's
 /// address wins (what exflow matched before).
+///
+/// An RPC proxy's hand-off (#24) has one: the backend the URL named (the
+/// unspecified address when it named it by name: any address matches,
+/// see [`HandoffTracker::ended`]); the proxy is the one connecting.
 pub(crate) fn follow_keys(h: &Handoff) -> [Option<FollowKey>; 2] {
     let tower = (h.server, h.transport.ip_proto(), h.port, h.client);
-    let mapper = (h.mapper != h.server).then_some((h.mapper, tower.1, tower.2, tower.3));
+    let mapper = (h.mapper != h.server && h.proxy.is_none())
+        .then_some((h.mapper, tower.1, tower.2, tower.3));
     [Some(tower), mapper]
+}
+
+/// Where a connection is also recorded while a hand-off to a backend known
+/// only by name is pending (#24): its server's address made unspecified.
+fn any_address_key(key: &FollowKey) -> FollowKey {
+    (super::unspecified(key.0), key.1, key.2, key.3)
 }
 
 /// What the tracker knows of one of a client's connections to an endpoint.
 #[derive(Clone, Debug)]
 struct Seen {
+    /// The connection's server (the follow key's address, unless that is
+    /// unspecified: a backend named by name, #24).
+    server: IpAddr,
     first_ts: Ts,
     client_port: u16,
     /// `None` while the connection is open (live).
@@ -94,6 +108,7 @@ impl Seen {
     fn of(f: &FlowRecord) -> Seen {
         let udp = f.proto == PROTO_UDP;
         Seen {
+            server: f.server,
             first_ts: f.first_ts,
             client_port: f.client_port,
             last_ts: Some(f.last_ts),
@@ -173,6 +188,9 @@ pub struct HandoffTracker {
     /// Hand-offs decided `not-captured`, per capture filter that would have
     /// dropped the follow-up.
     not_captured_by: Vec<u64>,
+    /// Hand-offs pending whose follow-up may go to any address (an RPC
+    /// proxy's backend named by name, #24).
+    any_address: usize,
     /// Sealed DCOM hand-offs pending per (server, client).
     sealed_at: HashMap<PairKey, u32>,
     /// Those clients' TCP connections to those servers' dynamic range, in
@@ -207,6 +225,7 @@ impl HandoffTracker {
             not_captured_by: Vec::new(),
             sealed_at: HashMap::new(),
             sealed_seen: HashMap::new(),
+            any_address: 0,
         }
     }
 
@@ -218,7 +237,10 @@ impl HandoffTracker {
     /// Whether a flow at this endpoint, from this client, may matter.
     pub fn wants(&self, key: &FollowKey) -> bool {
         // Most captures name few endpoints: no hashing of every flow then.
-        (!self.seen.is_empty() && self.seen.contains_key(key)) || self.wants_sealed(key)
+        (!self.seen.is_empty()
+            && (self.seen.contains_key(key)
+                || (self.any_address > 0 && self.seen.contains_key(&any_address_key(key)))))
+            || self.wants_sealed(key)
     }
 
     /// Whether a connection at `key` may follow a pending sealed hand-off.
@@ -275,6 +297,7 @@ impl HandoffTracker {
                 p.next = Some(h.ts);
             }
         }
+        self.any_address += usize::from(h.any_address());
         if h.sealed() {
             let pair = (h.server, h.client);
             *self.sealed_at.entry(pair).or_default() += 1;
@@ -300,6 +323,7 @@ impl HandoffTracker {
         }
         let key = (u.server, u.proto, u.server_port, u.client);
         let s = Seen {
+            server: u.server,
             first_ts: u.first_ts,
             client_port: u.client_port,
             last_ts: None,
@@ -310,10 +334,17 @@ impl HandoffTracker {
             syns: 1,
         };
         self.sealed_connection(&key, s.clone());
+        if self.any_address > 0 && self.seen.contains_key(&any_address_key(&key)) {
+            self.up_at(any_address_key(&key), s.clone());
+        }
         if !self.seen.contains_key(&key) && self.open >= self.max_open {
             self.open_not_kept += 1;
             return;
         }
+        self.up_at(key, s);
+    }
+
+    fn up_at(&mut self, key: FollowKey, s: Seen) {
         let list = self.seen.entry(key).or_default();
         let at = list.partition_point(|x| x.order() <= s.order());
         list.insert(at, s);
@@ -325,6 +356,13 @@ impl HandoffTracker {
     pub fn ended(&mut self, f: &FlowRecord) {
         let key = (f.server, f.proto, f.server_port, f.client);
         self.sealed_connection(&key, Seen::of(f));
+        if self.any_address > 0 {
+            self.ended_at(any_address_key(&key), f);
+        }
+        self.ended_at(key, f);
+    }
+
+    fn ended_at(&mut self, key: FollowKey, f: &FlowRecord) {
         let Some(list) = self.seen.get_mut(&key) else {
             return;
         };
@@ -367,6 +405,7 @@ impl HandoffTracker {
         let mut decided = Vec::new();
         let mut waiting = Vec::new();
         let mut inferred = Vec::new();
+        let mut located = Vec::new();
         for mut p in std::mem::take(&mut self.pending) {
             let fate = if p.h.sealed() {
                 self.sealed_fate(&p, clock, complete)
@@ -401,6 +440,12 @@ impl HandoffTracker {
                         !outcome.followed() && capture_end < p.h.ts.saturating_add(window);
                     p.h.outcome = outcome;
                     p.h.follow_up_at = at;
+                    if p.h.any_address() {
+                        self.any_address -= 1;
+                        if let Some(a) = at {
+                            located.push((decided.len(), a));
+                        }
+                    }
                     if let Some(port) = port {
                         inferred.push((decided.len(), port));
                     }
@@ -450,6 +495,12 @@ impl HandoffTracker {
             if self.latest.get(&same_key(&p.h)) == Some(&p.seq) {
                 self.latest.remove(&same_key(&p.h));
             }
+        }
+        // A backend named by name is where the proxy was seen connecting
+        // (after the bookkeeping above, which keys it by the unspecified
+        // address).
+        for (i, at) in located {
+            decided[i].h.server = at;
         }
         // The port a sealed answer's follow-up was inferred at (after the
         // bookkeeping above, which keys it by port 0).
@@ -587,7 +638,16 @@ fn follow_up(ts: Ts, end: Ts, seen: &[(IpAddr, &[Seen])]) -> (Outcome, Option<Ip
         for &(addr, list) in seen {
             if let Some(s) = list[range(list)].iter().find(|s| pick(s)) {
                 if best.is_none_or(|(b, _)| s.order() < b.order()) {
-                    best = Some((s, addr));
+                    // At an unspecified address (a backend named by
+                    // name), the connection's own.
+                    best = Some((
+                        s,
+                        if addr.is_unspecified() {
+                            s.server
+                        } else {
+                            addr
+                        },
+                    ));
                 }
             }
         }
@@ -681,6 +741,7 @@ mod tests {
             window_cut: false,
             follow_up_at: None,
             dcom: None,
+            proxy: None,
         }
     }
 

@@ -29,6 +29,7 @@ use crate::proto::epm::{
     OPNUM_EPT_LOOKUP, OPNUM_EPT_MAP,
 };
 use crate::proto::ndr::NdrSyntax;
+use crate::proto::rpch::{NCACN_HTTP_BANNER, NCACN_HTTP_MAPPER_PORT};
 use crate::Ts;
 
 /// Out-of-order bytes held per direction while waiting for a hole to fill.
@@ -55,12 +56,6 @@ pub const MAX_CALLS: usize = 4;
 const FRAMER_KEEP: usize = MAX_BUFFERED_PDU;
 /// Binds awaiting their ack, and calls awaiting their response.
 const MAX_PENDING: usize = 32;
-/// The endpoint mapper's port over ncacn_http (MS-RPCH 2.1.2.1: the RPC
-/// over HTTP mapper; its connections open with [`NCACN_HTTP_BANNER`]).
-pub const NCACN_HTTP_MAPPER_PORT: u16 = 593;
-/// What an ncacn_http server sends first on every connection (MS-RPCH
-/// 2.1.2.1.1, "legacy server response"), before any PDU.
-pub const NCACN_HTTP_BANNER: &[u8] = b"ncacn_http/1.0";
 /// Interfaces remembered in the summary.
 pub const MAX_INTERFACES: usize = 8;
 
@@ -105,6 +100,9 @@ pub struct RpcSummary {
     pub malformed: u64,
     /// Holes in the TCP stream (lost segments, capture started late).
     pub stream_gaps: u64,
+    /// What DCE/RPC came over on the flow (ncacn_http after the banner;
+    /// ncacn_np inside SMB pipes).
+    pub carrier: Carrier,
     /// Times the framer had to search for the next PDU header.
     pub resyncs: u64,
     pub bytes_skipped: u64,
@@ -444,8 +442,7 @@ impl RpcConnection {
     /// stream starts after it, and what the connection answers is said to
     /// have come over ncacn_http. Call before [`Self::on_syn`].
     pub fn ncacn_http(banner_seq: u32) -> Self {
-        let mut c = Self::new();
-        c.calls.carrier = Carrier::Http;
+        let mut c = Self::carried_by(Carrier::Http);
         c.streams[1].on_syn(banner_seq.wrapping_add(NCACN_HTTP_BANNER.len() as u32 - 1));
         c
     }
@@ -455,6 +452,7 @@ impl RpcConnection {
     pub fn carried_by(carrier: Carrier) -> Self {
         let mut c = Self::new();
         c.calls.carrier = carrier;
+        c.calls.summary.carrier = carrier;
         c
     }
 

@@ -1082,9 +1082,16 @@ impl FlowTable {
                 && payload.get(1).is_none_or(|m| *m <= 1);
             // The ncacn_http banner from the server (the mapper on 593, an
             // RPC proxy's backend connection): DCE/RPC follows it (#24).
-            let banner = d == 1
-                && self.config.dcerpc
-                && payload.starts_with(crate::flow::rpc_conn::NCACN_HTTP_BANNER);
+            // A first segment shorter than the banner, at the known start
+            // of the server's stream, that begins it: the same.
+            let banner = d == 1 && self.config.dcerpc && {
+                let b = crate::proto::rpch::NCACN_HTTP_BANNER;
+                payload.starts_with(b)
+                    || (payload.len() < b.len()
+                        && b.starts_with(payload)
+                        && f.flags & syn_bit != 0
+                        && t.seq == f.seq_lo[d].wrapping_add(1))
+            };
             if !banner && (!self.config.dcerpc || (!short_start && !looks_like_dcerpc(payload))) {
                 if looks_like_tpkt(payload) {
                     self.start_rfc1006(i, is_orig, pkt.ts, t, payload);
@@ -1093,6 +1100,21 @@ impl FlowTable {
                 } else {
                     recognize_tcp(&[], payload)
                 } {
+                    if is_orig && r.service == "rpc-over-http" {
+                        // The URL names the backend the proxy connects to:
+                        // a hand-off (#24).
+                        if let Some(req) = crate::proto::rpch::parse_proxy_request(payload) {
+                            let ctx = self.slab[i as usize].conn_ctx(pkt.ts);
+                            self.events.push(crate::event::Event::EpmAnswer(
+                                crate::event::EpmAnswerEvent::rpc_proxy(
+                                    pkt.ts,
+                                    (ctx.client, ctx.client_port),
+                                    (ctx.server, ctx.server_port),
+                                    req,
+                                ),
+                            ));
+                        }
+                    }
                     self.slab[i as usize].app =
                         Some(AppState::Label(Box::new(super::AppLabel::recognized(r))));
                 }

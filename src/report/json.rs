@@ -191,7 +191,9 @@ fn outcome(o: &Outcome) -> schema::Outcome {
 /// #22). `None` when no connection was seen.
 fn matched(h: &Handoff) -> Option<&'static str> {
     h.follow_up_at.map(|_| {
-        if h.by_name() {
+        if h.any_address() {
+            "any-address"
+        } else if h.by_name() {
             "answering-host"
         } else if h.matched_mapper_address() {
             "mapper-address"
@@ -218,7 +220,15 @@ pub(crate) fn handoff(h: &Handoff, record: Option<&'static str>) -> schema::Hand
         record,
         sealed: h.sealed().then_some(true),
         server: h.server,
-        service: crate::correlate::interface_service(&h.interface),
+        service: h.service(),
+        rpc_proxy: h.proxy.as_ref().map(|p| schema::RpcProxy {
+            backend: p.backend.clone(),
+            method: match h.operation {
+                crate::event::EpmOperation::RpcProxy(c) => c.method(),
+                _ => "",
+            },
+            requested_by: p.requested_by,
+        }),
         string_bindings: h
             .dcom
             .as_ref()

@@ -289,14 +289,20 @@ pub struct Handoff {
     pub mapper: IpAddr,
     /// `tower-address` (the address the tower or DCOM string binding
     /// named), `mapper-address` (the one the client reached the mapper,
-    /// activator or resolver on, when another) or `answering-host` (DCOM:
+    /// activator or resolver on, when another), `answering-host` (DCOM:
     /// the bindings named the host only by name, so only a follow-up to
-    /// the answering host is matched); `null` when no connection was seen.
+    /// the answering host is matched) or `any-address` (an RPC proxy's URL
+    /// named the backend by name: the proxy's connection to that port at
+    /// any address is matched, and `server` is that address); `null` when
+    /// no connection was seen.
     pub matched: Option<&'static str>,
     pub matched_address: Option<IpAddr>,
     /// `ept_map` or `ept_lookup` (endpoint mapper); DCOM (#22):
     /// `remote-create-instance`, `remote-get-class-object`,
-    /// `remote-activation`, `resolve-oxid`, `resolve-oxid2`, `server-alive2`.
+    /// `remote-activation`, `resolve-oxid`, `resolve-oxid2`, `server-alive2`;
+    /// `rpc-proxy` (#24: an RPC over HTTP request, `RPC_IN_DATA` or
+    /// `RPC_OUT_DATA /rpc/rpcproxy.dll?host:port`, named the backend; see
+    /// `rpc_proxy`).
     pub operation: &'static str,
     pub outcome: Outcome,
     pub port: u16,
@@ -305,6 +311,17 @@ pub struct Handoff {
     /// NDJSON and live: `handoff`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record: Skip<&'static str>,
+    /// An RPC proxy's hand-off only (operation `rpc-proxy`, #24): the
+    /// request that named the backend. `client` is then the proxy (it
+    /// connects to the backend), `mapper` the proxy too, and `interface`
+    /// the nil UUID (the URL names none; a follow-up's label names what it
+    /// bound). When the URL names the backend by name and no connection
+    /// from the proxy to the port was seen, `server` is the unspecified
+    /// address (`0.0.0.0` or `::`). A proxy hand-off with outcome
+    /// `no-attempt` is never a finding: the proxy's backend side may be
+    /// outside the capture. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpc_proxy: Skip<RpcProxy>,
     /// DCOM: `true` when the call was sealed (packet privacy): its
     /// bindings could not be read; `port` is 0 unless a follow-up was
     /// inferred. Absent otherwise.
@@ -326,6 +343,17 @@ pub struct Handoff {
     pub transport: &'static str,
     pub ts: Rfc3339,
     pub window_cut_by_capture_end: bool,
+}
+
+/// `handoffs[].rpc_proxy`: the RPC over HTTP request that named a backend.
+#[derive(Serialize, JsonSchema)]
+pub struct RpcProxy {
+    /// The backend as the URL wrote it, `host:port`.
+    pub backend: String,
+    /// `RPC_IN_DATA` (the IN channel) or `RPC_OUT_DATA` (the OUT channel).
+    pub method: &'static str,
+    /// The RPC over HTTP client that sent the request.
+    pub requested_by: IpAddr,
 }
 
 /// `endpoints[]`: every tower an endpoint mapper advertised.

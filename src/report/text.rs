@@ -7,7 +7,7 @@ use super::layout::{shell_lines, Lines, TEXT_WIDTH};
 use super::proto_name;
 use crate::analysis::Analysis;
 use crate::capture::InputInfo;
-use crate::correlate::{interface_service, Handoff, Outcome};
+use crate::correlate::{Handoff, Outcome};
 use crate::finding::Direction;
 use crate::flow::{ConnState, FlowRecord};
 use crate::kb;
@@ -156,27 +156,63 @@ fn handoff_line(h: &Handoff) -> String {
         }
         _ => String::new(),
     };
+    // An RPC proxy's hand-off (#24): who asked, and what the URL said.
+    let proxy = match &h.proxy {
+        Some(p) => {
+            let where_ = if p.by_name && h.follow_up_at.is_none() {
+                "; the URL names the backend by name: any connection from the proxy to that port is its follow-up"
+            } else if p.by_name {
+                " (the URL names the backend by name: matched at the address the proxy connected to)"
+            } else {
+                ""
+            };
+            let unseen = if h.outcome == crate::correlate::Outcome::NoAttempt {
+                "; the proxy's backend side may be outside this capture: not judged"
+            } else {
+                ""
+            };
+            format!(
+                "; asked by {} ({}){where_}{unseen}",
+                p.requested_by,
+                match h.operation {
+                    crate::event::EpmOperation::RpcProxy(c) => c.method(),
+                    _ => "",
+                },
+            )
+        }
+        None => String::new(),
+    };
     let port = if h.sealed() && !h.inferred() {
         "?".to_string()
     } else {
         h.port.to_string()
     };
+    // A proxy's URL names no interface: what it names is the backend.
+    let what = match &h.proxy {
+        Some(p) => format!("backend {} ({})", p.backend, h.service()),
+        None => format!(
+            "{} ({}, {} v{}.{})",
+            interface_name(&h.interface.uuid),
+            h.service(),
+            h.interface.uuid,
+            h.interface.major,
+            h.interface.minor
+        ),
+    };
     format!(
-        "{}  {} -> {}:{}/{}  {} ({}, {} v{}.{})  via {}  {}{}{}",
+        "{}  {} -> {}:{}/{}  {}  via {} over {}  {}{}{}{}",
         rfc3339_micros(h.ts),
         h.client,
         h.server,
         port,
         h.transport.as_str(),
-        interface_name(&h.interface.uuid),
-        interface_service(&h.interface),
-        h.interface.uuid,
-        h.interface.major,
-        h.interface.minor,
+        what,
         h.operation.as_str(),
+        h.carrier.as_str(),
         result,
         at,
-        dcom
+        dcom,
+        proxy
     )
 }
 

@@ -16,7 +16,7 @@ use hashbrown::{HashMap, HashSet};
 
 use super::{on_parts, scans, FindingKind, Scans};
 use crate::contract::contract_enum;
-use crate::correlate::{interface_service, tcp_established, Correlated, Handoff, Outcome};
+use crate::correlate::{tcp_established, Correlated, Handoff, Outcome};
 use crate::event::InterfaceId;
 use crate::finding::{Confidence, Direction, Evidence, IcmpMeaning, Tap};
 use crate::flow::{ConnState, FlowRecord, Stall, SECOND};
@@ -771,13 +771,18 @@ pub fn flow_outcomes(flows: &[FlowRecord], c: &Correlated) -> Vec<Option<bool>> 
 /// A hand-off the client never followed, as a failed attempt: the server
 /// side's view of a block (there the blocked SYN is invisible). `None` for
 /// any other outcome.
+///
+/// An RPC proxy's hand-off (#24) never followed is not one: the proxy's
+/// backend side is often on another network than the one its clients
+/// reach it from (a perimeter network), so a capture of the client side
+/// cannot tell. Its attempts, when seen, are judged as flows.
 pub fn handoff_attempt(h: &Handoff) -> Option<Attempt> {
-    (h.outcome == Outcome::NoAttempt).then(|| Attempt {
+    (h.outcome == Outcome::NoAttempt && h.proxy.is_none()).then(|| Attempt {
         client: h.client,
         server: h.server,
         proto: h.transport.ip_proto(),
         port: h.port,
-        service: interface_service(&h.interface),
+        service: h.service(),
         interface: Some(h.interface),
         ts: h.ts,
         last_ts: h.ts,
@@ -1351,6 +1356,7 @@ mod tests {
             window_cut: false,
             follow_up_at: None,
             dcom: None,
+            proxy: None,
         };
         let a = handoff_attempt(&h).expect("an attempt");
         assert_eq!((a.server, a.proto, a.port), (SERVER, PROTO_TCP, 49_700));

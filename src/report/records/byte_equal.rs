@@ -222,6 +222,7 @@ fn rpc_summary() -> impl Strategy<Value = RpcSummary> {
                 stream_gaps: n[7],
                 resyncs: n[8],
                 bytes_skipped: n[9],
+                carrier: Default::default(),
             },
         )
 }
