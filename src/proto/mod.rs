@@ -7,6 +7,7 @@ pub mod epm;
 pub mod ndr;
 pub mod recognize;
 pub mod rfc1006;
+pub mod smb;
 pub mod wellknown;
 
 /// Hex-dump transcription helper for unit tests.

@@ -1009,6 +1009,7 @@ mod tests {
                     outcome,
                     ..Rfc1006Summary::default()
                 })),
+                smb: None,
             }));
             let r = judge(&f);
             assert_eq!(failed(&r), (Failure::RefusedByHost, "cotp-refused"));
@@ -1029,6 +1030,7 @@ mod tests {
                 outcome: Cotp::Accepted,
                 ..Rfc1006Summary::default()
             })),
+            smb: None,
         }));
         assert!(matches!(judge(&f), AttemptResult::Working));
     }
