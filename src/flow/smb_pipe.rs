@@ -149,6 +149,10 @@ struct Conn {
     /// A pipe was ever opened (the flow gets an `rpc` summary).
     carried_rpc: bool,
     last_progress: Ts,
+    /// The last file refused a pipe slot.
+    last_refused: Option<Fid>,
+    /// The protocol of the first message framed.
+    first: Option<Protocol>,
 }
 
 /// SMB state of one TCP connection.
@@ -169,6 +173,27 @@ pub struct SmbDone {
     pub rpc: Option<Box<RpcSummary>>,
     /// The flow's label (`smb`), with the SMB summary.
     pub label: Box<AppLabel>,
+}
+
+impl Conn {
+    /// The label the connection leaves: its first payload's, the dialect
+    /// family told by the first message framed when that payload was too
+    /// short to tell it (the recognizers' names), and the summary.
+    fn label(&self, mut label: Box<AppLabel>) -> Box<AppLabel> {
+        if label.service == "smb" && label.detail.is_none() {
+            label.detail = self.first.map(|p| {
+                match p {
+                    Protocol::Smb1 => "SMB1",
+                    Protocol::Smb2 => "SMB2",
+                    Protocol::Transform => "SMB3-encrypted",
+                    Protocol::Compressed => "SMB3-compressed",
+                }
+                .to_string()
+            });
+        }
+        label.smb = Some(Box::new(self.summary.clone()));
+        label
+    }
 }
 
 impl SmbFlow {
@@ -311,10 +336,8 @@ impl SmbFlow {
             p.rpc.finish(ctx, events);
             conn.rpc.merge(&p.rpc.summary());
         }
-        let SmbFlow {
-            mut label, conn, ..
-        } = *self;
-        label.smb = Some(Box::new(conn.summary));
+        let SmbFlow { label, conn, .. } = *self;
+        let label = conn.label(label);
         SmbDone {
             rpc: conn.carried_rpc.then(|| Box::new(conn.rpc)),
             label,
@@ -324,9 +347,7 @@ impl SmbFlow {
     /// The parser is dropped (its slot or budget taken): the flow keeps its
     /// label; what the pipes read is lost (their events were emitted).
     pub fn into_label(self: Box<Self>) -> Box<AppLabel> {
-        let mut label = self.label;
-        label.smb = Some(Box::new(self.conn.summary));
-        label
+        self.conn.label(self.label)
     }
 }
 
@@ -517,6 +538,9 @@ impl Conn {
     ) -> Decision {
         self.summary.messages += 1;
         let body = &head[NBSS_HEADER_LEN..];
+        if self.first.is_none() {
+            self.first = Protocol::of(body);
+        }
         let decision = match Protocol::of(body) {
             Some(Protocol::Transform) => {
                 self.summary.encrypted_messages += 1;
@@ -664,6 +688,9 @@ impl Conn {
     fn message(&mut self, d: usize, body: &[u8], ctx: &ConnCtx, events: &mut Vec<Event>) {
         self.summary.messages += 1;
         self.last_progress = ctx.ts;
+        if self.first.is_none() {
+            self.first = Protocol::of(body);
+        }
         match Protocol::of(body) {
             Some(Protocol::Smb2) => self.smb2(d, body, ctx, events),
             Some(Protocol::Smb1) => self.smb1(d, body, ctx, events),
@@ -912,7 +939,12 @@ impl Conn {
             self.pipes.swap_remove(i);
         }
         if self.pipes.len() >= MAX_PIPES {
-            self.summary.pipes_over_cap += 1;
+            // (Counted once per file: each later write to a refused pipe
+            // would try again.)
+            if self.last_refused != Some(fid) {
+                self.summary.pipes_over_cap += 1;
+                self.last_refused = Some(fid);
+            }
             return false;
         }
         let pipe = Pipe {

@@ -1165,8 +1165,16 @@ impl FlowTable {
             let banner = d == 1
                 && self.config.dcerpc
                 && payload.starts_with(crate::flow::rpc_conn::NCACN_HTTP_BANNER);
+            // SMB (#24) likewise: a first segment too short to show the
+            // protocol id, at the known start of a stream to 445 or 139,
+            // that begins like an NBSS header.
+            let short_smb = payload.len() < 8
+                && f.flags & syn_bit != 0
+                && t.seq == f.seq_lo[d].wrapping_add(1)
+                && matches!(f.port[1], 445 | 139)
+                && matches!(payload[0], 0x00 | 0x81);
             if !banner && (!self.config.dcerpc || (!short_start && !looks_like_dcerpc(payload))) {
-                if self.config.dcerpc && crate::proto::smb::looks_like_smb(payload) {
+                if self.config.dcerpc && (short_smb || crate::proto::smb::looks_like_smb(payload)) {
                     self.start_smb(i, is_orig, pkt, t, payload);
                 } else if looks_like_tpkt(payload) {
                     self.start_rfc1006(i, is_orig, pkt.ts, t, payload);
