@@ -433,6 +433,9 @@ fn lab_smb2_turns() -> (u16, Vec<(bool, Vec<u8>)>) {
     (cport, turns)
 }
 
+/// A connection's payloads in order: (from the client, bytes).
+type Turns = Vec<(bool, Vec<u8>)>;
+
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
 const SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 
@@ -612,7 +615,7 @@ fn hostile_lengths_and_encrypted_messages() {
         .iter()
         .position(|(c, b)| *c && b.len() > 16 && b[4] == 0xfe && b[4 + 12] == 9)
         .unwrap();
-    let mut cases: Vec<(&str, Vec<(bool, Vec<u8>)>)> = Vec::new();
+    let mut cases: Vec<(&str, Turns)> = Vec::new();
     // WRITE Length beyond the message, DataOffset beyond it.
     for (name, field, value) in [
         (
