@@ -313,8 +313,8 @@ impl SmbFlow {
                 .sum::<u64>()
     }
 
-    /// What the table's counters take: (pipes opened, pipes refused,
-    /// encrypted messages seen, PDUs refused by the pipes).
+    /// What the parser counted so far (the table adds each segment's
+    /// difference to its `stats.smb` counters).
     pub fn counters(&self) -> SmbSummary {
         self.conn.summary.clone()
     }

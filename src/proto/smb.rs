@@ -408,8 +408,7 @@ pub fn smb2_create_response_file_id(msg: &[u8]) -> Result<FileId> {
     file_id(msg, SMB2_HEADER_LEN + 64)
 }
 
-/// CLOSE request or response's FileId (MS-SMB2 §2.2.15; the response
-/// carries none: `None`).
+/// CLOSE request (MS-SMB2 §2.2.15): the FileId closed.
 pub fn smb2_close_request_file_id(msg: &[u8]) -> Result<FileId> {
     structure(msg, smb2_cmd::CLOSE, &[24])?;
     file_id(msg, SMB2_HEADER_LEN + 8)
