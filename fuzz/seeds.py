@@ -16,7 +16,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCES = [os.path.join(ROOT, "..", "shared", "captures"), os.path.join(ROOT, "pcaps"),
-           os.path.join(ROOT, "fuzz", "seeds")]
+           os.path.join(ROOT, "fuzz", "seeds"), os.path.join(ROOT, "tests", "data", "lab")]
 MAX_FILE = 64 << 10          # whole-file seeds
 MAX_PER_TARGET = 300
 MAX_PER_FILE = 12            # seeds of one target cut out of one capture
@@ -190,6 +190,14 @@ for src in SOURCES:
                         put("dcerpc_co", bytes([0]) + pieces([p for _, p in segs][:32]), name)
                     if a[:2] == b"\x03\x00" or b[:2] == b"\x03\x00":
                         put("rfc1006", pieces([p for _, p in segs][:32]), name)
+                if proto == 6 and lo in (139, 445) and len(segs) > 2:
+                    # smb: segments as (direction bit | 15-bit length, bytes);
+                    # the side on the low port (the server) is direction 1.
+                    out = b""
+                    for d, p in segs[:64]:
+                        p = p[:0x7fff]
+                        out += struct.pack(">H", (0x8000 if d else 0) | len(p)) + p
+                    put("smb", out, name)
                 first_a = next((p for d, p in segs if not d), b"")[:1024]
                 first_b = next((p for d, p in segs if d), b"")[:1024]
                 ports = struct.pack("<HH", hi, lo)

@@ -1039,11 +1039,14 @@ fn label_flow(f: &FlowRecord, best: Option<&Named>, advertised: &[InterfaceId]) 
             }),
         };
     }
-    // The bind itself names the interface (any port).
+    // The bind itself names the interface (any port), unless the
+    // DCE/RPC was carried in SMB named pipes (#24): the flow is SMB.
+    let carried = f.app.as_ref().is_some_and(|a| a.smb.is_some());
     if let Some(i) = bound
         .clone()
         .find(|i| i.uuid != UUID_EPM)
         .or(bound.clone().next())
+        .filter(|_| !carried)
     {
         return FlowLabel {
             service: interface_service(i),

@@ -510,6 +510,7 @@ pub fn flow_order(a: &FlowRecord, b: &FlowRecord) -> std::cmp::Ordering {
 mod index;
 pub mod rpc_cl;
 pub mod rpc_conn;
+pub mod smb_pipe;
 pub mod stream;
 mod table;
 mod tcp;
@@ -538,6 +539,11 @@ pub enum AppState {
     /// A DCE/RPC parser that ended before its flow did (its connection
     /// closed): what it read.
     RpcDone(Box<crate::flow::rpc_conn::RpcSummary>),
+    /// SMB (445, or 139 behind NetBIOS) with the DCE/RPC of its named
+    /// pipes (#24).
+    Smb(Box<crate::flow::smb_pipe::SmbFlow>),
+    /// An SMB parser that ended before its flow did: what it read.
+    SmbDone(Box<crate::flow::smb_pipe::SmbDone>),
 }
 
 impl AppState {
@@ -559,6 +565,11 @@ impl AppState {
                 (&**s as *const crate::flow::rpc_conn::RpcSummary).cast(),
                 false,
             ),
+            AppState::Smb(s) => ((&**s as *const crate::flow::smb_pipe::SmbFlow).cast(), true),
+            AppState::SmbDone(s) => (
+                (&**s as *const crate::flow::smb_pipe::SmbDone).cast(),
+                false,
+            ),
         }
     }
 }
@@ -570,6 +581,7 @@ impl AppLabel {
             service: r.service,
             detail: r.detail,
             rfc1006: None,
+            smb: None,
         }
     }
 }
@@ -614,6 +626,7 @@ impl Rfc1006Flow {
                 service: self.conn.service_name(),
                 detail: None,
                 rfc1006: Some(Box::new(summary)),
+                smb: None,
             })
         })
     }
@@ -635,6 +648,9 @@ pub struct AppLabel {
     pub detail: Option<String>,
     /// The COTP connection's outcome, TSAPs and classification.
     pub rfc1006: Option<Box<crate::proto::rfc1006::Rfc1006Summary>>,
+    /// SMB connections whose messages were parsed (#24): what the parser
+    /// saw (pipes, encrypted messages, what it passed over).
+    pub smb: Option<Box<crate::flow::smb_pipe::SmbSummary>>,
 }
 
 /// Application-parser counters of a flow table.
@@ -680,6 +696,23 @@ pub struct AppStats {
     /// Peak bytes held by RFC 1006 parsers, per table (summed like
     /// `rpc_bytes_peak`).
     pub rfc1006_bytes_peak: u64,
+    /// SMB connections parsed for named pipes (#24; their parsers count
+    /// with DCE/RPC's: slots, budget, evictions), and those left unparsed
+    /// because every parser slot was taken.
+    pub smb_flows: u64,
+    pub smb_over_cap: u64,
+    /// Named pipes that carried DCE/RPC, and pipes refused because a
+    /// connection had `smb_pipe::MAX_PIPES` open.
+    pub smb_pipes: u64,
+    pub smb_pipes_over_cap: u64,
+    /// Pipe messages larger than `smb_pipe::MAX_HELD`, passed over.
+    pub smb_pipe_messages_refused: u64,
+    /// Requests forgotten unanswered (`smb_pipe::MAX_PENDING` waiting).
+    pub smb_requests_dropped: u64,
+    /// SMB connections that sent encrypted (SMB3 transform) messages, and
+    /// those messages: their pipes cannot be seen.
+    pub smb_encrypted_flows: u64,
+    pub smb_encrypted_messages: u64,
 }
 
 impl AppStats {
@@ -698,6 +731,14 @@ impl AppStats {
         self.rfc1006_over_cap += o.rfc1006_over_cap;
         self.rfc1006_evicted_stalled += o.rfc1006_evicted_stalled;
         self.rfc1006_bytes_peak += o.rfc1006_bytes_peak;
+        self.smb_flows += o.smb_flows;
+        self.smb_over_cap += o.smb_over_cap;
+        self.smb_pipes += o.smb_pipes;
+        self.smb_pipes_over_cap += o.smb_pipes_over_cap;
+        self.smb_pipe_messages_refused += o.smb_pipe_messages_refused;
+        self.smb_requests_dropped += o.smb_requests_dropped;
+        self.smb_encrypted_flows += o.smb_encrypted_flows;
+        self.smb_encrypted_messages += o.smb_encrypted_messages;
     }
 }
 

@@ -106,7 +106,14 @@ pub struct RpcSummary {
     /// Times the framer had to search for the next PDU header.
     pub resyncs: u64,
     pub bytes_skipped: u64,
+    /// The SMB named pipes the DCE/RPC was carried in (#24; empty for
+    /// DCE/RPC straight over TCP), in the order first opened, at most
+    /// [`MAX_PIPE_NAMES`].
+    pub pipes: Vec<Box<str>>,
 }
+
+/// Pipe names remembered in the summary.
+pub const MAX_PIPE_NAMES: usize = 16;
 
 #[derive(Clone, Copy, Debug)]
 struct Context {
@@ -530,6 +537,52 @@ impl RpcConnection {
         }
     }
 
+    /// In-order bytes of direction `dir` from a carrier that frames them
+    /// itself (an SMB named pipe's WRITE or READ data, #24): what
+    /// [`Self::on_segment`] does with a segment's bytes once its stream
+    /// put them in order.
+    pub fn on_bytes(&mut self, dir: usize, data: &[u8], ctx: &ConnCtx, events: &mut Vec<Event>) {
+        if self.last_progress == 0 {
+            self.last_progress = ctx.ts;
+        }
+        let before = self.pdus_seen();
+        self.deliver(dir, Chunk::Data(data), ctx, events);
+        if self.pdus_seen() != before {
+            self.last_progress = ctx.ts;
+        }
+        let f = &mut self.framers[dir & 1];
+        if f.heap_bytes() > FRAMER_KEEP {
+            f.release(FRAMER_KEEP);
+        }
+    }
+
+    /// Bytes of direction `dir` were lost by the carrier (an SMB message
+    /// passed over, a hole in its stream): the framer resynchronizes.
+    pub fn on_gap(&mut self, dir: usize, ctx: &ConnCtx, events: &mut Vec<Event>) {
+        self.deliver(dir, Chunk::Gap { missing: 0 }, ctx, events);
+    }
+
+    fn deliver(&mut self, dir: usize, c: Chunk<'_>, ctx: &ConnCtx, events: &mut Vec<Event>) {
+        let d = dir & 1;
+        let Self {
+            framers,
+            skip,
+            gate,
+            calls,
+            ..
+        } = self;
+        deliver(
+            &mut framers[d],
+            &mut skip[d],
+            gate,
+            calls,
+            d,
+            c,
+            ctx,
+            events,
+        );
+    }
+
     /// The connection ends: deliver what is still buffered.
     pub fn finish(&mut self, ctx: &ConnCtx, events: &mut Vec<Event>) {
         for d in 0..2 {
@@ -806,6 +859,40 @@ impl Calls {
 }
 
 impl RpcSummary {
+    /// Adds what another DCE/RPC conversation of the same flow showed (the
+    /// pipes of one SMB connection, #24): counts summed, interfaces and
+    /// pipe names merged (bounded), the first auth type, the highest level.
+    pub fn merge(&mut self, o: &RpcSummary) {
+        for b in &o.interfaces {
+            self.bound(b.interface, b.accepted, b.ndr64);
+        }
+        if self.auth_type.is_none() {
+            self.auth_type = o.auth_type;
+        }
+        self.auth_level = self.auth_level.max(o.auth_level);
+        self.encrypted |= o.encrypted;
+        self.pdus += o.pdus;
+        self.requests += o.requests;
+        self.faults += o.faults;
+        self.binds_rejected += o.binds_rejected;
+        self.epm_answers += o.epm_answers;
+        self.registrations += o.registrations;
+        self.malformed += o.malformed;
+        self.stream_gaps += o.stream_gaps;
+        self.resyncs += o.resyncs;
+        self.bytes_skipped += o.bytes_skipped;
+        for p in &o.pipes {
+            self.add_pipe(p);
+        }
+    }
+
+    /// Records a pipe name (once, at most [`MAX_PIPE_NAMES`]).
+    pub fn add_pipe(&mut self, name: &str) {
+        if self.pipes.len() < MAX_PIPE_NAMES && !self.pipes.iter().any(|p| &**p == name) {
+            self.pipes.push(name.into());
+        }
+    }
+
     /// Records an interface bound (or named) on the flow.
     pub(crate) fn bound(&mut self, interface: InterfaceId, accepted: bool, ndr64: bool) {
         let s = &mut self.interfaces;

@@ -102,6 +102,7 @@ use super::{
 };
 use crate::event::Event;
 use crate::flow::rpc_conn::{ConnCtx, RpcConnection};
+use crate::flow::smb_pipe::SmbFlow;
 use crate::packet::tcp_flags::{ACK, FIN, RST, SYN};
 use crate::packet::{FiveTuple, IcmpMeta, Packet, QuotedFlow, Transport, PROTO_TCP, PROTO_UDP};
 use crate::proto::dcerpc::{looks_like_dcerpc, looks_like_dcerpc_cl};
@@ -506,6 +507,11 @@ impl Flow {
             Some(AppState::Rfc1006(r)) => (None, r.into_label()),
             Some(AppState::Label(l)) => (None, Some(l)),
             Some(AppState::RpcDone(s)) => (Some(s), None),
+            Some(AppState::Smb(smb)) => {
+                let done = smb.finish(&ctx, events);
+                (done.rpc, Some(done.label))
+            }
+            Some(AppState::SmbDone(done)) => (done.rpc, Some(done.label)),
             None => (None, None),
         }
     }
@@ -985,6 +991,80 @@ impl FlowTable {
         self.adopt_parser(i, parsers::ParserKind::Rfc1006);
     }
 
+    /// Starts SMB parsing (named pipes, #24) on flow `i` with its first
+    /// payload segment: an NBSS message carrying SMB, or a session request.
+    /// Its parser counts with DCE/RPC's (slot, budget).
+    fn start_smb(
+        &mut self,
+        i: u32,
+        is_orig: bool,
+        pkt: &Packet,
+        t: &crate::packet::TcpMeta,
+        payload: &[u8],
+    ) {
+        // The label the payload recognizers give (`smb`, or `netbios-ssn`
+        // for a session request), as without the parser.
+        let label = if is_orig {
+            recognize_tcp(payload, &[])
+        } else {
+            recognize_tcp(&[], payload)
+        }
+        .map(super::AppLabel::recognized)
+        .unwrap_or(super::AppLabel {
+            service: "smb",
+            detail: None,
+            rfc1006: None,
+            smb: None,
+        });
+        if !self.claim_parser_slot(pkt.ts) {
+            self.stats.app.smb_over_cap += 1;
+            let f = &mut self.slab[i as usize];
+            f.flags |= MAX_APP_PROBES << APP_PROBE_SHIFT;
+            f.app = Some(AppState::Label(Box::new(label)));
+            return;
+        }
+        let f = &mut self.slab[i as usize];
+        let mut smb = Box::new(SmbFlow::new(label));
+        for d in 0..2 {
+            let syn_bit = if d == 0 { F_SYN0 } else { F_SYN1 };
+            if f.flags & syn_bit != 0 {
+                smb.on_syn(d, f.seq_lo[d]);
+            }
+        }
+        let ctx = f.conn_ctx(pkt.ts);
+        smb.on_segment(
+            if is_orig { 0 } else { 1 },
+            t.seq,
+            payload,
+            t.payload.missing,
+            t.flags & FIN != 0,
+            &ctx,
+            &mut self.events,
+        );
+        Self::count_smb(&Default::default(), &smb.counters(), &mut self.stats.app);
+        f.app = Some(AppState::Smb(smb));
+        self.stats.app.smb_flows += 1;
+        self.adopt_parser(i, parsers::ParserKind::Rpc);
+    }
+
+    /// Adds what an SMB parser counted during one segment to the table's
+    /// counters.
+    fn count_smb(
+        before: &crate::flow::smb_pipe::SmbSummary,
+        after: &crate::flow::smb_pipe::SmbSummary,
+        stats: &mut super::AppStats,
+    ) {
+        stats.smb_pipes += after.pipes_opened - before.pipes_opened;
+        stats.smb_pipes_over_cap += after.pipes_over_cap - before.pipes_over_cap;
+        stats.smb_pipe_messages_refused +=
+            after.pipe_messages_refused - before.pipe_messages_refused;
+        stats.smb_requests_dropped += after.requests_dropped - before.requests_dropped;
+        stats.smb_encrypted_messages += after.encrypted_messages - before.encrypted_messages;
+        if before.encrypted_messages == 0 && after.encrypted_messages > 0 {
+            stats.smb_encrypted_flows += 1;
+        }
+    }
+
     /// Feeds one segment to an RFC 1006 parser and counts what it cut; a
     /// whole TPKT framed is progress (for [`PARSER_STALLED_AFTER`]).
     fn rfc1006_segment(
@@ -1092,8 +1172,18 @@ impl FlowTable {
                         && f.flags & syn_bit != 0
                         && t.seq == f.seq_lo[d].wrapping_add(1))
             };
+            // SMB (#24) likewise: a first segment too short to show the
+            // protocol id, at the known start of a stream to 445 or 139,
+            // that begins like an NBSS header.
+            let short_smb = payload.len() < 8
+                && f.flags & syn_bit != 0
+                && t.seq == f.seq_lo[d].wrapping_add(1)
+                && matches!(f.port[1], 445 | 139)
+                && matches!(payload[0], 0x00 | 0x81);
             if !banner && (!self.config.dcerpc || (!short_start && !looks_like_dcerpc(payload))) {
-                if looks_like_tpkt(payload) {
+                if self.config.dcerpc && (short_smb || crate::proto::smb::looks_like_smb(payload)) {
+                    self.start_smb(i, is_orig, pkt, t, payload);
+                } else if looks_like_tpkt(payload) {
                     self.start_rfc1006(i, is_orig, pkt.ts, t, payload);
                 } else if let Some(r) = if is_orig {
                     recognize_tcp(payload, &[])
@@ -1145,7 +1235,9 @@ impl FlowTable {
         // Labeled flows (most recognized ones) need nothing more per packet.
         if matches!(
             f.app,
-            None | Some(AppState::Label(_)) | Some(AppState::RpcDone(_))
+            None | Some(AppState::Label(_))
+                | Some(AppState::RpcDone(_))
+                | Some(AppState::SmbDone(_))
         ) {
             return;
         }
@@ -1159,7 +1251,23 @@ impl FlowTable {
             return;
         };
         match app {
-            AppState::RpcCl(_) | AppState::Label(_) | AppState::RpcDone(_) => {}
+            AppState::RpcCl(_)
+            | AppState::Label(_)
+            | AppState::RpcDone(_)
+            | AppState::SmbDone(_) => {}
+            AppState::Smb(smb) => {
+                let before = smb.counters();
+                smb.on_segment(
+                    if is_orig { 0 } else { 1 },
+                    t.seq,
+                    payload,
+                    t.payload.missing,
+                    t.flags & FIN != 0,
+                    &ctx,
+                    &mut self.events,
+                );
+                Self::count_smb(&before, &smb.counters(), &mut self.stats.app);
+            }
             AppState::Rfc1006(r) => {
                 let d = if is_orig { 0 } else { 1 };
                 Self::rfc1006_segment(r, d, pkt.ts, t, payload, &mut self.stats.app);

@@ -8,6 +8,7 @@ pub mod ndr;
 pub mod recognize;
 pub mod rfc1006;
 pub mod rpch;
+pub mod smb;
 pub mod wellknown;
 
 /// Hex-dump transcription helper for unit tests.

@@ -377,6 +377,10 @@ pub(super) fn write_flow(
         }
         more!(j, "service");
         j.str(app.service)?;
+        if let Some(smb) = &app.smb {
+            more!(j, "smb");
+            serde_json::to_writer(&mut *j.0, &serde_json::to_value(smb)?)?;
+        }
         j.close(b'}');
     }
     more!(j, "state");
@@ -568,6 +572,10 @@ fn write_rpc(j: &mut JsonBuf<'_>, r: &RpcSummary) -> io::Result<()> {
     j.uint(r.malformed);
     key!(j, "pdus");
     j.uint(r.pdus);
+    if !r.pipes.is_empty() {
+        key!(j, "pipes");
+        j.array(&r.pipes, |j, p| j.str(p))?;
+    }
     key!(j, "registrations");
     j.uint(r.registrations);
     key!(j, "requests");

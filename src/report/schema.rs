@@ -144,6 +144,29 @@ pub struct DcerpcStats {
     pub pdus_refused: u64,
 }
 
+/// `stats.smb`: SMB connections parsed for the DCE/RPC of their named
+/// pipes (#24). Their parsers count with DCE/RPC's (`stats.dcerpc`: slots,
+/// budget, evictions).
+#[derive(Serialize, JsonSchema)]
+pub struct SmbStats {
+    /// Connections that sent encrypted (SMB3 transform) messages, and
+    /// those messages: what their pipes carried cannot be seen.
+    pub encrypted_flows: u64,
+    pub encrypted_messages: u64,
+    /// Connections left unparsed because every parser slot was taken.
+    pub over_cap: u64,
+    /// Connections parsed.
+    pub parsed_flows: u64,
+    /// Pipe messages larger than the parser holds (16.5 KiB), passed over.
+    pub pipe_messages_refused: u64,
+    /// Named pipes that carried DCE/RPC.
+    pub pipes: u64,
+    /// Pipes refused because a connection had 16 open.
+    pub pipes_over_cap: u64,
+    /// Requests forgotten unanswered because 64 were waiting.
+    pub requests_dropped: u64,
+}
+
 /// `stats.rfc1006`: what RFC 1006 (TPKT/COTP) parsing passed over or gave
 /// up to stay bounded (#23).
 #[derive(Serialize, JsonSchema)]
@@ -222,6 +245,8 @@ pub struct Stats<'a> {
     pub record: Skip<&'static str>,
     pub rfc1006: Rfc1006Stats,
     pub scan_probes_untracked: u64,
+    /// SMB parsing for named pipes (#24).
+    pub smb: SmbStats,
     /// NDJSON: the report's schema name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schema: Skip<&'static str>,
@@ -793,6 +818,12 @@ pub struct FlowApp<'a> {
     /// classification.
     pub rfc1006: Option<serde_json::Value>,
     pub service: &'static str,
+    /// SMB connections whose messages were parsed for named pipes (#24):
+    /// messages framed and passed over, encrypted (SMB3 transform) and
+    /// compressed messages (nothing in them can be seen), pipes opened
+    /// and refused, requests forgotten, resyncs. Absent on other flows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smb: Skip<serde_json::Value>,
 }
 
 /// A flow's `icmp_errors[]`.
@@ -830,6 +861,11 @@ pub struct FlowRpc {
     pub interfaces: Vec<BoundInterface>,
     pub malformed_pdus: u64,
     pub pdus: u64,
+    /// The SMB named pipes the DCE/RPC was carried in (#24: `epmapper`,
+    /// `lsarpc`, ...; without `\\`, `PIPE\\` or case), in the order first
+    /// opened, at most 16. Absent for DCE/RPC straight over TCP or UDP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipes: Skip<Vec<String>>,
     pub registrations: u64,
     pub requests: u64,
     pub resyncs: u64,

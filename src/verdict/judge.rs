@@ -1014,6 +1014,7 @@ mod tests {
                     outcome,
                     ..Rfc1006Summary::default()
                 })),
+                smb: None,
             }));
             let r = judge(&f);
             assert_eq!(failed(&r), (Failure::RefusedByHost, "cotp-refused"));
@@ -1034,6 +1035,7 @@ mod tests {
                 outcome: Cotp::Accepted,
                 ..Rfc1006Summary::default()
             })),
+            smb: None,
         }));
         assert!(matches!(judge(&f), AttemptResult::Working));
     }

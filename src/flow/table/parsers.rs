@@ -15,6 +15,10 @@
 //!   when it can (out-of-order bytes delivered, holes declared, as at the
 //!   end of a flow), else loses its parser (counted).
 //!
+//! SMB connections (named pipes, #24) are DCE/RPC parsers here: same
+//! slots, same budget and counters (their pipes' connections are counted
+//! in their heap).
+//!
 //! A parser that loses its slot is not probed again (it would take the
 //! slot back); the flow goes on without one.
 
@@ -112,7 +116,16 @@ impl AppState {
                 last_progress: r.last_progress,
                 misbehaved: false,
             }),
-            AppState::RpcCl(_) | AppState::Label(_) | AppState::RpcDone(_) => None,
+            AppState::Smb(smb) => Some(Load {
+                kind: ParserKind::Rpc,
+                accounted: smb.accounted,
+                last_progress: smb.last_progress(),
+                misbehaved: smb.refused() > 0,
+            }),
+            AppState::RpcCl(_)
+            | AppState::Label(_)
+            | AppState::RpcDone(_)
+            | AppState::SmbDone(_) => None,
         }
     }
 
@@ -127,7 +140,15 @@ impl AppState {
                 let now = r.heap_bytes();
                 (ParserKind::Rfc1006, &mut r.accounted, now)
             }
-            AppState::RpcCl(_) | AppState::Label(_) | AppState::RpcDone(_) => return None,
+            AppState::Smb(smb) => {
+                // Its DCE/RPC pipes count in the DCE/RPC budget.
+                let now = smb.heap_bytes();
+                (ParserKind::Rpc, &mut smb.accounted, now)
+            }
+            AppState::RpcCl(_)
+            | AppState::Label(_)
+            | AppState::RpcDone(_)
+            | AppState::SmbDone(_) => return None,
         };
         let before = std::mem::replace(accounted, now);
         Some((kind, before, now))
@@ -220,6 +241,9 @@ impl FlowTable {
             let f = &mut self.slab[i as usize];
             f.app = match f.app.take() {
                 Some(AppState::Rfc1006(r)) => r.into_label().map(AppState::Label),
+                // An SMB connection keeps its label (and what its parser
+                // counted); what its pipes read is lost.
+                Some(AppState::Smb(s)) => Some(AppState::Label(s.into_label())),
                 _ => None,
             };
             f.flags |= MAX_APP_PROBES << APP_PROBE_SHIFT;
@@ -238,6 +262,7 @@ impl FlowTable {
         let waiting = match &self.slab[i as usize].app {
             Some(AppState::Rpc(rpc)) => rpc.waiting_for_holes(),
             Some(AppState::Rfc1006(r)) => r.waiting_for_holes(),
+            Some(AppState::Smb(s)) => s.waiting_for_holes(),
             _ => return,
         };
         if waiting || self.unaccount_parser(i).is_none() {
@@ -251,6 +276,9 @@ impl FlowTable {
                 Some(AppState::RpcDone(Box::new(rpc.summary())))
             }
             Some(AppState::Rfc1006(r)) => r.into_label().map(AppState::Label),
+            Some(AppState::Smb(s)) => Some(AppState::SmbDone(Box::new(
+                s.finish(&ctx, &mut self.events),
+            ))),
             other => other,
         };
         // Not probed again: a later segment is no start of a conversation.

@@ -50,6 +50,7 @@ fn flow_line<'a>(f: &'a FlowRecord, label: &FlowLabel, extras: LineExtras<'_>) -
             detail: a.detail.as_deref(),
             rfc1006: a.rfc1006.as_ref().map(|r| serde_json::to_value(r).unwrap()),
             service: a.service,
+            smb: a.smb.as_ref().map(|r| serde_json::to_value(r).unwrap()),
         }),
         state: f.state.as_str(),
         history: &f.history,
@@ -107,6 +108,7 @@ fn rpc(r: &RpcSummary) -> FlowRpc {
             .collect(),
         malformed_pdus: r.malformed,
         pdus: r.pdus,
+        pipes: (!r.pipes.is_empty()).then(|| r.pipes.iter().map(|p| p.to_string()).collect()),
         registrations: r.registrations,
         requests: r.requests,
         resyncs: r.resyncs,
@@ -185,11 +187,26 @@ fn label() -> impl Strategy<Value = FlowLabel> {
 }
 
 fn app() -> impl Strategy<Value = AppLabel> {
-    (name(), of(any::<String>()), any::<bool>()).prop_map(|(service, detail, cotp)| AppLabel {
-        service,
-        detail,
-        rfc1006: cotp.then(Box::default),
-    })
+    (
+        name(),
+        of(any::<String>()),
+        any::<bool>(),
+        of(any::<[u64; 4]>()),
+    )
+        .prop_map(|(service, detail, cotp, smb)| AppLabel {
+            service,
+            detail,
+            rfc1006: cotp.then(Box::default),
+            smb: smb.map(|n| {
+                Box::new(crate::flow::smb_pipe::SmbSummary {
+                    messages: n[0],
+                    bytes_passed: n[1],
+                    encrypted_messages: n[2],
+                    pipes_opened: n[3],
+                    ..Default::default()
+                })
+            }),
+        })
 }
 
 fn rpc_summary() -> impl Strategy<Value = RpcSummary> {
@@ -205,9 +222,11 @@ fn rpc_summary() -> impl Strategy<Value = RpcSummary> {
         of(any::<u8>()),
         any::<bool>(),
         any::<[u64; 10]>(),
+        vec(any::<String>(), 0..3),
     )
         .prop_map(
-            |(interfaces, auth_type, auth_level, encrypted, n)| RpcSummary {
+            |(interfaces, auth_type, auth_level, encrypted, n, pipes)| RpcSummary {
+                pipes: pipes.into_iter().map(String::into_boxed_str).collect(),
                 interfaces,
                 auth_type,
                 auth_level,
