@@ -95,8 +95,8 @@ pub enum Outcome {
     /// No new connection, but the client already had an established one to
     /// that endpoint, open when the answer came (an association reused).
     ExistingConnection { client_port: u16 },
-    /// The client asked again before connecting; the connection that
-    /// followed is credited to the later answer.
+    /// The client asked again before connecting; the connection (or the
+    /// attempt) that followed is credited to the later answer.
     Superseded,
     /// No connection attempt seen, but the capture's filters would have
     /// dropped it: whether the client tried cannot be told (not a failure).
@@ -110,6 +110,18 @@ pub enum Outcome {
 impl Outcome {
     pub fn followed(&self) -> bool {
         matches!(self, Outcome::Followed { .. })
+    }
+
+    /// A connection attempt was seen, whatever became of it.
+    pub fn attempted(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Followed { .. }
+                | Outcome::SynUnanswered { .. }
+                | Outcome::Reset { .. }
+                | Outcome::IcmpUnreachable { .. }
+                | Outcome::UdpUnanswered
+        )
     }
 
     /// Not followed, as far as the capture can tell: anything but
@@ -609,10 +621,14 @@ pub fn interface_service(i: &InterfaceId) -> &'static str {
 /// interface) answered "not registered" with no endpoint, the first call
 /// of its connection. `None` for any other answer.
 pub fn not_registered_finding(a: &EpmAnswerEvent) -> Option<Finding> {
+    // Asked over another protocol sequence (an ept_map for an ncacn_http
+    // tower, #24): "not registered" says the interface is not offered over
+    // that one, not that it is not running.
     if !(a.is_single_interface_query()
         && a.first_call
         && a.status == EPT_S_NOT_REGISTERED
         && a.endpoints.is_empty())
+        || a.requested_transport == Some(Transport::Http)
     {
         return None;
     }

@@ -124,6 +124,9 @@ pub struct EpmAnswerEvent {
     pub requested: Option<InterfaceId>,
     /// The request carried a null entry handle: the first call of a lookup.
     pub first_call: bool,
+    /// The protocol sequence the ept_map request's tower asked for
+    /// (ncacn_ip_tcp, ncadg_ip_udp, ncacn_http), when readable.
+    pub requested_transport: Option<Transport>,
     /// Whether the answer came in NDR64.
     pub ndr64: bool,
     pub status: u32,
@@ -168,6 +171,7 @@ impl EpmAnswerEvent {
             inquiry_type: None,
             requested: None,
             first_call: true,
+            requested_transport: None,
             ndr64: false,
             status: 0,
             endpoints: vec![EpmEndpoint {

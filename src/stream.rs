@@ -600,6 +600,7 @@ mod tests {
             inquiry_type: None,
             requested: Some(iface()),
             first_call: true,
+            requested_transport: None,
             ndr64: false,
             status: 0,
             endpoints: vec![EpmEndpoint {

@@ -306,7 +306,7 @@ fn deterministic_and_live_agrees() {
         assert!(!one.stdout.is_empty());
         assert!(one.stdout == three.stdout, "{f}: --threads 1 and 3 differ");
         let offline: Value = serde_json::from_slice(&one.stdout).unwrap();
-        live_agrees_in_time_order(f, &offline);
+        common::live::live_agrees(f, &offline);
     }
 }
 
@@ -344,61 +344,6 @@ fn mapi_smb1_transact_named_pipe_over_139() {
     assert_eq!(r["stats"]["smb"]["parsed_flows"], 3);
     for f in &flows {
         assert_eq!(f["service"], "smb");
-    }
-}
-
-/// `common::live::live_agrees`, but the streamed hand-offs compared in
-/// the report's order (by time): live streams a hand-off when it is
-/// decided, and one `superseded` by a later answer for the same port
-/// (drsuapi and lsarpc on 55001 here) is decided after the one that
-/// superseded it.
-fn live_agrees_in_time_order(path: &str, offline: &Value) {
-    use common::live::Batches;
-    use exflow::capture::FileSource;
-    use exflow::pipeline::{Options, StreamMsg};
-    use exflow::stream::LiveCorrelator;
-    for n in [1, 1000] {
-        let (tx, rx) = crossbeam_channel::bounded::<StreamMsg>(1024);
-        let mut opts = Options {
-            threads: 2,
-            stream: Some(tx),
-            ..Options::default()
-        };
-        let correlator = LiveCorrelator::new(&opts.flow, &opts.correlate, Vec::new());
-        let stream = std::thread::spawn(move || {
-            let mut c = correlator;
-            for msg in rx {
-                c.push(msg);
-            }
-            c.finish().unwrap()
-        });
-        let source = Batches {
-            inner: FileSource::open(&[path], None).unwrap().0,
-            n,
-        };
-        let analysis = exflow::analysis::run(Box::new(source), &opts);
-        opts.stream = None;
-        let out = String::from_utf8(stream.join().unwrap()).unwrap();
-        let mut json = Vec::new();
-        exflow::report::write_json(&analysis, &mut json).unwrap();
-        let live: Value = serde_json::from_slice(&json).unwrap();
-        for key in ["handoffs", "findings", "verdicts"] {
-            assert_eq!(live[key], offline[key], "{path}, batches of {n}: {key}");
-        }
-        let mut streamed: Vec<Value> = out
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|r| r["record"] == "handoff")
-            .map(|mut r| {
-                r.as_object_mut().unwrap().remove("record");
-                r
-            })
-            .collect();
-        let key = |h: &Value| (h["ts"].as_str().unwrap().to_string(), h["port"].as_u64());
-        streamed.sort_by_key(key);
-        let mut want = offline["handoffs"].as_array().unwrap().clone();
-        want.sort_by_key(key);
-        assert_eq!(streamed, want, "{path}, batches of {n}: streamed hand-offs");
     }
 }
 

@@ -601,12 +601,15 @@ impl HandoffTracker {
         seen: &[(IpAddr, &[Seen])],
     ) -> Option<(Outcome, Option<IpAddr>)> {
         if outcome.0 == Outcome::NoAttempt {
-            // Asked again within the window: did the later answer's
-            // connection come? Then this one was superseded, not ignored.
+            // Asked again within the window: did the client try to connect
+            // after the later answer (whether it came up or not: a failed
+            // attempt is the later hand-off's to report, #24: Samba names
+            // one port for drsuapi and lsarpc, asked one after the other)?
+            // Then this one was superseded, not ignored.
             if let Some(n) = next.filter(|&n| n <= ts.saturating_add(self.window)) {
                 if follow_up(n, n.saturating_add(self.window), seen)
                     .0
-                    .followed()
+                    .attempted()
                 {
                     return Some((Outcome::Superseded, None));
                 }

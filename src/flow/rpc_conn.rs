@@ -133,6 +133,8 @@ struct PendingBind {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct EpmQuery {
     operation: EpmOperation,
+    /// ept_map: the protocol sequence its tower asked for.
+    transport: Option<Transport>,
     inquiry_type: Option<u32>,
     requested: Option<InterfaceId>,
     first_call: bool,
@@ -1047,6 +1049,7 @@ impl Calls {
             // The interface the call was made on.
             requested: Some(interface),
             first_call: false,
+            requested_transport: None,
             ndr64: false,
             status,
             endpoints,
@@ -1092,6 +1095,11 @@ pub(crate) fn epm_query(opnum: u16, stub: &[u8], syntax: NdrSyntax, le: bool) ->
             let r = parse_ept_map_request(stub, syntax, le).ok();
             Some(EpmQuery {
                 operation: EpmOperation::EptMap,
+                transport: r
+                    .as_ref()
+                    .and_then(|r| r.tower.as_ref())
+                    .and_then(|t| t.transport)
+                    .map(|(t, _)| t),
                 inquiry_type: None,
                 requested: r
                     .as_ref()
@@ -1105,6 +1113,7 @@ pub(crate) fn epm_query(opnum: u16, stub: &[u8], syntax: NdrSyntax, le: bool) ->
             let r = parse_ept_lookup_request(stub, syntax, le).ok();
             Some(EpmQuery {
                 operation: EpmOperation::EptLookup,
+                transport: None,
                 inquiry_type: r.as_ref().map(|r| r.inquiry_type),
                 requested: r
                     .as_ref()
@@ -1140,6 +1149,7 @@ impl EpmAnswerEvent {
             inquiry_type: q.inquiry_type,
             requested: q.requested,
             first_call: q.first_call,
+            requested_transport: q.transport,
             ndr64,
             status: answer.status,
             endpoints: answer
@@ -1256,6 +1266,7 @@ mod tests {
             ndr64: false,
             epm: Some(EpmQuery {
                 operation: EpmOperation::EptMap,
+                transport: None,
                 inquiry_type: None,
                 requested: None,
                 first_call: true,

@@ -120,7 +120,7 @@ fn handoff_line(h: &Handoff) -> String {
             if *v6 { "v6" } else { "" }
         ),
         Outcome::UdpUnanswered => "NOT FOLLOWED: UDP datagrams unanswered".into(),
-        Outcome::Superseded => "asked again: the connection followed the later answer".into(),
+        Outcome::Superseded => "asked again: the connection attempt followed the later answer".into(),
         Outcome::NotCaptured => "not captured: the capture filter would drop its follow-up".into(),
         Outcome::Sealed => "cannot be seen: sealed (packet privacy): the answer's string bindings are encrypted, and no connection to the server's dynamic range came right after it".into(),
         Outcome::ExistingConnection { client_port } => format!(
