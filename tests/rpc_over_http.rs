@@ -415,4 +415,38 @@ fn a_banner_without_rpc_after_it_and_rts_pdus_do_not_trouble_the_parser() {
         .unwrap();
     assert!(f["rpc"]["pdus"].as_u64().unwrap() >= 1, "{f}");
     assert!(handoffs(&r).is_empty());
+    // Labelled RPC over HTTP from its banner (no bind: an OUT channel).
+    assert_eq!(f["service"], "rpc-over-http", "{f}");
+    assert_eq!(f["identified_by"], "payload", "{f}");
+}
+
+#[test]
+fn backend_connections_whose_requests_were_not_seen_are_said_so() {
+    // The client's requests went over HTTPS: only the proxy's backend
+    // connections (banner, bind) are in clear.
+    let mut cap = Cap::default();
+    let mut c = TcpConversation::new(v4(CLIENT), 51_000, v4(PROXY), 443);
+    let f = vec![c.syn(), c.syn_ack(), c.ack()];
+    let t = cap.seq(0, f);
+    connect(&mut cap, t, PROXY, 52_000, BACKEND, 6001, Then::Followed);
+    connect(
+        &mut cap,
+        t + 100 * MS,
+        PROXY,
+        52_001,
+        BACKEND,
+        6004,
+        Then::Dropped,
+    );
+    later(&mut cap);
+    let p = write_pcap("rpch-tls.pcap", &cap.frames);
+    let r = report(&p);
+    assert!(handoffs(&r).is_empty());
+    // What can be seen is judged: the dropped backend connection.
+    assert_eq!(blocked(&r), vec![(BACKEND.to_string(), 6004)]);
+    let t = text_joined(&p);
+    assert!(
+        t.contains("203.0.113.5: 1 ncacn_http connection (port 6001) that no RPC proxy request in the capture named"),
+        "{t}"
+    );
 }

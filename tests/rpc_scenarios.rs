@@ -190,7 +190,7 @@ fn an_unfollowed_handoff_says_what_happened() {
     assert_eq!(h["followed"], false);
     assert_eq!(h["outcome"]["kind"], "syn-unanswered");
     assert_eq!(h["outcome"]["syns"], 3);
-    let text = String::from_utf8(run(&["analyze", &p]).stdout).unwrap();
+    let text = text_joined(&p);
     assert!(
         text.contains("NOT FOLLOWED: SYN unanswered (3 SYNs in 1 attempt)"),
         "{text}"

@@ -779,6 +779,7 @@ fn write_report(a: &Analysis, width: usize, w: &mut dyn Write) -> io::Result<()>
     write_verdicts(a, w)?;
     write_taps(a, w)?;
     write_handoffs(&a.correlated.handoffs, w)?;
+    write_unseen_proxy_requests(a, w)?;
     // The verdicts' own judgement of every flow (the one rule: scan probes,
     // lone SYNs at the capture's end, multicast queries are not failures).
     let outcomes = a.flow_outcomes();
@@ -824,6 +825,52 @@ fn write_handoffs(handoffs: &[Handoff], w: &mut dyn Write) -> io::Result<()> {
     )?;
     for h in handoffs {
         writeln!(w, "  {}", handoff_line(h))?;
+    }
+    Ok(())
+}
+
+/// RPC over HTTP whose proxy requests were not seen (#24): connections that
+/// opened with the ncacn_http banner, other than to the mapper on 593, that
+/// no RPC proxy request in the capture named. Their clients' requests went
+/// over HTTPS (or outside the capture): which backend they asked for cannot
+/// be seen; the connections themselves are judged like any other.
+fn write_unseen_proxy_requests(a: &Analysis, w: &mut dyn Write) -> io::Result<()> {
+    let c = &a.correlated;
+    let mut by_proxy: std::collections::BTreeMap<
+        std::net::IpAddr,
+        (u64, std::collections::BTreeSet<u16>),
+    > = std::collections::BTreeMap::new();
+    for f in &a.flows {
+        let http = f
+            .rpc
+            .as_ref()
+            .is_some_and(|r| r.carrier == crate::event::Carrier::Http);
+        if !http || f.server_port == crate::proto::rpch::NCACN_HTTP_MAPPER_PORT {
+            continue;
+        }
+        if c.label(f).identified_by == "rpc-proxy-handoff" {
+            continue;
+        }
+        let e = by_proxy.entry(f.client).or_default();
+        e.0 += 1;
+        e.1.insert(f.server_port);
+    }
+    if by_proxy.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        w,
+        "
+RPC over HTTP: requests not seen"
+    )?;
+    for (proxy, (n, ports)) in by_proxy {
+        let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+        writeln!(
+            w,
+            "  {proxy}: {n} ncacn_http connection{} (port {}) that no RPC proxy request in the capture named: its clients' requests are encrypted (HTTPS) or outside the capture, so which backend they asked for cannot be seen; the connections are judged as flows",
+            if n == 1 { "" } else { "s" },
+            ports.join(", ")
+        )?;
     }
     Ok(())
 }
