@@ -169,21 +169,6 @@ fn real_remote_create_instance_answer() -> Vec<u8> {
 // Captures
 // ---------------------------------------------------------------------------
 
-#[derive(Default)]
-struct Cap {
-    frames: Vec<(u64, Vec<u8>)>,
-}
-
-impl Cap {
-    fn seq(&mut self, mut t: u64, frames: Vec<Vec<u8>>) -> u64 {
-        for f in frames {
-            self.frames.push((T0 + t, f));
-            t += MS;
-        }
-        t
-    }
-}
-
 /// One DCOM exchange on TCP 135.
 #[derive(Clone)]
 struct Ask {

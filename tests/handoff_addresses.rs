@@ -54,29 +54,8 @@ fn v4(a: Ipv4Addr) -> IpAddr {
 }
 
 // ---------------------------------------------------------------------------
-// Building captures
+// Building captures (`common::Cap`)
 // ---------------------------------------------------------------------------
-
-/// Frames at times relative to T0, written sorted.
-#[derive(Default)]
-struct Cap {
-    frames: Vec<(u64, Vec<u8>)>,
-}
-
-impl Cap {
-    /// Frames one millisecond apart from `t` on; returns the time after.
-    fn seq(&mut self, mut t: u64, frames: Vec<Vec<u8>>) -> u64 {
-        for f in frames {
-            self.frames.push((T0 + t, f));
-            t += MS;
-        }
-        t
-    }
-
-    fn write(&self, name: &str) -> String {
-        write_pcap(name, &self.frames)
-    }
-}
 
 /// A bind to NSPI (example 1 with the abstract syntax replaced).
 fn bind_nspi() -> Vec<u8> {

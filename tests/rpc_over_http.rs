@@ -39,21 +39,6 @@ fn v4(a: Ipv4Addr) -> IpAddr {
     IpAddr::V4(a)
 }
 
-#[derive(Default)]
-struct Cap {
-    frames: Vec<(u64, Vec<u8>)>,
-}
-
-impl Cap {
-    fn seq(&mut self, mut t: u64, frames: Vec<Vec<u8>>) -> u64 {
-        for f in frames {
-            self.frames.push((T0 + t, f));
-            t += MS;
-        }
-        t
-    }
-}
-
 /// `data` from the server, one segment or one per byte.
 fn s2c(c: &mut TcpConversation, data: &[u8], bytewise: bool) -> Vec<Vec<u8>> {
     if bytewise {

@@ -9,6 +9,33 @@ use serde_json::Value;
 pub mod live;
 pub mod pdus;
 
+/// The time the constructed captures start at (ns), and their steps.
+pub const CAP_T0: u64 = 1_795_305_697_000_000_000;
+pub const CAP_MS: u64 = 1_000_000;
+
+/// A constructed capture: frames at times relative to [`CAP_T0`], written
+/// sorted by [`write_pcap`].
+#[derive(Default)]
+pub struct Cap {
+    pub frames: Vec<(u64, Vec<u8>)>,
+}
+
+impl Cap {
+    /// Frames one millisecond apart from `t` on; returns the time after.
+    pub fn seq(&mut self, mut t: u64, frames: Vec<Vec<u8>>) -> u64 {
+        for f in frames {
+            self.frames.push((CAP_T0 + t, f));
+            t += CAP_MS;
+        }
+        t
+    }
+
+    /// Written as [`write_pcap`] `name`; its path.
+    pub fn write(&self, name: &str) -> String {
+        write_pcap(name, &self.frames)
+    }
+}
+
 pub fn crate_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
