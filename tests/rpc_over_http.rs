@@ -435,3 +435,22 @@ fn backend_connections_whose_requests_were_not_seen_are_said_so() {
         "{t}"
     );
 }
+
+#[test]
+fn a_proxys_backend_connection_reset_is_the_handoffs_outcome() {
+    let r = report(&proxy_capture(
+        "rpch-proxy-reset.pcap",
+        "ex01.contoso.com:6002",
+        6002,
+        Then::Reset,
+    ));
+    let h = handoffs(&r);
+    assert_eq!(h.len(), 2);
+    for h in h {
+        assert_eq!(h["outcome"]["kind"], "reset", "{h}");
+        assert_eq!(h["server"], BACKEND.to_string());
+        assert_eq!(h["matched"], "any-address");
+    }
+    // A reset from the backend: refused by the host, not blocked.
+    assert!(blocked(&r).is_empty(), "{:?}", findings(&r));
+}

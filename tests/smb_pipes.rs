@@ -639,3 +639,57 @@ fn hostile_lengths_and_encrypted_messages() {
     assert_eq!(r["stats"]["smb"]["encrypted_flows"], 1);
     assert_eq!(r["stats"]["smb"]["encrypted_messages"], 20);
 }
+
+/// The lab's real SMB2 conversation (four ept_map answers over
+/// `\PIPE\epmapper`: 55000, 55001 twice, 55002), then the client's
+/// connection to each announced port answered by a reset from the server:
+/// each hand-off says `reset`, over `ncacn_np`, and the ports are refused
+/// by the host, not blocked. Through 1 and 3 threads and the live path.
+#[test]
+fn a_handoff_over_a_pipe_answered_by_a_reset_says_so() {
+    let (port, turns) = lab_smb2_turns();
+    let mut frames = conversation(port, &turns, 1460, false);
+    for (k, dport) in [55000u16, 55001, 55002].into_iter().enumerate() {
+        let mut c = TcpConversation::new(
+            IpAddr::V4(CLIENT),
+            40_000 + k as u16,
+            IpAddr::V4(SERVER),
+            dport,
+        );
+        frames.push(c.syn());
+        frames.push(c.rst_s());
+    }
+    let p = pcap("smb-reset.pcap", frames);
+    let r = analyze_json(&[&p, "--threads", "1"], &[0, 1]);
+    assert_eq!(r, analyze_json(&[&p, "--threads", "3"], &[0, 1]));
+    common::live::live_agrees(&p, &r);
+    let hs = r["handoffs"].as_array().unwrap();
+    assert_eq!(hs.len(), 4, "{hs:?}");
+    let mut kinds: Vec<(u64, String)> = hs
+        .iter()
+        .map(|h| {
+            assert_eq!(h["transport"], "ncacn_np", "{h}");
+            (
+                h["port"].as_u64().unwrap(),
+                h["outcome"]["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    kinds.sort();
+    // 55001 was named twice before the client connected: the earlier
+    // answer is superseded by the later one, whose attempt was reset.
+    assert_eq!(
+        kinds,
+        [
+            (55000, "reset".to_string()),
+            (55001, "reset".to_string()),
+            (55001, "superseded".to_string()),
+            (55002, "reset".to_string()),
+        ]
+    );
+    let blocked: Vec<&Value> = findings(&r)
+        .into_iter()
+        .filter(|f| f["kind"] == "blocked")
+        .collect();
+    assert!(blocked.is_empty(), "{blocked:?}");
+}
