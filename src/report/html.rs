@@ -616,7 +616,11 @@ fn data(a: &Analysis) -> Value {
                 h.client.to_string(),
                 h.mapper.to_string(),
                 h.operation.as_str(),
-                super::text::interface_name(&h.interface.uuid),
+                // A proxy's URL names a backend, not an interface (#24).
+                match &h.proxy {
+                    Some(p) => format!("backend {}", p.backend),
+                    None => super::text::interface_name(&h.interface.uuid),
+                },
                 h.server.to_string(),
                 format!("{}/{}", h.transport.as_str(), h.port),
                 outcome_text(&h.outcome),
