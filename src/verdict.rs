@@ -319,6 +319,38 @@ fn notification_targets(client: IpAddr, policy: Option<&Policy>) -> Vec<String> 
     }
 }
 
+/// The endpoint mapper the clients reached to learn `f`'s port, as the
+/// hand-offs naming it say (#24): TCP 135 (the KB articles' mapper), or
+/// what they came over instead: an SMB named pipe (445/139), ncacn_http
+/// (593). TCP 135 when no hand-off names it.
+fn mapper_ports(f: &Finding, c: &Correlated) -> String {
+    use crate::event::Carrier;
+    let mut via: Vec<Carrier> = c
+        .handoffs
+        .iter()
+        .filter(|h| {
+            h.port == f.port
+                && h.transport.ip_proto() == f.proto
+                && (h.server == f.server || h.follow_up_at == Some(f.server))
+        })
+        .map(|h| h.carrier)
+        .collect();
+    via.sort();
+    via.dedup();
+    let say = |c: &Carrier| match c {
+        Carrier::Tcp => "TCP 135",
+        Carrier::Udp => "UDP 135",
+        Carrier::NamedPipe => {
+            "TCP 445 or 139: the clients asked the endpoint mapper over an SMB named pipe"
+        }
+        Carrier::Http => "TCP 593: the clients asked the RPC over HTTP endpoint mapper",
+    };
+    if via.is_empty() {
+        return "TCP 135".into();
+    }
+    via.iter().map(say).collect::<Vec<_>>().join(" and ")
+}
+
 fn blocked_fix(f: &Finding, policy: Option<&Policy>, c: &Correlated) -> Fix {
     let sources = fix_sources(&f.clients, policy);
     let what = service_label(f.service, f.interface.as_ref());
@@ -354,6 +386,7 @@ fn blocked_fix(f: &Finding, policy: Option<&Policy>, c: &Correlated) -> Fix {
             f.port
         ))
     } else if dynamic_rpc {
+        let mapper = mapper_ports(f, c);
         let versions = pin.iter().filter(|p| p.exchange.is_some()).count() > 1;
         if pin.is_empty() {
             range = Some(kb::RANGE_RECIPE.text());
@@ -362,11 +395,11 @@ fn blocked_fix(f: &Finding, policy: Option<&Policy>, c: &Correlated) -> Fix {
             "{} is a dynamic RPC port: the endpoint mapper hands out another one when the service restarts. {}",
             f.port,
             if pin.is_empty() {
-                "No registry value documented in the articles pins this interface: restrict the server's dynamic RPC range (below), then allow that range plus TCP 135.".to_string()
+                format!("No registry value documented in the articles pins this interface: restrict the server's dynamic RPC range (below), then allow that range plus {mapper}.")
             } else if versions {
-                "Prefer pinning it with its registry value (the pin above) and allowing the pinned port (plus TCP 135) instead of this one. The value depends on the Exchange version: each is labelled (--exchange-version, or a policy profile, picks one).".to_string()
+                format!("Prefer pinning it with its registry value (the pin above) and allowing the pinned port (plus {mapper}) instead of this one. The value depends on the Exchange version: each is labelled (--exchange-version, or a policy profile, picks one).")
             } else {
-                "Prefer pinning it with its registry value (the pin above) and allowing the pinned port (plus TCP 135) instead of this one.".to_string()
+                format!("Prefer pinning it with its registry value (the pin above) and allowing the pinned port (plus {mapper}) instead of this one.")
             }
         ))
     } else if notification && !pinned {

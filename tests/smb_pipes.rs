@@ -693,3 +693,26 @@ fn a_handoff_over_a_pipe_answered_by_a_reset_says_so() {
         .collect();
     assert!(blocked.is_empty(), "{blocked:?}");
 }
+
+/// The pinning note of a port an ept_map over an SMB pipe named asks to
+/// keep the SMB ports open beside the pinned one, not TCP 135, which these
+/// clients never used (#24).
+#[test]
+fn the_pin_note_names_the_mapper_the_clients_used() {
+    let r = analyze_json(&[&tap("smb-pipe-drop", "client")], &[0, 1]);
+    let notes: Vec<&str> = findings(&r)
+        .iter()
+        .filter(|f| f["kind"] == "blocked")
+        .map(|f| f["fix"]["note"].as_str().unwrap())
+        .collect();
+    assert_eq!(notes.len(), 3, "{notes:?}");
+    for n in notes {
+        assert!(
+            n.contains(
+                "plus TCP 445 or 139: the clients asked the endpoint mapper over an SMB named pipe"
+            ),
+            "{n}"
+        );
+        assert!(!n.contains("TCP 135"), "{n}");
+    }
+}
