@@ -165,9 +165,9 @@ struct Calls {
     contexts: Vec<Context>,
     pending_binds: Vec<PendingBind>,
     in_flight: Vec<InFlight>,
+    /// What the connection showed; its `carrier` (what DCE/RPC comes over)
+    /// goes into the answers' events too.
     summary: RpcSummary,
-    /// What the connection carries DCE/RPC over, for the answers' events.
-    carrier: Carrier,
 }
 
 /// What deciding to pass over a large PDU needs, copied out of [`Calls`]
@@ -460,14 +460,13 @@ impl RpcConnection {
     /// answers are said to have come over `carrier`.
     pub fn carried_by(carrier: Carrier) -> Self {
         let mut c = Self::new();
-        c.calls.carrier = carrier;
         c.calls.summary.carrier = carrier;
         c
     }
 
     /// What the connection carries DCE/RPC over.
     pub fn carrier(&self) -> Carrier {
-        self.calls.carrier
+        self.calls.summary.carrier
     }
 
     /// The side `dir` sent a SYN with `isn`: its stream starts at isn + 1.
@@ -917,7 +916,7 @@ impl Calls {
     /// to be the endpoint mapper in NDR.
     fn context(&self, id: u16, ctx: &ConnCtx) -> Option<Context> {
         let mapper = ctx.server_port == 135
-            || (self.carrier == Carrier::Http && ctx.server_port == NCACN_HTTP_MAPPER_PORT);
+            || (self.summary.carrier == Carrier::Http && ctx.server_port == NCACN_HTTP_MAPPER_PORT);
         self.contexts.iter().find(|c| c.id == id).copied().or({
             mapper.then_some(Context {
                 id,
@@ -1003,7 +1002,7 @@ impl Calls {
             self.summary.epm_answers += 1;
             events.push(Event::EpmAnswer(EpmAnswerEvent::from_answer(
                 ctx,
-                self.carrier,
+                self.summary.carrier,
                 call.call_id,
                 &q,
                 req.ndr64,
@@ -1042,7 +1041,7 @@ impl Calls {
             client_port: ctx.client_port,
             mapper: ctx.server,
             mapper_port: ctx.server_port,
-            carrier: self.carrier,
+            carrier: self.summary.carrier,
             call_id: call.call_id,
             operation: EpmOperation::Dcom(op),
             inquiry_type: None,
